@@ -1,0 +1,1 @@
+"""Checkpoint -> ONNX bundle (needs the [export] extra: torch, safetensors, onnx, onnxscript)."""

@@ -1,0 +1,45 @@
+"""``qwen-asr-edge export SRC OUT``: a checkpoint folder or hub id -> a bundle folder."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from qwen_asr_edge.runtime.errors import MissingDependencyError, QwenAsrEdgeError
+
+
+def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge export") -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog=prog, description="Export a Qwen3-ASR checkpoint to an ONNX bundle.")
+    p.add_argument(
+        "source", help="checkpoint folder in the official layout, or a hub id such as Qwen/Qwen3-ASR-0.6B"
+    )
+    p.add_argument("out", type=Path, help="bundle folder to write")
+    p.add_argument("--encoder-attention", choices=["windowed", "full"], default="windowed",
+                   help="windowed: 8 s windows, linear in length, as trained (default); "
+                        "full: whole-clip attention, as the official CPU path computes it")  # fmt: skip
+    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--no-validate", action="store_true", help="skip the ONNX-vs-torch check")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None, prog: str = "qwen-asr-edge export") -> int:
+    args = parse_args(argv, prog)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("qwen_asr_edge").setLevel(logging.INFO)  # our progress, not the exporter's chatter
+    try:
+        try:
+            from .write import export_bundle
+        except ImportError as e:
+            raise MissingDependencyError(f"exporting ({e.name} is missing)", "export") from None
+        out = export_bundle(args.source, args.out, encoder_attention=args.encoder_attention,
+                            overwrite=args.force, run_validation=not args.no_validate)  # fmt: skip
+    except (QwenAsrEdgeError, FileExistsError) as e:
+        if args.debug:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(out)
+    return 0

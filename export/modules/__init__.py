@@ -1,0 +1,33 @@
+"""Export-friendly torch restatements of the Qwen3-ASR graphs, loaded from checkpoint weights."""
+
+from __future__ import annotations
+
+import torch
+
+from ..checkpoint import CheckpointConfig
+from .decoder import TextDecoder
+from .encoder import AudioEncoder
+
+__all__ = ["AudioEncoder", "TextDecoder", "build_decoder", "build_encoder"]
+
+
+def _load(module: torch.nn.Module, weights: dict[str, torch.Tensor], prefix: str) -> None:
+    state = {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}
+    missing, unexpected = module.load_state_dict(state, strict=False)
+    if missing or unexpected:  # checkpoint.load_weights checked names already: this is a bug
+        raise RuntimeError(f"weights do not fit {type(module).__name__}: {missing=} {unexpected=}")
+
+
+def build_encoder(cfg: CheckpointConfig, weights: dict[str, torch.Tensor], attention: str) -> AudioEncoder:
+    encoder = AudioEncoder(cfg.audio, attention)
+    _load(encoder, weights, "thinker.audio_tower.")
+    return encoder.eval()
+
+
+def build_decoder(cfg: CheckpointConfig, weights: dict[str, torch.Tensor]) -> TextDecoder:
+    decoder = TextDecoder(cfg.text, cfg.audio_token_id)
+    state = {k: v for k, v in weights.items() if k.startswith("thinker.model.")}
+    if decoder.lm_head is not None:
+        state["thinker.lm_head.weight"] = weights["thinker.lm_head.weight"]
+    _load(decoder, state, "thinker.")
+    return decoder.eval()

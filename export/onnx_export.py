@@ -1,0 +1,73 @@
+"""torch module -> ONNX file, one graph per call, with the spec's names and symbolic axes."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import onnx
+import torch
+
+from .specs import IOSpec
+
+log = logging.getLogger("qwen_asr_edge.export")
+
+OPSET = 21  # 21+ lets the quantizer store int4 tables without upgrading the opset later
+
+
+def _dynamic_shapes(inputs: list[IOSpec], nested: list[int] | None) -> tuple:
+    """Dims per positional argument; the args whose index is in ``nested`` are tuples of tensors."""
+    dims: dict[str, torch.export.Dim] = {}
+
+    def spec(io: IOSpec) -> dict[int, torch.export.Dim]:
+        out = {}
+        for axis, size in enumerate(io.shape):
+            if isinstance(size, str):
+                dims.setdefault(size, torch.export.Dim(size))
+                out[axis] = dims[size]
+        return out
+
+    specs = [spec(io) for io in inputs]
+    if not nested:
+        return tuple(specs)
+    head = specs[: nested[0]]
+    return (*head, tuple(specs[nested[0] :]))
+
+
+def export_graph(
+    module: torch.nn.Module,
+    example: tuple,
+    io: tuple[list[IOSpec], list[IOSpec]],
+    path: Path,
+    *,
+    varargs_from: int | None = None,
+) -> None:
+    """Export ``module`` to ``path`` (weights always in ``path.data`` beside it).
+
+    ``varargs_from``: index of the input spec where a trailing tuple argument (the KV cache) starts.
+    """
+    inputs, outputs = io
+    dynamic = _dynamic_shapes(inputs, [varargs_from] if varargs_from is not None else None)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the exporter's FutureWarnings are about its own internals
+        program = torch.onnx.export(
+            module,
+            example,
+            dynamo=True,
+            opset_version=OPSET,
+            input_names=[i.name for i in inputs],
+            output_names=[o.name for o in outputs],
+            dynamic_shapes=dynamic,
+            verbose=False,
+        )
+    # Stale external data would be appended to, not replaced (toolchain notes, trap 11).
+    data = path.with_name(path.name + ".data")
+    data.unlink(missing_ok=True)
+    program.save(str(path), external_data=True)
+    model = onnx.load(str(path), load_external_data=False)
+    got_in = [i.name for i in model.graph.input]
+    got_out = [o.name for o in model.graph.output]
+    if got_in != [i.name for i in inputs] or got_out != [o.name for o in outputs]:
+        raise RuntimeError(f"exported graph {path.name} has I/O {got_in} -> {got_out}, not the spec's")
+    log.info("wrote %s (%d nodes)", path.name, len(model.graph.node))

@@ -1,0 +1,231 @@
+"""Checkpoint folder -> bundle folder, written atomically (temp folder beside OUT, then rename)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from qwen_asr_edge.runtime.bundle import (
+    FORMAT_VERSION,
+    EncoderSpec,
+    Manifest,
+    MelSpec,
+    ModelSpec,
+    PromptSpec,
+    TokenSpec,
+    file_entries,
+    write_manifest,
+)
+from qwen_asr_edge.runtime.errors import CheckpointError
+
+from qwen_asr_edge import __version__
+
+from . import specs
+from .checkpoint import CheckpointConfig, load_weights, parse_config, resolve_source
+from .modules import build_decoder, build_encoder
+from .onnx_export import export_graph
+from .tokenizer import added_tokens, build_tokenizer
+
+log = logging.getLogger("qwen_asr_edge.export")
+
+CONTEXT_MARK = "\u0000CONTEXT\u0000"
+
+
+def render_prompt(checkpoint: Path) -> PromptSpec:
+    """Render the checkpoint's chat template around a marker, the way transformers renders it."""
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    path = checkpoint / "chat_template.json"
+    try:
+        template = json.loads(path.read_text(encoding="utf-8"))["chat_template"]
+    except (OSError, json.JSONDecodeError, KeyError) as e:
+        raise CheckpointError(path, f"has no chat_template ({e!r})") from None
+    env = ImmutableSandboxedEnvironment(
+        trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"]
+    )
+    messages = [
+        {"role": "system", "content": CONTEXT_MARK},
+        {"role": "user", "content": [{"type": "audio", "audio": ""}]},
+    ]
+    text = env.from_string(template).render(messages=messages, add_generation_prompt=True)
+    if text.count(CONTEXT_MARK) != 1 or text.count("<|audio_pad|>") != 1:
+        raise CheckpointError(path, "the chat template does not render one system text and one audio block")
+    before, after = text.split(CONTEXT_MARK)
+    return PromptSpec(before_context=before, after_context=after)
+
+
+def token_spec(checkpoint: Path, cfg: CheckpointConfig) -> TokenSpec:
+    ids = {rec["content"]: token_id for token_id, rec in added_tokens(checkpoint).items()}
+    need = ["<|im_start|>", "<|im_end|>", "<|endoftext|>", "<asr_text>"]
+    missing = [t for t in need if t not in ids]
+    if missing:
+        raise CheckpointError(checkpoint / "tokenizer_config.json", f"lacks the added token(s) {missing}")
+    return TokenSpec(
+        im_start=ids["<|im_start|>"],
+        im_end=ids["<|im_end|>"],
+        endoftext=ids["<|endoftext|>"],
+        audio_start=cfg.audio_start_token_id,
+        audio_end=cfg.audio_end_token_id,
+        audio_pad=cfg.audio_token_id,
+        asr_text=ids["<asr_text>"],
+        # the official generate() stops on these two, in this order
+        eos=[ids["<|im_end|>"], ids["<|endoftext|>"]],
+        timestamp=ids.get("<timestamp>"),
+    )
+
+
+def mel_spec(checkpoint: Path, cfg: CheckpointConfig) -> MelSpec:
+    path = checkpoint / "preprocessor_config.json"
+    pre = json.loads(path.read_text(encoding="utf-8"))
+    spec = MelSpec(
+        sample_rate=pre.get("sampling_rate", 16000),
+        n_fft=pre.get("n_fft", 400),
+        hop_length=pre.get("hop_length", 160),
+        n_mels=pre.get("feature_size", 80),
+    )
+    if spec.n_mels != cfg.audio.num_mel_bins:
+        raise CheckpointError(
+            path, f"feature_size {spec.n_mels} != the encoder's num_mel_bins {cfg.audio.num_mel_bins}"
+        )
+    return spec
+
+
+def validate(bundle_dir: Path, encoder, decoder, cfg: CheckpointConfig) -> dict[str, float]:
+    """ORT against torch at shapes other than the traced ones; returns max abs errors."""
+    import onnxruntime as ort
+
+    rng = np.random.default_rng(0)
+    chunk = cfg.audio.chunk_frames
+    lens = np.array([2 * chunk + 37, chunk // 3], dtype=np.int64)
+    feats = rng.standard_normal((2, cfg.audio.num_mel_bins, int(lens.max()))).astype(np.float32)
+    sess = ort.InferenceSession(str(bundle_dir / "encoder.onnx"), providers=["CPUExecutionProvider"])
+    got, got_lens = sess.run(None, {"input_features": feats, "feature_lens": lens})
+    with torch.no_grad():
+        want, want_lens = encoder(torch.from_numpy(feats), torch.from_numpy(lens))
+    errors = {"encoder": float(np.abs(got - want.numpy()).max())}
+    if not np.array_equal(got_lens, want_lens.numpy()):
+        raise RuntimeError(f"encoder lengths differ: onnx {got_lens} torch {want_lens.numpy()}")
+
+    t = cfg.text
+    b, s, capacity = 2, 9, 16
+    ids = rng.integers(0, 1000, (b, s)).astype(np.int64)
+    ids[:, 2:5] = cfg.audio_token_id
+    feeds = {
+        "input_ids": ids,
+        "position_ids": np.broadcast_to(np.arange(s), (b, s)).copy(),
+        "attention_mask": np.ones((b, s), dtype=np.int64),
+        "audio_embeds": rng.standard_normal((b, 4, t.hidden_size)).astype(np.float32),
+        "audio_embed_lens": np.array([3, 3], dtype=np.int64),
+    }
+    cache = np.zeros((b, t.kv_heads, capacity, t.head_dim), dtype=np.float32)
+    kv = specs.kv_cache_spec(cfg)
+    for i in range(t.layers):
+        past_k, past_v, _, _ = kv.names(i)
+        feeds[past_k] = cache
+        feeds[past_v] = cache
+    sess = ort.InferenceSession(str(bundle_dir / "decoder.onnx"), providers=["CPUExecutionProvider"])
+    got = sess.run(["logits"], feeds)[0]
+    with torch.no_grad():
+        torch_args = [torch.from_numpy(feeds[k]) for k in list(feeds)[:5]]
+        want = decoder(*torch_args, tuple(torch.from_numpy(cache) for _ in range(2 * t.layers)))[0]
+    errors["decoder_logits"] = float(np.abs(got - want.numpy()).max())
+    return errors
+
+
+def export_bundle(
+    source: str,
+    out: str | Path,
+    *,
+    encoder_attention: str = "windowed",
+    overwrite: bool = False,
+    run_validation: bool = True,
+) -> Path:
+    out = Path(out).resolve()
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out} exists; pass --force to replace it")
+    checkpoint = resolve_source(source)
+    cfg = parse_config(checkpoint)
+    if cfg.kind != "asr":
+        raise CheckpointError(
+            checkpoint, "is a forced-aligner checkpoint; exporting aligners is not supported yet"
+        )
+    prompt = render_prompt(checkpoint)
+    tokens = token_spec(checkpoint, cfg)
+    mel = mel_spec(checkpoint, cfg)
+    weights = load_weights(checkpoint, cfg)
+    encoder = build_encoder(cfg, weights, encoder_attention)
+    decoder = build_decoder(cfg, weights)
+    del weights
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; the bundle is an ordinary folder
+    try:
+        build_tokenizer(checkpoint).save(str(tmp / "tokenizer.json"))
+        log.info("exporting the encoder (%s attention)", encoder_attention)
+        export_graph(encoder, specs.encoder_example(cfg), specs.encoder_io(cfg), tmp / "encoder.onnx")
+        log.info("exporting the decoder")
+        export_graph(
+            decoder, specs.decoder_example(cfg), specs.decoder_io(cfg), tmp / "decoder.onnx", varargs_from=5
+        )
+        errors = validate(tmp, encoder, decoder, cfg) if run_validation else {}
+        for name, err in errors.items():
+            log.info("validation %s: max abs error %.2e", name, err)
+            if err > 1e-3:
+                raise RuntimeError(f"exported {name} differs from torch by {err:.2e}")
+
+        import onnx
+        import onnxruntime
+
+        files = sorted(p.name for p in tmp.iterdir())
+        manifest = Manifest(
+            format_version=FORMAT_VERSION,
+            model=ModelSpec(
+                family="qwen3-asr",
+                kind=cfg.kind,
+                size=cfg.size_label,
+                source=str(source),
+                hidden_size=cfg.text.hidden_size,
+                vocab_size=cfg.text.vocab_size,
+                tied_embeddings=cfg.text.tie_word_embeddings,
+            ),
+            graphs={
+                "encoder": specs.graph_spec("encoder.onnx", specs.encoder_io(cfg)),
+                "decoder": specs.graph_spec("decoder.onnx", specs.decoder_io(cfg)),
+            },
+            kv_cache=specs.kv_cache_spec(cfg),
+            mel=mel,
+            encoder=EncoderSpec(
+                attention=encoder_attention,
+                chunk_frames=cfg.audio.chunk_frames,
+                tokens_per_chunk=cfg.audio.tokens_per_chunk,
+                window_tokens=cfg.audio.window_tokens,
+                output_dim=cfg.audio.output_dim,
+            ),
+            tokens=tokens,
+            prompt=prompt,
+            languages=cfg.support_languages,
+            files=file_entries(tmp, files),
+            producer={
+                "qwen-asr-edge": __version__,
+                "torch": torch.__version__,
+                "onnx": onnx.__version__,
+                "onnxruntime": onnxruntime.__version__,
+                "python": platform.python_version(),
+                **{f"validation_max_abs_{k}": f"{v:.3e}" for k, v in errors.items()},
+            },
+        )
+        write_manifest(tmp, manifest)
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out

@@ -1,0 +1,3 @@
+from qwen_asr_edge.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,37 @@
+"""The ``qwen-asr-edge`` command. Each subcommand lives with the part that does the work and is
+imported only when asked for, so the runtime never loads torch."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from qwen_asr_edge import __version__
+
+COMMANDS = {
+    "transcribe": ("qwen_asr_edge.runtime.cli", "transcribe audio files with a bundle"),
+    "export": ("qwen_asr_edge.export.cli", "export a checkpoint to a bundle (needs the [export] extra)"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: qwen-asr-edge [--version] COMMAND [ARGS...]", "", "commands:"]
+    lines += [f"  {name:<12}{about}" for name, (_, about) in COMMANDS.items()]
+    lines += ["", "Run `qwen-asr-edge COMMAND --help` for a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0
+    if argv[0] == "--version":
+        print(f"qwen-asr-edge {__version__}")
+        return 0
+    command = COMMANDS.get(argv[0])
+    if command is None:
+        print(f"error: unknown command {argv[0]!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(command[0])
+    return module.main(argv[1:], prog=f"qwen-asr-edge {argv[0]}")

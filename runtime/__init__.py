@@ -1,0 +1,1 @@
+"""numpy + onnxruntime only: everything that runs on a device."""

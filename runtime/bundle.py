@@ -1,0 +1,234 @@
+"""The bundle: a self-describing folder that the exporter writes and the runtime reads.
+
+This module is the single source of truth for ``manifest.json``. The exporter builds a
+:class:`Manifest` and writes it through :func:`write_manifest`; the runtime loads it with
+:func:`load_bundle`, which refuses unknown format versions and files that fail their hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import BundleError
+
+FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    dtype: str  # numpy dtype name: "float32", "int64", ...
+    shape: list[int | str]  # ints are fixed, strings are symbolic
+
+
+@dataclass(frozen=True)
+class GraphSpec:
+    file: str
+    precision: str  # "fp32", later "int8", "int4", "fp16"
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+
+
+@dataclass(frozen=True)
+class KvCacheSpec:
+    """How the decoder's key/value cache is laid out and named."""
+
+    num_layers: int
+    num_kv_heads: int
+    head_dim: int
+    dtype: str
+    max_positions: int  # the model's max_position_embeddings: no buffer may be longer
+    past_key: str = "past_key_values.{layer}.key"
+    past_value: str = "past_key_values.{layer}.value"
+    present_key: str = "present.{layer}.key"
+    present_value: str = "present.{layer}.value"
+    # "buffer": past inputs are fixed-capacity buffers (batch, kv_heads, capacity, head_dim) that
+    # the graph updates in place; the runtime binds one buffer as both past and present.
+    layout: str = "buffer"
+
+    def names(self, layer: int) -> tuple[str, str, str, str]:
+        return (
+            self.past_key.format(layer=layer),
+            self.past_value.format(layer=layer),
+            self.present_key.format(layer=layer),
+            self.present_value.format(layer=layer),
+        )
+
+
+@dataclass(frozen=True)
+class MelSpec:
+    sample_rate: int = 16000
+    n_fft: int = 400
+    hop_length: int = 160
+    n_mels: int = 128
+    f_min: float = 0.0
+    f_max: float = 8000.0
+    log_floor_db: float = 8.0  # log10 values are clamped at (max - 8) per clip
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    attention: str  # "windowed" or "full"
+    chunk_frames: int  # mel frames per conv chunk (2 * n_window)
+    tokens_per_chunk: int  # encoder outputs per full chunk
+    window_tokens: int  # attention window of the windowed scope
+    output_dim: int
+
+
+@dataclass(frozen=True)
+class TokenSpec:
+    """Ids of the tokens the runtime needs by role, read from the checkpoint, never assumed."""
+
+    im_start: int
+    im_end: int
+    endoftext: int
+    audio_start: int
+    audio_end: int
+    audio_pad: int
+    asr_text: int
+    eos: list[int]
+    timestamp: int | None = None
+
+
+@dataclass(frozen=True)
+class PromptSpec:
+    """The rendered chat template around the context, and the forced-language suffix."""
+
+    before_context: str
+    after_context: str
+    language_suffix: str = "language {language}<asr_text>"
+    audio_placeholder: str = "<|audio_pad|>"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    family: str  # "qwen3-asr"
+    kind: str  # "asr" (the aligner arrives with issue 5)
+    size: str  # "0.6B", "1.7B" or "custom"
+    source: str  # where the checkpoint came from
+    hidden_size: int
+    vocab_size: int
+    tied_embeddings: bool
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    sha256: str
+    bytes: int
+
+
+@dataclass(frozen=True)
+class Manifest:
+    format_version: int
+    model: ModelSpec
+    graphs: dict[str, GraphSpec]
+    kv_cache: KvCacheSpec
+    mel: MelSpec
+    encoder: EncoderSpec
+    tokens: TokenSpec
+    prompt: PromptSpec
+    languages: list[str]
+    tokenizer: str = "tokenizer.json"
+    files: dict[str, FileEntry] = field(default_factory=dict)
+    producer: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Manifest:
+        graphs = {
+            name: GraphSpec(
+                file=g["file"],
+                precision=g["precision"],
+                inputs=[TensorSpec(**t) for t in g["inputs"]],
+                outputs=[TensorSpec(**t) for t in g["outputs"]],
+            )
+            for name, g in data["graphs"].items()
+        }
+        return cls(
+            format_version=data["format_version"],
+            model=ModelSpec(**data["model"]),
+            graphs=graphs,
+            kv_cache=KvCacheSpec(**data["kv_cache"]),
+            mel=MelSpec(**data["mel"]),
+            encoder=EncoderSpec(**data["encoder"]),
+            tokens=TokenSpec(**data["tokens"]),
+            prompt=PromptSpec(**data["prompt"]),
+            languages=list(data["languages"]),
+            tokenizer=data.get("tokenizer", "tokenizer.json"),
+            files={k: FileEntry(**v) for k, v in data.get("files", {}).items()},
+            producer=dict(data.get("producer", {})),
+        )
+
+
+@dataclass(frozen=True)
+class Bundle:
+    path: Path
+    manifest: Manifest
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def graph_path(self, graph: str) -> Path:
+        return self.path / self.manifest.graphs[graph].file
+
+
+def sha256_of(path: Path, block: int = 1 << 22) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(block):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_entries(folder: Path, names: list[str]) -> dict[str, FileEntry]:
+    return {n: FileEntry(sha256=sha256_of(folder / n), bytes=(folder / n).stat().st_size) for n in names}
+
+
+def write_manifest(folder: Path, manifest: Manifest) -> None:
+    (folder / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
+
+
+def load_bundle(path: str | os.PathLike[str], verify: bool = True) -> Bundle:
+    """Open a bundle folder; with ``verify`` every file is checked against its sha256."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise BundleError(folder, "no such folder", "pass the folder that `qwen-asr-edge export` wrote")
+    manifest_path = folder / MANIFEST_NAME
+    if not manifest_path.is_file():
+        raise BundleError(folder, f"{MANIFEST_NAME} is missing", "re-run `qwen-asr-edge export`")
+    try:
+        data = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise BundleError(folder, f"{MANIFEST_NAME} is not valid JSON ({e})") from None
+    version = data.get("format_version") if isinstance(data, dict) else None
+    if version != FORMAT_VERSION:
+        raise BundleError(
+            folder,
+            f"format version {version!r} is not supported (this runtime reads version {FORMAT_VERSION})",
+            "export the checkpoint again with this version of qwen-asr-edge",
+        )
+    try:
+        manifest = Manifest.from_dict(data)
+    except (KeyError, TypeError) as e:
+        raise BundleError(folder, f"{MANIFEST_NAME} is incomplete ({e!r})") from None
+
+    needed = {g.file for g in manifest.graphs.values()} | {manifest.tokenizer}
+    for name in sorted(needed - manifest.files.keys()):
+        raise BundleError(folder, f"{name} is used but has no hash in {MANIFEST_NAME}")
+    for name, entry in manifest.files.items():
+        f = folder / name
+        if not f.is_file():
+            raise BundleError(folder, f"{name} is missing", "copy the whole bundle folder")
+        if f.stat().st_size != entry.bytes:
+            raise BundleError(folder, f"{name} has {f.stat().st_size} bytes, expected {entry.bytes}")
+        if verify and sha256_of(f) != entry.sha256:
+            raise BundleError(folder, f"{name} does not match its sha256", "the file was altered or damaged")
+    return Bundle(path=folder, manifest=manifest)

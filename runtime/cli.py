@@ -1,0 +1,101 @@
+"""``qwen-asr-edge transcribe``: audio files in, text (or JSON) out."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .audio import load_audio
+from .errors import AudioError, QwenAsrEdgeError
+from .results import DecodeOptions
+from .writers import WRITERS, get_writer
+
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au", ".caf", ".w64"}
+
+
+def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcribe") -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog=prog, description="Transcribe audio files with an exported bundle.")
+    p.add_argument("files", nargs="+", type=Path, help="audio files, or folders of them")
+    p.add_argument(
+        "--bundle", required=True, type=Path, help="bundle folder written by `qwen-asr-edge export`"
+    )
+    p.add_argument("--language", help="force the language (e.g. English); detected when omitted")
+    p.add_argument(
+        "--context", default="", help="context text or hot words, given to the model as the system turn"
+    )
+    p.add_argument("--max-new-tokens", type=int, help="token cap per chunk (default: tied to chunk length)")
+    p.add_argument("--format", "-f", choices=sorted(WRITERS), default="txt")
+    p.add_argument("--output-dir", "-o", type=Path, help="write one file per input here instead of stdout")
+    p.add_argument("--providers", default="auto", help="auto, cpu, cuda, dml, or onnxruntime provider names")
+    p.add_argument("--threads", type=int, help="intra-op threads (default: onnxruntime's choice)")
+    p.add_argument("--batch-size", type=int, default=8, help="chunks decoded together")
+    p.add_argument("--no-verify", action="store_true", help="skip checking the bundle files' sha256")
+    p.add_argument("--debug", action="store_true", help="show tracebacks and the provider in use")
+    args = p.parse_args(argv)
+    if args.max_new_tokens is not None and args.max_new_tokens < 1:
+        p.error("--max-new-tokens must be at least 1")
+    if args.batch_size < 1:
+        p.error("--batch-size must be at least 1")
+    return args
+
+
+def expand_inputs(paths: list[Path]) -> list[Path]:
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            out += sorted(f for f in p.iterdir() if f.suffix.lower() in AUDIO_SUFFIXES)
+        else:
+            out.append(p)
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from .transcriber import Transcriber
+
+    transcriber = Transcriber(args.bundle, providers=args.providers, threads=args.threads,
+                              verify=not args.no_verify)  # fmt: skip
+    options = DecodeOptions(max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
+    rate = transcriber.bundle.manifest.mel.sample_rate
+    files, wavs, failed = [], [], 0
+    for path in expand_inputs(args.files):
+        try:
+            wav = load_audio(path, rate)
+            if wav.shape[0] < transcriber.mel.min_samples():
+                raise AudioError(path, f"too short: {wav.shape[0]} samples yield no frame")
+        except AudioError as e:
+            print(f"error: {e}", file=sys.stderr)
+            failed += 1
+            continue
+        files.append(path)
+        wavs.append(wav)
+    if files:
+        results = transcriber.transcribe_batch(
+            wavs, language=args.language, context=args.context, options=options
+        )
+        results = [dataclasses.replace(r, source=str(f)) for r, f in zip(results, files, strict=True)]
+        writer = get_writer(args.format)
+        if args.output_dir:
+            for f, r in zip(files, results, strict=True):
+                writer.write(r, args.output_dir, f.stem)
+        elif args.format == "json":
+            print(json.dumps([r.to_dict() for r in results], ensure_ascii=False, indent=2))
+        else:
+            for r in results:
+                print(f"{r.source}: {r.text}" if len(results) > 1 else r.text)
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcribe") -> int:
+    args = parse_args(argv, prog)
+    logging.basicConfig(level=logging.INFO if args.debug else logging.WARNING, format="%(message)s")
+    try:
+        return run(args)
+    except QwenAsrEdgeError as e:
+        if args.debug:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 2

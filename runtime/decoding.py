@@ -1,0 +1,101 @@
+"""Greedy decoding of a left-padded batch with an IO-bound, pre-allocated KV cache.
+
+Per batch: one prefill call over the padded prompts (the audio embeddings are bound straight
+from the encoder's device output), then one call per token in which only the new token ids,
+positions and the attention mask go in and only the argmax token ids come back to the host;
+logits and the cache stay where the session runs. Rows stop on their own (stop id or their
+token cap); finished rows keep feeding a stop id until every row is done.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .bundle import Manifest
+from .kv_cache import KvCache
+from .providers import Device, import_onnxruntime
+
+
+@dataclass(frozen=True)
+class Generation:
+    tokens: list[list[int]]  # per row, generated ids up to and including the stop id
+    prompt_len: int
+
+
+def left_pad(prompts: list[np.ndarray], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+    width = max(len(p) for p in prompts)
+    ids = np.full((len(prompts), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(prompts), width), dtype=np.int64)
+    for i, p in enumerate(prompts):
+        ids[i, width - len(p) :] = p
+        mask[i, width - len(p) :] = 1
+    return ids, mask
+
+
+class GreedyDecoder:
+    def __init__(self, session, device: Device, manifest: Manifest):
+        self.session, self.device, self.manifest = session, device, manifest
+        self.ort = import_onnxruntime()
+        self.stop_ids = np.array(manifest.tokens.eos, dtype=np.int64)
+        self.pad_id = manifest.tokens.endoftext
+
+    def generate(
+        self,
+        prompts: list[np.ndarray],
+        audio_embeds,  # OrtValue (B, A, H) on the session's device, from the encoder
+        audio_lens: np.ndarray,  # (B,) int64
+        max_new_tokens: list[int],
+    ) -> Generation:
+        batch = len(prompts)
+        ids, mask = left_pad(prompts, self.pad_id)
+        prompt_len = ids.shape[1]
+        cache = KvCache(self.manifest.kv_cache, batch, prompt_len + max(max_new_tokens), self.device)
+
+        io = self.session.io_binding()
+        cache.bind(io)
+        vocab = self.manifest.model.vocab_size
+        logits = self.ort.OrtValue.ortvalue_from_shape_and_type(
+            (batch, 1, vocab), np.float32, self.device.ort_device, self.device.device_id
+        )
+        next_token = self.ort.OrtValue.ortvalue_from_shape_and_type((batch, 1), np.int64)  # on the host
+        io.bind_ortvalue_output("logits", logits)
+        io.bind_ortvalue_output("next_token", next_token)
+
+        # Prefill. Positions count real tokens only; pads get 1, as the official path does.
+        positions = np.where(mask > 0, np.cumsum(mask, axis=1) - 1, 1)
+        io.bind_cpu_input("input_ids", ids)
+        io.bind_cpu_input("position_ids", positions)
+        io.bind_cpu_input("attention_mask", mask)
+        io.bind_ortvalue_input("audio_embeds", audio_embeds)
+        io.bind_cpu_input("audio_embed_lens", np.ascontiguousarray(audio_lens, dtype=np.int64))
+        self.session.run_with_iobinding(io)
+
+        # Decode steps read no audio: a (B, 1, H) zero tensor with length 0 satisfies the graph.
+        no_audio = np.zeros((batch, 1, self.manifest.model.hidden_size), dtype=np.float32)
+        io.bind_ortvalue_input(
+            "audio_embeds",
+            self.ort.OrtValue.ortvalue_from_numpy(no_audio, self.device.ort_device, self.device.device_id),
+        )
+        io.bind_cpu_input("audio_embed_lens", np.zeros(batch, dtype=np.int64))
+
+        caps = np.asarray(max_new_tokens, dtype=np.int64)
+        out: list[list[int]] = [[] for _ in range(batch)]
+        done = caps <= 0
+        position = positions[:, -1:].copy()
+        while True:
+            token = next_token.numpy()[:, 0].copy()
+            for row in np.flatnonzero(~done):
+                out[row].append(int(token[row]))
+            done |= np.isin(token, self.stop_ids) | (np.array([len(t) for t in out]) >= caps)
+            if done.all():
+                break
+            token[done] = self.stop_ids[0]
+            position += 1
+            mask = np.concatenate([mask, np.ones((batch, 1), dtype=np.int64)], axis=1)
+            io.bind_cpu_input("input_ids", token[:, None])
+            io.bind_cpu_input("position_ids", position)
+            io.bind_cpu_input("attention_mask", mask)
+            self.session.run_with_iobinding(io)
+        return Generation(tokens=out, prompt_len=prompt_len)

@@ -1,0 +1,65 @@
+"""One error hierarchy for the whole package.
+
+Every error says what went wrong with which file and, where there is one, what to do about it.
+Each subclass also inherits the matching builtin so callers can catch ``ValueError`` or
+``FileNotFoundError`` without knowing this package.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class QwenAsrEdgeError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class AudioError(QwenAsrEdgeError, ValueError):
+    """An audio input that cannot be transcribed."""
+
+    def __init__(self, source: str | Path, problem: str):
+        self.source = str(source)
+        self.problem = problem
+        super().__init__(f"{self.source}: {problem}")
+
+
+class AudioFileNotFoundError(AudioError, FileNotFoundError):
+    def __init__(self, source: str | Path):
+        super().__init__(source, "no such file")
+
+
+class BundleError(QwenAsrEdgeError, ValueError):
+    """A bundle folder that is missing, incomplete, altered or of an unknown format."""
+
+    def __init__(self, path: str | Path, problem: str, fix: str | None = None):
+        self.path = str(path)
+        self.problem = problem
+        message = f"bundle {self.path}: {problem}"
+        if fix:
+            message += f" ({fix})"
+        super().__init__(message)
+
+
+class CheckpointError(QwenAsrEdgeError, ValueError):
+    """A source checkpoint that is incomplete, inconsistent or not a Qwen3-ASR model."""
+
+    def __init__(self, path: str | Path, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"checkpoint {self.path}: {problem}")
+
+
+class InputError(QwenAsrEdgeError, ValueError):
+    """A bad argument: an unsupported language, a malformed context, an impossible option."""
+
+
+class ProviderError(QwenAsrEdgeError, RuntimeError):
+    """The requested onnxruntime execution provider is not available."""
+
+
+class MissingDependencyError(QwenAsrEdgeError, ImportError):
+    """An optional dependency is not installed; the message names the extra that brings it."""
+
+    def __init__(self, what: str, extra: str):
+        self.extra = extra
+        super().__init__(f"{what} needs the [{extra}] extra: pip install 'qwen-asr-edge[{extra}]'")

@@ -1,0 +1,44 @@
+"""Prompt ids for one clip: the chat template around the context, N audio placeholders, and an
+optional forced language (``language X<asr_text>`` after the assistant turn opens)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .bundle import Manifest
+from .errors import InputError
+from .tokenizer import Tokenizer
+
+
+def normalize_language(language: str, supported: list[str]) -> str:
+    """'cHINese ' -> 'Chinese'; unknown names raise with the supported list."""
+    name = str(language).strip()
+    name = name[:1].upper() + name[1:].lower()
+    if name not in supported:
+        raise InputError(f"unsupported language {language!r}; supported: {', '.join(supported)}")
+    return name
+
+
+class PromptBuilder:
+    def __init__(self, manifest: Manifest, tokenizer: Tokenizer):
+        self.spec = manifest.prompt
+        self.audio_pad = manifest.tokens.audio_pad
+        self.tokenizer = tokenizer
+
+    def text(self, context: str, language: str | None) -> str:
+        text = self.spec.before_context + context + self.spec.after_context
+        if language:
+            text += self.spec.language_suffix.format(language=language)
+        return text
+
+    def ids(self, n_audio_tokens: int, context: str = "", language: str | None = None) -> np.ndarray:
+        """Token ids with the single audio placeholder expanded to ``n_audio_tokens`` copies."""
+        bad = [t for t in self.tokenizer.added_strings if t in context]
+        if bad:
+            raise InputError(f"context must not contain control tokens such as {sorted(bad)[0]!r}")
+        ids = np.asarray(self.tokenizer.encode(self.text(context, language)), dtype=np.int64)
+        where = np.flatnonzero(ids == self.audio_pad)
+        if where.size != 1:  # the template is broken: the manifest was edited by hand
+            raise InputError(f"the bundle's prompt template has {where.size} audio placeholders, not 1")
+        i = int(where[0])
+        return np.concatenate([ids[:i], np.full(n_audio_tokens, self.audio_pad, np.int64), ids[i + 1 :]])

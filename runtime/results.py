@@ -1,0 +1,61 @@
+"""What transcription returns, and the options it takes: frozen dataclasses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """How to decode. ``max_new_tokens=None`` caps each chunk by its length (see token_cap)."""
+
+    max_new_tokens: int | None = None
+    batch_size: int = 8  # chunks decoded together in one decoder batch
+    max_chunk_seconds: float = 1200.0  # longer recordings are cut at quiet points (official: 1200)
+    tokens_per_second: float = 16.0  # length-based cap: ~2x the densest real speech
+    min_token_cap: int = 32
+
+    def __post_init__(self):
+        if self.max_new_tokens is not None and self.max_new_tokens < 1:
+            raise ValueError("max_new_tokens must be at least 1")
+        if self.batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        if self.max_chunk_seconds <= 0.5:
+            raise ValueError("max_chunk_seconds must be longer than 0.5")
+
+    def token_cap(self, seconds: float) -> int:
+        if self.max_new_tokens is not None:
+            return self.max_new_tokens
+        return self.min_token_cap + int(self.tokens_per_second * seconds + 0.999)
+
+
+@dataclass(frozen=True)
+class Segment:
+    start: float  # seconds in the recording
+    end: float
+    text: str
+    language: str
+    tokens: list[int] = field(default_factory=list)  # generated ids, stop id included
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    language: str  # "" when undetected; "Chinese,English" when chunks differ, as the official package
+    duration: float  # seconds
+    segments: list[Segment]
+    source: str = ""  # file name, or a description of the array
+    provider: str = ""
+    precision: str = ""
+
+    def to_dict(self) -> dict:
+        return {
+            "source": self.source,
+            "language": self.language,
+            "text": self.text,
+            "duration": round(self.duration, 3),
+            "segments": [
+                {"start": round(s.start, 3), "end": round(s.end, 3), "language": s.language, "text": s.text}
+                for s in self.segments
+            ],
+        }

@@ -1,0 +1,182 @@
+"""Transcriber: audio in, text and language out, from an exported bundle."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .audio import AudioInput, describe, load_audio
+from .bundle import Bundle, load_bundle
+from .chunking import split_at_quiet_points
+from .decoding import GreedyDecoder
+from .errors import AudioError, InputError
+from .mel import LogMel, batch_features
+from .parsing import merge_languages, parse_output
+from .prompt import PromptBuilder, normalize_language
+from .providers import create_session, resolve_providers, session_device
+from .results import DecodeOptions, Segment, Transcript
+from .tokenizer import Tokenizer
+
+log = logging.getLogger("qwen_asr_edge")
+
+
+@dataclass(frozen=True)
+class _Item:
+    """One chunk of one recording, waiting to be decoded."""
+
+    index: int  # which input it came from
+    wav: np.ndarray
+    offset: float
+    duration: float
+    context: str
+    language: str | None
+
+
+class Transcriber:
+    """Load a bundle once, transcribe many recordings.
+
+    ``providers``: "auto" (CUDA, then DirectML, then CPU), a short name ("cpu", "cuda", "dml")
+    or a list of onnxruntime provider names. ``verify`` checks every bundle file's sha256.
+    """
+
+    def __init__(
+        self,
+        bundle: str | os.PathLike | Bundle,
+        providers: str | Sequence[str] = "auto",
+        threads: int | None = None,
+        verify: bool = True,
+    ):
+        self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle, verify=verify)
+        manifest = self.bundle.manifest
+        names = resolve_providers(providers)
+        self.encoder = create_session(str(self.bundle.graph_path("encoder")), names, threads)
+        self.decoder = create_session(str(self.bundle.graph_path("decoder")), names, threads)
+        self.device = session_device(self.decoder)
+        self.tokenizer = Tokenizer(self.bundle.file(manifest.tokenizer))
+        self.prompts = PromptBuilder(manifest, self.tokenizer)
+        self.mel = LogMel(manifest.mel)
+        self.greedy = GreedyDecoder(self.decoder, self.device, manifest)
+        log.info("transcribing with %s on %s", self.bundle.path.name, self.device.provider)
+
+    @property
+    def provider(self) -> str:
+        return self.device.provider
+
+    @property
+    def precision(self) -> str:
+        return self.bundle.manifest.graphs["decoder"].precision
+
+    @property
+    def languages(self) -> list[str]:
+        return list(self.bundle.manifest.languages)
+
+    def transcribe(
+        self,
+        audio: AudioInput,
+        *,
+        language: str | None = None,
+        context: str = "",
+        options: DecodeOptions | None = None,
+    ) -> Transcript:
+        """Transcribe one recording: a path, an array at 16 kHz, or ``(array, sample_rate)``."""
+        return self.transcribe_batch([audio], language=language, context=context, options=options)[0]
+
+    def transcribe_batch(
+        self,
+        audios: Sequence[AudioInput],
+        *,
+        language: str | Sequence[str | None] | None = None,
+        context: str | Sequence[str] = "",
+        options: DecodeOptions | None = None,
+    ) -> list[Transcript]:
+        """Transcribe several recordings, decoding their chunks together in batches.
+
+        Every input is loaded and checked before any decoding starts, so a bad file fails fast.
+        """
+        options = options or DecodeOptions()
+        n = len(audios)
+        languages = _per_item(language, n, "language")
+        contexts = _per_item(context, n, "context")
+        supported = self.languages
+        languages = [normalize_language(x, supported) if x and str(x).strip() else None for x in languages]
+        rate = self.bundle.manifest.mel.sample_rate
+
+        items: list[_Item] = []
+        durations = []
+        for i, audio in enumerate(audios):
+            wav = load_audio(audio, rate)
+            if wav.shape[0] < self.mel.min_samples():
+                raise AudioError(
+                    describe(audio), f"too short: {wav.shape[0]} samples at {rate} Hz yield no frame"
+                )
+            durations.append(wav.shape[0] / rate)
+            for chunk in split_at_quiet_points(wav, rate, options.max_chunk_seconds):
+                items.append(
+                    _Item(i, chunk.wav, chunk.offset, chunk.duration, contexts[i] or "", languages[i])
+                )
+
+        segments: list[Segment | None] = [None] * len(items)
+        # Similar lengths together: less left padding, fewer wasted decoder positions.
+        order = sorted(range(len(items)), key=lambda k: items[k].wav.shape[0])
+        for start in range(0, len(order), options.batch_size):
+            group = order[start : start + options.batch_size]
+            for k, segment in zip(group, self._decode([items[k] for k in group], options), strict=True):
+                segments[k] = segment
+
+        results = []
+        for i, audio in enumerate(audios):
+            mine = [s for s, item in zip(segments, items, strict=True) if item.index == i and s is not None]
+            results.append(
+                Transcript(
+                    text="".join(s.text for s in mine),
+                    language=merge_languages([s.language for s in mine]),
+                    duration=durations[i],
+                    segments=mine,
+                    source=describe(audio),
+                    provider=self.provider,
+                    precision=self.precision,
+                )
+            )
+        return results
+
+    def _decode(self, items: list[_Item], options: DecodeOptions) -> list[Segment]:
+        manifest = self.bundle.manifest
+        features, lens = batch_features(
+            self.mel, [it.wav for it in items], pad_to=manifest.encoder.chunk_frames
+        )
+        audio_embeds, audio_lens = self._encode(features, lens)
+        prompts = [
+            self.prompts.ids(int(n), it.context, it.language) for it, n in zip(items, audio_lens, strict=True)
+        ]
+        caps = [options.token_cap(it.duration) for it in items]
+        generation = self.greedy.generate(prompts, audio_embeds, audio_lens, caps)
+        segments = []
+        for it, tokens in zip(items, generation.tokens, strict=True):
+            raw = self.tokenizer.decode(tokens)
+            lang, text = parse_output(raw, it.language)
+            segments.append(Segment(it.offset, it.offset + it.duration, text, lang, tokens))
+        return segments
+
+    def _encode(self, features: np.ndarray, lens: np.ndarray):
+        """Run the encoder; its embeddings stay on the device for the decoder to bind."""
+        io = self.encoder.io_binding()
+        io.bind_cpu_input("input_features", features)
+        io.bind_cpu_input("feature_lens", lens)
+        io.bind_output("audio_embeds", self.device.ort_device, self.device.device_id)
+        io.bind_output("audio_embed_lens", "cpu")
+        self.encoder.run_with_iobinding(io)
+        embeds, out_lens = io.get_outputs()
+        return embeds, out_lens.numpy()
+
+
+def _per_item(value, n: int, what: str) -> list:
+    if value is None or isinstance(value, str):
+        return [value] * n
+    values = list(value)
+    if len(values) != n:
+        raise InputError(f"{len(values)} {what} values for {n} recordings")
+    return values
