@@ -218,7 +218,10 @@ def random_weights(
         elif name.endswith(".bias"):
             w = 0.02 * torch.randn(shape, generator=gen)
         elif name == "thinker.model.embed_tokens.weight":
-            w = torch.randn(shape, generator=gen) * (1.0 if peaky else 0.02)
+            # A tied head scores a token by its similarity to the input embedding: at unit scale
+            # the last prompt token wins forever. Smaller rows let the layers decide.
+            scale = (0.1 if cfg.text.tie_word_embeddings else 1.0) if peaky else 0.02
+            w = torch.randn(shape, generator=gen) * scale
         else:
             fan_in = int(torch.tensor(shape[1:]).prod())
             w = torch.randn(shape, generator=gen) * (fan_in**-0.5 if peaky else 0.02)
