@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from qwen_asr_edge.runtime.errors import CheckpointError
 from safetensors import safe_open
+
+from qwen_asr_edge.runtime.errors import CheckpointError
 
 ASR_FILES = (
     "config.json",
@@ -26,11 +27,37 @@ ASR_FILES = (
 )
 # Languages that can be forced (the official SUPPORTED_LANGUAGES, equal to the ASR configs' list).
 OFFICIAL_LANGUAGES = [
-    "Chinese", "English", "Cantonese", "Arabic", "German", "French", "Spanish", "Portuguese",
-    "Indonesian", "Italian", "Korean", "Russian", "Thai", "Vietnamese", "Japanese", "Turkish",
-    "Hindi", "Malay", "Dutch", "Swedish", "Danish", "Finnish", "Polish", "Czech", "Filipino",
-    "Persian", "Greek", "Romanian", "Hungarian", "Macedonian",
-]  # fmt: skip
+    "Chinese",
+    "English",
+    "Cantonese",
+    "Arabic",
+    "German",
+    "French",
+    "Spanish",
+    "Portuguese",
+    "Indonesian",
+    "Italian",
+    "Korean",
+    "Russian",
+    "Thai",
+    "Vietnamese",
+    "Japanese",
+    "Turkish",
+    "Hindi",
+    "Malay",
+    "Dutch",
+    "Swedish",
+    "Danish",
+    "Finnish",
+    "Polish",
+    "Czech",
+    "Filipino",
+    "Persian",
+    "Greek",
+    "Romanian",
+    "Hungarian",
+    "Macedonian",
+]
 HUB_PATTERNS = [*ASR_FILES, "generation_config.json", "*.safetensors", "model.safetensors.index.json"]
 
 

@@ -16,9 +16,13 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge export"
         "source", help="checkpoint folder in the official layout, or a hub id such as Qwen/Qwen3-ASR-0.6B"
     )
     p.add_argument("out", type=Path, help="bundle folder to write")
-    p.add_argument("--encoder-attention", choices=["windowed", "full"], default="windowed",
-                   help="windowed: 8 s windows, linear in length, as trained (default); "
-                        "full: whole-clip attention, as the official CPU path computes it")  # fmt: skip
+    p.add_argument(
+        "--encoder-attention",
+        choices=["windowed", "full"],
+        default="windowed",
+        help="windowed: 8 s windows, linear in length, as trained (default); "
+        "full: whole-clip attention, as the official CPU path computes it",
+    )
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
     p.add_argument("--no-validate", action="store_true", help="skip the ONNX-vs-torch check")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -34,8 +38,13 @@ def main(argv: list[str] | None = None, prog: str = "qwen-asr-edge export") -> i
             from .write import export_bundle
         except ImportError as e:
             raise MissingDependencyError(f"exporting ({e.name} is missing)", "export") from None
-        out = export_bundle(args.source, args.out, encoder_attention=args.encoder_attention,
-                            overwrite=args.force, run_validation=not args.no_validate)  # fmt: skip
+        out = export_bundle(
+            args.source,
+            args.out,
+            encoder_attention=args.encoder_attention,
+            overwrite=args.force,
+            run_validation=not args.no_validate,
+        )
     except (QwenAsrEdgeError, FileExistsError) as e:
         if args.debug:
             raise

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+
 from qwen_asr_edge.runtime.bundle import GraphSpec, KvCacheSpec, TensorSpec
 
 from .checkpoint import CheckpointConfig

@@ -27,20 +27,44 @@ from .checkpoint import OFFICIAL_LANGUAGES, AudioConfig, CheckpointConfig, TextC
 # Added tokens of the released tokenizer_config.json, in id order from 151643: (content, special).
 FIRST_ADDED_ID = 151643
 ADDED_TOKENS: list[tuple[str, bool]] = [
-    ("<|endoftext|>", True), ("<|im_start|>", True), ("<|im_end|>", True),
-    ("<|object_ref_start|>", True), ("<|object_ref_end|>", True), ("<|box_start|>", True),
-    ("<|box_end|>", True), ("<|quad_start|>", True), ("<|quad_end|>", True),
-    ("<|vision_start|>", True), ("<|vision_end|>", True), ("<|vision_pad|>", True),
-    ("<|image_pad|>", True), ("<|video_pad|>", True), ("<tool_call>", False),
-    ("</tool_call>", False), ("<|fim_prefix|>", False), ("<|fim_middle|>", False),
-    ("<|fim_suffix|>", False), ("<|fim_pad|>", False), ("<|repo_name|>", False),
-    ("<|file_sep|>", False), ("<tool_response>", False), ("</tool_response>", False),
-    ("<think>", False), ("</think>", False), ("<|audio_start|>", True), ("<|audio_end|>", True),
-    ("<tts_pad>", True), ("<tts_text_bos>", True), ("<tts_text_eod>", True),
-    ("<tts_text_bos_single>", True), ("<non_speech>", False), ("<|audio_pad|>", True),
+    ("<|endoftext|>", True),
+    ("<|im_start|>", True),
+    ("<|im_end|>", True),
+    ("<|object_ref_start|>", True),
+    ("<|object_ref_end|>", True),
+    ("<|box_start|>", True),
+    ("<|box_end|>", True),
+    ("<|quad_start|>", True),
+    ("<|quad_end|>", True),
+    ("<|vision_start|>", True),
+    ("<|vision_end|>", True),
+    ("<|vision_pad|>", True),
+    ("<|image_pad|>", True),
+    ("<|video_pad|>", True),
+    ("<tool_call>", False),
+    ("</tool_call>", False),
+    ("<|fim_prefix|>", False),
+    ("<|fim_middle|>", False),
+    ("<|fim_suffix|>", False),
+    ("<|fim_pad|>", False),
+    ("<|repo_name|>", False),
+    ("<|file_sep|>", False),
+    ("<tool_response>", False),
+    ("</tool_response>", False),
+    ("<think>", False),
+    ("</think>", False),
+    ("<|audio_start|>", True),
+    ("<|audio_end|>", True),
+    ("<tts_pad>", True),
+    ("<tts_text_bos>", True),
+    ("<tts_text_eod>", True),
+    ("<tts_text_bos_single>", True),
+    ("<non_speech>", False),
+    ("<|audio_pad|>", True),
     *[(f"<blank{i}>", True) for i in range(1, 28)],
-    ("<asr_text>", False), ("<timestamp>", False),
-]  # fmt: skip
+    ("<asr_text>", False),
+    ("<timestamp>", False),
+]
 TOKEN_IDS = {tok: FIRST_ADDED_ID + i for i, (tok, _) in enumerate(ADDED_TOKENS)}
 
 # The released template puts all system text into one system turn and one audio block per audio
@@ -81,9 +105,16 @@ def _audio(**kw) -> AudioConfig:
 
 def _text(**kw) -> TextConfig:
     base = dict(
-        layers=28, heads=16, kv_heads=8, head_dim=128, rms_norm_eps=1e-6, rope_theta=1e6,
-        max_position_embeddings=65536, vocab_size=151936, tie_word_embeddings=True,
-    )  # fmt: skip
+        layers=28,
+        heads=16,
+        kv_heads=8,
+        head_dim=128,
+        rms_norm_eps=1e-6,
+        rope_theta=1e6,
+        max_position_embeddings=65536,
+        vocab_size=151936,
+        tie_word_embeddings=True,
+    )
     return TextConfig(**{**base, **kw})
 
 
@@ -106,31 +137,61 @@ SHAPES: dict[str, Shape] = {
 def config_json(shape: Shape, source_dtype: str = "bfloat16") -> dict:
     a, t = shape.audio, shape.text
     audio = {
-        "model_type": "qwen3_asr_audio_encoder", "num_mel_bins": a.num_mel_bins,
-        "encoder_layers": a.layers, "num_hidden_layers": a.layers, "encoder_attention_heads": a.heads,
-        "encoder_ffn_dim": a.ffn_dim, "d_model": a.d_model, "downsample_hidden_size": a.conv_channels,
-        "output_dim": a.output_dim, "n_window": a.n_window, "n_window_infer": a.n_window_infer,
-        "conv_chunksize": 500, "max_source_positions": a.max_source_positions,
-        "activation_function": "gelu", "scale_embedding": False, "dropout": 0,
-        "attention_dropout": 0, "activation_dropout": 0,
-    }  # fmt: skip
+        "model_type": "qwen3_asr_audio_encoder",
+        "num_mel_bins": a.num_mel_bins,
+        "encoder_layers": a.layers,
+        "num_hidden_layers": a.layers,
+        "encoder_attention_heads": a.heads,
+        "encoder_ffn_dim": a.ffn_dim,
+        "d_model": a.d_model,
+        "downsample_hidden_size": a.conv_channels,
+        "output_dim": a.output_dim,
+        "n_window": a.n_window,
+        "n_window_infer": a.n_window_infer,
+        "conv_chunksize": 500,
+        "max_source_positions": a.max_source_positions,
+        "activation_function": "gelu",
+        "scale_embedding": False,
+        "dropout": 0,
+        "attention_dropout": 0,
+        "activation_dropout": 0,
+    }
     text = {
-        "model_type": "qwen3", "hidden_size": t.hidden_size, "intermediate_size": t.intermediate_size,
-        "num_hidden_layers": t.layers, "num_attention_heads": t.heads, "num_key_value_heads": t.kv_heads,
-        "head_dim": t.head_dim, "hidden_act": "silu", "rms_norm_eps": t.rms_norm_eps,
-        "rope_theta": t.rope_theta, "attention_bias": False, "attention_dropout": 0.0,
-        "rope_scaling": {"interleaved": True, "mrope_interleaved": True, "mrope_section": [24, 20, 20],
-                         "rope_type": "default", "type": "default"},
-        "vocab_size": t.vocab_size, "max_position_embeddings": t.max_position_embeddings,
-        "tie_word_embeddings": t.tie_word_embeddings, "use_cache": True,
-    }  # fmt: skip
+        "model_type": "qwen3",
+        "hidden_size": t.hidden_size,
+        "intermediate_size": t.intermediate_size,
+        "num_hidden_layers": t.layers,
+        "num_attention_heads": t.heads,
+        "num_key_value_heads": t.kv_heads,
+        "head_dim": t.head_dim,
+        "hidden_act": "silu",
+        "rms_norm_eps": t.rms_norm_eps,
+        "rope_theta": t.rope_theta,
+        "attention_bias": False,
+        "attention_dropout": 0.0,
+        "rope_scaling": {
+            "interleaved": True,
+            "mrope_interleaved": True,
+            "mrope_section": [24, 20, 20],
+            "rope_type": "default",
+            "type": "default",
+        },
+        "vocab_size": t.vocab_size,
+        "max_position_embeddings": t.max_position_embeddings,
+        "tie_word_embeddings": t.tie_word_embeddings,
+        "use_cache": True,
+    }
     thinker = {
-        "model_type": "qwen3_asr", "architectures": ["Qwen3ASRForConditionalGeneration"],
-        "audio_config": audio, "text_config": text,
+        "model_type": "qwen3_asr",
+        "architectures": ["Qwen3ASRForConditionalGeneration"],
+        "audio_config": audio,
+        "text_config": text,
         "audio_start_token_id": TOKEN_IDS["<|audio_start|>"],
         "audio_end_token_id": TOKEN_IDS["<|audio_end|>"],
-        "audio_token_id": TOKEN_IDS["<|audio_pad|>"], "initializer_range": 0.02, "dtype": source_dtype,
-    }  # fmt: skip
+        "audio_token_id": TOKEN_IDS["<|audio_pad|>"],
+        "initializer_range": 0.02,
+        "dtype": source_dtype,
+    }
     return {
         "architectures": ["Qwen3ASRForConditionalGeneration"],
         "model_type": "qwen3_asr",
@@ -176,19 +237,39 @@ def write_tokenizer_files(folder: Path, vocab_dir: Path | None = None) -> None:
         "audio_token": "<|audio_pad|>",
     }
     cfg = {
-        "add_bos_token": False, "add_prefix_space": False,
+        "add_bos_token": False,
+        "add_prefix_space": False,
         "added_tokens_decoder": {
-            str(TOKEN_IDS[t]): {"content": t, "lstrip": False, "normalized": False, "rstrip": False,
-                                "single_word": False, "special": special}
+            str(TOKEN_IDS[t]): {
+                "content": t,
+                "lstrip": False,
+                "normalized": False,
+                "rstrip": False,
+                "single_word": False,
+                "special": special,
+            }
             for t, special in ADDED_TOKENS
         },
-        "additional_special_tokens": ["<|im_start|>", "<|im_end|>", "<|audio_start|>", "<|audio_end|>",
-                                      "<|audio_pad|>"],
-        "bos_token": None, "clean_up_tokenization_spaces": False, "eos_token": "<|im_end|>",
-        "errors": "replace", "extra_special_tokens": audio_attrs, "model_max_length": 131072,
-        "pad_token": "<|endoftext|>", "processor_class": "Qwen3ASRProcessor", "split_special_tokens": False,
-        "tokenizer_class": "Qwen2Tokenizer", "unk_token": None, **audio_attrs,
-    }  # fmt: skip
+        "additional_special_tokens": [
+            "<|im_start|>",
+            "<|im_end|>",
+            "<|audio_start|>",
+            "<|audio_end|>",
+            "<|audio_pad|>",
+        ],
+        "bos_token": None,
+        "clean_up_tokenization_spaces": False,
+        "eos_token": "<|im_end|>",
+        "errors": "replace",
+        "extra_special_tokens": audio_attrs,
+        "model_max_length": 131072,
+        "pad_token": "<|endoftext|>",
+        "processor_class": "Qwen3ASRProcessor",
+        "split_special_tokens": False,
+        "tokenizer_class": "Qwen2Tokenizer",
+        "unk_token": None,
+        **audio_attrs,
+    }
     (folder / "tokenizer_config.json").write_text(
         json.dumps(cfg, indent=2, ensure_ascii=False), encoding="utf-8"
     )
@@ -196,11 +277,20 @@ def write_tokenizer_files(folder: Path, vocab_dir: Path | None = None) -> None:
 
 def write_side_files(folder: Path) -> None:
     preprocessor = {
-        "chunk_length": 30, "dither": 0.0, "feature_extractor_type": "WhisperFeatureExtractor",
-        "feature_size": 128, "hop_length": 160, "n_fft": 400, "n_samples": 480000, "nb_max_frames": 3000,
-        "padding_side": "right", "padding_value": 0.0, "processor_class": "Qwen3ASRProcessor",
-        "return_attention_mask": True, "sampling_rate": 16000,
-    }  # fmt: skip
+        "chunk_length": 30,
+        "dither": 0.0,
+        "feature_extractor_type": "WhisperFeatureExtractor",
+        "feature_size": 128,
+        "hop_length": 160,
+        "n_fft": 400,
+        "n_samples": 480000,
+        "nb_max_frames": 3000,
+        "padding_side": "right",
+        "padding_value": 0.0,
+        "processor_class": "Qwen3ASRProcessor",
+        "return_attention_mask": True,
+        "sampling_rate": 16000,
+    }
     generation = {"eos_token_id": [151643, 151645], "pad_token_id": 151643, "do_sample": False}
     (folder / "preprocessor_config.json").write_text(json.dumps(preprocessor, indent=2))
     (folder / "generation_config.json").write_text(json.dumps(generation, indent=2))
@@ -293,8 +383,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.out.exists():
         shutil.rmtree(args.out)
-    write_checkpoint(args.out, args.shape, seed=args.seed, peaky=args.peaky, vocab_dir=args.vocab_dir,
-                     shards=args.shards)  # fmt: skip
+    write_checkpoint(
+        args.out, args.shape, seed=args.seed, peaky=args.peaky, vocab_dir=args.vocab_dir, shards=args.shards
+    )
     print(args.out)
     return 0
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from qwen_asr_edge.runtime.errors import CheckpointError
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
+
+from qwen_asr_edge.runtime.errors import CheckpointError
 
 QWEN2_PRETOKENIZE_REGEX = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
@@ -44,9 +45,16 @@ def added_tokens(checkpoint: Path) -> dict[int, dict]:
 def build_tokenizer(checkpoint: Path) -> Tokenizer:
     vocab_file, merges_file = checkpoint / "vocab.json", checkpoint / "merges.txt"
     try:
-        bpe = models.BPE.from_file(str(vocab_file), str(merges_file), dropout=None, unk_token=None,
-                                   continuing_subword_prefix="", end_of_word_suffix="", fuse_unk=False,
-                                   byte_fallback=False)  # fmt: skip
+        bpe = models.BPE.from_file(
+            str(vocab_file),
+            str(merges_file),
+            dropout=None,
+            unk_token=None,
+            continuing_subword_prefix="",
+            end_of_word_suffix="",
+            fuse_unk=False,
+            byte_fallback=False,
+        )
     except Exception as e:  # tokenizers raises a plain Exception for malformed files
         raise CheckpointError(checkpoint, f"vocab.json / merges.txt are not a BPE vocabulary ({e})") from None
     tok = Tokenizer(bpe)
@@ -60,9 +68,14 @@ def build_tokenizer(checkpoint: Path) -> Tokenizer:
     tok.decoder = decoders.ByteLevel()
     base = tok.get_vocab_size()
     for token_id, rec in sorted(added_tokens(checkpoint).items()):
-        token = AddedToken(rec["content"], single_word=rec.get("single_word", False),
-                           lstrip=rec.get("lstrip", False), rstrip=rec.get("rstrip", False),
-                           normalized=rec.get("normalized", False), special=rec["special"])  # fmt: skip
+        token = AddedToken(
+            rec["content"],
+            single_word=rec.get("single_word", False),
+            lstrip=rec.get("lstrip", False),
+            rstrip=rec.get("rstrip", False),
+            normalized=rec.get("normalized", False),
+            special=rec["special"],
+        )
         if token_id < base:
             raise CheckpointError(
                 checkpoint, f"added token {rec['content']!r} has id {token_id} inside the base vocab"

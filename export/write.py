@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from qwen_asr_edge import __version__
 from qwen_asr_edge.runtime.bundle import (
     FORMAT_VERSION,
     EncoderSpec,
@@ -23,8 +25,6 @@ from qwen_asr_edge.runtime.bundle import (
     write_manifest,
 )
 from qwen_asr_edge.runtime.errors import CheckpointError
-
-from qwen_asr_edge import __version__
 
 from . import specs
 from .checkpoint import CheckpointConfig, load_weights, parse_config, resolve_source

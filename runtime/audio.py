@@ -9,6 +9,7 @@ package does. Integer arrays passed directly are scaled by their type's full sca
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -37,11 +38,24 @@ def read_file(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     if p.stat().st_size == 0:
         raise AudioError(p, "file is empty")
     try:
+        short = _truncated_data_chunk(sf.info(str(p)).extra_info)
+        if short:
+            raise AudioError(
+                p, f"truncated: the header announces {short[0]} bytes of audio, the file holds {short[1]}"
+            )
         data, rate = sf.read(str(p), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as e:
         detail = str(e).split(":", 1)[-1].strip() or type(e).__name__
         raise AudioError(p, f"not a readable audio file ({detail})") from None
     return data, int(rate)
+
+
+def _truncated_data_chunk(info: str) -> tuple[int, int] | None:
+    """libsndfile reads a cut-off WAV/AIFF silently but logs ``data : 32000 (should be 15978)``."""
+    match = re.search(r"^(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", info, re.MULTILINE)
+    if match and int(match.group(2)) < int(match.group(1)):
+        return int(match.group(1)), int(match.group(2))
+    return None
 
 
 def to_mono(data: np.ndarray, source: str) -> np.ndarray:

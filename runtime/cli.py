@@ -56,12 +56,17 @@ def expand_inputs(paths: list[Path]) -> list[Path]:
 def run(args: argparse.Namespace) -> int:
     from .transcriber import Transcriber
 
-    transcriber = Transcriber(args.bundle, providers=args.providers, threads=args.threads,
-                              verify=not args.no_verify)  # fmt: skip
+    transcriber = Transcriber(
+        args.bundle, providers=args.providers, threads=args.threads, verify=not args.no_verify
+    )
     options = DecodeOptions(max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
     rate = transcriber.bundle.manifest.mel.sample_rate
+    inputs = expand_inputs(args.files)
+    if not inputs:
+        print(f"error: no audio files in {', '.join(map(str, args.files))}", file=sys.stderr)
+        return 2
     files, wavs, failed = [], [], 0
-    for path in expand_inputs(args.files):
+    for path in inputs:
         try:
             wav = load_audio(path, rate)
             if wav.shape[0] < transcriber.mel.min_samples():
@@ -85,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps([r.to_dict() for r in results], ensure_ascii=False, indent=2))
         else:
             for r in results:
-                print(f"{r.source}: {r.text}" if len(results) > 1 else r.text)
+                print(f"{r.source}: {r.text}" if len(inputs) > 1 else r.text)
     return 1 if failed else 0
 
 

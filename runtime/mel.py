@@ -37,8 +37,9 @@ def mel_filterbank(spec: MelSpec) -> np.ndarray:
     """(n_fft // 2 + 1, n_mels) triangular filters with Slaney area normalisation."""
     n_bins = spec.n_fft // 2 + 1
     fft_freqs = np.linspace(0, spec.sample_rate // 2, n_bins)
-    mel_points = np.linspace(_hz_to_mel(np.array([spec.f_min]))[0], _hz_to_mel(np.array([spec.f_max]))[0],
-                             spec.n_mels + 2)  # fmt: skip
+    mel_points = np.linspace(
+        _hz_to_mel(np.array([spec.f_min]))[0], _hz_to_mel(np.array([spec.f_max]))[0], spec.n_mels + 2
+    )
     filter_freqs = _mel_to_hz(mel_points)
     widths = np.diff(filter_freqs)
     slopes = filter_freqs[None, :] - fft_freqs[:, None]

@@ -73,11 +73,20 @@ def checkpoints(tmp_path_factory, vocab_dir) -> dict[str, Path]:
 
     root = tmp_path_factory.mktemp("checkpoints")
     return {
-        "untied": write_checkpoint(root / "untied", "tiny", seed=3, peaky=True, tie=False, vocab_dir=vocab_dir),
+        "untied": write_checkpoint(
+            root / "untied", "tiny", seed=3, peaky=True, tie=False, vocab_dir=vocab_dir
+        ),
         "tied": write_checkpoint(
-            root / "tied", "tiny", seed=5, peaky=True, tie=True, heads=(8, 2), vocab_dir=vocab_dir,
-            shards=2, store_tied_head=False,
-        ),  # fmt: skip
+            root / "tied",
+            "tiny",
+            seed=5,
+            peaky=True,
+            tie=True,
+            heads=(8, 2),
+            vocab_dir=vocab_dir,
+            shards=2,
+            store_tied_head=False,
+        ),
     }
 
 
@@ -87,7 +96,9 @@ def bundles(tmp_path_factory, checkpoints) -> dict[str, Path]:
 
     root = tmp_path_factory.mktemp("bundles")
     return {
-        "untied-full": export_bundle(str(checkpoints["untied"]), root / "untied-full", encoder_attention="full"),
+        "untied-full": export_bundle(
+            str(checkpoints["untied"]), root / "untied-full", encoder_attention="full"
+        ),
         "untied-windowed": export_bundle(str(checkpoints["untied"]), root / "untied-windowed"),
         "tied-full": export_bundle(str(checkpoints["tied"]), root / "tied-full", encoder_attention="full"),
     }
@@ -105,9 +116,12 @@ def official():
     def load(path: Path):
         if path not in cache:
             cache[path] = Qwen3ASRModel.from_pretrained(
-                str(path), dtype=torch.float32, device_map="cpu", max_new_tokens=PARITY_TOKENS,
+                str(path),
+                dtype=torch.float32,
+                device_map="cpu",
+                max_new_tokens=PARITY_TOKENS,
                 max_inference_batch_size=8,
-            )  # fmt: skip
+            )
         return cache[path]
 
     return load

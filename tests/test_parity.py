@@ -32,7 +32,9 @@ def transcribers(bundles):
 
 def official_mel(asr, wav: np.ndarray) -> np.ndarray:
     fe = asr.processor.feature_extractor
-    out = fe(wav, sampling_rate=SR, padding=True, truncation=False, return_attention_mask=True, return_tensors="pt")
+    out = fe(
+        wav, sampling_rate=SR, padding=True, truncation=False, return_attention_mask=True, return_tensors="pt"
+    )
     return out["input_features"][0].numpy()
 
 
@@ -52,7 +54,9 @@ def official_tokens(asr, wav: np.ndarray, context: str, language: str | None) ->
         text=[asr._build_text_prompt(context, language)], audio=[wav], return_tensors="pt", padding=True
     )
     with torch.no_grad():
-        seq = asr.model.generate(**inputs, max_new_tokens=PARITY_TOKENS).sequences[0, inputs["input_ids"].shape[1] :]
+        seq = asr.model.generate(**inputs, max_new_tokens=PARITY_TOKENS).sequences[
+            0, inputs["input_ids"].shape[1] :
+        ]
     return until_stop(seq.tolist())
 
 
@@ -92,7 +96,9 @@ def test_windowed_encoder_matches_official_tower_per_8s_slice(official, checkpoi
     asr = official(checkpoints["untied"])
     mel = official_mel(asr, noise_clip(seconds, seed=3))
     window = 800  # 8 s of frames: the windowed scope's blocks are whole 8 s slices
-    ref = np.concatenate([official_tower(asr, mel[:, i : i + window]) for i in range(0, mel.shape[1], window)])
+    ref = np.concatenate(
+        [official_tower(asr, mel[:, i : i + window]) for i in range(0, mel.shape[1], window)]
+    )
     got, lens = run_encoder(transcribers["untied-windowed"], mel[None], np.array([mel.shape[1]]))
     assert lens.tolist() == [ref.shape[0]]
     err = np.abs(got[0, : ref.shape[0]] - ref).max()
@@ -128,8 +134,9 @@ def test_batched_encoder_equals_single_clips(transcribers, bundle):
 @pytest.mark.parametrize("bundle,checkpoint", [("untied-full", "untied"), ("tied-full", "tied")])
 @pytest.mark.parametrize("seconds", [0.3, 5.5, 12.0])
 @pytest.mark.parametrize("context,language", PROMPTS)
-def test_prefill_logits_match_official(official, checkpoints, transcribers, bundle, checkpoint, seconds, context,
-                                       language):  # fmt: skip
+def test_prefill_logits_match_official(
+    official, checkpoints, transcribers, bundle, checkpoint, seconds, context, language
+):
     asr = official(checkpoints[checkpoint])
     tr = transcribers[bundle]
     wav = noise_clip(seconds, seed=4)
@@ -166,8 +173,9 @@ def test_prefill_logits_match_official(official, checkpoints, transcribers, bund
 @pytest.mark.parametrize("bundle,checkpoint", [("untied-full", "untied"), ("tied-full", "tied")])
 @pytest.mark.parametrize("seconds", CLIP_SECONDS)
 @pytest.mark.parametrize("context,language", PROMPTS)
-def test_greedy_tokens_and_text_match_official(official, checkpoints, transcribers, bundle, checkpoint, seconds,
-                                               context, language):  # fmt: skip
+def test_greedy_tokens_and_text_match_official(
+    official, checkpoints, transcribers, bundle, checkpoint, seconds, context, language
+):
     asr = official(checkpoints[checkpoint])
     wav = noise_clip(seconds, seed=5)
     want_tokens = official_tokens(asr, wav, context, language)
@@ -190,7 +198,9 @@ def test_windowed_bundle_equals_official_up_to_8s(official, checkpoints, transcr
 
 
 @pytest.mark.parametrize("context,language", PROMPTS)
-def test_batched_decoding_equals_official_single_clips(official, checkpoints, transcribers, context, language):
+def test_batched_decoding_equals_official_single_clips(
+    official, checkpoints, transcribers, context, language
+):
     """Left-padded batch of different lengths: each row gives the official single-clip result.
 
     (The official *batched* path differs from its own single-clip path for the shorter clips,
@@ -209,11 +219,15 @@ def test_batched_decoding_equals_official_single_clips(official, checkpoints, tr
 def test_equal_length_batch_equals_official_batch(official, checkpoints, transcribers):
     asr = official(checkpoints["untied"])
     wavs = [noise_clip(3.0, seed=20 + i) for i in range(3)]
-    want = asr.transcribe([(w, SR) for w in wavs], context=["", CONTEXT, ""], language=[None, None, "English"])
+    want = asr.transcribe(
+        [(w, SR) for w in wavs], context=["", CONTEXT, ""], language=[None, None, "English"]
+    )
     got = transcribers["untied-full"].transcribe_batch(
-        wavs, context=["", CONTEXT, ""], language=[None, None, "English"],
+        wavs,
+        context=["", CONTEXT, ""],
+        language=[None, None, "English"],
         options=DecodeOptions(max_new_tokens=PARITY_TOKENS),
-    )  # fmt: skip
+    )
     assert [(g.language, g.text) for g in got] == [(w.language, w.text) for w in want]
 
 
@@ -227,8 +241,18 @@ def test_cli_transcribe_matches_official(official, checkpoints, bundles, tmp_pat
         sf.write(path, noise_clip(seconds, seed=30 + i), SR, subtype="FLOAT")
         files.append(path)
     for language in (None, "english"):
-        args = ["transcribe", *map(str, files), "--bundle", str(bundles["untied-full"]), "--format", "json",
-                "--max-new-tokens", str(PARITY_TOKENS), "--context", CONTEXT]  # fmt: skip
+        args = [
+            "transcribe",
+            *map(str, files),
+            "--bundle",
+            str(bundles["untied-full"]),
+            "--format",
+            "json",
+            "--max-new-tokens",
+            str(PARITY_TOKENS),
+            "--context",
+            CONTEXT,
+        ]
         if language:
             args += ["--language", language]
         assert main(args) == 0

@@ -1,0 +1,96 @@
+"""The bundle contract: the manifest describes the graphs exactly, and damaged bundles are refused."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from qwen_asr_edge.runtime.bundle import FORMAT_VERSION, load_bundle
+from qwen_asr_edge.runtime.errors import BundleError
+from qwen_asr_edge.runtime.providers import create_session
+
+ORT_TYPES = {"tensor(float)": "float32", "tensor(int64)": "int64"}
+
+
+@pytest.mark.parametrize("name", ["untied-full", "tied-full"])
+def test_manifest_matches_the_sessions_io(bundles, name):
+    bundle = load_bundle(bundles[name])
+    for graph, spec in bundle.manifest.graphs.items():
+        session = create_session(str(bundle.path / spec.file), ["CPUExecutionProvider"])
+        for declared, actual in [(spec.inputs, session.get_inputs()), (spec.outputs, session.get_outputs())]:
+            assert [t.name for t in declared] == [t.name for t in actual], graph
+            assert [t.dtype for t in declared] == [ORT_TYPES[t.type] for t in actual], graph
+            for d, a in zip(declared, actual, strict=True):
+                fixed = [x if isinstance(x, int) else None for x in d.shape]
+                assert fixed == [x if isinstance(x, int) else None for x in a.shape], (graph, d.name)
+
+
+def test_manifest_records_what_the_runtime_needs(bundles):
+    m = load_bundle(bundles["untied-windowed"]).manifest
+    assert m.format_version == FORMAT_VERSION
+    assert m.encoder.attention == "windowed" and m.encoder.window_tokens == 104
+    assert m.tokens.eos == [151645, 151643] and m.tokens.audio_pad == 151676
+    assert m.prompt.before_context == "<|im_start|>system\n"
+    assert m.prompt.after_context.endswith("<|im_start|>assistant\n")
+    assert "English" in m.languages and len(m.languages) == 30
+    assert set(m.files) == {"encoder.onnx", "encoder.onnx.data", "decoder.onnx", "decoder.onnx.data",
+                            "tokenizer.json"}  # fmt: skip
+    assert m.producer["qwen-asr-edge"] and float(m.producer["validation_max_abs_decoder_logits"]) < 1e-4
+
+
+def test_tied_bundle_keeps_one_copy_of_the_embedding(bundles):
+    m = load_bundle(bundles["tied-full"]).manifest
+    untied = load_bundle(bundles["untied-full"]).manifest
+    table = 151936 * 64 * 4
+    assert m.files["decoder.onnx.data"].bytes < 1.5 * table
+    assert untied.files["decoder.onnx.data"].bytes > 2 * table
+
+
+def test_refuses_unknown_format_and_damage(bundles, tmp_path):
+    b = tmp_path / "b"
+    shutil.copytree(bundles["tied-full"], b)
+    manifest = json.loads((b / "manifest.json").read_text())
+    manifest["format_version"] = 99
+    (b / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="format version 99 is not supported"):
+        load_bundle(b)
+
+    shutil.rmtree(b)
+    shutil.copytree(bundles["tied-full"], b)
+    (b / "encoder.onnx.data").write_bytes((b / "encoder.onnx.data").read_bytes()[:-8])
+    with pytest.raises(BundleError, match="encoder.onnx.data has .* bytes, expected"):
+        load_bundle(b, verify=False)  # sizes are checked even without hashing
+
+
+def test_kv_buffers_are_updated_in_place(bundles):
+    """One buffer bound as past and present: the graph writes into it, ORT allocates no copy."""
+    from qwen_asr_edge.runtime.kv_cache import KvCache
+    from qwen_asr_edge.runtime.transcriber import Transcriber
+
+    tr = Transcriber(bundles["untied-full"], providers="cpu")
+    kv_spec, hidden = tr.bundle.manifest.kv_cache, tr.bundle.manifest.model.hidden_size
+    cache = KvCache(kv_spec, batch=1, capacity=12, device=tr.device)
+    for buf in cache.buffers:
+        buf.numpy()[...] = 0.0  # CPU: the numpy view aliases the buffer
+    io = tr.decoder.io_binding()
+    cache.bind(io)
+    feeds = {
+        "input_ids": np.array([[11, 22, 33, 44, 55]]),
+        "position_ids": np.arange(5)[None],
+        "attention_mask": np.ones((1, 5), dtype=np.int64),
+        "audio_embeds": np.zeros((1, 1, hidden), dtype=np.float32),
+        "audio_embed_lens": np.zeros(1, dtype=np.int64),
+    }
+    for name, value in feeds.items():
+        io.bind_cpu_input(name, value)
+    io.bind_output("logits")
+    io.bind_output("next_token")
+    tr.decoder.run_with_iobinding(io)
+    key0 = cache.buffers[0].numpy()
+    assert np.abs(key0[:, :, :5]).min(axis=-1).max() > 0  # rows 0..4 written
+    assert not key0[:, :, 5:].any()  # the rest untouched
+    outputs = io.get_outputs()  # in binding order: present.0.key was bound first
+    assert [o.data_ptr() for o in outputs[: len(cache.buffers)]] == [b.data_ptr() for b in cache.buffers]

@@ -1,0 +1,120 @@
+"""Checkpoint loading and the export command's errors: each names the file or tensor at fault."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from qwen_asr_edge.export.checkpoint import load_weights, parse_config, resolve_source  # noqa: E402
+from qwen_asr_edge.export.synthetic import write_checkpoint  # noqa: E402
+from qwen_asr_edge.runtime.errors import CheckpointError  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    return write_checkpoint(tmp_path_factory.mktemp("ck") / "small", "tiny", seed=1, tie=False)
+
+
+def copy(src, tmp_path, name="ck"):
+    dst = tmp_path / name
+    shutil.copytree(src, dst)
+    return dst
+
+
+def export(*args):
+    return subprocess.run([sys.executable, "-m", "qwen_asr_edge", "export", *map(str, args)],
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+
+
+def test_reads_config_values_from_json_not_class_defaults(small):
+    cfg = parse_config(small)
+    assert cfg.audio.n_window == 50 and cfg.audio.n_window_infer == 800  # class defaults: 100 / 400
+    assert cfg.audio_token_id == 151676 and cfg.text.rope_theta == 1e6  # defaults: 151646 / 5e6
+    assert cfg.audio.tokens_per_chunk == 13 and cfg.audio.window_tokens == 104
+
+
+def test_sharded_weights_load_the_same(small, tmp_path):
+    sharded = write_checkpoint(tmp_path / "sharded", "tiny", seed=1, tie=False, shards=3)
+    a, b = load_weights(small, parse_config(small)), load_weights(sharded, parse_config(sharded))
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("missing", ["merges.txt", "chat_template.json", "preprocessor_config.json"])
+def test_missing_file_is_named(small, tmp_path, missing):
+    ck = copy(small, tmp_path)
+    (ck / missing).unlink()
+    with pytest.raises(CheckpointError, match=f"missing file\\(s\\): {missing}"):
+        resolve_source(str(ck))
+
+
+def test_missing_tensor_and_wrong_shape_are_named(small, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    ck = copy(small, tmp_path)
+    tensors = load_file(ck / "model.safetensors")
+    del tensors["thinker.model.layers.1.mlp.up_proj.weight"]
+    save_file(tensors, ck / "model.safetensors")
+    with pytest.raises(CheckpointError, match="tensor thinker.model.layers.1.mlp.up_proj.weight is missing"):
+        load_weights(ck, parse_config(ck))
+
+    ck2 = copy(small, tmp_path, "ck2")
+    tensors = load_file(ck2 / "model.safetensors")
+    tensors["thinker.audio_tower.conv_out.weight"] = torch.zeros(3, 3, dtype=torch.bfloat16)
+    save_file(tensors, ck2 / "model.safetensors")
+    with pytest.raises(CheckpointError, match=r"conv_out.weight has shape \(3, 3\), expected \(32, 128\)"):
+        load_weights(ck2, parse_config(ck2))
+
+
+def test_unknown_model_types(small, tmp_path):
+    ck = copy(small, tmp_path)
+    cfg = json.loads((ck / "config.json").read_text())
+    cfg["model_type"] = "whisper"
+    (ck / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="model_type 'whisper' is not a Qwen3-ASR model"):
+        parse_config(ck)
+    cfg["model_type"] = "qwen3_asr"
+    cfg["thinker_config"]["model_type"] = "qwen3_asr_thinker"
+    (ck / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="save_pretrained"):
+        parse_config(ck)
+
+
+def test_export_cli_errors_are_one_line(small, tmp_path):
+    ck = copy(small, tmp_path)
+    (ck / "vocab.json").unlink()
+    result = export(ck, tmp_path / "out")
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: checkpoint {ck}: missing file(s): vocab.json"
+    assert not (tmp_path / "out").exists()
+
+    offline = subprocess.run(
+        [sys.executable, "-m", "qwen_asr_edge", "export", "Nobody/no-such-model", str(tmp_path / "out2")],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )  # fmt: skip
+    assert offline.returncode == 2
+    assert "cannot fetch from the hub (HF_HUB_OFFLINE is set)" in offline.stderr
+    assert "Traceback" not in offline.stderr
+
+    (tmp_path / "exists").mkdir()
+    result = export(small, tmp_path / "exists")
+    assert result.returncode == 2 and "pass --force" in result.stderr
+
+
+def test_interrupted_export_leaves_nothing(small, tmp_path, monkeypatch):
+    from qwen_asr_edge.export import write
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("simulated crash while exporting the decoder")
+
+    monkeypatch.setattr(write, "validate", boom)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        write.export_bundle(str(small), tmp_path / "bundle")
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,85 @@
+"""Output parsing, repetition fix and long-audio chunking against the official functions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from qwen_asr_edge.runtime.chunking import split_at_quiet_points
+from qwen_asr_edge.runtime.parsing import fix_repetitions, merge_languages, parse_output
+
+utils = pytest.importorskip("qwen_asr.inference.utils")
+
+pieces = st.sampled_from(
+    [
+        "a",
+        "ab",
+        "abc",
+        "哈",
+        "哈哈",
+        " ",
+        "\n",
+        "language English",
+        "<asr_text>",
+        "language None",
+        "LANGUAGE chinese\n",
+        "x" * 25,
+        "na" * 21,
+        "你好" * 20,
+    ]
+)
+texts = st.lists(st.one_of(pieces, st.text(max_size=8)), max_size=30).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(texts)
+def test_repetition_fix_matches_official(text):
+    assert fix_repetitions(text) == utils.detect_and_fix_repetitions(text)
+
+
+@settings(max_examples=400, deadline=None)
+@given(texts, st.sampled_from([None, "English", "Chinese"]))
+def test_parse_matches_official(text, forced):
+    assert parse_output(text, forced) == utils.parse_asr_output(text, user_language=forced)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "language English<asr_text>Hello there.",
+        "language None<asr_text>",
+        "language none<asr_text>stray text",
+        "plain text without tag",
+        "language chinese\n\n<asr_text>你好",
+        "\nlanguage  gERMAN \n<asr_text> Hallo ",
+        "language English<asr_text>" + "ha" * 400 + " end",
+    ],
+)
+def test_parse_examples(raw):
+    assert parse_output(raw) == utils.parse_asr_output(raw)
+
+
+def test_long_repetition_does_not_recurse():
+    text = "".join(f"{i % 7}" * 25 + "ab" * 30 for i in range(2000))  # thousands of repeat runs
+    assert fix_repetitions(text).startswith("0ab1ab")
+
+
+@pytest.mark.parametrize("langs", [["Chinese", "English", "English"], ["", "English", "", "English"], []])
+def test_merge_languages_matches_official(langs):
+    assert merge_languages(langs) == utils.merge_languages(langs)
+
+
+@pytest.mark.parametrize("seconds,max_seconds", [(10.0, 20.0), (65.3, 20.0), (41.0, 20.0), (40.2, 20.0)])
+def test_quiet_point_chunks_match_official(seconds, max_seconds):
+    rng = np.random.default_rng(0)
+    n = int(seconds * 16000)
+    wav = (0.3 * rng.standard_normal(n) * (1 + np.sin(np.arange(n) / 3000.0))).astype(np.float32)
+    ours = split_at_quiet_points(wav, 16000, max_seconds)
+    theirs = utils.split_audio_into_chunks(wav, 16000, max_seconds)
+    assert len(ours) == len(theirs)
+    for c, (w, offset) in zip(ours, theirs, strict=True):
+        np.testing.assert_array_equal(c.wav, w)
+        assert c.offset == pytest.approx(offset, abs=1e-9)
+    assert sum(round(c.duration * 16000) for c in ours) == n
