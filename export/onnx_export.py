@@ -49,6 +49,8 @@ def export_graph(
     """
     inputs, outputs = io
     dynamic = _dynamic_shapes(inputs, [varargs_from] if varargs_from is not None else None)
+    # The exporter logs a warning per torchvision op it cannot register; we use none of them.
+    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the exporter's FutureWarnings are about its own internals
         program = torch.onnx.export(
