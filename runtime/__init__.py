@@ -1,1 +1,37 @@
-"""numpy + onnxruntime only: everything that runs on a device."""
+"""numpy + onnxruntime only: everything that runs on a device.
+
+from qwen_asr_edge.runtime import Transcriber
+print(Transcriber("bundle-dir").transcribe("talk.wav").text)
+"""
+
+from .bundle import Bundle, Manifest, load_bundle
+from .errors import (
+    AudioError,
+    AudioFileNotFoundError,
+    BundleError,
+    CheckpointError,
+    InputError,
+    MissingDependencyError,
+    ProviderError,
+    QwenAsrEdgeError,
+)
+from .results import DecodeOptions, Segment, Transcript
+from .transcriber import Transcriber
+
+__all__ = [
+    "AudioError",
+    "AudioFileNotFoundError",
+    "Bundle",
+    "BundleError",
+    "CheckpointError",
+    "DecodeOptions",
+    "InputError",
+    "Manifest",
+    "MissingDependencyError",
+    "ProviderError",
+    "QwenAsrEdgeError",
+    "Segment",
+    "Transcriber",
+    "Transcript",
+    "load_bundle",
+]

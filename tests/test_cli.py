@@ -146,3 +146,18 @@ def test_version_help_and_unknown_command():
     assert "transcribe" in cli("--help").stdout
     result = cli("frobnicate")
     assert result.returncode == 2 and "unknown command" in result.stderr
+
+
+def test_runtime_never_imports_torch_or_the_exporter(bundles):
+    code = (
+        "import sys, numpy as np\n"
+        "from qwen_asr_edge.runtime import Transcriber, DecodeOptions\n"
+        f"t = Transcriber({str(bundles['tied-full'])!r})\n"
+        "t.transcribe(np.zeros(16000, np.float32) + 0.01, options=DecodeOptions(max_new_tokens=2))\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'transformers', 'qwen_asr')"
+        " or m.startswith('qwen_asr_edge.export')]\n"
+        "print(bad)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
