@@ -118,3 +118,18 @@ def test_interrupted_export_leaves_nothing(small, tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="simulated crash"):
         write.export_bundle(str(small), tmp_path / "bundle")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("shape,params", [("0.6B", 938.0e6), ("1.7B", 2349.2e6)])
+def test_release_shapes_have_the_released_parameter_counts(shape, params):
+    """The shape tables behind the generator and the loader, checked against the releases'
+    parameter counts (all stored tensors, lm_head included)."""
+    import math
+
+    from qwen_asr_edge.export.checkpoint import CheckpointConfig, expected_shapes
+    from qwen_asr_edge.export.synthetic import SHAPES
+
+    s = SHAPES[shape]
+    cfg = CheckpointConfig("asr", s.audio, s.text, 151676, 151669, 151670, [])
+    total = sum(math.prod(v) for v in expected_shapes(cfg).values())
+    assert total == pytest.approx(params, abs=0.05e6)
