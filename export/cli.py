@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import tempfile
 from pathlib import Path
 
+from qwen_asr_edge.quant.cli import add_recipe_arguments, run_quantize
 from qwen_asr_edge.runtime.errors import MissingDependencyError, QwenAsrEdgeError
 
 
@@ -23,6 +25,7 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge export"
         help="windowed: 8 s windows, linear in length, as trained (default); "
         "full: whole-clip attention, as the official CPU path computes it",
     )
+    add_recipe_arguments(p, required=False)
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
     p.add_argument("--no-validate", action="store_true", help="skip the ONNX-vs-torch check")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -32,19 +35,24 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge export"
 def main(argv: list[str] | None = None, prog: str = "qwen-asr-edge export") -> int:
     args = parse_args(argv, prog)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    logging.getLogger("qwen_asr_edge").setLevel(logging.INFO)  # our progress, not the exporter's chatter
+    for name in ("qwen_asr_edge.export", "qwen_asr_edge.quant"):  # our progress, not the exporter's chatter
+        logging.getLogger(name).setLevel(logging.INFO)
     try:
         try:
             from .write import export_bundle
         except ImportError as e:
             raise MissingDependencyError(f"exporting ({e.name} is missing)", "export") from None
-        out = export_bundle(
-            args.source,
-            args.out,
-            encoder_attention=args.encoder_attention,
-            overwrite=args.force,
-            run_validation=not args.no_validate,
-        )
+        options = dict(encoder_attention=args.encoder_attention, run_validation=not args.no_validate)
+        if args.recipe is None:
+            out = export_bundle(args.source, args.out, overwrite=args.force, **options)
+        else:  # export fp32 beside OUT, quantize it into OUT, drop the fp32 copy
+            if args.out.exists() and not args.force:
+                raise FileExistsError(f"{args.out} exists; pass --force to replace it")
+            parent = args.out.resolve().parent
+            parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(prefix=f".{args.out.name}.fp32.", dir=parent) as tmp:
+                fp32 = export_bundle(args.source, Path(tmp) / "fp32", **options)
+                out = run_quantize(fp32, args.out, args)
     except (QwenAsrEdgeError, FileExistsError) as e:
         if args.debug:
             raise

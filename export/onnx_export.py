@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import logging
 import warnings
 from pathlib import Path
@@ -33,6 +34,41 @@ def _dynamic_shapes(inputs: list[IOSpec], nested: list[int] | None) -> tuple:
         return tuple(specs)
     head = specs[: nested[0]]
     return (*head, tuple(specs[nested[0] :]))
+
+
+def _scope(node: onnx.NodeProto) -> list[str]:
+    for prop in node.metadata_props:
+        if prop.key == "pkg.torch.onnx.name_scopes":
+            return [s for s in ast.literal_eval(prop.value) if s][:-1]  # the last entry is the op itself
+    return []
+
+
+def name_by_module_path(model: onnx.ModelProto) -> None:
+    """Name nodes by the module they come from (``/model.layers.3/self_attn/q_proj/MatMul``) and the
+    weights of linear layers ``<module>.weight_t`` (stored transposed, as MatMul wants them), so
+    quantization recipes and profiles can select by name; drop the exporter's per-node metadata
+    (stack traces), which is most of a graph file's size."""
+    used: dict[str, int] = {}
+    renamed: dict[str, str] = {}
+    inits = {i.name for i in model.graph.initializer}
+    for node in model.graph.node:
+        scope = _scope(node)
+        module = scope[-1] if scope else ""  # each scope entry is a full dotted module path
+        base = "/" + "/".join([*module.split("."), node.op_type]) if module else f"/{node.op_type}"
+        used[base] = used.get(base, -1) + 1
+        node.name = base if used[base] == 0 else f"{base}_{used[base]}"
+        if node.op_type == "MatMul" and module and node.input[1] in inits:
+            renamed.setdefault(node.input[1], f"{module}.weight_t")
+        del node.metadata_props[:]
+    if len(set(renamed.values())) != len(renamed):  # one weight per module: keep generated names otherwise
+        log.warning("linear weights not renamed: a module has several")
+        renamed = {}
+    for init in model.graph.initializer:
+        init.name = renamed.get(init.name, init.name)
+    for node in model.graph.node:
+        for i, name in enumerate(node.input):
+            if name in renamed:
+                node.input[i] = renamed[name]
 
 
 def export_graph(
@@ -68,6 +104,8 @@ def export_graph(
     data.unlink(missing_ok=True)
     program.save(str(path), external_data=True)
     model = onnx.load(str(path), load_external_data=False)
+    name_by_module_path(model)
+    onnx.save(model, str(path))  # the weights stay where they are in path.data
     got_in = [i.name for i in model.graph.input]
     got_out = [o.name for o in model.graph.output]
     if got_in != [i.name for i in inputs] or got_out != [o.name for o in outputs]:

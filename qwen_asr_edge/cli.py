@@ -11,6 +11,10 @@ from qwen_asr_edge import __version__
 COMMANDS = {
     "transcribe": ("qwen_asr_edge.runtime.cli", "transcribe audio files with a bundle"),
     "export": ("qwen_asr_edge.export.cli", "export a checkpoint to a bundle (needs the [export] extra)"),
+    "quantize": (
+        "qwen_asr_edge.quant.cli",
+        "quantize a bundle: int8, int4, int4-gptq, fp16 (needs [export])",
+    ),
 }
 
 

@@ -134,6 +134,8 @@ class Manifest:
     tokens: TokenSpec
     prompt: PromptSpec
     languages: list[str]
+    recipe: str = "fp32"  # "fp32" for an export; a quantization recipe's name otherwise
+    quantization: dict[str, Any] = field(default_factory=dict)  # the recipe's settings
     tokenizer: str = "tokenizer.json"
     files: dict[str, FileEntry] = field(default_factory=dict)
     producer: dict[str, str] = field(default_factory=dict)
@@ -162,6 +164,8 @@ class Manifest:
             tokens=TokenSpec(**data["tokens"]),
             prompt=PromptSpec(**data["prompt"]),
             languages=list(data["languages"]),
+            recipe=data.get("recipe", "fp32"),
+            quantization=dict(data.get("quantization", {})),
             tokenizer=data.get("tokenizer", "tokenizer.json"),
             files={k: FileEntry(**v) for k, v in data.get("files", {}).items()},
             producer=dict(data.get("producer", {})),

@@ -68,7 +68,8 @@ class Transcriber:
 
     @property
     def precision(self) -> str:
-        return self.bundle.manifest.graphs["decoder"].precision
+        """The bundle's recipe: "fp32", "int8", "int4", "int4-gptq" or "fp16"."""
+        return self.bundle.manifest.recipe
 
     @property
     def languages(self) -> list[str]:

@@ -170,7 +170,9 @@ class TextDecoder(nn.Module):
             presents += [pk, pv]
 
         h = self.model.norm(x[:, -1:, :])
-        head = self.model.embed_tokens.weight if self.lm_head is None else self.lm_head.weight
-        logits = torch.matmul(h, head.t())
+        if self.lm_head is None:
+            logits = torch.matmul(h, self.model.embed_tokens.weight.t())
+        else:
+            logits = self.lm_head(h)
         next_token = torch.argmax(logits, dim=-1)
         return (logits, next_token, *presents)

@@ -1,0 +1,241 @@
+"""ONNX graph -> quantized ONNX graph, with onnxruntime's own quantizers.
+
+Parts of a graph are found by name and structure: the decoder's token table is the Gather on
+``model.embed_tokens.weight``, the head is the MatMul that produces ``logits``, every other
+MatMul with a constant weight is a linear layer. Attention's own MatMuls have no constant weight
+and stay float.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from .recipes import Recipe
+
+log = logging.getLogger("qwen_asr_edge.quant")
+# The quantizers log every node they visit at INFO.
+logging.getLogger("onnxruntime.quantization").setLevel(logging.WARNING)
+
+EMBEDDING = "model.embed_tokens.weight"
+HEAD_WEIGHT = "lm_head.weight_t"
+
+
+def load(path: Path) -> onnx.ModelProto:
+    return onnx.load(str(path))
+
+
+def save(model: onnx.ModelProto, path: Path) -> None:
+    data = path.with_name(path.name + ".data")
+    data.unlink(missing_ok=True)  # onnx appends to an existing data file
+    onnx.save(
+        model,
+        str(path),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location=data.name,
+        size_threshold=1024,
+    )
+
+
+def _producers(model: onnx.ModelProto) -> dict[str, onnx.NodeProto]:
+    return {o: n for n in model.graph.node for o in n.output}
+
+
+def untie_head(model: onnx.ModelProto) -> bool:
+    """A tied head reads the embedding through a Transpose; give it a transposed copy of its own
+    so that table and head can be quantized separately (each as its op wants). Returns whether
+    the graph was tied."""
+    producers = _producers(model)
+    head = producers.get("logits")
+    if head is None or head.op_type != "MatMul":
+        return False
+    source = producers.get(head.input[1])
+    if source is None or source.op_type != "Transpose":
+        return False
+    table = next(i for i in model.graph.initializer if i.name == source.input[0])
+    transposed = numpy_helper.from_array(np.ascontiguousarray(numpy_helper.to_array(table).T), HEAD_WEIGHT)
+    model.graph.initializer.append(transposed)
+    head.input[1] = HEAD_WEIGHT
+    if not any(source.output[0] in n.input for n in model.graph.node):
+        model.graph.node.remove(source)
+    return True
+
+
+def parts(model: onnx.ModelProto) -> dict[str, list[str]]:
+    """Node names of the quantizable parts: linear layers, the head, the token table."""
+    inits = {i.name for i in model.graph.initializer}
+    head = _producers(model).get("logits")
+    out: dict[str, list[str]] = {"linear": [], "head": [], "embedding": []}
+    for node in model.graph.node:
+        if node.op_type == "MatMul" and node.input[1] in inits:
+            out["head" if node is head else "linear"].append(node.name)
+        elif node.op_type == "Gather" and node.input[0] == EMBEDDING:
+            out["embedding"].append(node.name)
+    return out
+
+
+def _excluded(names: list[str], recipe: Recipe) -> list[str]:
+    return [n for n in names if n.startswith(recipe.keep_fp32)] if recipe.keep_fp32 else []
+
+
+def quantize_int4(
+    model: onnx.ModelProto, nodes: list[str], recipe: Recipe, calibration=None
+) -> onnx.ModelProto:
+    """Weight-only block-wise INT4 (MatMulNBits for MatMuls, GatherBlockQuantized for the table)."""
+    from onnxruntime.quantization.matmul_nbits_quantizer import (
+        DefaultWeightOnlyQuantConfig,
+        GPTQWeightOnlyQuantConfig,
+        MatMulNBitsQuantizer,
+    )
+
+    if not nodes:
+        return model
+    gathers = [n.name for n in model.graph.node if n.name in nodes and n.op_type == "Gather"]
+    matmuls = [n for n in nodes if n not in gathers]
+    common = dict(block_size=recipe.block_size, is_symmetric=True, accuracy_level=4)
+    if recipe.algorithm == "gptq" and matmuls:
+        config = GPTQWeightOnlyQuantConfig(
+            calibration_data_reader=calibration,
+            percdamp=0.01,
+            block_size=recipe.block_size,
+            actorder=False,
+            mse=False,
+            perchannel=True,
+        )
+        quantizer = MatMulNBitsQuantizer(model, nodes_to_include=matmuls, algo_config=config, **common)
+        quantizer.process()
+        model = quantizer.model.model
+        matmuls = []
+    todo = matmuls + gathers
+    if todo:
+        types = tuple(t for t, group in (("MatMul", matmuls), ("Gather", gathers)) if group)
+        config = DefaultWeightOnlyQuantConfig(
+            op_types_to_quantize=types, quant_axes=(("MatMul", 0), ("Gather", 1)), **common
+        )
+        quantizer = MatMulNBitsQuantizer(
+            model,
+            nodes_to_include=todo,
+            op_types_to_quantize=types,
+            quant_axes=(("MatMul", 0), ("Gather", 1)),
+            algo_config=config,
+            **common,
+        )
+        quantizer.process()
+        model = quantizer.model.model
+    pack_gather_tables_as_uint8(model)
+    return model
+
+
+def pack_gather_tables_as_uint8(model: onnx.ModelProto) -> None:
+    """Store int4 GatherBlockQuantized tables as uint8 pairs (low nibble first, zero point 8).
+
+    The quantizer writes an int4-typed initializer, which ORT-format conversion accepts but
+    cannot load, and which the CUDA kernel does not take; uint8 with ``bits=4`` works for both.
+    """
+    inits = {i.name: i for i in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type != "GatherBlockQuantized" or len(node.input) > 3:
+            continue  # zero points present: asymmetric tables are left as they are
+        table = inits[node.input[0]]
+        if table.data_type != onnx.TensorProto.INT4:
+            continue
+        values = numpy_helper.to_array(table).astype(np.int16) + 8  # signed -8..7 -> 0..15
+        if values.shape[-1] % 2:
+            continue
+        packed = (values[..., 0::2] | (values[..., 1::2] << 4)).astype(np.uint8)
+        table.CopyFrom(numpy_helper.from_array(packed, table.name))
+        node.attribute.append(onnx.helper.make_attribute("bits", 4))
+
+
+def quantize_int8(model: onnx.ModelProto, nodes: list[str]) -> onnx.ModelProto:
+    """Dynamic INT8 (MatMulInteger with per-channel weights; int8 Gather for the table)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    if not nodes:
+        return model
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = Path(tmp) / "in.onnx", Path(tmp) / "out.onnx"
+        save(model, src)
+        types = sorted({n.op_type for n in model.graph.node if n.name in nodes})
+        quantize_dynamic(
+            src,
+            dst,
+            op_types_to_quantize=types,
+            nodes_to_quantize=nodes,
+            per_channel=True,
+            weight_type=QuantType.QInt8,
+            use_external_data_format=True,
+            extra_options={"MatMulConstBOnly": True},
+        )
+        return onnx.load(str(dst))
+
+
+# Ops whose fp16 versions overflow or lose too much: norms (x² of activations past 256 is inf),
+# softmax, rotary angles, and integer bookkeeping that has no fp16 meaning anyway.
+FP16_BLOCKED = [
+    "Pow",
+    "ReduceMean",
+    "Sqrt",
+    "Reciprocal",
+    "Div",
+    "Softmax",
+    "Cos",
+    "Sin",
+    "LayerNormalization",
+    "CumSum",
+    "Range",
+    "Erf",
+]
+
+
+def convert_fp16(model: onnx.ModelProto, keep_io: list[str]) -> onnx.ModelProto:
+    """fp16 weights and activations; ``keep_io`` inputs/outputs stay fp32 for the runtime."""
+    from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
+
+    return convert_float_to_float16(
+        model,
+        keep_io_types=keep_io,
+        op_block_list=DEFAULT_OP_BLOCK_LIST + FP16_BLOCKED,
+        disable_shape_infer=True,
+    )
+
+
+def quantize_graph(src: Path, dst: Path, graph: str, recipe: Recipe, calibration=None) -> None:
+    """Write the ``graph`` ("encoder" or "decoder") of a bundle quantized by ``recipe``."""
+    model = load(src)
+    if graph == "encoder":
+        methods = {"linear": recipe.encoder}
+    else:
+        methods = {"linear": recipe.decoder, "head": recipe.head, "embedding": recipe.embedding}
+        if recipe.head != "fp32" and untie_head(model):
+            log.info("decoder: the tied head gets its own transposed copy for quantization")
+    if "fp16" in methods.values():
+        keep = [
+            "input_features",
+            "feature_lens",
+            "audio_embeds",
+            "audio_embed_lens",
+            "input_ids",
+            "position_ids",
+            "attention_mask",
+            "logits",
+            "next_token",
+        ]
+        model = convert_fp16(model, keep_io=keep)
+    else:
+        found = parts(model)
+        chosen = {
+            m: [n for part, method in methods.items() if method == m for n in found[part]]
+            for m in ("int4", "int8")
+        }
+        for m in chosen:
+            chosen[m] = [n for n in chosen[m] if n not in _excluded(chosen[m], recipe)]
+        model = quantize_int4(model, chosen["int4"], recipe, calibration)
+        model = quantize_int8(model, chosen["int8"])
+    save(model, dst)

@@ -1,0 +1,157 @@
+"""How far a quantized bundle is from its fp32 bundle, measured on the same audio.
+
+Per graph: cosine similarity and max abs error of the outputs (encoder: audio embeddings;
+decoder: logits under teacher forcing on the fp32 model's own greedy tokens), top-1 agreement
+of those logits, and whether whole greedy transcripts come out token for token the same.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from qwen_asr_edge.runtime.bundle import Bundle
+from qwen_asr_edge.runtime.transcriber import Transcriber
+
+CAVEAT = (
+    "Measured on this bundle's own weights. Random-weight checkpoints (tests, benchmarks) amplify "
+    "quantization error, INT4 most: these figures overstate what real Qwen3-ASR weights lose; judge "
+    "real checkpoints by word error rate."
+)
+
+
+def generated_audio(seconds=(2.0, 5.0, 9.0), sample_rate: int = 16000) -> list[np.ndarray]:
+    """Deterministic stand-ins for speech when no calibration audio is given: chirps, noise, pauses."""
+    clips = []
+    for i, s in enumerate(seconds):
+        t = np.arange(int(s * sample_rate)) / sample_rate
+        rng = np.random.default_rng(i)
+        chirp = np.sin(2 * np.pi * (150 + 40 * i + 300 * t / s) * t) * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t))
+        wav = 0.3 * chirp + 0.05 * rng.standard_normal(t.size)
+        wav[int(0.4 * t.size) : int(0.5 * t.size)] *= 0.02
+        clips.append(wav.astype(np.float32))
+    return clips
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    return (a * b).sum(-1) / np.maximum(np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1), 1e-30)
+
+
+def _teacher_forced_logits(
+    tr: Transcriber, prompt: np.ndarray, embeds: np.ndarray, audio_len: int, tokens: list[int]
+) -> np.ndarray:
+    """Logits for the prompt and then each of ``tokens`` fed in turn (B=1, plain session.run)."""
+    m = tr.bundle.manifest
+    kv = m.kv_cache
+    capacity = len(prompt) + len(tokens) + 1
+    cache = {}
+    for layer in range(kv.num_layers):
+        for name in kv.names(layer)[:2]:
+            cache[name] = np.zeros((1, kv.num_kv_heads, capacity, kv.head_dim), dtype=np.dtype(kv.dtype))
+    out_names = ["logits"] + [n for layer in range(kv.num_layers) for n in kv.names(layer)[2:]]
+    no_audio = np.zeros((1, 1, m.model.hidden_size), dtype=np.float32)
+    feeds = {
+        "input_ids": prompt[None],
+        "position_ids": np.arange(len(prompt))[None],
+        "attention_mask": np.ones((1, len(prompt)), dtype=np.int64),
+        "audio_embeds": embeds,
+        "audio_embed_lens": np.array([audio_len]),
+    }
+    logits = []
+    for step in range(len(tokens) + 1):
+        outs = tr.decoder.run(out_names, {**feeds, **cache})
+        logits.append(outs[0][0, 0])
+        if step == len(tokens):
+            break
+        for layer in range(kv.num_layers):
+            past_k, past_v, _, _ = kv.names(layer)
+            cache[past_k], cache[past_v] = outs[1 + 2 * layer], outs[2 + 2 * layer]
+        total = len(prompt) + step + 1
+        feeds = {
+            "input_ids": np.array([[tokens[step]]]),
+            "position_ids": np.array([[total - 1]]),
+            "attention_mask": np.ones((1, total), dtype=np.int64),
+            "audio_embeds": no_audio,
+            "audio_embed_lens": np.zeros(1, dtype=np.int64),
+        }
+    return np.stack(logits)
+
+
+def compare(reference: Bundle, candidate: Bundle, audios: list[np.ndarray], max_tokens: int = 32) -> dict:
+    ref, cand = Transcriber(reference, providers="cpu"), Transcriber(candidate, providers="cpu")
+    enc_cos, enc_abs, dec_cos, dec_abs, top1, same, agree = [], [], [], [], [], [], []
+    from qwen_asr_edge.runtime.results import DecodeOptions
+
+    options = DecodeOptions(max_new_tokens=max_tokens)
+    for wav in audios:
+        feats = ref.mel(wav)[None]
+        lens = np.array([feats.shape[2]])
+        ref_emb, ref_len = ref.encoder.run(None, {"input_features": feats, "feature_lens": lens})
+        cand_emb, _ = cand.encoder.run(None, {"input_features": feats, "feature_lens": lens})
+        n = int(ref_len[0])
+        enc_cos += list(_cosine(ref_emb[0, :n], cand_emb[0, :n]))
+        enc_abs.append(float(np.abs(ref_emb[0, :n] - cand_emb[0, :n]).max()))
+
+        ref_out = ref.transcribe(wav, options=options).segments[0].tokens
+        cand_out = cand.transcribe(wav, options=options).segments[0].tokens
+        same.append(ref_out == cand_out)
+        pairs = zip(ref_out, cand_out, strict=False)
+        prefix = next((i for i, (a, b) in enumerate(pairs) if a != b), min(len(ref_out), len(cand_out)))
+        agree.append(prefix / max(len(ref_out), 1))
+
+        prompt = ref.prompts.ids(n)
+        forced = ref_out[:-1] if ref_out and ref_out[-1] in reference.manifest.tokens.eos else ref_out
+        ref_logits = _teacher_forced_logits(ref, prompt, ref_emb, n, forced)
+        cand_logits = _teacher_forced_logits(cand, prompt, ref_emb, n, forced)
+        dec_cos += list(_cosine(ref_logits, cand_logits))
+        dec_abs.append(float(np.abs(ref_logits - cand_logits).max()))
+        top1 += list(ref_logits.argmax(-1) == cand_logits.argmax(-1))
+
+    return {
+        "reference": reference.manifest.recipe,
+        "candidate": candidate.manifest.recipe,
+        "clips": len(audios),
+        "seconds": round(sum(len(w) for w in audios) / reference.manifest.mel.sample_rate, 2),
+        "encoder": {
+            "cosine_mean": float(np.mean(enc_cos)),
+            "cosine_min": float(np.min(enc_cos)),
+            "max_abs": float(np.max(enc_abs)),
+        },
+        "decoder": {
+            "logits_cosine_mean": float(np.mean(dec_cos)),
+            "logits_cosine_min": float(np.min(dec_cos)),
+            "logits_max_abs": float(np.max(dec_abs)),
+            "top1_agreement": float(np.mean(top1)),
+            "steps": len(top1),
+        },
+        "transcripts": {
+            "identical": float(np.mean(same)),
+            "greedy_prefix_agreement": float(np.mean(agree)),
+            "max_new_tokens": max_tokens,
+        },
+        "note": CAVEAT,
+    }
+
+
+def table(report: dict) -> str:
+    e, d, t = report["encoder"], report["decoder"], report["transcripts"]
+    rows = [
+        ("encoder", "audio embeddings cosine mean / min", f"{e['cosine_mean']:.5f} / {e['cosine_min']:.5f}"),
+        ("encoder", "max abs error", f"{e['max_abs']:.3g}"),
+        (
+            "decoder",
+            "logits cosine mean / min (teacher forced)",
+            f"{d['logits_cosine_mean']:.5f} / {d['logits_cosine_min']:.5f}",
+        ),
+        ("decoder", "logits max abs error", f"{d['logits_max_abs']:.3g}"),
+        ("decoder", f"top-1 agreement over {d['steps']} steps", f"{d['top1_agreement']:.1%}"),
+        ("transcripts", "identical greedy transcripts", f"{t['identical']:.0%}"),
+        ("transcripts", "greedy prefix agreement", f"{t['greedy_prefix_agreement']:.1%}"),
+    ]
+    width = max(len(r[1]) for r in rows)
+    lines = [
+        f"{report['candidate']} vs {report['reference']} on {report['clips']} clips ({report['seconds']} s)"
+    ]
+    lines += [f"  {g:<12}{m:<{width}}  {v}" for g, m, v in rows]
+    lines.append(f"  note: {report['note']}")
+    return "\n".join(lines)

@@ -1,0 +1,157 @@
+"""fp32 bundle -> quantized bundle (atomically), with a measured quality report inside it."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from qwen_asr_edge.runtime.audio import load_audio
+from qwen_asr_edge.runtime.bundle import file_entries, load_bundle, write_manifest
+from qwen_asr_edge.runtime.cli import expand_inputs
+from qwen_asr_edge.runtime.errors import BundleError, InputError
+
+from . import quality
+from .graphs import quantize_graph
+from .recipes import Recipe
+
+log = logging.getLogger("qwen_asr_edge.quant")
+
+
+@contextlib.contextmanager
+def _quiet_root_logger():
+    """quantize_dynamic logs through the root logger at INFO; keep that off the user's terminal."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
+def calibration_audio(folder: Path | None, sample_rate: int) -> list[np.ndarray]:
+    if folder is None:
+        return quality.generated_audio(sample_rate=sample_rate)
+    files = expand_inputs([Path(folder)])
+    if not files:
+        raise InputError(f"no audio files in {folder}")
+    return [load_audio(f, sample_rate) for f in files]
+
+
+class _DecoderCalibration:
+    """Prefill feeds (prompt + audio embeddings from the fp32 encoder) for GPTQ."""
+
+    def __init__(self, bundle_path: Path, audios: list[np.ndarray]):
+        from qwen_asr_edge.runtime.transcriber import Transcriber
+
+        tr = Transcriber(bundle_path, providers="cpu", verify=False)
+        kv = tr.bundle.manifest.kv_cache
+        self.feeds = []
+        for wav in audios:
+            feats = tr.mel(wav)[None]
+            embeds, lens = tr.encoder.run(
+                None, {"input_features": feats, "feature_lens": np.array([feats.shape[2]])}
+            )
+            ids = tr.prompts.ids(int(lens[0]))
+            feed = {
+                "input_ids": ids[None],
+                "position_ids": np.arange(len(ids))[None],
+                "attention_mask": np.ones((1, len(ids)), dtype=np.int64),
+                "audio_embeds": embeds,
+                "audio_embed_lens": lens,
+            }
+            cache = np.zeros((1, kv.num_kv_heads, len(ids), kv.head_dim), dtype=np.float32)
+            for layer in range(kv.num_layers):
+                for name in kv.names(layer)[:2]:
+                    feed[name] = cache
+            self.feeds.append(feed)
+
+    def reader(self):
+        from onnxruntime.quantization import CalibrationDataReader
+
+        feeds = self.feeds
+
+        class Reader(CalibrationDataReader):  # ORT's GPTQ iterates it, so it must be this class
+            def __init__(self):
+                self._it = iter(feeds)
+
+            def get_next(self):
+                return next(self._it, None)
+
+            def rewind(self):
+                self._it = iter(feeds)
+
+        return Reader()
+
+
+def quantize_bundle(
+    source: str | Path,
+    out: str | Path,
+    recipe: Recipe,
+    calibration: Path | None = None,
+    overwrite: bool = False,
+) -> tuple[Path, dict]:
+    """Write ``out`` from the fp32 bundle ``source``; returns the path and the quality report."""
+    bundle = load_bundle(source)
+    manifest = bundle.manifest
+    if manifest.recipe != "fp32":
+        raise BundleError(
+            bundle.path,
+            f"is already quantized (recipe {manifest.recipe})",
+            "quantize the fp32 bundle that `qwen-asr-edge export` wrote",
+        )
+    out = Path(out).resolve()
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out} exists; pass --force to replace it")
+    audios = calibration_audio(calibration, manifest.mel.sample_rate)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    tmp.chmod(0o755)
+    try:
+        shutil.copy2(bundle.file(manifest.tokenizer), tmp / manifest.tokenizer)
+        reader = _DecoderCalibration(bundle.path, audios).reader() if recipe.algorithm == "gptq" else None
+        graphs = {}
+        for name, spec in manifest.graphs.items():
+            log.info("quantizing the %s (%s)", name, recipe.precision[name])
+            with _quiet_root_logger():
+                quantize_graph(bundle.path / spec.file, tmp / spec.file, name, recipe, reader)
+            graphs[name] = dataclasses.replace(spec, precision=recipe.precision[name])
+        kv = manifest.kv_cache
+        if recipe.decoder == "fp16":
+            kv = dataclasses.replace(kv, dtype="float16")
+            spec = graphs["decoder"]
+            retyped = [
+                dataclasses.replace(t, dtype="float16") if t.name.startswith(("past_", "present.")) else t
+                for t in spec.inputs + spec.outputs
+            ]
+            graphs["decoder"] = dataclasses.replace(
+                spec, inputs=retyped[: len(spec.inputs)], outputs=retyped[len(spec.inputs) :]
+            )
+        new = dataclasses.replace(
+            manifest, graphs=graphs, kv_cache=kv, recipe=recipe.name, quantization=recipe.describe()
+        )
+
+        def finish() -> None:  # hashes of everything written so far
+            names = sorted(p.name for p in tmp.iterdir() if p.name != "manifest.json")
+            write_manifest(tmp, dataclasses.replace(new, files=file_entries(tmp, names)))
+
+        finish()
+        log.info("measuring quality against the fp32 bundle on %d clips", len(audios))
+        report = quality.compare(bundle, load_bundle(tmp), audios)
+        (tmp / "quality.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        finish()
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out, report

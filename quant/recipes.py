@@ -1,0 +1,76 @@
+"""Quantization recipes: data, validated; the graph rewriting in quantize.py only reads them.
+
+Each graph part gets a method: "fp32" (left alone), "int8" (onnxruntime's dynamic per-channel
+INT8 for MatMul weights), "int4" (onnxruntime's weight-only MatMulNBits, block-wise, symmetric,
+accuracy_level 4 = INT8 activations on CPU) or "fp16" (everything but the numerically sensitive
+ops). The embedding table and the output head are parts of their own because they are a quarter
+of a 0.6B model and behave differently under quantization.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+METHODS = ("fp32", "int8", "int4", "fp16")
+# Measured on the full-size 0.6B shape (bench/quantization.py): block 64 keeps the int4 bundle
+# under the 600 MB of the GGUF Q4_K_M while erring less than block 128; block 32 does not fit.
+DEFAULT_BLOCK_SIZE = 64
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    encoder: str
+    decoder: str  # the decoder's linear layers
+    embedding: str  # the decoder's token table (a Gather)
+    head: str  # the output projection
+    block_size: int = DEFAULT_BLOCK_SIZE  # int4 only
+    algorithm: str = "rtn"  # int4: "rtn" or "gptq" (needs calibration audio)
+    # Node-name prefixes that stay fp32 whatever the method (sensitive layers, by measurement).
+    keep_fp32: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        for part in (self.encoder, self.decoder, self.embedding, self.head):
+            if part not in METHODS:
+                raise ValueError(f"recipe {self.name}: unknown method {part!r} (choose from {METHODS})")
+        if self.block_size not in (16, 32, 64, 128, 256):
+            raise ValueError(f"recipe {self.name}: block size must be a power of two from 16 to 256")
+        if self.algorithm not in ("rtn", "gptq"):
+            raise ValueError(f"recipe {self.name}: unknown algorithm {self.algorithm!r}")
+        if "fp16" in (self.encoder, self.decoder) and {self.encoder, self.decoder} != {"fp16"}:
+            raise ValueError(f"recipe {self.name}: fp16 is all or nothing")
+
+    @property
+    def precision(self) -> dict[str, str]:
+        """What the manifest records per graph (the decoder's linear layers decide its label)."""
+        return {"encoder": self.encoder, "decoder": self.decoder}
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name,
+            "encoder": self.encoder,
+            "decoder": self.decoder,
+            "embedding": self.embedding,
+            "head": self.head,
+            "block_size": self.block_size if "int4" in (self.decoder, self.embedding, self.head) else None,
+            "algorithm": self.algorithm,
+            "keep_fp32": list(self.keep_fp32),
+        }
+
+
+RECIPES: dict[str, Recipe] = {
+    "int8": Recipe("int8", encoder="int8", decoder="int8", embedding="int8", head="int8"),
+    "int4": Recipe("int4", encoder="int8", decoder="int4", embedding="int4", head="int4"),
+    "int4-gptq": Recipe(
+        "int4-gptq", encoder="int8", decoder="int4", embedding="int4", head="int4", algorithm="gptq"
+    ),
+    "fp16": Recipe("fp16", encoder="fp16", decoder="fp16", embedding="fp16", head="fp16"),
+}
+
+
+def get_recipe(name: str, block_size: int | None = None) -> Recipe:
+    try:
+        recipe = RECIPES[name]
+    except KeyError:
+        raise ValueError(f"unknown recipe {name!r}; choose from {', '.join(RECIPES)}") from None
+    return replace(recipe, block_size=block_size) if block_size else recipe
