@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from qwen_asr_edge.runtime.errors import MissingDependencyError, QwenAsrEdgeError
+from qwen_asr_edge.runtime.errors import InputError, MissingDependencyError, QwenAsrEdgeError
 
 from .recipes import RECIPES, get_recipe
 
@@ -47,7 +47,7 @@ def run_quantize(bundle: Path, out: Path, args: argparse.Namespace) -> Path:
     try:
         recipe = get_recipe(args.recipe, args.block_size)
     except ValueError as e:
-        raise SystemExit(f"error: {e}") from None
+        raise InputError(str(e)) from None
     path, report = quantize_bundle(bundle, out, recipe, calibration=args.calibration, overwrite=args.force)
     print(table(report), file=sys.stderr)
     return path
@@ -56,7 +56,7 @@ def run_quantize(bundle: Path, out: Path, args: argparse.Namespace) -> Path:
 def main(argv: list[str] | None = None, prog: str = "qwen-asr-edge quantize") -> int:
     args = parse_args(argv, prog)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    logging.getLogger("qwen_asr_edge").setLevel(logging.INFO)
+    logging.getLogger("qwen_asr_edge.quant").setLevel(logging.INFO)
     try:
         print(run_quantize(args.bundle, args.out, args))
     except (QwenAsrEdgeError, FileExistsError) as e:

@@ -1,0 +1,183 @@
+"""Quantized bundles of a tiny checkpoint: every recipe transcribes, int8 keeps fp32's clear
+decisions, the report is measured, and the int4 table survives ORT-format conversion."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+import soundfile as sf
+
+from qwen_asr_edge.quant.quality import _teacher_forced_logits
+from qwen_asr_edge.quant.quantize import quantize_bundle
+from qwen_asr_edge.quant.recipes import get_recipe
+from qwen_asr_edge.runtime import DecodeOptions, Transcriber, load_bundle
+
+from .conftest import noise_clip
+
+RECIPES = ["int8", "int4", "int4-gptq", "fp16"]
+
+
+@pytest.fixture(scope="module")
+def calibration(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("calibration")
+    for i, seconds in enumerate([1.5, 4.0]):
+        sf.write(folder / f"c{i}.wav", noise_clip(seconds, seed=40 + i), 16000)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def quantized(bundles, calibration, tmp_path_factory):
+    root = tmp_path_factory.mktemp("quantized")
+    out = {}
+    for name in RECIPES:
+        out[name], _ = quantize_bundle(
+            bundles["untied-full"], root / name, get_recipe(name), calibration=calibration
+        )
+    out["tied-int4"], _ = quantize_bundle(bundles["tied-full"], root / "tied-int4", get_recipe("int4"))
+    return out
+
+
+@pytest.mark.parametrize("name", [*RECIPES, "tied-int4"])
+def test_every_recipe_transcribes_end_to_end(quantized, name):
+    tr = Transcriber(quantized[name])
+    assert tr.precision == name.removeprefix("tied-")
+    result = tr.transcribe_batch(
+        [noise_clip(2.0), noise_clip(6.0, seed=1)], options=DecodeOptions(max_new_tokens=12)
+    )
+    assert all(len(r.segments[0].tokens) >= 1 for r in result)
+    assert all(isinstance(r.text, str) for r in result)
+
+
+def test_manifest_records_recipe_and_precision(quantized):
+    m = load_bundle(quantized["int4"]).manifest
+    assert m.recipe == "int4" and m.quantization["block_size"] == 64
+    assert (m.graphs["encoder"].precision, m.graphs["decoder"].precision) == ("int8", "int4")
+    fp16 = load_bundle(quantized["fp16"]).manifest
+    assert fp16.kv_cache.dtype == "float16"
+    assert {t.dtype for t in fp16.graphs["decoder"].inputs if t.name.startswith("past_")} == {"float16"}
+
+
+def test_int4_graph_uses_the_intended_ops(quantized):
+    model = onnx.load(str(quantized["tied-int4"] / "decoder.onnx"), load_external_data=False)
+    ops = [n.op_type for n in model.graph.node]
+    assert "MatMulNBits" in ops and "GatherBlockQuantized" in ops
+    assert not [n for n in model.graph.node if n.op_type == "MatMul" and n.name.endswith("proj/MatMul")]
+    gbq = next(n for n in model.graph.node if n.op_type == "GatherBlockQuantized")
+    table = next(i for i in model.graph.initializer if i.name == gbq.input[0])
+    assert table.data_type == onnx.TensorProto.UINT8
+    assert {a.name: a.i for a in gbq.attribute}["bits"] == 4
+    head = next(n for n in model.graph.node if "logits" in n.output)
+    assert head.op_type == "MatMulNBits"  # the tied head was untied and quantized too
+
+
+def test_int4_decoder_converts_to_ort_format_and_loads(quantized, tmp_path):
+    import onnxruntime as ort
+
+    src = tmp_path / "decoder.onnx"
+    model = onnx.load(str(quantized["int4"] / "decoder.onnx"))
+    onnx.save(model, str(src))  # one file: the converter wants the weights inline
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "onnxruntime.tools.convert_onnx_models_to_ort",
+            str(src),
+            "--output_dir",
+            str(tmp_path / "ort"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    ort_files = sorted((tmp_path / "ort").glob("*.ort"))
+    assert ort_files
+    for f in ort_files:
+        ort.InferenceSession(str(f), providers=["CPUExecutionProvider"])
+
+
+def test_int8_keeps_fp32_decisions_where_the_margin_is_clear(bundles, quantized):
+    """Teacher-forced on fp32's own greedy tokens: wherever fp32's top two logits are more than
+    0.3 apart (int8 errs by about 0.1 on these weights), int8 must pick the same token."""
+    fp32, int8 = Transcriber(bundles["untied-full"]), Transcriber(quantized["int8"])
+    decided, agreed, whole = 0, 0, []
+    for seconds in (1.0, 3.0, 7.0, 12.0):
+        wav = noise_clip(seconds, seed=50)
+        tokens = fp32.transcribe(wav, options=DecodeOptions(max_new_tokens=24)).segments[0].tokens
+        feats = fp32.mel(wav)[None]
+        embeds, lens = fp32.encoder.run(
+            None, {"input_features": feats, "feature_lens": np.array([feats.shape[2]])}
+        )
+        prompt = fp32.prompts.ids(int(lens[0]))
+        want = _teacher_forced_logits(fp32, prompt, embeds, int(lens[0]), tokens[:-1])
+        got = _teacher_forced_logits(int8, prompt, embeds, int(lens[0]), tokens[:-1])
+        top2 = np.sort(want, axis=-1)[:, -2:]
+        clear = (top2[:, 1] - top2[:, 0]) > 0.3
+        decided += int(clear.sum())
+        agreed += int((got.argmax(-1) == want.argmax(-1))[clear].sum())
+        if clear.all():  # every step clear: the whole greedy transcript must match
+            whole.append(
+                int8.transcribe(wav, options=DecodeOptions(max_new_tokens=24)).segments[0].tokens == tokens
+            )
+    assert decided >= 10
+    assert agreed == decided
+    assert all(whole)
+
+
+def test_quality_report_holds_measured_figures(quantized):
+    reports = {name: json.loads((quantized[name] / "quality.json").read_text()) for name in RECIPES}
+    for name, r in reports.items():
+        assert r["candidate"] == name and r["reference"] == "fp32"
+        assert 0 < r["decoder"]["logits_cosine_min"] <= r["decoder"]["logits_cosine_mean"] <= 1 + 1e-9
+        assert 0 <= r["decoder"]["top1_agreement"] <= 1 and r["decoder"]["steps"] > 10
+        assert "Random-weight" in r["note"]
+    assert load_bundle(quantized["int8"]).manifest.files["quality.json"]  # hashed like the rest
+    assert reports["fp16"]["decoder"]["logits_cosine_min"] > 0.9999
+    assert reports["int8"]["decoder"]["logits_cosine_mean"] > reports["int4"]["decoder"]["logits_cosine_mean"]
+
+
+def test_quantizing_twice_is_refused(quantized, tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "qwen_asr_edge",
+            "quantize",
+            str(quantized["int8"]),
+            str(tmp_path / "again"),
+            "--recipe",
+            "int4",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "is already quantized (recipe int8)" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "again").exists()
+
+
+def test_bad_recipe_arguments(bundles, tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "qwen_asr_edge",
+            "quantize",
+            str(bundles["tied-full"]),
+            str(tmp_path / "x"),
+            "--recipe",
+            "int4",
+            "--block-size",
+            "48",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2 and "block size" in result.stderr
