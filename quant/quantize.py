@@ -26,10 +26,11 @@ log = logging.getLogger("qwen_asr_edge.quant")
 
 @contextlib.contextmanager
 def _quiet_root_logger():
-    """quantize_dynamic logs through the root logger at INFO; keep that off the user's terminal."""
+    """quantize_dynamic logs through the root logger (INFO, and a WARNING that asks for a
+    pre-processing step our graphs do not need); keep that off the user's terminal."""
     root = logging.getLogger()
     level = root.level
-    root.setLevel(max(level, logging.WARNING))
+    root.setLevel(max(level, logging.ERROR))
     try:
         yield
     finally:

@@ -1,0 +1,129 @@
+"""Bundle size, load time, peak RSS and decode speed per quantization recipe, full-size shapes.
+
+    python -m bench.quantization [--shape 0.6B] [--also-1.7b-sizes] [--work DIR]
+
+Generates a random-weight checkpoint of the real shape (random weights cost the same to run),
+exports it, quantizes it with each recipe, and measures every bundle in a fresh process on an
+11 s clip: load time (sessions created, hashes checked), end-to-end time for 1 and for 41 new
+tokens (their difference / 40 is the decode step), and peak RSS. Medians over --repeats.
+The int4 rows at block sizes 32/64/128 are how the default block size was chosen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from pathlib import Path
+
+from bench.utils import dir_size, run_child, table
+
+MEASURE = """
+import json, resource, statistics, time, numpy as np
+t = time.perf_counter()
+from qwen_asr_edge.runtime import Transcriber, DecodeOptions
+tr = Transcriber({bundle!r}, providers="cpu", threads={threads})
+load = time.perf_counter() - t
+wav = (np.random.default_rng(0).standard_normal(11 * 16000) * 0.1).astype(np.float32)
+def run(n):
+    t = time.perf_counter()
+    tr.transcribe(wav, options=DecodeOptions(max_new_tokens=n))
+    return time.perf_counter() - t
+run(2)  # warm-up
+one = statistics.median(run(1) for _ in range({repeats}))
+many = statistics.median(run(41) for _ in range({repeats}))
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+print(json.dumps({{"load_s": load, "first_token_s": one, "e2e_41_s": many,
+                  "ms_per_token": (many - one) / 40 * 1000, "peak_rss_gb": rss}}))
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--shape", default="0.6B", choices=["0.6B", "1.7B", "tiny"])
+    p.add_argument("--work", type=Path, default=Path(".cache/bench"))
+    p.add_argument("--recipes", default="fp32,int8,int4,int4-b32,int4-b128,fp16")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument(
+        "--also-1.7b-sizes",
+        dest="sizes_17b",
+        action="store_true",
+        help="also export and quantize the 1.7B shape and report its bundle sizes",
+    )
+    args = p.parse_args(argv)
+
+    from qwen_asr_edge.export.synthetic import write_checkpoint
+    from qwen_asr_edge.export.write import export_bundle
+    from qwen_asr_edge.quant.quantize import quantize_bundle
+    from qwen_asr_edge.quant.recipes import get_recipe
+
+    def build(shape: str, recipes: list[str]) -> dict[str, tuple[Path, dict | None, float]]:
+        work = args.work / shape
+        ck = work / "checkpoint"
+        if not (ck / "config.json").exists():
+            write_checkpoint(ck, shape, seed=0)
+        fp32 = work / "fp32"
+        if not (fp32 / "manifest.json").exists():
+            export_bundle(str(ck), fp32, overwrite=True)
+        out = {"fp32": (fp32, None, 0.0)}
+        for name in recipes:
+            if name == "fp32":
+                continue
+            recipe_name, _, block = name.partition("-b")
+            recipe = get_recipe(recipe_name, int(block) if block else None)
+            t = time.perf_counter()
+            path, report = quantize_bundle(fp32, work / name, recipe, overwrite=True)
+            out[name] = (path, report, time.perf_counter() - t)
+        return out
+
+    recipes = args.recipes.split(",")
+    bundles = build(args.shape, recipes)
+    rows = []
+    for name, (path, report, quant_s) in bundles.items():
+        m = run_child(MEASURE.format(bundle=str(path), threads=args.threads, repeats=args.repeats))
+        dec = report["decoder"] if report else None
+        rows.append(
+            [
+                name,
+                f"{dir_size(path) / 1e6:.0f}",
+                f"{quant_s:.0f}" if report else "-",
+                f"{m['load_s']:.1f}",
+                f"{m['peak_rss_gb']:.2f}",
+                f"{m['first_token_s']:.2f}",
+                f"{m['ms_per_token']:.1f}",
+                f"{m['e2e_41_s']:.2f}",
+                f"{dec['logits_cosine_mean']:.3f}" if dec else "-",
+                f"{dec['top1_agreement']:.0%}" if dec else "-",
+            ]
+        )
+    headers = [
+        "recipe",
+        "bundle MB",
+        "quantize s",
+        "load s",
+        "peak RSS GB",
+        "first token s",
+        "decode ms/token",
+        "11 s clip, 41 tokens: s",
+        "logit cos",
+        "top-1",
+    ]
+    print(f"\n{args.shape} shape, random weights, {args.threads} threads, medians of {args.repeats}")
+    print(table(headers, rows))
+    results = {"shape": args.shape, "rows": rows, "headers": headers}
+
+    if args.sizes_17b:
+        big = build("1.7B", [r for r in recipes if r in ("int8", "int4", "fp16")])
+        size_rows = [[name, f"{dir_size(path) / 1e6:.0f}"] for name, (path, _, _) in big.items()]
+        print("\n1.7B shape: bundle sizes")
+        print(table(["recipe", "bundle MB"], size_rows))
+        results["sizes_1.7B"] = size_rows
+        shutil.rmtree(args.work / "1.7B", ignore_errors=True)
+    (args.work / f"quantization-{args.shape}.json").write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
