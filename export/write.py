@@ -22,6 +22,7 @@ from qwen_asr_edge.runtime.bundle import (
     PromptSpec,
     TokenSpec,
     file_entries,
+    publish,
     write_manifest,
 )
 from qwen_asr_edge.runtime.errors import CheckpointError
@@ -165,7 +166,6 @@ def export_bundle(
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    tmp.chmod(0o755)  # mkdtemp makes it private; the bundle is an ordinary folder
     try:
         build_tokenizer(checkpoint).save(str(tmp / "tokenizer.json"))
         log.info("exporting the encoder (%s attention)", encoder_attention)
@@ -222,9 +222,7 @@ def export_bundle(
             },
         )
         write_manifest(tmp, manifest)
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
+        publish(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

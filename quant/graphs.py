@@ -129,6 +129,8 @@ def quantize_int4(
         quantizer.process()
         model = quantizer.model.model
     pack_gather_tables_as_uint8(model)
+    if share_tied_int4_table(model):
+        log.info("decoder: the tied head shares the token table's INT4 blocks")
     return model
 
 
@@ -151,6 +153,56 @@ def pack_gather_tables_as_uint8(model: onnx.ModelProto) -> None:
         packed = (values[..., 0::2] | (values[..., 1::2] << 4)).astype(np.uint8)
         table.CopyFrom(numpy_helper.from_array(packed, table.name))
         node.attribute.append(onnx.helper.make_attribute("bits", 4))
+
+
+def share_tied_int4_table(model: onnx.ModelProto) -> bool:
+    """Let a tied head read the token table's INT4 blocks instead of a copy of its own.
+
+    The table quantized along its hidden axis (GatherBlockQuantized, uint8 pairs, symmetric) and
+    the head's weight quantized along K (MatMulNBits B is (N=vocab, K/block, block/2), scales
+    (N, K/block)) hold the same blocks in the same byte order. The head then takes the table
+    through a Reshape, which onnxruntime folds when it loads the graph: one copy on disk.
+    """
+    producers = _producers(model)
+    head = producers.get("logits")
+    gather = next((n for n in model.graph.node if n.op_type == "GatherBlockQuantized"), None)
+    if (
+        head is None
+        or gather is None
+        or head.op_type != "MatMulNBits"
+        or len(head.input) > 3
+        or len(gather.input) > 3
+    ):
+        return False
+    inits = {i.name: i for i in model.graph.initializer}
+    table, table_scales = inits.get(gather.input[0]), inits.get(gather.input[2])
+    weight, scales = inits.get(head.input[1]), inits.get(head.input[2])
+    if None in (table, table_scales, weight, scales) or table.data_type != onnx.TensorProto.UINT8:
+        return False
+    if (
+        list(table.dims) != [weight.dims[0], weight.dims[1] * weight.dims[2]]
+        or table_scales.dims != scales.dims
+    ):
+        return False
+    # Same scales and (up to rounding ties, which the two quantizer paths break differently) the
+    # same 4-bit values; otherwise, e.g. for a GPTQ-calibrated head, keep both.
+    same_bytes = np.mean(numpy_helper.to_array(table).reshape(weight.dims) == numpy_helper.to_array(weight))
+    if not (
+        np.array_equal(numpy_helper.to_array(table_scales), numpy_helper.to_array(scales))
+        and same_bytes > 0.99
+    ):
+        return False
+    shape = numpy_helper.from_array(np.array(list(weight.dims), dtype=np.int64), f"{weight.name}_shape")
+    reshaped = f"{table.name}_as_head"
+    model.graph.initializer.append(shape)
+    index = list(model.graph.node).index(head)
+    model.graph.node.insert(
+        index, onnx.helper.make_node("Reshape", [table.name, shape.name], [reshaped], name="/lm_head/Reshape")
+    )
+    head.input[1], head.input[2] = reshaped, table_scales.name
+    model.graph.initializer.remove(weight)
+    model.graph.initializer.remove(scales)
+    return True
 
 
 def quantize_int8(model: onnx.ModelProto, nodes: list[str]) -> onnx.ModelProto:

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from qwen_asr_edge.runtime.audio import load_audio
-from qwen_asr_edge.runtime.bundle import file_entries, load_bundle, write_manifest
-from qwen_asr_edge.runtime.cli import expand_inputs
+from qwen_asr_edge.runtime.audio import audio_files, load_audio
+from qwen_asr_edge.runtime.bundle import file_entries, load_bundle, publish, write_manifest
 from qwen_asr_edge.runtime.errors import BundleError, InputError
 
 from . import quality
@@ -40,7 +39,7 @@ def _quiet_root_logger():
 def calibration_audio(folder: Path | None, sample_rate: int) -> list[np.ndarray]:
     if folder is None:
         return quality.generated_audio(sample_rate=sample_rate)
-    files = expand_inputs([Path(folder)])
+    files = audio_files([Path(folder)])
     if not files:
         raise InputError(f"no audio files in {folder}")
     return [load_audio(f, sample_rate) for f in files]
@@ -115,7 +114,6 @@ def quantize_bundle(
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    tmp.chmod(0o755)
     try:
         shutil.copy2(bundle.file(manifest.tokenizer), tmp / manifest.tokenizer)
         reader = _DecoderCalibration(bundle.path, audios).reader() if recipe.algorithm == "gptq" else None
@@ -149,9 +147,7 @@ def quantize_bundle(
         report = quality.compare(bundle, load_bundle(tmp), audios)
         (tmp / "quality.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         finish()
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
+        publish(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

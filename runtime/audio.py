@@ -21,6 +21,20 @@ from .errors import AudioError, AudioFileNotFoundError
 AudioInput = str | os.PathLike | np.ndarray | tuple[np.ndarray, int]
 
 
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au", ".caf", ".w64"}
+
+
+def audio_files(paths: list[Path]) -> list[Path]:
+    """Paths as given, with each folder replaced by the audio files in it (sorted)."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out += sorted(f for f in p.iterdir() if f.suffix.lower() in AUDIO_SUFFIXES)
+        else:
+            out.append(p)
+    return out
+
+
 def describe(audio: AudioInput) -> str:
     """A name for error messages and results: the path, or a description of the array."""
     if isinstance(audio, (str, os.PathLike)):

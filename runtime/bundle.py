@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -194,6 +195,17 @@ def sha256_of(path: Path, block: int = 1 << 22) -> str:
 
 def file_entries(folder: Path, names: list[str]) -> dict[str, FileEntry]:
     return {n: FileEntry(sha256=sha256_of(folder / n), bytes=(folder / n).stat().st_size) for n in names}
+
+
+def publish(tmp: Path, out: Path) -> None:
+    """Make a finished temp folder the bundle at ``out``: readable by everyone, then renamed
+    into place (replacing an older bundle), so no half-written bundle is ever visible."""
+    tmp.chmod(0o755)
+    for f in tmp.iterdir():
+        f.chmod(0o644)
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
 
 
 def write_manifest(folder: Path, manifest: Manifest) -> None:

@@ -9,12 +9,10 @@ import logging
 import sys
 from pathlib import Path
 
-from .audio import load_audio
+from .audio import audio_files
 from .errors import AudioError, QwenAsrEdgeError
 from .results import DecodeOptions
 from .writers import WRITERS, get_writer
-
-AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au", ".caf", ".w64"}
 
 
 def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcribe") -> argparse.Namespace:
@@ -43,16 +41,6 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcr
     return args
 
 
-def expand_inputs(paths: list[Path]) -> list[Path]:
-    out: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            out += sorted(f for f in p.iterdir() if f.suffix.lower() in AUDIO_SUFFIXES)
-        else:
-            out.append(p)
-    return out
-
-
 def run(args: argparse.Namespace) -> int:
     from .transcriber import Transcriber
 
@@ -60,17 +48,14 @@ def run(args: argparse.Namespace) -> int:
         args.bundle, providers=args.providers, threads=args.threads, verify=not args.no_verify
     )
     options = DecodeOptions(max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
-    rate = transcriber.bundle.manifest.mel.sample_rate
-    inputs = expand_inputs(args.files)
+    inputs = audio_files(args.files)
     if not inputs:
         print(f"error: no audio files in {', '.join(map(str, args.files))}", file=sys.stderr)
         return 2
     files, wavs, failed = [], [], 0
     for path in inputs:
         try:
-            wav = load_audio(path, rate)
-            if wav.shape[0] < transcriber.mel.min_samples():
-                raise AudioError(path, f"too short: {wav.shape[0]} samples yield no frame")
+            wav = transcriber.load(path)
         except AudioError as e:
             print(f"error: {e}", file=sys.stderr)
             failed += 1

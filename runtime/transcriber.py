@@ -75,6 +75,16 @@ class Transcriber:
     def languages(self) -> list[str]:
         return list(self.bundle.manifest.languages)
 
+    def load(self, audio: AudioInput) -> np.ndarray:
+        """Decode and check one input: float32 mono at the model's rate, long enough for a frame."""
+        rate = self.bundle.manifest.mel.sample_rate
+        wav = load_audio(audio, rate)
+        if wav.shape[0] < self.mel.min_samples():
+            raise AudioError(
+                describe(audio), f"too short: {wav.shape[0]} samples at {rate} Hz yield no frame"
+            )
+        return wav
+
     def transcribe(
         self,
         audio: AudioInput,
@@ -109,11 +119,7 @@ class Transcriber:
         items: list[_Item] = []
         durations = []
         for i, audio in enumerate(audios):
-            wav = load_audio(audio, rate)
-            if wav.shape[0] < self.mel.min_samples():
-                raise AudioError(
-                    describe(audio), f"too short: {wav.shape[0]} samples at {rate} Hz yield no frame"
-                )
+            wav = self.load(audio)
             durations.append(wav.shape[0] / rate)
             for chunk in split_at_quiet_points(wav, rate, options.max_chunk_seconds):
                 items.append(

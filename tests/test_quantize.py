@@ -72,14 +72,31 @@ def test_int4_graph_uses_the_intended_ops(quantized):
     assert table.data_type == onnx.TensorProto.UINT8
     assert {a.name: a.i for a in gbq.attribute}["bits"] == 4
     head = next(n for n in model.graph.node if "logits" in n.output)
-    assert head.op_type == "MatMulNBits"  # the tied head was untied and quantized too
+    assert head.op_type == "MatMulNBits"  # the tied head is quantized too...
+    reshape = next(n for n in model.graph.node if head.input[1] in n.output)
+    assert reshape.op_type == "Reshape" and reshape.input[0] == gbq.input[0]  # ...from the table's own blocks
+    assert head.input[2] == gbq.input[2]
+    names = [i.name for i in model.graph.initializer]
+    assert not [n for n in names if n.startswith("lm_head") and not n.endswith("_shape")]  # no second copy
+
+
+def test_shared_int4_table_serves_lookup_and_head(bundles, quantized):
+    """The shared head must score like the fp32 head does: same decisions where margins are clear."""
+    fp32, int4 = Transcriber(bundles["tied-full"]), Transcriber(quantized["tied-int4"])
+    report = json.loads((quantized["tied-int4"] / "quality.json").read_text())
+    untied_report = json.loads((quantized["int4"] / "quality.json").read_text())
+    assert (
+        report["decoder"]["logits_cosine_mean"] > 0.9 and untied_report["decoder"]["logits_cosine_mean"] > 0.9
+    )
+    result = int4.transcribe(noise_clip(3.0), options=DecodeOptions(max_new_tokens=8))
+    assert result.segments[0].tokens and fp32.precision == "fp32"
 
 
 def test_int4_decoder_converts_to_ort_format_and_loads(quantized, tmp_path):
     import onnxruntime as ort
 
     src = tmp_path / "decoder.onnx"
-    model = onnx.load(str(quantized["int4"] / "decoder.onnx"))
+    model = onnx.load(str(quantized["tied-int4"] / "decoder.onnx"))
     onnx.save(model, str(src))  # one file: the converter wants the weights inline
     result = subprocess.run(
         [
