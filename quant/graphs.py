@@ -9,6 +9,7 @@ and stay float.
 from __future__ import annotations
 
 import logging
+import re
 import tempfile
 from pathlib import Path
 
@@ -258,6 +259,36 @@ def convert_fp16(model: onnx.ModelProto, keep_io: list[str]) -> onnx.ModelProto:
     )
 
 
+FP16_CLAMP = 65504.0 - 1000.0  # what the official fp16 encoder clamps each layer's output to
+
+
+def clamp_encoder_layers(model: onnx.ModelProto) -> int:
+    """Clip every encoder layer's output (its second residual Add) to ±FP16_CLAMP, as the official
+    encoder does in fp16, so that one large activation cannot become inf and then NaN."""
+    outputs = {n.output[0]: n for n in model.graph.node if re.fullmatch(r"/layers/\d+/Add_1", n.name)}
+    if not outputs:
+        return 0
+    lo = numpy_helper.from_array(np.array(-FP16_CLAMP, dtype=np.float32), "fp16_clamp_min")
+    hi = numpy_helper.from_array(np.array(FP16_CLAMP, dtype=np.float32), "fp16_clamp_max")
+    model.graph.initializer.extend([lo, hi])
+    nodes = list(model.graph.node)
+    for name, add in outputs.items():
+        clipped = f"{name}_clipped"
+        for node in nodes:
+            for i, x in enumerate(node.input):
+                if x == name:
+                    node.input[i] = clipped
+        clip = onnx.helper.make_node("Clip", [name, lo.name, hi.name], [clipped], name=f"{add.name}/Clip")
+        info = next((v for v in model.graph.value_info if v.name == name), None)
+        if info is not None:  # the fp16 converter types tensors from value_info
+            typed = onnx.ValueInfoProto()
+            typed.CopyFrom(info)
+            typed.name = clipped
+            model.graph.value_info.append(typed)
+        model.graph.node.insert(list(model.graph.node).index(add) + 1, clip)
+    return len(outputs)
+
+
 def quantize_graph(src: Path, dst: Path, graph: str, recipe: Recipe, calibration=None) -> None:
     """Write the ``graph`` ("encoder" or "decoder") of a bundle quantized by ``recipe``."""
     model = load(src)
@@ -279,6 +310,8 @@ def quantize_graph(src: Path, dst: Path, graph: str, recipe: Recipe, calibration
             "logits",
             "next_token",
         ]
+        if graph == "encoder":
+            clamp_encoder_layers(model)
         model = convert_fp16(model, keep_io=keep)
     else:
         found = parts(model)
