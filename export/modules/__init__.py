@@ -12,20 +12,24 @@ __all__ = ["AudioEncoder", "TextDecoder", "build_decoder", "build_encoder"]
 
 
 def _load(module: torch.nn.Module, weights: dict[str, torch.Tensor], prefix: str) -> None:
+    """Hand the checkpoint's tensors to a module built on "meta": no second copy of the weights."""
     state = {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}
-    missing, unexpected = module.load_state_dict(state, strict=False)
+    missing, unexpected = module.load_state_dict(state, strict=False, assign=True)
     if missing or unexpected:  # checkpoint.load_weights checked names already: this is a bug
         raise RuntimeError(f"weights do not fit {type(module).__name__}: {missing=} {unexpected=}")
+    module.reset_buffers()
 
 
 def build_encoder(cfg: CheckpointConfig, weights: dict[str, torch.Tensor], attention: str) -> AudioEncoder:
-    encoder = AudioEncoder(cfg.audio, attention)
+    with torch.device("meta"):
+        encoder = AudioEncoder(cfg.audio, attention)
     _load(encoder, weights, "thinker.audio_tower.")
     return encoder.eval()
 
 
 def build_decoder(cfg: CheckpointConfig, weights: dict[str, torch.Tensor]) -> TextDecoder:
-    decoder = TextDecoder(cfg.text, cfg.audio_token_id)
+    with torch.device("meta"):
+        decoder = TextDecoder(cfg.text, cfg.audio_token_id)
     state = {k: v for k, v in weights.items() if k.startswith("thinker.model.")}
     if decoder.lm_head is not None:
         state["thinker.lm_head.weight"] = weights["thinker.lm_head.weight"]

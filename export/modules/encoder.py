@@ -96,7 +96,12 @@ class AudioEncoder(nn.Module):
         self.ln_post = nn.LayerNorm(cfg.d_model)
         self.proj1 = nn.Linear(cfg.d_model, cfg.d_model)
         self.proj2 = nn.Linear(cfg.d_model, cfg.output_dim)
-        self.register_buffer("positions", sinusoid_table(cfg.tokens_per_chunk, cfg.d_model), persistent=False)
+        self.reset_buffers()
+
+    def reset_buffers(self) -> None:
+        """(Re)compute the non-persistent tables: needed after building the module on "meta"."""
+        table = sinusoid_table(self.cfg.tokens_per_chunk, self.cfg.d_model)
+        self.register_buffer("positions", table, persistent=False)
 
     def forward(
         self, input_features: torch.Tensor, feature_lens: torch.Tensor
