@@ -9,7 +9,8 @@ token cap); finished rows keep feeding a stop id until every row is done.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -22,6 +23,8 @@ from .providers import Device, import_onnxruntime
 class Generation:
     tokens: list[list[int]]  # per row, generated ids up to and including the stop id
     prompt_len: int
+    prefill_seconds: float = 0.0
+    step_seconds: list[float] = field(default_factory=list)  # one per decode call
 
 
 def left_pad(prompts: list[np.ndarray], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
@@ -70,7 +73,10 @@ class GreedyDecoder:
         io.bind_cpu_input("attention_mask", mask)
         io.bind_ortvalue_input("audio_embeds", audio_embeds)
         io.bind_cpu_input("audio_embed_lens", np.ascontiguousarray(audio_lens, dtype=np.int64))
+        start = time.perf_counter()
         self.session.run_with_iobinding(io)
+        prefill_seconds = time.perf_counter() - start
+        steps: list[float] = []
 
         # Decode steps read no audio: a (B, 1, H) zero tensor with length 0 satisfies the graph.
         no_audio = np.zeros((batch, 1, self.manifest.model.hidden_size), dtype=np.float32)
@@ -97,5 +103,7 @@ class GreedyDecoder:
             io.bind_cpu_input("input_ids", token[:, None])
             io.bind_cpu_input("position_ids", position)
             io.bind_cpu_input("attention_mask", mask)
+            start = time.perf_counter()
             self.session.run_with_iobinding(io)
-        return Generation(tokens=out, prompt_len=prompt_len)
+            steps.append(time.perf_counter() - start)
+        return Generation(out, prompt_len, prefill_seconds, steps)
