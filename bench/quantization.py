@@ -1,6 +1,6 @@
 """Bundle size, load time, peak RSS and decode speed per quantization recipe, full-size shapes.
 
-    python -m bench.quantization [--shape 0.6B] [--also-1.7b-sizes] [--work DIR]
+    python -m bench.quantization [--shape 0.6B|1.7B] [--sizes-only] [--work DIR]
 
 Generates a random-weight checkpoint of the real shape (random weights cost the same to run),
 exports it, quantizes it with each recipe, and measures every bundle in a fresh process on an
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import time
 from pathlib import Path
 
@@ -56,12 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--recipes", default="fp32,int8,int4,int4-b32,int4-b128,fp16")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument(
-        "--also-1.7b-sizes",
-        dest="sizes_17b",
-        action="store_true",
-        help="also export and quantize the 1.7B shape and report its bundle sizes",
-    )
+    p.add_argument("--sizes-only", action="store_true", help="build the bundles and print their sizes only")
     args = p.parse_args(argv)
 
     from qwen_asr_edge.export.synthetic import write_checkpoint
@@ -97,6 +91,11 @@ def main(argv: list[str] | None = None) -> int:
 
     recipes = args.recipes.split(",")
     bundles = build(args.shape, recipes)
+    if args.sizes_only:
+        rows = [[name, f"{dir_size(path) / 1e6:.0f}"] for name, (path, _, _) in bundles.items()]
+        print(f"\n{args.shape} shape: bundle sizes")
+        print(table(["recipe", "bundle MB"], rows))
+        return 0
     rows = []
     for name, (path, report, quant_s) in bundles.items():
         m = run_child(MEASURE.format(bundle=str(path), threads=args.threads, repeats=args.repeats))
@@ -131,13 +130,6 @@ def main(argv: list[str] | None = None) -> int:
     print(table(headers, rows))
     results = {"shape": args.shape, "rows": rows, "headers": headers}
 
-    if args.sizes_17b:
-        big = build("1.7B", [r for r in recipes if r in ("int8", "int4", "fp16")])
-        size_rows = [[name, f"{dir_size(path) / 1e6:.0f}"] for name, (path, _, _) in big.items()]
-        print("\n1.7B shape: bundle sizes")
-        print(table(["recipe", "bundle MB"], size_rows))
-        results["sizes_1.7B"] = size_rows
-        shutil.rmtree(args.work / "1.7B", ignore_errors=True)
     (args.work / f"quantization-{args.shape}.json").write_text(json.dumps(results, indent=2))
     return 0
 
