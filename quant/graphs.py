@@ -206,27 +206,21 @@ def share_tied_int4_table(model: onnx.ModelProto) -> bool:
     return True
 
 
-def quantize_int8(model: onnx.ModelProto, nodes: list[str]) -> onnx.ModelProto:
-    """Dynamic INT8 (MatMulInteger with per-channel weights; int8 Gather for the table)."""
+def quantize_int8(src: Path, dst: Path, nodes: list[str], types: list[str]) -> None:
+    """Dynamic INT8 (MatMulInteger with per-channel weights; int8 Gather for the table), file to
+    file: the quantizer loads the model itself, so the caller should not hold it meanwhile."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    if not nodes:
-        return model
-    with tempfile.TemporaryDirectory() as tmp:
-        src, dst = Path(tmp) / "in.onnx", Path(tmp) / "out.onnx"
-        save(model, src)
-        types = sorted({n.op_type for n in model.graph.node if n.name in nodes})
-        quantize_dynamic(
-            src,
-            dst,
-            op_types_to_quantize=types,
-            nodes_to_quantize=nodes,
-            per_channel=True,
-            weight_type=QuantType.QInt8,
-            use_external_data_format=True,
-            extra_options={"MatMulConstBOnly": True},
-        )
-        return onnx.load(str(dst))
+    quantize_dynamic(
+        src,
+        dst,
+        op_types_to_quantize=types,
+        nodes_to_quantize=nodes,
+        per_channel=True,
+        weight_type=QuantType.QInt8,
+        use_external_data_format=True,
+        extra_options={"MatMulConstBOnly": True},
+    )
 
 
 # Ops whose fp16 versions overflow or lose too much: norms (x² of activations past 256 is inf),
@@ -322,5 +316,12 @@ def quantize_graph(src: Path, dst: Path, graph: str, recipe: Recipe, calibration
         for m in chosen:
             chosen[m] = [n for n in chosen[m] if n not in _excluded(chosen[m], recipe)]
         model = quantize_int4(model, chosen["int4"], recipe, calibration)
-        model = quantize_int8(model, chosen["int8"])
+        if chosen["int8"]:
+            types = sorted({n.op_type for n in model.graph.node if n.name in chosen["int8"]})
+            with tempfile.TemporaryDirectory(dir=dst.parent) as tmp:
+                staged = Path(tmp) / dst.name
+                save(model, staged)
+                del model  # a 1.7B decoder is 6 GB in fp32: do not hold it while the quantizer loads its own
+                quantize_int8(staged, dst, chosen["int8"], types)
+            return
     save(model, dst)
