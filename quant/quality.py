@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from qwen_asr_edge.runtime.bundle import Bundle
+from qwen_asr_edge.runtime.decoding import prefill_feeds
 from qwen_asr_edge.runtime.transcriber import Transcriber
 
 CAVEAT = (
@@ -43,20 +44,10 @@ def _teacher_forced_logits(
     """Logits for the prompt and then each of ``tokens`` fed in turn (B=1, plain session.run)."""
     m = tr.bundle.manifest
     kv = m.kv_cache
-    capacity = len(prompt) + len(tokens) + 1
-    cache = {}
-    for layer in range(kv.num_layers):
-        for name in kv.names(layer)[:2]:
-            cache[name] = np.zeros((1, kv.num_kv_heads, capacity, kv.head_dim), dtype=np.dtype(kv.dtype))
+    feeds = prefill_feeds(m, prompt, embeds, np.array([audio_len]), capacity=len(prompt) + len(tokens) + 1)
+    cache = {name: feeds.pop(name) for layer in range(kv.num_layers) for name in kv.names(layer)[:2]}
     out_names = ["logits"] + [n for layer in range(kv.num_layers) for n in kv.names(layer)[2:]]
     no_audio = np.zeros((1, 1, m.model.hidden_size), dtype=np.float32)
-    feeds = {
-        "input_ids": prompt[None],
-        "position_ids": np.arange(len(prompt))[None],
-        "attention_mask": np.ones((1, len(prompt)), dtype=np.int64),
-        "audio_embeds": embeds,
-        "audio_embed_lens": np.array([audio_len]),
-    }
     logits = []
     for step in range(len(tokens) + 1):
         outs = tr.decoder.run(out_names, {**feeds, **cache})

@@ -14,6 +14,7 @@ import numpy as np
 
 from qwen_asr_edge.runtime.audio import audio_files, load_audio
 from qwen_asr_edge.runtime.bundle import file_entries, load_bundle, publish, write_manifest
+from qwen_asr_edge.runtime.decoding import prefill_feeds
 from qwen_asr_edge.runtime.errors import BundleError, InputError
 
 from . import quality
@@ -52,7 +53,6 @@ class _DecoderCalibration:
         from qwen_asr_edge.runtime.transcriber import Transcriber
 
         tr = Transcriber(bundle_path, providers="cpu", verify=False)
-        kv = tr.bundle.manifest.kv_cache
         self.feeds = []
         for wav in audios:
             feats = tr.mel(wav)[None]
@@ -60,17 +60,7 @@ class _DecoderCalibration:
                 None, {"input_features": feats, "feature_lens": np.array([feats.shape[2]])}
             )
             ids = tr.prompts.ids(int(lens[0]))
-            feed = {
-                "input_ids": ids[None],
-                "position_ids": np.arange(len(ids))[None],
-                "attention_mask": np.ones((1, len(ids)), dtype=np.int64),
-                "audio_embeds": embeds,
-                "audio_embed_lens": lens,
-            }
-            cache = np.zeros((1, kv.num_kv_heads, len(ids), kv.head_dim), dtype=np.float32)
-            for layer in range(kv.num_layers):
-                for name in kv.names(layer)[:2]:
-                    feed[name] = cache
+            feed = prefill_feeds(tr.bundle.manifest, ids, embeds, lens, capacity=len(ids))
             self.feeds.append(feed)
 
     def reader(self):

@@ -37,6 +37,25 @@ def left_pad(prompts: list[np.ndarray], pad_id: int) -> tuple[np.ndarray, np.nda
     return ids, mask
 
 
+def prefill_feeds(
+    manifest: Manifest, ids: np.ndarray, audio_embeds: np.ndarray, audio_lens: np.ndarray, capacity: int
+) -> dict[str, np.ndarray]:
+    """Inputs for a plain ``session.run`` prefill of one unpadded prompt with empty caches of
+    ``capacity`` rows. For tests, calibration and quality reports; decoding binds instead."""
+    kv = manifest.kv_cache
+    feeds = {
+        "input_ids": ids[None],
+        "position_ids": np.arange(len(ids))[None],
+        "attention_mask": np.ones((1, len(ids)), dtype=np.int64),
+        "audio_embeds": audio_embeds,
+        "audio_embed_lens": np.asarray(audio_lens, dtype=np.int64).reshape(1),
+    }
+    for layer in range(kv.num_layers):
+        for name in kv.names(layer)[:2]:
+            feeds[name] = np.zeros((1, kv.num_kv_heads, capacity, kv.head_dim), dtype=np.dtype(kv.dtype))
+    return feeds
+
+
 class GreedyDecoder:
     def __init__(self, session, device: Device, manifest: Manifest):
         self.session, self.device, self.manifest = session, device, manifest

@@ -73,11 +73,11 @@ def parse_output(raw: str, forced_language: str | None = None) -> tuple[str, str
         line = line.strip()
         if not line:
             continue
-        if line.lower().startswith(LANGUAGE_PREFIX):
+        if line.lower().startswith(LANGUAGE_PREFIX):  # the first line that names one
             value = line[len(LANGUAGE_PREFIX) :].strip()
             if value:
                 language = value[:1].upper() + value[1:].lower()
-        break
+            break
     return language, text.strip()
 
 

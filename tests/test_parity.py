@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from qwen_asr_edge.runtime.decoding import prefill_feeds
 from qwen_asr_edge.runtime.results import DecodeOptions
 from qwen_asr_edge.runtime.transcriber import Transcriber
 
@@ -151,18 +152,7 @@ def test_prefill_logits_match_official(
     embeds, audio_lens = run_encoder(tr, feats, lens)
     ids = tr.prompts.ids(int(audio_lens[0]), context, language)
     np.testing.assert_array_equal(ids, inputs["input_ids"][0].numpy())
-    kv = tr.bundle.manifest.kv_cache
-    cache = np.zeros((1, kv.num_kv_heads, len(ids) + 1, kv.head_dim), dtype=np.float32)
-    feeds = {
-        "input_ids": ids[None],
-        "position_ids": np.arange(len(ids))[None],
-        "attention_mask": np.ones((1, len(ids)), dtype=np.int64),
-        "audio_embeds": embeds,
-        "audio_embed_lens": audio_lens,
-    }
-    for layer in range(kv.num_layers):
-        past_k, past_v, _, _ = kv.names(layer)
-        feeds[past_k] = feeds[past_v] = cache
+    feeds = prefill_feeds(tr.bundle.manifest, ids, embeds, audio_lens, capacity=len(ids) + 1)
     logits, next_token = tr.decoder.run(["logits", "next_token"], feeds)
     err = np.abs(logits[0, 0] - ref).max()
     record_error("prefill logits max abs / max |ref|", err / np.abs(ref).max())

@@ -54,6 +54,7 @@ def test_parse_matches_official(text, forced):
         "plain text without tag",
         "language chinese\n\n<asr_text>你好",
         "\nlanguage  gERMAN \n<asr_text> Hallo ",
+        "a\nLANGUAGE chinese\n<asr_text>",  # found by hypothesis: the language line need not come first
         "language English<asr_text>" + "ha" * 400 + " end",
     ],
 )
