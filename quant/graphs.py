@@ -48,22 +48,45 @@ def _producers(model: onnx.ModelProto) -> dict[str, onnx.NodeProto]:
     return {o: n for n in model.graph.node for o in n.output}
 
 
-def untie_head(model: onnx.ModelProto) -> bool:
-    """A tied head reads the embedding through a Transpose; give it a transposed copy of its own
-    so that table and head can be quantized separately (each as its op wants). Returns whether
-    the graph was tied."""
+def head_node(model: onnx.ModelProto) -> onnx.NodeProto | None:
+    """The output projection: the node that computes ``logits`` (behind any Reshape)."""
     producers = _producers(model)
-    head = producers.get("logits")
-    if head is None or head.op_type != "MatMul":
+    node = producers.get("logits")
+    while node is not None and node.op_type == "Reshape":
+        node = producers.get(node.input[0])
+    return node
+
+
+def untie_head(model: onnx.ModelProto) -> bool:
+    """A tied head reads the embedding table itself (Gemm with transB=1; bundles of the first
+    exports: MatMul on a Transpose). Give it a transposed copy of its own and make it a MatMul,
+    so that table and head can each be quantized with the op they need. Returns whether the
+    graph was tied."""
+    head = head_node(model)
+    inits = {i.name: i for i in model.graph.initializer}
+    if head is None:
         return False
-    source = producers.get(head.input[1])
-    if source is None or source.op_type != "Transpose":
+    if head.op_type == "Gemm" and head.input[1] in inits:
+        attrs = {a.name: a for a in head.attribute}
+        if "transB" not in attrs or attrs["transB"].i != 1 or ("transA" in attrs and attrs["transA"].i):
+            return False
+        table, source = inits[head.input[1]], None
+    elif head.op_type == "MatMul":
+        source = _producers(model).get(head.input[1])
+        if source is None or source.op_type != "Transpose" or source.input[0] not in inits:
+            return False
+        table = inits[source.input[0]]
+    else:
         return False
-    table = next(i for i in model.graph.initializer if i.name == source.input[0])
     transposed = numpy_helper.from_array(np.ascontiguousarray(numpy_helper.to_array(table).T), HEAD_WEIGHT)
     model.graph.initializer.append(transposed)
-    head.input[1] = HEAD_WEIGHT
-    if not any(source.output[0] in n.input for n in model.graph.node):
+    matmul = onnx.helper.make_node(
+        "MatMul", [head.input[0], HEAD_WEIGHT], list(head.output), name="/lm_head/MatMul"
+    )
+    index = list(model.graph.node).index(head)
+    model.graph.node.remove(head)
+    model.graph.node.insert(index, matmul)
+    if source is not None and not any(source.output[0] in n.input for n in model.graph.node):
         model.graph.node.remove(source)
     return True
 
@@ -71,7 +94,7 @@ def untie_head(model: onnx.ModelProto) -> bool:
 def parts(model: onnx.ModelProto) -> dict[str, list[str]]:
     """Node names of the quantizable parts: linear layers, the head, the token table."""
     inits = {i.name for i in model.graph.initializer}
-    head = _producers(model).get("logits")
+    head = head_node(model)
     out: dict[str, list[str]] = {"linear": [], "head": [], "embedding": []}
     for node in model.graph.node:
         if node.op_type == "MatMul" and node.input[1] in inits:
@@ -164,8 +187,7 @@ def share_tied_int4_table(model: onnx.ModelProto) -> bool:
     (N, K/block)) hold the same blocks in the same byte order. The head then takes the table
     through a Reshape, which onnxruntime folds when it loads the graph: one copy on disk.
     """
-    producers = _producers(model)
-    head = producers.get("logits")
+    head = head_node(model)
     gather = next((n for n in model.graph.node if n.op_type == "GatherBlockQuantized"), None)
     if (
         head is None

@@ -12,6 +12,7 @@ import onnx
 import pytest
 import soundfile as sf
 
+from qwen_asr_edge.quant import graphs
 from qwen_asr_edge.quant.quality import _teacher_forced_logits
 from qwen_asr_edge.quant.quantize import quantize_bundle
 from qwen_asr_edge.quant.recipes import get_recipe
@@ -71,7 +72,7 @@ def test_int4_graph_uses_the_intended_ops(quantized):
     table = next(i for i in model.graph.initializer if i.name == gbq.input[0])
     assert table.data_type == onnx.TensorProto.UINT8
     assert {a.name: a.i for a in gbq.attribute}["bits"] == 4
-    head = next(n for n in model.graph.node if "logits" in n.output)
+    head = graphs.head_node(model)
     assert head.op_type == "MatMulNBits"  # the tied head is quantized too...
     reshape = next(n for n in model.graph.node if head.input[1] in n.output)
     assert reshape.op_type == "Reshape" and reshape.input[0] == gbq.input[0]  # ...from the table's own blocks
@@ -84,7 +85,6 @@ def test_shared_int4_table_serves_lookup_and_head(bundles, tmp_path, monkeypatch
     """The head reading the table's blocks scores like a head quantized on its own."""
     import onnxruntime as ort
 
-    from qwen_asr_edge.quant import graphs
     from qwen_asr_edge.runtime.decoding import prefill_feeds
 
     src = bundles["tied-full"] / "decoder.onnx"
