@@ -58,10 +58,9 @@ def head_node(model: onnx.ModelProto) -> onnx.NodeProto | None:
 
 
 def untie_head(model: onnx.ModelProto) -> bool:
-    """A tied head reads the embedding table itself (Gemm with transB=1; bundles of the first
-    exports: MatMul on a Transpose). Give it a transposed copy of its own and make it a MatMul,
-    so that table and head can each be quantized with the op they need. Returns whether the
-    graph was tied."""
+    """A tied head reads the embedding table through a Transpose (or, as Gemm with transB=1, the
+    table itself). Give it a transposed copy of its own as a MatMul, so that table and head can
+    each be quantized with the op they need. Returns whether the graph was tied."""
     head = head_node(model)
     inits = {i.name: i for i in model.graph.initializer}
     if head is None:

@@ -94,14 +94,3 @@ def test_kv_buffers_are_updated_in_place(bundles):
     assert not key0[:, :, 5:].any()  # the rest untouched
     outputs = io.get_outputs()  # in binding order: present.0.key was bound first
     assert [o.data_ptr() for o in outputs[: len(cache.buffers)]] == [b.data_ptr() for b in cache.buffers]
-
-
-def test_tied_head_reads_the_table_without_a_transposed_copy(bundles):
-    """Gemm(transB=1) on the table: no Transpose that onnxruntime would fold into a second table."""
-    import onnx
-
-    model = onnx.load(str(bundles["tied-full"] / "decoder.onnx"), load_external_data=False)
-    head = next(n for n in model.graph.node if n.op_type == "Gemm")
-    assert head.input[1] == "model.embed_tokens.weight"
-    assert {a.name: a.i for a in head.attribute}["transB"] == 1
-    assert not [n for n in model.graph.node if n.op_type == "Transpose" and n.input[0] == head.input[1]]

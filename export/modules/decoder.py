@@ -174,9 +174,7 @@ class TextDecoder(nn.Module):
 
         h = self.model.norm(x[:, -1:, :])
         if self.lm_head is None:
-            # A 2-D linear exports as Gemm(transB=1) on the table itself: no transposed copy,
-            # which onnxruntime would otherwise fold into a second table (or, past 1 GB, redo per call).
-            logits = F.linear(h.reshape(b, -1), self.model.embed_tokens.weight).reshape(b, 1, -1)
+            logits = torch.matmul(h, self.model.embed_tokens.weight.t())
         else:
             logits = self.lm_head(h)
         next_token = torch.argmax(logits, dim=-1)
