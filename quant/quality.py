@@ -11,6 +11,7 @@ import numpy as np
 
 from qwen_asr_edge.runtime.bundle import Bundle
 from qwen_asr_edge.runtime.decoding import prefill_feeds
+from qwen_asr_edge.runtime.results import DecodeOptions
 from qwen_asr_edge.runtime.transcriber import Transcriber
 
 CAVEAT = (
@@ -71,8 +72,6 @@ def _teacher_forced_logits(
 def compare(reference: Bundle, candidate: Bundle, audios: list[np.ndarray], max_tokens: int = 32) -> dict:
     ref, cand = Transcriber(reference, providers="cpu"), Transcriber(candidate, providers="cpu")
     enc_cos, enc_abs, dec_cos, dec_abs, top1, same, agree = [], [], [], [], [], [], []
-    from qwen_asr_edge.runtime.results import DecodeOptions
-
     options = DecodeOptions(max_new_tokens=max_tokens)
     for wav in audios:
         feats = ref.mel(wav)[None]

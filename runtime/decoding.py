@@ -107,13 +107,15 @@ class GreedyDecoder:
 
         caps = np.asarray(max_new_tokens, dtype=np.int64)
         out: list[list[int]] = [[] for _ in range(batch)]
+        counts = np.zeros(batch, dtype=np.int64)
         done = caps <= 0
         position = positions[:, -1:].copy()
         while True:
             token = next_token.numpy()[:, 0].copy()
             for row in np.flatnonzero(~done):
                 out[row].append(int(token[row]))
-            done |= np.isin(token, self.stop_ids) | (np.array([len(t) for t in out]) >= caps)
+            counts += ~done
+            done |= np.isin(token, self.stop_ids) | (counts >= caps)
             if done.all():
                 break
             token[done] = self.stop_ids[0]

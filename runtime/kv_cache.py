@@ -28,19 +28,6 @@ class KvCache:
             for _ in range(2 * spec.num_layers)
         ]
 
-    @property
-    def nbytes(self) -> int:
-        s = self.spec
-        return (
-            2
-            * s.num_layers
-            * self.batch
-            * s.num_kv_heads
-            * self.capacity
-            * s.head_dim
-            * np.dtype(s.dtype).itemsize
-        )
-
     def bind(self, binding) -> None:
         for layer in range(self.spec.num_layers):
             past_k, past_v, present_k, present_v = self.spec.names(layer)

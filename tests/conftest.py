@@ -4,6 +4,8 @@ package loaded on the same checkpoints, and audio clips. Nothing here touches th
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +34,12 @@ def pytest_report_header(config):
         lines.append("official qwen-asr not installed: parity tests will be skipped")
     lines.append(f"Qwen3 vocabulary: {VOCAB_DIR if (VOCAB_DIR / 'vocab.json').is_file() else 'missing'}")
     return lines
+
+
+def run_cli(*args, timeout: int = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run ``qwen-asr-edge ARGS`` in a fresh process, as a user would."""
+    command = [sys.executable, "-m", "qwen_asr_edge", *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def require(condition: bool, what: str) -> None:

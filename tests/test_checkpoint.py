@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 
@@ -15,6 +13,8 @@ torch = pytest.importorskip("torch")
 from qwen_asr_edge.export.checkpoint import load_weights, parse_config, resolve_source  # noqa: E402
 from qwen_asr_edge.export.synthetic import write_checkpoint  # noqa: E402
 from qwen_asr_edge.runtime.errors import CheckpointError  # noqa: E402
+
+from .conftest import run_cli  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +29,7 @@ def copy(src, tmp_path, name="ck"):
 
 
 def export(*args):
-    return subprocess.run([sys.executable, "-m", "qwen_asr_edge", "export", *map(str, args)],
-                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    return run_cli("export", *args, timeout=600)
 
 
 def test_reads_config_values_from_json_not_class_defaults(small):
@@ -95,10 +94,13 @@ def test_export_cli_errors_are_one_line(small, tmp_path):
     assert result.stderr.strip() == f"error: checkpoint {ck}: missing file(s): vocab.json"
     assert not (tmp_path / "out").exists()
 
-    offline = subprocess.run(
-        [sys.executable, "-m", "qwen_asr_edge", "export", "Nobody/no-such-model", str(tmp_path / "out2")],
-        capture_output=True, text=True, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )  # fmt: skip
+    offline = run_cli(
+        "export",
+        "Nobody/no-such-model",
+        tmp_path / "out2",
+        timeout=120,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     assert offline.returncode == 2
     assert "cannot fetch from the hub (HF_HUB_OFFLINE is set)" in offline.stderr
     assert "Traceback" not in offline.stderr

@@ -14,13 +14,7 @@ import soundfile as sf
 from qwen_asr_edge.cli import main
 
 from .conftest import noise_clip
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    """Run the installed entry point in a fresh process, as a user would."""
-    return subprocess.run(
-        [sys.executable, "-m", "qwen_asr_edge", *args], capture_output=True, text=True, timeout=300
-    )
+from .conftest import run_cli as cli
 
 
 def test_transcribes_real_speech_recording(bundles, speech_files):

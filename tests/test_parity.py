@@ -120,7 +120,7 @@ def test_scopes_differ_beyond_one_window(official, checkpoints, transcribers):
 def test_batched_encoder_equals_single_clips(transcribers, bundle):
     tr = transcribers[bundle]
     wavs = [noise_clip(s, seed=i) for i, s in enumerate([0.3, 12.0, 5.5, 0.99])]
-    feats, lens = [tr.mel(w) for w in wavs], None
+    feats = [tr.mel(w) for w in wavs]
     lens = np.array([f.shape[1] for f in feats])
     batch = np.zeros((len(feats), feats[0].shape[0], lens.max()), dtype=np.float32)
     for i, f in enumerate(feats):
@@ -147,7 +147,7 @@ def test_prefill_logits_match_official(
     with torch.no_grad():
         ref = asr.model.thinker(**inputs).logits[0, -1].numpy()
 
-    feats, lens = tr.mel(wav)[None], None
+    feats = tr.mel(wav)[None]
     lens = np.array([feats.shape[2]])
     embeds, audio_lens = run_encoder(tr, feats, lens)
     ids = tr.prompts.ids(int(audio_lens[0]), context, language)

@@ -18,7 +18,7 @@ from qwen_asr_edge.quant.quantize import quantize_bundle
 from qwen_asr_edge.quant.recipes import get_recipe
 from qwen_asr_edge.runtime import DecodeOptions, Transcriber, load_bundle
 
-from .conftest import noise_clip
+from .conftest import noise_clip, run_cli
 
 RECIPES = ["int8", "int4", "int4-gptq", "fp16"]
 
@@ -174,42 +174,21 @@ def test_quality_report_holds_measured_figures(quantized):
 
 
 def test_quantizing_twice_is_refused(quantized, tmp_path):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "qwen_asr_edge",
-            "quantize",
-            str(quantized["int8"]),
-            str(tmp_path / "again"),
-            "--recipe",
-            "int4",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_cli("quantize", quantized["int8"], tmp_path / "again", "--recipe", "int4", timeout=120)
     assert result.returncode == 2
     assert "is already quantized (recipe int8)" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "again").exists()
 
 
 def test_bad_recipe_arguments(bundles, tmp_path):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "qwen_asr_edge",
-            "quantize",
-            str(bundles["tied-full"]),
-            str(tmp_path / "x"),
-            "--recipe",
-            "int4",
-            "--block-size",
-            "48",
-        ],
-        capture_output=True,
-        text=True,
+    result = run_cli(
+        "quantize",
+        bundles["tied-full"],
+        tmp_path / "x",
+        "--recipe",
+        "int4",
+        "--block-size",
+        "48",
         timeout=120,
     )
     assert result.returncode == 2 and "block size" in result.stderr
