@@ -25,6 +25,13 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge export"
         help="windowed: 8 s windows, linear in length, as trained (default); "
         "full: whole-clip attention, as the official CPU path computes it",
     )
+    p.add_argument(
+        "--decoder-attention",
+        choices=["gqa", "portable"],
+        default="gqa",
+        help="gqa: onnxruntime's fused GroupQueryAttention, in-place KV cache (default); "
+        "portable: standard ONNX ops only, for runtimes without onnxruntime's contrib ops",
+    )
     add_recipe_arguments(p, required=False)
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
     p.add_argument("--no-validate", action="store_true", help="skip the ONNX-vs-torch check")
@@ -42,7 +49,11 @@ def main(argv: list[str] | None = None, prog: str = "qwen-asr-edge export") -> i
             from .write import export_bundle
         except ImportError as e:
             raise MissingDependencyError(f"exporting ({e.name} is missing)", "export") from None
-        options = dict(encoder_attention=args.encoder_attention, run_validation=not args.no_validate)
+        options = dict(
+            encoder_attention=args.encoder_attention,
+            decoder_attention=args.decoder_attention,
+            run_validation=not args.no_validate,
+        )
         if args.recipe is None:
             out = export_bundle(args.source, args.out, overwrite=args.force, **options)
         else:  # export fp32 beside OUT, quantize it into OUT, drop the fp32 copy

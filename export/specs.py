@@ -52,8 +52,8 @@ def decoder_io(cfg: CheckpointConfig) -> tuple[list[IOSpec], list[IOSpec]]:
     t, kv = cfg.text, kv_cache_spec(cfg)
     inputs = [
         IOSpec("input_ids", torch.int64, ("batch", "seq")),
-        IOSpec("position_ids", torch.int64, ("batch", "seq")),
-        IOSpec("attention_mask", torch.int64, ("batch", "total")),
+        IOSpec("seqlens_k", torch.int32, ("batch",)),
+        IOSpec("total_sequence_length", torch.int32, ()),
         IOSpec("audio_embeds", torch.float32, ("batch", "audio_tokens", t.hidden_size)),
         IOSpec("audio_embed_lens", torch.int64, ("batch",)),
     ]
@@ -91,11 +91,12 @@ def encoder_example(cfg: CheckpointConfig) -> tuple[torch.Tensor, torch.Tensor]:
 
 def decoder_example(cfg: CheckpointConfig) -> tuple:
     t = cfg.text
-    b, s, past, capacity, audio = 2, 5, 3, 16, 7
+    b, s, capacity, audio = 2, 5, 16, 7
     input_ids = torch.full((b, s), cfg.audio_token_id, dtype=torch.int64)
-    position_ids = torch.arange(past, past + s).expand(b, s).contiguous()
-    attention_mask = torch.ones(b, past + s, dtype=torch.int64)
+    # A continuation chunk of rows 8 and 6 tokens long: nothing about it is first-prompt specific.
+    seqlens_k = torch.tensor([7, 5], dtype=torch.int32)
+    total = torch.tensor(8, dtype=torch.int32)
     audio_embeds = torch.randn(b, audio, t.hidden_size)
     audio_lens = torch.tensor([audio, 2])
     cache = tuple(torch.zeros(b, t.kv_heads, capacity, t.head_dim) for _ in range(2 * t.layers))
-    return input_ids, position_ids, attention_mask, audio_embeds, audio_lens, cache
+    return input_ids, seqlens_k, total, audio_embeds, audio_lens, cache

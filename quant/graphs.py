@@ -262,16 +262,68 @@ FP16_BLOCKED = [
 ]
 
 
+def rotary_angle_nodes(model: onnx.ModelProto) -> list[str]:
+    """Every node upstream of a Cos or Sin: rotary angles are position × frequency, and fp16
+    holds positions past 2048 only to ±1 (and angles past 512 to ±0.25 rad)."""
+    producer = {out: n for n in model.graph.node for out in n.output}
+    pending = [i for n in model.graph.node if n.op_type in ("Cos", "Sin") for i in n.input]
+    names: set[str] = set()
+    while pending:
+        node = producer.get(pending.pop())
+        if node is not None and node.name not in names:
+            names.add(node.name)
+            pending.extend(node.input)
+    return sorted(names)
+
+
 def convert_fp16(model: onnx.ModelProto, keep_io: list[str]) -> onnx.ModelProto:
     """fp16 weights and activations; ``keep_io`` inputs/outputs stay fp32 for the runtime."""
     from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
 
-    return convert_float_to_float16(
+    fp32_nodes = rotary_angle_nodes(model)
+    # Constants read only by kept-fp32 nodes (the inverse frequencies) keep their fp32 values.
+    users: dict[str, set[str]] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            users.setdefault(name, set()).add(node.name)
+    kept = {
+        init.name: onnx.TensorProto.FromString(init.SerializeToString())
+        for init in model.graph.initializer
+        if init.data_type == onnx.TensorProto.FLOAT and users.get(init.name, {""}) <= set(fp32_nodes)
+    }
+    model = convert_float_to_float16(
         model,
         keep_io_types=keep_io,
         op_block_list=DEFAULT_OP_BLOCK_LIST + FP16_BLOCKED,
+        node_block_list=fp32_nodes,
         disable_shape_infer=True,
     )
+    for init in model.graph.initializer:
+        if init.name in kept:
+            init.CopyFrom(kept[init.name])  # its consumers' Cast to fp32 is now a no-op
+    _skip_round_trips(model, set(fp32_nodes))
+    return model
+
+
+def _skip_round_trips(model: onnx.ModelProto, fp32_nodes: set[str]) -> None:
+    """The converter casts every output of a kept-fp32 node to fp16 and back before the next
+    kept-fp32 node: read the fp32 value directly, so the pair's rounding is gone."""
+    producer = {out: n for n in model.graph.node for out in n.output}
+    fp16, fp32 = onnx.TensorProto.FLOAT16, onnx.TensorProto.FLOAT
+
+    def cast_to(node) -> int | None:
+        if node is None or node.op_type != "Cast":
+            return None
+        return next(a.i for a in node.attribute if a.name == "to")
+
+    for node in model.graph.node:
+        if cast_to(node) != fp32:
+            continue
+        down = producer.get(node.input[0])
+        if cast_to(down) == fp16:
+            source = producer.get(down.input[0])
+            if source is not None and source.name in fp32_nodes:
+                node.input[0] = down.input[0]  # now a Cast fp32 -> fp32, which ORT removes
 
 
 FP16_CLAMP = 65504.0 - 1000.0  # what the official fp16 encoder clamps each layer's output to
@@ -320,8 +372,8 @@ def quantize_graph(src: Path, dst: Path, graph: str, recipe: Recipe, calibration
             "audio_embeds",
             "audio_embed_lens",
             "input_ids",
-            "position_ids",
-            "attention_mask",
+            "seqlens_k",
+            "total_sequence_length",
             "logits",
             "next_token",
         ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from qwen_asr_edge.runtime.bundle import Bundle
-from qwen_asr_edge.runtime.decoding import prefill_feeds
+from qwen_asr_edge.runtime.decoding import length_feeds, prefill_feeds
 from qwen_asr_edge.runtime.results import DecodeOptions
 from qwen_asr_edge.runtime.transcriber import Transcriber
 
@@ -58,11 +58,9 @@ def _teacher_forced_logits(
         for layer in range(kv.num_layers):
             past_k, past_v, _, _ = kv.names(layer)
             cache[past_k], cache[past_v] = outs[1 + 2 * layer], outs[2 + 2 * layer]
-        total = len(prompt) + step + 1
         feeds = {
             "input_ids": np.array([[tokens[step]]]),
-            "position_ids": np.array([[total - 1]]),
-            "attention_mask": np.ones((1, total), dtype=np.int64),
+            **length_feeds(np.array([len(prompt) + step + 1])),
             "audio_embeds": no_audio,
             "audio_embed_lens": np.zeros(1, dtype=np.int64),
         }

@@ -17,7 +17,7 @@ from typing import Any
 
 from .errors import BundleError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: right-padded decoder interface (seqlens_k), decoder attention kind
 MANIFEST_NAME = "manifest.json"
 
 
@@ -60,6 +60,14 @@ class KvCacheSpec:
             self.present_key.format(layer=layer),
             self.present_value.format(layer=layer),
         )
+
+
+@dataclass(frozen=True)
+class DecoderSpec:
+    # "gqa": com.microsoft.GroupQueryAttention (onnxruntime CPU, CUDA, DirectML; the default);
+    # "portable": standard ONNX ops only, for runtimes without onnxruntime's contrib ops.
+    # Both take the same inputs (see export/modules/decoder.py), so the runtime treats them alike.
+    attention: str = "gqa"
 
 
 @dataclass(frozen=True)
@@ -130,6 +138,7 @@ class Manifest:
     model: ModelSpec
     graphs: dict[str, GraphSpec]
     kv_cache: KvCacheSpec
+    decoder: DecoderSpec
     mel: MelSpec
     encoder: EncoderSpec
     tokens: TokenSpec
@@ -160,6 +169,7 @@ class Manifest:
             model=ModelSpec(**data["model"]),
             graphs=graphs,
             kv_cache=KvCacheSpec(**data["kv_cache"]),
+            decoder=DecoderSpec(**data["decoder"]),
             mel=MelSpec(**data["mel"]),
             encoder=EncoderSpec(**data["encoder"]),
             tokens=TokenSpec(**data["tokens"]),

@@ -1,10 +1,12 @@
-"""Greedy decoding of a left-padded batch with an IO-bound, pre-allocated KV cache.
+"""Greedy decoding of a right-padded batch with an IO-bound, pre-allocated KV cache.
 
-Per batch: one prefill call over the padded prompts (the audio embeddings are bound straight
-from the encoder's device output), then one call per token in which only the new token ids,
-positions and the attention mask go in and only the argmax token ids come back to the host;
-logits and the cache stay where the session runs. Rows stop on their own (stop id or their
-token cap); finished rows keep feeding a stop id until every row is done.
+Per batch: one prefill call over the right-padded prompts (the audio embeddings are bound
+straight from the encoder's device output), then one call per token in which only the new token
+ids and two small int32 vectors go in and only the argmax token ids come back to the host;
+logits and the cache stay where the session runs. Each row keeps its own length
+(``seqlens_k``, the GroupQueryAttention convention that both decoder graphs follow, see
+export/modules/decoder.py) and stops on its own (stop id or token cap); finished rows keep
+feeding a stop id until every row is done.
 """
 
 from __future__ import annotations
@@ -22,19 +24,26 @@ from .providers import Device, import_onnxruntime
 @dataclass(frozen=True)
 class Generation:
     tokens: list[list[int]]  # per row, generated ids up to and including the stop id
-    prompt_len: int
+    prompt_len: int  # the longest prompt
     prefill_seconds: float = 0.0
     step_seconds: list[float] = field(default_factory=list)  # one per decode call
 
 
-def left_pad(prompts: list[np.ndarray], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
-    width = max(len(p) for p in prompts)
-    ids = np.full((len(prompts), width), pad_id, dtype=np.int64)
-    mask = np.zeros((len(prompts), width), dtype=np.int64)
+def right_pad(prompts: list[np.ndarray], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """(B, longest) ids with pads after each prompt, and each prompt's length."""
+    lens = np.array([len(p) for p in prompts], dtype=np.int64)
+    ids = np.full((len(prompts), int(lens.max())), pad_id, dtype=np.int64)
     for i, p in enumerate(prompts):
-        ids[i, width - len(p) :] = p
-        mask[i, width - len(p) :] = 1
-    return ids, mask
+        ids[i, : len(p)] = p
+    return ids, lens
+
+
+def length_feeds(lens: np.ndarray) -> dict[str, np.ndarray]:
+    """``seqlens_k`` and ``total_sequence_length`` for rows whose lengths so far are ``lens``."""
+    return {
+        "seqlens_k": (lens - 1).astype(np.int32),
+        "total_sequence_length": np.array(lens.max(), dtype=np.int32),
+    }
 
 
 def prefill_feeds(
@@ -45,8 +54,7 @@ def prefill_feeds(
     kv = manifest.kv_cache
     feeds = {
         "input_ids": ids[None],
-        "position_ids": np.arange(len(ids))[None],
-        "attention_mask": np.ones((1, len(ids)), dtype=np.int64),
+        **length_feeds(np.array([len(ids)])),
         "audio_embeds": audio_embeds,
         "audio_embed_lens": np.asarray(audio_lens, dtype=np.int64).reshape(1),
     }
@@ -71,9 +79,11 @@ class GreedyDecoder:
         max_new_tokens: list[int],
     ) -> Generation:
         batch = len(prompts)
-        ids, mask = left_pad(prompts, self.pad_id)
+        ids, lens = right_pad(prompts, self.pad_id)
         prompt_len = ids.shape[1]
-        cache = KvCache(self.manifest.kv_cache, batch, prompt_len + max(max_new_tokens), self.device)
+        capacity = prompt_len + max(max_new_tokens)
+        zeroed = self.manifest.decoder.attention != "gqa"
+        cache = KvCache(self.manifest.kv_cache, batch, capacity, self.device, zeroed)
 
         io = self.session.io_binding()
         cache.bind(io)
@@ -85,11 +95,9 @@ class GreedyDecoder:
         io.bind_ortvalue_output("logits", logits)
         io.bind_ortvalue_output("next_token", next_token)
 
-        # Prefill. Positions count real tokens only; pads get 1, as the official path does.
-        positions = np.where(mask > 0, np.cumsum(mask, axis=1) - 1, 1)
         io.bind_cpu_input("input_ids", ids)
-        io.bind_cpu_input("position_ids", positions)
-        io.bind_cpu_input("attention_mask", mask)
+        for name, value in length_feeds(lens).items():
+            io.bind_cpu_input(name, value)
         io.bind_ortvalue_input("audio_embeds", audio_embeds)
         io.bind_cpu_input("audio_embed_lens", np.ascontiguousarray(audio_lens, dtype=np.int64))
         start = time.perf_counter()
@@ -109,7 +117,6 @@ class GreedyDecoder:
         out: list[list[int]] = [[] for _ in range(batch)]
         counts = np.zeros(batch, dtype=np.int64)
         done = caps <= 0
-        position = positions[:, -1:].copy()
         while True:
             token = next_token.numpy()[:, 0].copy()
             for row in np.flatnonzero(~done):
@@ -119,11 +126,10 @@ class GreedyDecoder:
             if done.all():
                 break
             token[done] = self.stop_ids[0]
-            position += 1
-            mask = np.concatenate([mask, np.ones((batch, 1), dtype=np.int64)], axis=1)
+            lens += 1
             io.bind_cpu_input("input_ids", token[:, None])
-            io.bind_cpu_input("position_ids", position)
-            io.bind_cpu_input("attention_mask", mask)
+            for name, value in length_feeds(lens).items():
+                io.bind_cpu_input(name, value)
             start = time.perf_counter()
             self.session.run_with_iobinding(io)
             steps.append(time.perf_counter() - start)

@@ -14,19 +14,28 @@ from .providers import Device, import_onnxruntime
 
 
 class KvCache:
-    def __init__(self, spec: KvCacheSpec, batch: int, capacity: int, device: Device):
+    """``zeroed``: start from zeros instead of uninitialised memory. The portable graph needs it:
+    in a padded batch its attention reads (with zero weight) rows that a shorter row has not
+    written yet, and 0 × NaN garbage is NaN. GroupQueryAttention never reads such rows."""
+
+    def __init__(self, spec: KvCacheSpec, batch: int, capacity: int, device: Device, zeroed: bool = False):
         if capacity > spec.max_positions:
             raise ValueError(f"{capacity} positions exceed the model's maximum of {spec.max_positions}")
         ort = import_onnxruntime()
         self.spec, self.batch, self.capacity = spec, batch, capacity
         shape = (batch, spec.num_kv_heads, capacity, spec.head_dim)
-        # Uninitialised is fine: the graph only reads rows that this batch has written.
-        self.buffers = [
-            ort.OrtValue.ortvalue_from_shape_and_type(
-                shape, np.dtype(spec.dtype), device.ort_device, device.device_id
-            )
-            for _ in range(2 * spec.num_layers)
-        ]
+        dtype = np.dtype(spec.dtype)
+        if zeroed:
+            # On the CPU the OrtValue wraps the numpy array (lazily zeroed pages, no copy).
+            self.buffers = [
+                ort.OrtValue.ortvalue_from_numpy(np.zeros(shape, dtype), device.ort_device, device.device_id)
+                for _ in range(2 * spec.num_layers)
+            ]
+        else:
+            self.buffers = [
+                ort.OrtValue.ortvalue_from_shape_and_type(shape, dtype, device.ort_device, device.device_id)
+                for _ in range(2 * spec.num_layers)
+            ]
 
     def bind(self, binding) -> None:
         for layer in range(self.spec.num_layers):

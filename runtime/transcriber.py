@@ -127,7 +127,7 @@ class Transcriber:
                 )
 
         segments: list[Segment | None] = [None] * len(items)
-        # Similar lengths together: less left padding, fewer wasted decoder positions.
+        # Similar lengths together: less padding, fewer wasted decoder positions.
         order = sorted(range(len(items)), key=lambda k: items[k].wav.shape[0])
         for start in range(0, len(order), options.batch_size):
             group = order[start : start + options.batch_size]

@@ -109,6 +109,19 @@ def bundles(tmp_path_factory, checkpoints) -> dict[str, Path]:
         ),
         "untied-windowed": export_bundle(str(checkpoints["untied"]), root / "untied-windowed"),
         "tied-full": export_bundle(str(checkpoints["tied"]), root / "tied-full", encoder_attention="full"),
+        # The same with the decoder in standard ONNX ops instead of GroupQueryAttention.
+        "untied-full-portable": export_bundle(
+            str(checkpoints["untied"]),
+            root / "untied-full-portable",
+            encoder_attention="full",
+            decoder_attention="portable",
+        ),
+        "tied-full-portable": export_bundle(
+            str(checkpoints["tied"]),
+            root / "tied-full-portable",
+            encoder_attention="full",
+            decoder_attention="portable",
+        ),
     }
 
 

@@ -12,10 +12,10 @@ from qwen_asr_edge.runtime.bundle import FORMAT_VERSION, load_bundle
 from qwen_asr_edge.runtime.errors import BundleError
 from qwen_asr_edge.runtime.providers import create_session
 
-ORT_TYPES = {"tensor(float)": "float32", "tensor(int64)": "int64"}
+ORT_TYPES = {"tensor(float)": "float32", "tensor(int64)": "int64", "tensor(int32)": "int32"}
 
 
-@pytest.mark.parametrize("name", ["untied-full", "tied-full"])
+@pytest.mark.parametrize("name", ["untied-full", "tied-full", "tied-full-portable"])
 def test_manifest_matches_the_sessions_io(bundles, name):
     bundle = load_bundle(bundles[name])
     for graph, spec in bundle.manifest.graphs.items():
@@ -32,6 +32,8 @@ def test_manifest_records_what_the_runtime_needs(bundles):
     m = load_bundle(bundles["untied-windowed"]).manifest
     assert m.format_version == FORMAT_VERSION
     assert m.encoder.attention == "windowed" and m.encoder.window_tokens == 104
+    assert m.decoder.attention == "gqa"
+    assert load_bundle(bundles["tied-full-portable"]).manifest.decoder.attention == "portable"
     assert m.tokens.eos == [151645, 151643] and m.tokens.audio_pad == 151676
     assert m.prompt.before_context == "<|im_start|>system\n"
     assert m.prompt.after_context.endswith("<|im_start|>assistant\n")
@@ -65,12 +67,26 @@ def test_refuses_unknown_format_and_damage(bundles, tmp_path):
         load_bundle(b, verify=False)  # sizes are checked even without hashing
 
 
-def test_kv_buffers_are_updated_in_place(bundles):
+@pytest.mark.parametrize("name,ops", [("untied-full", 2), ("tied-full-portable", 0)])
+def test_decoder_attention_kind_is_what_the_graph_holds(bundles, name, ops):
+    import onnx
+
+    bundle = load_bundle(bundles[name])
+    model = onnx.load(str(bundle.graph_path("decoder")), load_external_data=False)
+    gqa = [n for n in model.graph.node if n.op_type == "GroupQueryAttention"]
+    assert len(gqa) == ops  # one per layer; the tiny checkpoints have 2
+    assert all(n.domain == "com.microsoft" for n in gqa)
+    if bundle.manifest.decoder.attention == "portable":
+        assert {n.domain for n in model.graph.node} == {""}  # standard ONNX only
+
+
+@pytest.mark.parametrize("name", ["untied-full", "tied-full-portable"])
+def test_kv_buffers_are_updated_in_place(bundles, name):
     """One buffer bound as past and present: the graph writes into it, ORT allocates no copy."""
     from qwen_asr_edge.runtime.kv_cache import KvCache
     from qwen_asr_edge.runtime.transcriber import Transcriber
 
-    tr = Transcriber(bundles["untied-full"], providers="cpu")
+    tr = Transcriber(bundles[name], providers="cpu")
     kv_spec, hidden = tr.bundle.manifest.kv_cache, tr.bundle.manifest.model.hidden_size
     cache = KvCache(kv_spec, batch=1, capacity=12, device=tr.device)
     for buf in cache.buffers:
@@ -79,8 +95,8 @@ def test_kv_buffers_are_updated_in_place(bundles):
     cache.bind(io)
     feeds = {
         "input_ids": np.array([[11, 22, 33, 44, 55]]),
-        "position_ids": np.arange(5)[None],
-        "attention_mask": np.ones((1, 5), dtype=np.int64),
+        "seqlens_k": np.array([4], dtype=np.int32),
+        "total_sequence_length": np.array(5, dtype=np.int32),
         "audio_embeds": np.zeros((1, 1, hidden), dtype=np.float32),
         "audio_embed_lens": np.zeros(1, dtype=np.int64),
     }

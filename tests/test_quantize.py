@@ -63,6 +63,25 @@ def test_manifest_records_recipe_and_precision(quantized):
     assert {t.dtype for t in fp16.graphs["decoder"].inputs if t.name.startswith("past_")} == {"float16"}
 
 
+def test_fp16_keeps_rotary_angles_in_fp32(quantized):
+    """Position × frequency in fp16 is off by up to 0.25 rad past position 512: it must stay fp32."""
+    import onnx
+
+    from qwen_asr_edge.quant.graphs import rotary_angle_nodes
+
+    model = onnx.load(str(quantized["fp16"] / "decoder.onnx"), load_external_data=False)
+    names = set(rotary_angle_nodes(model))
+    upstream = [n for n in model.graph.node if n.name in names]
+    assert any(n.op_type == "Range" for n in upstream)
+    casts = [a.i for n in upstream if n.op_type == "Cast" for a in n.attribute if a.name == "to"]
+    assert onnx.TensorProto.FLOAT16 not in casts
+    read = {i for n in upstream for i in n.input}
+    assert {i.data_type for i in model.graph.initializer if i.name in read} <= {
+        onnx.TensorProto.FLOAT,
+        onnx.TensorProto.INT64,
+    }
+
+
 def test_int4_graph_uses_the_intended_ops(quantized):
     model = onnx.load(str(quantized["tied-int4"] / "decoder.onnx"), load_external_data=False)
     ops = [n.op_type for n in model.graph.node]

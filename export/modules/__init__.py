@@ -27,9 +27,11 @@ def build_encoder(cfg: CheckpointConfig, weights: dict[str, torch.Tensor], atten
     return encoder.eval()
 
 
-def build_decoder(cfg: CheckpointConfig, weights: dict[str, torch.Tensor]) -> TextDecoder:
+def build_decoder(
+    cfg: CheckpointConfig, weights: dict[str, torch.Tensor], attention: str = "gqa"
+) -> TextDecoder:
     with torch.device("meta"):
-        decoder = TextDecoder(cfg.text, cfg.audio_token_id)
+        decoder = TextDecoder(cfg.text, cfg.audio_token_id, attention)
     state = {k: v for k, v in weights.items() if k.startswith("thinker.model.")}
     if decoder.lm_head is not None:
         state["thinker.lm_head.weight"] = weights["thinker.lm_head.weight"]

@@ -1,20 +1,25 @@
 """The Qwen3 text decoder of Qwen3-ASR, one graph for prefill and decode.
 
+Interface (both attention kinds, so the runtime has one decoding loop): batches are
+**right-padded**; ``seqlens_k[b]`` is the index of row b's last real token counted over the whole
+sequence so far, and ``total_sequence_length`` the longest row's length. A call with
+``S == total_sequence_length`` is a first prompt (every row starts at position 0); any other call
+continues each row at ``seqlens_k[b] + 1 - S``. These are the semantics of onnxruntime's
+``com.microsoft.GroupQueryAttention`` (toolchain notes §8), restated in plain ops for the
+portable graph.
+
 KV cache: every layer's keys and values live in a fixed-capacity buffer (B, kv_heads, capacity,
 head_dim) that the runtime allocates once per batch and binds as both ``past`` input and
-``present`` output. The graph writes the new rows with ScatterElements (whose kernels skip the
-copy when input and output share memory, so the update is in place) and attends over the first
-``total`` rows, where ``total`` is the width of ``attention_mask``:
+``present`` output; the graph writes only the new rows, in place:
 
     input_ids (B,S) ──Gather──► embeds ──Where(audio slot)──► x ◄── audio_embeds (B,A,H)[cumsum]
-    per layer:  RMSNorm → q,k,v → q_norm,k_norm → RoPE(position_ids)
-                k,v ──ScatterElements rows [total-S, total)──► past buffer  ═► present (same memory)
-                present[:, :, :total] ─► grouped attention, mask = causal ∧ attention_mask
-    last position only ─► norm ─► lm_head ─► logits (B,1,V), ArgMax ─► next_token (B,1)
+    per layer:  RMSNorm → q,k,v → q_norm,k_norm ─► attention ─► o_proj, SwiGLU MLP
+      "gqa":      GroupQueryAttention(do_rotary, cos/sin for positions < total): appends in place
+      "portable": RoPE → ScatterElements rows ─► buffer (in place when shared) → masked attention
+                  over rows [0, total)
+    row b's last real position only ─► norm ─► lm_head ─► logits (B,1,V), ArgMax ─► next_token
 
-Batches are left-padded (as the official package does): all rows write the same rows of the
-buffer, pads are masked as keys, and ``position_ids`` carries each row's own positions.
-M-RoPE with identical t/h/w positions is plain rotate-half RoPE, which is what this computes.
+M-RoPE with identical t/h/w positions is plain rotate-half RoPE, which both kinds compute.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from torch import nn
 
 from ..checkpoint import TextConfig
 from .encoder import MASK_VALUE
+
+ATTENTION_KINDS = ("gqa", "portable")
 
 
 class RMSNorm(nn.Module):
@@ -43,9 +50,23 @@ def rotate_half(x: torch.Tensor) -> torch.Tensor:
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
 
 
+class Rows:
+    """Where this call's tokens sit in each row's sequence, shared by all layers."""
+
+    def __init__(self, seqlens_k: torch.Tensor, total: torch.Tensor, s: int, inv_freq: torch.Tensor):
+        self.seqlens_k, self.total = seqlens_k, total
+        first = total.to(torch.int64) == s
+        start = torch.where(first, 0, seqlens_k.to(torch.int64) + 1 - s)  # (B,)
+        self.positions = start[:, None] + torch.arange(s, device=seqlens_k.device)  # (B, S)
+        freqs = self.positions[:, :, None].float() * inv_freq
+        emb = torch.cat((freqs, freqs), dim=-1)
+        self.cos, self.sin = emb.cos()[:, None], emb.sin()[:, None]  # (B, 1, S, D)
+
+
 class DecoderAttention(nn.Module):
-    def __init__(self, cfg: TextConfig):
+    def __init__(self, cfg: TextConfig, kind: str):
         super().__init__()
+        self.kind = kind
         self.heads, self.kv_heads, self.head_dim = cfg.heads, cfg.kv_heads, cfg.head_dim
         self.q_proj = nn.Linear(cfg.hidden_size, cfg.heads * cfg.head_dim, bias=False)
         self.k_proj = nn.Linear(cfg.hidden_size, cfg.kv_heads * cfg.head_dim, bias=False)
@@ -55,46 +76,69 @@ class DecoderAttention(nn.Module):
         self.k_norm = RMSNorm(cfg.head_dim, cfg.rms_norm_eps)
 
     def forward(
-        self,
-        x: torch.Tensor,
-        cos: torch.Tensor,
-        sin: torch.Tensor,
-        allowed: torch.Tensor,
-        past_key: torch.Tensor,
-        past_value: torch.Tensor,
-        write_index: torch.Tensor,
+        self, x: torch.Tensor, rows: Rows, past_key: torch.Tensor, past_value: torch.Tensor, rope
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         b, s, _ = x.shape
         d, kvh = self.head_dim, self.kv_heads
-        group = self.heads // kvh
-        q = self.q_norm(self.q_proj(x).view(b, s, self.heads, d)).transpose(1, 2)
-        k = self.k_norm(self.k_proj(x).view(b, s, kvh, d)).transpose(1, 2)
-        v = self.v_proj(x).view(b, s, kvh, d).transpose(1, 2)
-        cos, sin = cos[:, None], sin[:, None]
-        q = q * cos + rotate_half(q) * sin
-        k = k * cos + rotate_half(k) * sin
+        q = self.q_norm(self.q_proj(x).view(b, s, self.heads, d))
+        k = self.k_norm(self.k_proj(x).view(b, s, kvh, d))
+        v = self.v_proj(x)
+        if self.kind == "gqa" and torch.onnx.is_in_onnx_export():
+            out, present_key, present_value = torch.onnx.ops.symbolic_multi_out(
+                "com.microsoft::GroupQueryAttention",
+                [
+                    q.reshape(b, s, -1),
+                    k.reshape(b, s, -1),
+                    v,
+                    past_key,
+                    past_value,
+                    rows.seqlens_k,
+                    rows.total,
+                    rope[0],
+                    rope[1],
+                ],
+                {"num_heads": self.heads, "kv_num_heads": kvh, "do_rotary": 1},
+                dtypes=[x.dtype, past_key.dtype, past_value.dtype],
+                shapes=[(b, s, self.heads * d), past_key.shape, past_value.shape],
+                version=1,
+            )
+        else:
+            out, present_key, present_value = self._attend(
+                q, k, v.view(b, s, kvh, d), rows, past_key, past_value
+            )
+        return self.o_proj(out), present_key, present_value
 
+    def _attend(self, q, k, v, rows: Rows, past_key, past_value):
+        """GroupQueryAttention's semantics in plain ops: the portable graph, and the torch
+        reference for the gqa graph (its contrib op has no torch kernel)."""
+        b, s, _, d = q.shape
+        kvh, group = self.kv_heads, self.heads // self.kv_heads
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+        q = q * rows.cos + rotate_half(q) * rows.sin
+        k = k * rows.cos + rotate_half(k) * rows.sin
+        write_index = rows.positions[:, None, :, None].expand(b, kvh, s, d)
         present_key = past_key.scatter(2, write_index, k)
         present_value = past_value.scatter(2, write_index, v)
-        total = allowed.shape[-1]
-        keys = present_key[:, :, :total]
-        values = present_value[:, :, :total]
+        total = rows.total.item()
+        torch._check(total >= s)
+        torch._check(total <= past_key.shape[2])
+        keys, values = present_key[:, :, :total], present_value[:, :, :total]
+        allowed = torch.arange(total, device=q.device)[None, None, :] <= rows.positions[:, :, None]
 
-        # Grouped-query attention without repeating the cache: query heads h = g·kvh... are laid
-        # out as (kv_head, group) like the official repeat_interleave.
+        # Query heads h = g·kvh... are laid out as (kv_head, group), like the official
+        # repeat_interleave; the cache is never repeated.
         qg = q.reshape(b, kvh, group, s, d)
         scores = torch.matmul(qg, keys[:, :, None].transpose(3, 4)) * (d**-0.5)
         scores = torch.where(allowed[:, None, None], scores, MASK_VALUE)
         probs = torch.softmax(scores, dim=-1)
         out = torch.matmul(probs, values[:, :, None]).reshape(b, self.heads, s, d)
-        out = self.o_proj(out.transpose(1, 2).reshape(b, s, self.heads * d))
-        return out, present_key, present_value
+        return out.transpose(1, 2).reshape(b, s, self.heads * d), present_key, present_value
 
 
 class DecoderLayer(nn.Module):
-    def __init__(self, cfg: TextConfig):
+    def __init__(self, cfg: TextConfig, kind: str):
         super().__init__()
-        self.self_attn = DecoderAttention(cfg)
+        self.self_attn = DecoderAttention(cfg, kind)
         self.mlp = nn.Module()
         self.mlp.gate_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=False)
         self.mlp.up_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=False)
@@ -102,9 +146,9 @@ class DecoderLayer(nn.Module):
         self.input_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
         self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
 
-    def forward(self, x, cos, sin, allowed, past_key, past_value, write_index):
+    def forward(self, x, rows, past_key, past_value, rope):
         attn, present_key, present_value = self.self_attn(
-            self.input_layernorm(x), cos, sin, allowed, past_key, past_value, write_index
+            self.input_layernorm(x), rows, past_key, past_value, rope
         )
         x = x + attn
         y = self.post_attention_layernorm(x)
@@ -115,13 +159,16 @@ class DecoderLayer(nn.Module):
 class TextDecoder(nn.Module):
     """Parameter names match ``thinker.model.*`` (and ``thinker.lm_head``) minus ``thinker.``."""
 
-    def __init__(self, cfg: TextConfig, audio_token_id: int):
+    def __init__(self, cfg: TextConfig, audio_token_id: int, attention: str = "gqa"):
         super().__init__()
+        if attention not in ATTENTION_KINDS:
+            raise ValueError(f"decoder attention {attention!r} is not one of {ATTENTION_KINDS}")
         self.cfg = cfg
+        self.attention = attention
         self.audio_token_id = audio_token_id
         self.model = nn.Module()
         self.model.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
-        self.model.layers = nn.ModuleList(DecoderLayer(cfg) for _ in range(cfg.layers))
+        self.model.layers = nn.ModuleList(DecoderLayer(cfg, attention) for _ in range(cfg.layers))
         self.model.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
         # A tied checkpoint uses the embedding as the head: one copy of the table in the graph.
         self.lm_head = None
@@ -137,15 +184,14 @@ class TextDecoder(nn.Module):
 
     def forward(
         self,
-        input_ids: torch.Tensor,  # (B, S) int64
-        position_ids: torch.Tensor,  # (B, S) int64
-        attention_mask: torch.Tensor,  # (B, total) int64: 1 real token, 0 padding
+        input_ids: torch.Tensor,  # (B, S) int64, right-padded
+        seqlens_k: torch.Tensor,  # (B,) int32: index of each row's last real token so far
+        total_sequence_length: torch.Tensor,  # () int32: the longest row's length so far
         audio_embeds: torch.Tensor,  # (B, A, H) from the encoder
         audio_embed_lens: torch.Tensor,  # (B,) int64, 0 in decode steps
         past: tuple[torch.Tensor, ...],  # per layer key, value: (B, kv_heads, capacity, head_dim)
     ) -> tuple[torch.Tensor, ...]:
         b, s = input_ids.shape
-        total = attention_mask.shape[1]
         x = self.model.embed_tokens(input_ids)
 
         # Audio injection: the k-th audio placeholder of a row takes that row's k-th audio embedding.
@@ -156,23 +202,25 @@ class TextDecoder(nn.Module):
         audio = torch.gather(audio_embeds, 1, slot[:, :, None].expand(b, s, audio_embeds.shape[2]))
         x = torch.where(inject[:, :, None], audio, x)
 
-        freqs = position_ids[:, :, None].float() * self.inv_freq[None, None, :]
-        emb = torch.cat((freqs, freqs), dim=-1)
-        cos, sin = emb.cos(), emb.sin()
-
-        past_len = total - s
-        query_pos = past_len + torch.arange(s, device=input_ids.device)
-        key_pos = torch.arange(total, device=input_ids.device)
-        allowed = (key_pos[None, :] <= query_pos[:, None])[None] & (attention_mask[:, None, :] > 0)
-        cfg = self.cfg
-        write_index = query_pos[None, None, :, None].expand(b, cfg.kv_heads, s, cfg.head_dim)
+        rows = Rows(seqlens_k, total_sequence_length, s, self.inv_freq)
+        rope = None
+        if self.attention == "gqa" and torch.onnx.is_in_onnx_export():
+            # GroupQueryAttention rotates q and k itself from half-width tables covering every
+            # position below total_sequence_length; computed per call, so no 65536-row constant.
+            total = total_sequence_length.item()
+            torch._check(total >= 1)
+            freqs = torch.arange(total, device=x.device).float()[:, None] * self.inv_freq[None, :]
+            rope = (freqs.cos(), freqs.sin())
 
         presents: list[torch.Tensor] = []
         for i, layer in enumerate(self.model.layers):
-            x, pk, pv = layer(x, cos, sin, allowed, past[2 * i], past[2 * i + 1], write_index)
+            x, pk, pv = layer(x, rows, past[2 * i], past[2 * i + 1], rope)
             presents += [pk, pv]
 
-        h = self.model.norm(x[:, -1:, :])
+        # Each row's last real token in this call: len-1 in a right-padded first prompt, else S-1.
+        last = torch.clamp(seqlens_k.to(torch.int64), max=s - 1)
+        h = torch.gather(x, 1, last[:, None, None].expand(b, 1, x.shape[2]))
+        h = self.model.norm(h)
         if self.lm_head is None:
             logits = torch.matmul(h, self.model.embed_tokens.weight.t())
         else:
