@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
+from bench.bundles import build
 from bench.utils import dir_size, run_child, table
 
 MEASURE = """
@@ -58,53 +58,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sizes-only", action="store_true", help="build the bundles and print their sizes only")
     args = p.parse_args(argv)
 
-    from qwen_asr_edge.export.synthetic import write_checkpoint
-    from qwen_asr_edge.export.write import export_bundle
-    from qwen_asr_edge.quant.quantize import quantize_bundle
-    from qwen_asr_edge.quant.recipes import get_recipe
-
-    def build(shape: str, recipes: list[str]) -> dict[str, tuple[Path, dict | None, float]]:
-        work = args.work / shape
-        ck = work / "checkpoint"
-        if not (ck / "config.json").exists():
-            write_checkpoint(ck, shape, seed=0)
-        fp32 = work / "fp32"
-        if not (fp32 / "manifest.json").exists():
-            export_bundle(str(ck), fp32, overwrite=True)
-        out = {"fp32": (fp32, None, 0.0)}
-        for name in recipes:
-            if name == "fp32":
-                continue
-            recipe_name, _, block = name.partition("-b")
-            recipe = get_recipe(recipe_name, int(block) if block else None)
-            if (work / name / "quality.json").exists():  # built by an earlier run
-                out[name] = (
-                    work / name,
-                    json.loads((work / name / "quality.json").read_text()),
-                    float("nan"),
-                )
-                continue
-            t = time.perf_counter()
-            path, report = quantize_bundle(fp32, work / name, recipe, overwrite=True)
-            out[name] = (path, report, time.perf_counter() - t)
-        return out
-
     recipes = args.recipes.split(",")
-    bundles = build(args.shape, recipes)
+    bundles = build(args.work, args.shape, recipes)
     if args.sizes_only:
-        rows = [[name, f"{dir_size(path) / 1e6:.0f}"] for name, (path, _, _) in bundles.items()]
+        rows = [[name, f"{dir_size(b.path) / 1e6:.0f}"] for name, b in bundles.items()]
         print(f"\n{args.shape} shape: bundle sizes")
         print(table(["recipe", "bundle MB"], rows))
         return 0
     rows = []
-    for name, (path, report, quant_s) in bundles.items():
+    for name, b in bundles.items():
+        path, report, quant_s = b.path, b.report, b.build_seconds
         m = run_child(MEASURE.format(bundle=str(path), threads=args.threads, repeats=args.repeats))
         dec = report["decoder"] if report else None
         rows.append(
             [
                 name,
                 f"{dir_size(path) / 1e6:.0f}",
-                f"{quant_s:.0f}" if report and quant_s == quant_s else "-",
+                f"{quant_s:.0f}" if report and quant_s is not None else "-",
                 f"{m['load_s']:.1f}",
                 f"{m['peak_rss_gb']:.2f}",
                 f"{m['first_token_s']:.2f}",

@@ -302,6 +302,12 @@ def convert_fp16(model: onnx.ModelProto, keep_io: list[str]) -> onnx.ModelProto:
         if init.name in kept:
             init.CopyFrom(kept[init.name])  # its consumers' Cast to fp32 is now a no-op
     _skip_round_trips(model, set(fp32_nodes))
+    # Some onnxruntime versions' converter names two inserted Casts alike; onnxruntime refuses that.
+    seen: set[str] = set()
+    for i, node in enumerate(model.graph.node):
+        if node.name in seen:
+            node.name = f"{node.name}_{i}"
+        seen.add(node.name)
     return model
 
 

@@ -15,6 +15,7 @@ from .errors import (
     ProviderError,
     QwenAsrEdgeError,
 )
+from .providers import SessionSettings
 from .results import DecodeOptions, Segment, Transcript
 from .transcriber import Transcriber
 
@@ -31,6 +32,7 @@ __all__ = [
     "ProviderError",
     "QwenAsrEdgeError",
     "Segment",
+    "SessionSettings",
     "Transcriber",
     "Transcript",
     "load_bundle",

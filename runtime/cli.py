@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .audio import audio_files
 from .errors import AudioError, QwenAsrEdgeError
+from .providers import OPTIMIZATION_LEVELS, SessionSettings
 from .results import DecodeOptions
 from .writers import WRITERS, get_writer
 
@@ -29,7 +30,20 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcr
     p.add_argument("--format", "-f", choices=sorted(WRITERS), default="txt")
     p.add_argument("--output-dir", "-o", type=Path, help="write one file per input here instead of stdout")
     p.add_argument("--providers", default="auto", help="auto, cpu, cuda, dml, or onnxruntime provider names")
-    p.add_argument("--threads", type=int, help="intra-op threads (default: onnxruntime's choice)")
+    p.add_argument("--threads", type=int, help="intra-op threads (default: the CPUs this process may use)")
+    p.add_argument(
+        "--optimization",
+        choices=OPTIMIZATION_LEVELS,
+        default="all",
+        help="onnxruntime graph optimization level (default: all)",
+    )
+    p.add_argument(
+        "--session-config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an onnxruntime session config entry, e.g. session.intra_op.allow_spinning=0 (repeatable)",
+    )
     p.add_argument("--batch-size", type=int, default=8, help="chunks decoded together")
     p.add_argument("--no-verify", action="store_true", help="skip checking the bundle files' sha256")
     p.add_argument("--debug", action="store_true", help="show tracebacks and the provider in use")
@@ -38,14 +52,24 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcr
         p.error("--max-new-tokens must be at least 1")
     if args.batch_size < 1:
         p.error("--batch-size must be at least 1")
+    if args.threads is not None and args.threads < 1:
+        p.error("--threads must be at least 1")
+    bad = [e for e in args.session_config if "=" not in e]
+    if bad:
+        p.error(f"--session-config takes KEY=VALUE, not {bad[0]!r}")
     return args
 
 
 def run(args: argparse.Namespace) -> int:
     from .transcriber import Transcriber
 
+    settings = SessionSettings(
+        threads=args.threads,
+        optimization=args.optimization,
+        config=dict(e.split("=", 1) for e in args.session_config),
+    )
     transcriber = Transcriber(
-        args.bundle, providers=args.providers, threads=args.threads, verify=not args.no_verify
+        args.bundle, providers=args.providers, verify=not args.no_verify, settings=settings
     )
     options = DecodeOptions(max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
     inputs = audio_files(args.files)

@@ -77,7 +77,9 @@ class GreedyDecoder:
         audio_embeds,  # OrtValue (B, A, H) on the session's device, from the encoder
         audio_lens: np.ndarray,  # (B,) int64
         max_new_tokens: list[int],
+        stop: bool = True,
     ) -> Generation:
+        """``stop=False`` decodes every row to its cap (benchmarks)."""
         batch = len(prompts)
         ids, lens = right_pad(prompts, self.pad_id)
         prompt_len = ids.shape[1]
@@ -122,7 +124,7 @@ class GreedyDecoder:
             for row in np.flatnonzero(~done):
                 out[row].append(int(token[row]))
             counts += ~done
-            done |= np.isin(token, self.stop_ids) | (counts >= caps)
+            done |= (counts >= caps) | (stop & np.isin(token, self.stop_ids))
             if done.all():
                 break
             token[done] = self.stop_ids[0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .errors import MissingDependencyError, ProviderError
 
@@ -63,19 +63,66 @@ def resolve_providers(providers: str | Sequence[str] = "auto") -> list[str]:
     return names
 
 
-def session_options(threads: int | None = None):
-    ort = import_onnxruntime()
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.intra_op_num_threads = threads or int(os.environ.get("QWEN_ASR_EDGE_THREADS", "0")) or 0
-    opts.log_severity_level = 3  # keep ORT's warnings about unused initializers off the user's terminal
-    return opts
+OPTIMIZATION_LEVELS = ("disabled", "basic", "extended", "all")
 
 
-def create_session(path: str, providers: list[str], threads: int | None = None):
+@dataclass(frozen=True)
+class SessionSettings:
+    """onnxruntime session settings, chosen from the machine unless given.
+
+    ``threads``: intra-op threads; None = the CPUs this process may run on (its affinity mask,
+    which containers and ``taskset`` narrow; onnxruntime's own default ignores it).
+    ``optimization``: graph optimization level. ``prepacking``: let onnxruntime re-layout constant
+    weights once at load (faster matmuls; some extra memory for fp32 weights). ``arena``: the CPU
+    memory arena (faster allocation; off trims peak memory). ``config``: raw session config
+    entries (``session.*`` keys) for anything else.
+    """
+
+    threads: int | None = None
+    optimization: str = "all"
+    prepacking: bool = True
+    arena: bool = True
+    config: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.optimization not in OPTIMIZATION_LEVELS:
+            raise ValueError(f"optimization must be one of {OPTIMIZATION_LEVELS}, not {self.optimization!r}")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError("threads must be at least 1")
+
+    def resolved_threads(self) -> int:
+        if self.threads:
+            return self.threads
+        env = os.environ.get("QWEN_ASR_EDGE_THREADS")
+        if env:
+            return int(env)
+        try:
+            return len(os.sched_getaffinity(0))
+        except AttributeError:  # macOS, Windows
+            return os.cpu_count() or 1
+
+    def options(self):
+        ort = import_onnxruntime()
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = {
+            "disabled": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+            "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+            "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+            "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+        }[self.optimization]
+        opts.intra_op_num_threads = self.resolved_threads()
+        opts.enable_cpu_mem_arena = self.arena
+        opts.add_session_config_entry("session.disable_prepacking", "0" if self.prepacking else "1")
+        for key, value in self.config.items():
+            opts.add_session_config_entry(key, value)
+        opts.log_severity_level = 3  # keep ORT's warnings about unused initializers off the user's terminal
+        return opts
+
+
+def create_session(path: str, providers: list[str], settings: SessionSettings | None = None):
     ort = import_onnxruntime()
-    session = ort.InferenceSession(path, sess_options=session_options(threads), providers=providers)
-    return session
+    settings = settings or SessionSettings()
+    return ort.InferenceSession(path, sess_options=settings.options(), providers=providers)
 
 
 def session_device(session) -> Device:

@@ -14,6 +14,8 @@ class DecodeOptions:
     max_chunk_seconds: float = 1200.0  # longer recordings are cut at quiet points (official: 1200)
     tokens_per_second: float = 16.0  # length-based cap: ~2x the densest real speech
     min_token_cap: int = 32
+    # Benchmarks only: decode exactly the token cap, ignoring stop ids, so runs compare equal work.
+    ignore_stop: bool = False
 
     def __post_init__(self):
         if self.max_new_tokens is not None and self.max_new_tokens < 1:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Sequence
@@ -17,7 +18,7 @@ from .errors import AudioError, InputError
 from .mel import LogMel, batch_features
 from .parsing import merge_languages, parse_output
 from .prompt import PromptBuilder, normalize_language
-from .providers import create_session, resolve_providers, session_device
+from .providers import SessionSettings, create_session, resolve_providers, session_device
 from .results import DecodeOptions, Segment, Transcript
 from .tokenizer import Tokenizer
 
@@ -40,7 +41,9 @@ class Transcriber:
     """Load a bundle once, transcribe many recordings.
 
     ``providers``: "auto" (CUDA, then DirectML, then CPU), a short name ("cpu", "cuda", "dml")
-    or a list of onnxruntime provider names. ``verify`` checks every bundle file's sha256.
+    or a list of onnxruntime provider names. ``threads`` is a shortcut for
+    ``SessionSettings(threads=...)``; ``settings`` sets the rest (see SessionSettings).
+    ``verify`` checks every bundle file's sha256.
     """
 
     def __init__(
@@ -49,18 +52,40 @@ class Transcriber:
         providers: str | Sequence[str] = "auto",
         threads: int | None = None,
         verify: bool = True,
+        settings: SessionSettings | None = None,
     ):
         self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle, verify=verify)
         manifest = self.bundle.manifest
         names = resolve_providers(providers)
-        self.encoder = create_session(str(self.bundle.graph_path("encoder")), names, threads)
-        self.decoder = create_session(str(self.bundle.graph_path("decoder")), names, threads)
+        settings = settings or SessionSettings()
+        if threads is not None:
+            settings = dataclasses.replace(settings, threads=threads)
+        self.settings = settings
+        self.encoder = create_session(str(self.bundle.graph_path("encoder")), names, settings)
+        self.decoder = create_session(str(self.bundle.graph_path("decoder")), names, settings)
         self.device = session_device(self.decoder)
         self.tokenizer = Tokenizer(self.bundle.file(manifest.tokenizer))
         self.prompts = PromptBuilder(manifest, self.tokenizer)
         self.mel = LogMel(manifest.mel)
         self.greedy = GreedyDecoder(self.decoder, self.device, manifest)
-        log.info("transcribing with %s on %s", self.bundle.path.name, self.device.provider)
+        if (
+            self.device.ort_device == "cuda"
+            and manifest.decoder.attention == "gqa"
+            and manifest.kv_cache.dtype == "float32"
+        ):
+            # Measured on an H200: fp32 and int4 GQA bundles run at ~15 ms/token there, fp16 at 3.3.
+            log.warning(
+                "%s: onnxruntime's CUDA GroupQueryAttention has no fp32 kernel, so its attention runs "
+                "on the CPU; on CUDA use an fp16 bundle (qwen-asr-edge quantize --recipe fp16)",
+                self.bundle.path,
+            )
+        log.info(
+            "transcribing with %s (%s decoder) on %s, %d threads",
+            self.bundle.path.name,
+            manifest.decoder.attention,
+            self.device.provider,
+            settings.resolved_threads(),
+        )
 
     @property
     def provider(self) -> str:
@@ -160,7 +185,9 @@ class Transcriber:
             self.prompts.ids(int(n), it.context, it.language) for it, n in zip(items, audio_lens, strict=True)
         ]
         caps = [options.token_cap(it.duration) for it in items]
-        generation = self.greedy.generate(prompts, audio_embeds, audio_lens, caps)
+        generation = self.greedy.generate(
+            prompts, audio_embeds, audio_lens, caps, stop=not options.ignore_stop
+        )
         segments = []
         for it, tokens in zip(items, generation.tokens, strict=True):
             raw = self.tokenizer.decode(tokens)

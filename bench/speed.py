@@ -1,0 +1,311 @@
+"""Speed and memory of full-size Qwen3-ASR bundles on this machine, against the official runtime.
+
+    python -m bench.speed [--shape 0.6B|1.7B] [--recipes fp32,int8,int4] [--threads 2]
+
+Generates a random-weight checkpoint of the real shape (random weights cost what real ones do),
+exports it (GroupQueryAttention decoder), quantizes it, then measures each bundle in a fresh
+process, medians over --repeats:
+
+* encoder ms per audio second at 10 s and 120 s (windowed attention: should not grow);
+* prefill ms for the 11 s clip's prompt, and decode ms per token at context 50 and 500;
+* the floor: bytes a decode step must read (weights of every matmul and the head, plus the
+  KV cache at that context) over this machine's measured memory bandwidth, and step / floor;
+* end to end (audio array in, text out) for an 11 s and a 60 s clip with exactly --tokens new
+  tokens (stop ids ignored), as seconds and real-time factor, and peak RSS while doing the 11 s;
+* batch 1, 4 and 8 (eight 11 s clips) in audio seconds per second, for --batch-recipe;
+* the same clips through the official qwen-asr transformers backend (fp32 and bf16, same
+  thread count, same token count), and the ratio of our end-to-end time to theirs.
+
+Bundles under --work are reused while their format version is current.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench.bundles import build, checkpoint
+from bench.utils import dir_size, run_child, table
+
+CLIP_SECONDS = (11.0, 60.0)
+
+# One bundle, measured in a child process. Peak RSS is read right after the 11 s runs, before
+# the longer and batched work raises it.
+OURS = """
+import json, statistics, time, numpy as np
+from qwen_asr_edge.runtime import Transcriber, DecodeOptions
+from qwen_asr_edge.runtime.decoding import GreedyDecoder
+R, TOKENS = {repeats}, {tokens}
+t = time.perf_counter()
+tr = Transcriber({bundle!r}, providers="cpu", threads={threads})
+load = time.perf_counter() - t
+rng = np.random.default_rng(0)
+clip = lambda s: (rng.standard_normal(int(s * 16000)) * 0.1).astype(np.float32)
+median = lambda xs: statistics.median(xs)
+prefills = []
+generate = tr.greedy.generate
+def timed(*a, **k):
+    g = generate(*a, **k)
+    prefills.append(g.prefill_seconds)
+    return g
+tr.greedy.generate = timed
+def e2e(wav, n=TOKENS):
+    t = time.perf_counter()
+    tr.transcribe(wav, options=DecodeOptions(max_new_tokens=n, ignore_stop=True))
+    return time.perf_counter() - t
+out = {{"load_s": load}}
+w11 = clip(11)
+e2e(w11)  # warm-up
+prefills.clear()
+out["e2e_11_s"] = median([e2e(w11) for _ in range(R)])
+out["prefill_ms"] = median(prefills) * 1000
+out["first_token_11_s"] = median([e2e(w11, 1) for _ in range(R)])
+out["peak_rss_gb"] = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1e6
+w60 = clip(60)
+out["e2e_60_s"] = median([e2e(w60) for _ in range(R)])
+for s in (10, 120):
+    feats = tr.mel(clip(s))[None]
+    lens = np.array([feats.shape[2]])
+    def enc():
+        t = time.perf_counter(); tr._encode(feats, lens); return time.perf_counter() - t
+    enc()
+    out[f"encoder_ms_per_s_{{s}}"] = median([enc() for _ in range(R)]) * 1000 / s
+# Decode steps at a given context: a text-only prompt of that length, then 24 steps.
+hidden = tr.bundle.manifest.model.hidden_size
+import onnxruntime as ort
+no_audio = ort.OrtValue.ortvalue_from_numpy(np.zeros((1, 1, hidden), np.float32))
+for ctx in (50, 500):
+    prompt = rng.integers(1000, 100000, ctx)
+    steps = []
+    for _ in range(R):
+        g = generate([prompt], no_audio, np.zeros(1, np.int64), [25], stop=False)
+        steps += g.step_seconds[2:]
+    out[f"step_ms_{{ctx}}"] = median(steps) * 1000
+if {batches}:
+    w = [clip(11) for _ in range(8)]
+    def throughput(b):
+        t = time.perf_counter()
+        tr.transcribe_batch(w, options=DecodeOptions(max_new_tokens=TOKENS, ignore_stop=True, batch_size=b))
+        return 8 * 11.0 / (time.perf_counter() - t)
+    for b in (1, 4, 8):
+        out[f"batch_{{b}}_audio_s_per_s"] = median([throughput(b) for _ in range(max(1, R - 1))])
+print(json.dumps(out))
+"""
+
+# The official package, same clips and token count: processor (mel + prompt) and generate().
+OFFICIAL = """
+import json, statistics, time, numpy as np, torch
+torch.set_num_threads({threads})
+from qwen_asr import Qwen3ASRModel
+R, TOKENS = {repeats}, {tokens}
+t = time.perf_counter()
+asr = Qwen3ASRModel.from_pretrained(
+    {checkpoint!r}, dtype=torch.{dtype}, device_map="cpu", max_new_tokens=TOKENS
+)
+load = time.perf_counter() - t
+rng = np.random.default_rng(0)
+clip = lambda s: (rng.standard_normal(int(s * 16000)) * 0.1).astype(np.float32)
+prompt = asr._build_text_prompt("", None)
+def e2e(wav, n):
+    t = time.perf_counter()
+    inputs = asr.processor(text=[prompt], audio=[wav], return_tensors="pt", padding=True)
+    inputs = inputs.to(asr.model.dtype)
+    with torch.inference_mode():
+        seq = asr.model.generate(**inputs, max_new_tokens=n, min_new_tokens=n)
+    assert seq.sequences.shape[1] - inputs["input_ids"].shape[1] == n
+    return time.perf_counter() - t
+out = {{"load_s": load}}
+w11 = clip(11)
+e2e(w11, 2)
+out["e2e_11_s"] = statistics.median(e2e(w11, TOKENS) for _ in range(R))
+out["first_token_11_s"] = statistics.median(e2e(w11, 1) for _ in range(R))
+out["step_ms_ctx"] = (out["e2e_11_s"] - out["first_token_11_s"]) / (TOKENS - 1) * 1000
+out["peak_rss_gb"] = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1e6
+w60 = clip(60)
+out["e2e_60_s"] = statistics.median(e2e(w60, TOKENS) for _ in range(R))
+print(json.dumps(out))
+"""
+
+
+def memory_bandwidth_gbs(size_mb: int = 512, repeats: int = 5) -> float:
+    """Bytes read per second by a large numpy copy (it also writes as many): the rate at which a
+    decode step can stream its weights."""
+    src = np.ones(size_mb * (1 << 20) // 4, dtype=np.float32)
+    dst = np.empty_like(src)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        np.copyto(dst, src)
+        times.append(time.perf_counter() - t)
+    return src.nbytes / min(times) / 1e9
+
+
+def bytes_per_step(bundle: Path, context: int) -> int:
+    """Weights a decode step reads (every matmul's constant operands, the head included; the
+    token table is only gathered from), plus the KV cache rows at ``context``."""
+    import onnx
+
+    model = onnx.load(str(bundle / "decoder.onnx"), load_external_data=False)
+    sizes = {}
+    for init in model.graph.initializer:
+        ext = {e.key: e.value for e in init.external_data}
+        sizes[init.name] = int(ext["length"]) if "length" in ext else len(init.raw_data)
+    matmuls = {"MatMul", "MatMulNBits", "MatMulInteger", "Gemm", "DynamicQuantizeMatMul"}
+    read = {i for n in model.graph.node if n.op_type in matmuls for i in n.input if i in sizes}
+    manifest = json.loads((bundle / "manifest.json").read_text())["kv_cache"]
+    kv = 2 * manifest["num_layers"] * manifest["num_kv_heads"] * manifest["head_dim"] * context
+    return sum(sizes[i] for i in read) + kv * np.dtype(manifest["dtype"]).itemsize
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--shape", default="0.6B", choices=["0.6B", "1.7B", "tiny"])
+    p.add_argument("--recipes", default="fp32,int8,int4")
+    p.add_argument("--batch-recipe", default="int4", help="the recipe whose batch throughput is measured")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--tokens", type=int, default=40, help="new tokens per clip, stop ids ignored")
+    p.add_argument("--no-official", action="store_true", help="skip the official qwen-asr runs")
+    p.add_argument("--work", type=Path, default=Path(".cache/bench"))
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    for noisy in ("onnxscript", "onnx_ir", "torch"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    started = time.perf_counter()
+
+    recipes = args.recipes.split(",")
+    bundles = build(args.work, args.shape, recipes)
+    bandwidth = memory_bandwidth_gbs()
+    print(f"memory bandwidth (numpy copy, bytes read/s): {bandwidth:.1f} GB/s", flush=True)
+
+    ours: dict[str, dict] = {}
+    for name in recipes:
+        code = OURS.format(
+            bundle=str(bundles[name].path),
+            threads=args.threads,
+            repeats=args.repeats,
+            tokens=args.tokens,
+            batches=name == args.batch_recipe,
+        )
+        ours[name] = run_child(code)
+        print(f"{name}: {json.dumps(ours[name])}", flush=True)
+    official: dict[str, dict] = {}
+    if not args.no_official:
+        ck = checkpoint(args.work, args.shape)
+        for dtype in ("float32", "bfloat16"):
+            code = OFFICIAL.format(
+                checkpoint=str(ck),
+                dtype=dtype,
+                threads=args.threads,
+                repeats=args.repeats,
+                tokens=args.tokens,
+            )
+            official[dtype] = run_child(code)
+            print(f"official {dtype}: {json.dumps(official[dtype])}", flush=True)
+
+    rtf = lambda seconds, audio: f"{seconds:.2f} s ({seconds / audio:.3f})"  # noqa: E731
+    rows = []
+    for name in recipes:
+        m, path = ours[name], bundles[name].path
+        floors = {ctx: bytes_per_step(path, ctx) / (bandwidth * 1e9) * 1000 for ctx in (50, 500)}
+        rows.append(
+            [
+                name,
+                f"{dir_size(path) / 1e6:.0f}",
+                f"{m['load_s']:.1f}",
+                f"{m['encoder_ms_per_s_10']:.1f} / {m['encoder_ms_per_s_120']:.1f}",
+                f"{m['prefill_ms']:.0f}",
+                f"{m['step_ms_50']:.1f} / {m['step_ms_500']:.1f} ({m['step_ms_500'] / m['step_ms_50']:.2f}x)",
+                f"{floors[50]:.1f} / {floors[500]:.1f}",
+                f"{m['step_ms_50'] / floors[50]:.2f} / {m['step_ms_500'] / floors[500]:.2f}",
+                rtf(m["e2e_11_s"], 11),
+                rtf(m["e2e_60_s"], 60),
+                f"{m['peak_rss_gb']:.2f}",
+            ]
+        )
+    headers = [
+        "recipe",
+        "bundle MB",
+        "load s",
+        "encoder ms per audio s, 10 s / 120 s",
+        "prefill ms (11 s)",
+        "decode ms/token, context 50 / 500",
+        "floor ms 50 / 500",
+        "step / floor",
+        f"11 s, {args.tokens} tokens (RTF)",
+        f"60 s, {args.tokens} tokens (RTF)",
+        "peak RSS GB (11 s)",
+    ]
+    print(f"\n## qwen-asr-edge, {args.shape}, random weights, CPU, {args.threads} threads")
+    print(f"medians of {args.repeats} runs each")
+    print(table(headers, rows))
+
+    if official:
+        rows = []
+        for dtype, m in official.items():
+            rows.append(
+                [
+                    f"official qwen-asr {dtype}",
+                    f"{m['first_token_11_s']:.2f}",
+                    f"{m['step_ms_ctx']:.1f}",
+                    rtf(m["e2e_11_s"], 11),
+                    rtf(m["e2e_60_s"], 60),
+                    f"{m['peak_rss_gb']:.2f}",
+                    "",
+                    "",
+                ]
+            )
+        for name in recipes:
+            m = ours[name]
+            ratio = lambda key, m=m: " / ".join(f"{m[key] / o[key]:.2f}" for o in official.values())  # noqa: E731
+            rows.append(
+                [
+                    f"qwen-asr-edge {name}",
+                    f"{m['first_token_11_s']:.2f}",
+                    f"{m['step_ms_50']:.1f}",
+                    rtf(m["e2e_11_s"], 11),
+                    rtf(m["e2e_60_s"], 60),
+                    f"{m['peak_rss_gb']:.2f}",
+                    ratio("e2e_11_s"),
+                    ratio("e2e_60_s"),
+                ]
+            )
+        headers = [
+            "runtime",
+            "first token s (11 s)",
+            "decode ms/token",
+            f"11 s, {args.tokens} tokens (RTF)",
+            f"60 s, {args.tokens} tokens (RTF)",
+            "peak RSS GB",
+            "11 s ours/official fp32 / bf16",
+            "60 s ours/official fp32 / bf16",
+        ]
+        print("\n## against the official runtime (same checkpoint, clips, threads and token count)")
+        print(table(headers, rows))
+
+    m = ours.get(args.batch_recipe)
+    if m and "batch_1_audio_s_per_s" in m:
+        one = m["batch_1_audio_s_per_s"]
+        rows = [
+            [str(b), f"{m[f'batch_{b}_audio_s_per_s']:.1f}", f"{m[f'batch_{b}_audio_s_per_s'] / one:.2f}"]
+            for b in (1, 4, 8)
+        ]
+        print(f"\n## batching, {args.batch_recipe}: eight 11 s clips, {args.tokens} tokens each")
+        print(table(["batch", "audio s per s", "vs batch 1"], rows))
+
+    minutes = (time.perf_counter() - started) / 60
+    print(f"\n{os.uname().machine}, {os.cpu_count()} CPUs; whole run {minutes:.1f} min")
+    results = {"shape": args.shape, "threads": args.threads, "bandwidth_gbs": bandwidth,
+               "ours": ours, "official": official}  # fmt: skip
+    (args.work / f"speed-{args.shape}.json").write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

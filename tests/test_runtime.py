@@ -1,0 +1,62 @@
+"""The Python API's knobs: onnxruntime session settings and decode options reach what they steer."""
+
+from __future__ import annotations
+
+import pytest
+
+from qwen_asr_edge.runtime import DecodeOptions, SessionSettings, Transcriber
+
+from .conftest import noise_clip
+from .conftest import run_cli as cli
+
+
+def test_session_settings_reach_onnxruntime(bundles):
+    settings = SessionSettings(
+        threads=1, optimization="basic", prepacking=False, config={"session.intra_op.allow_spinning": "0"}
+    )
+    tr = Transcriber(bundles["tied-full"], providers="cpu", settings=settings)
+    import onnxruntime as ort
+
+    for session in (tr.encoder, tr.decoder):
+        opts = session.get_session_options()
+        assert opts.intra_op_num_threads == 1
+        assert opts.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        assert opts.get_session_config_entry("session.disable_prepacking") == "1"
+        assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert tr.transcribe(noise_clip(1.0), options=DecodeOptions(max_new_tokens=3)).segments[0].tokens
+
+
+def test_default_threads_follow_the_cpus_this_process_may_use(monkeypatch):
+    monkeypatch.delenv("QWEN_ASR_EDGE_THREADS", raising=False)
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 3, 5}, raising=False)
+    assert SessionSettings().resolved_threads() == 3
+    monkeypatch.setenv("QWEN_ASR_EDGE_THREADS", "7")
+    assert SessionSettings().resolved_threads() == 7
+    assert SessionSettings(threads=2).resolved_threads() == 2
+    with pytest.raises(ValueError, match="optimization"):
+        SessionSettings(optimization="max")
+
+
+def test_cli_session_options(bundles, tmp_path):
+    import soundfile as sf
+
+    clip = tmp_path / "a.wav"
+    sf.write(clip, noise_clip(1.0), 16000)
+    args = ["transcribe", str(clip), "--bundle", str(bundles["tied-full"]), "--max-new-tokens", "3"]
+    ok = cli(*args, "--threads", "1", "--optimization", "basic",
+             "--session-config", "session.intra_op.allow_spinning=0")  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    bad = cli(*args, "--session-config", "allow_spinning")
+    assert bad.returncode == 2 and "KEY=VALUE" in bad.stderr
+
+
+@pytest.mark.parametrize("bundle", ["tied-full", "tied-full-portable"])
+def test_ignore_stop_decodes_exactly_the_cap(bundles, bundle):
+    """Benchmarks compare equal work: with ignore_stop every row runs to its token cap."""
+    tr = Transcriber(bundles[bundle], providers="cpu")
+    clips = [noise_clip(s, seed=i) for i, s in enumerate([0.5, 3.0])]
+    got = tr.transcribe_batch(clips, options=DecodeOptions(max_new_tokens=20, ignore_stop=True))
+    assert [len(t.segments[0].tokens) for t in got] == [20, 20]
+    stopped = tr.transcribe_batch(clips, options=DecodeOptions(max_new_tokens=20))
+    for a, b in zip(got, stopped, strict=True):  # the same greedy path up to where it stopped
+        assert a.segments[0].tokens[: len(b.segments[0].tokens)] == b.segments[0].tokens
