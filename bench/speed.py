@@ -9,7 +9,8 @@ process, medians over --repeats:
 * encoder ms per audio second at 10 s and 120 s (windowed attention: should not grow);
 * prefill ms for the 11 s clip's prompt, and decode ms per token at context 50 and 500;
 * the floor: bytes a decode step must read (weights of every matmul and the head, plus the
-  KV cache at that context) over this machine's measured memory bandwidth, and step / floor;
+  KV cache at that context) over the rate at which onnxruntime streams a 512 MB fp32 matrix
+  through a matrix-vector product on the same threads, and step / floor;
 * end to end (audio array in, text out) for an 11 s and a 60 s clip with exactly --tokens new
   tokens (stop ids ignored), as seconds and real-time factor, and peak RSS while doing the 11 s;
 * batch 1, 4 and 8 (eight 11 s clips) in audio seconds per second, for --batch-recipe;
@@ -25,6 +26,7 @@ import argparse
 import json
 import logging
 import os
+import statistics
 import time
 from pathlib import Path
 
@@ -133,17 +135,34 @@ print(json.dumps(out))
 """
 
 
-def memory_bandwidth_gbs(size_mb: int = 512, repeats: int = 5) -> float:
-    """Bytes read per second by a large numpy copy (it also writes as many): the rate at which a
-    decode step can stream its weights."""
-    src = np.ones(size_mb * (1 << 20) // 4, dtype=np.float32)
-    dst = np.empty_like(src)
+def memory_bandwidth_gbs(threads: int, size_mb: int = 512, repeats: int = 7) -> float:
+    """Bytes of weights per second that onnxruntime streams through a matrix-vector product as
+    large as a decoder, on ``threads`` threads: the read rate a decode step can at best reach.
+    (A numpy copy is single-threaded and reports about half of it here.)"""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    k = 4096
+    n = size_mb * (1 << 20) // 4 // k
+    weight = numpy_helper.from_array(np.random.default_rng(0).random((k, n), dtype=np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])],
+        "gemv",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, k])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, n])],
+        [weight],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    x = np.ones((1, k), dtype=np.float32)
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
-        np.copyto(dst, src)
+        sess.run(None, {"x": x})
         times.append(time.perf_counter() - t)
-    return src.nbytes / min(times) / 1e9
+    return k * n * 4 / statistics.median(times[1:]) / 1e9
 
 
 def bytes_per_step(bundle: Path, context: int) -> int:
@@ -181,8 +200,8 @@ def main(argv: list[str] | None = None) -> int:
 
     recipes = args.recipes.split(",")
     bundles = build(args.work, args.shape, recipes)
-    bandwidth = memory_bandwidth_gbs()
-    print(f"memory bandwidth (numpy copy, bytes read/s): {bandwidth:.1f} GB/s", flush=True)
+    bandwidth = memory_bandwidth_gbs(args.threads)
+    print(f"memory bandwidth (fp32 matrix-vector product, {args.threads} threads): {bandwidth:.1f} GB/s")
 
     ours: dict[str, dict] = {}
     for name in recipes:

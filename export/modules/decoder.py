@@ -35,9 +35,9 @@ ATTENTION_KINDS = ("gqa", "portable")
 
 
 class RMSNorm(nn.Module):
-    """``fused``: export as onnxruntime's SimplifiedLayerNormalization, one node instead of eight
+    """``fused``: export as onnxruntime's SimplifiedLayerNormalization, one node instead of seven
     (its session optimizer does not fuse the exporter's Pow/ReduceMean/Sqrt/Reciprocal pattern,
-    and 113 norms per decode step make the small ops' overhead a sixth of an int4 step)."""
+    and the 113 norms of a 0.6B decode step cost 2 of its 17.7 ms in int4)."""
 
     def __init__(self, size: int, eps: float, fused: bool = False):
         super().__init__()
