@@ -27,7 +27,7 @@ import numpy as np
 RECIPES = ("fp32", "fp16", "int4")
 
 
-def build(work: Path, shape: str) -> dict[str, Path]:
+def build(work: Path, shape: str, attention: str = "gqa", recipes=RECIPES) -> dict[str, Path]:
     from qwen_asr_edge.export.synthetic import write_checkpoint
     from qwen_asr_edge.export.write import export_bundle
     from qwen_asr_edge.quant.quantize import quantize_bundle
@@ -36,10 +36,15 @@ def build(work: Path, shape: str) -> dict[str, Path]:
     ck = work / shape / "checkpoint"
     if not (ck / "config.json").exists():
         write_checkpoint(ck, shape, seed=0)
-    out = {"fp32": export_bundle(str(ck), work / shape / "fp32", overwrite=True)}
-    for name in RECIPES[1:]:
-        out[name] = quantize_bundle(out["fp32"], work / shape / name, get_recipe(name), overwrite=True)[0]
-    return out
+    fp32 = export_bundle(
+        str(ck), work / shape / f"fp32-{attention}", decoder_attention=attention, overwrite=True
+    )
+    out = {"fp32": fp32}
+    for name in recipes:
+        if name != "fp32":
+            path = work / shape / f"{name}-{attention}"
+            out[name] = quantize_bundle(fp32, path, get_recipe(name), overwrite=True)[0]
+    return {name: out[name] for name in recipes}
 
 
 def placement(bundle: Path) -> dict[str, str]:
@@ -148,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("cuda.json"))
     p.add_argument("--tokens", type=int, default=40)
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--recipes", default=",".join(RECIPES))
+    p.add_argument("--decoder-attention", choices=["gqa", "portable"], default="gqa")
+    p.add_argument("--skip-tiny", action="store_true", help="timings only")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
 
@@ -172,13 +180,16 @@ def main(argv: list[str] | None = None) -> int:
     except OSError:
         pass
 
-    t = time.perf_counter()
-    results["tiny"] = tiny_checks(build(args.work, "tiny"))
-    print("tiny", json.dumps(results["tiny"], indent=1), f"{time.perf_counter() - t:.0f} s", flush=True)
-    args.out.write_text(json.dumps(results, indent=2))
+    recipes = args.recipes.split(",")
+    results["decoder_attention"] = args.decoder_attention
+    if not args.skip_tiny:
+        t = time.perf_counter()
+        results["tiny"] = tiny_checks(build(args.work, "tiny", args.decoder_attention, recipes))
+        print("tiny", json.dumps(results["tiny"], indent=1), f"{time.perf_counter() - t:.0f} s", flush=True)
+        args.out.write_text(json.dumps(results, indent=2))
     if args.shape != "none":
         t = time.perf_counter()
-        bundles = build(args.work, args.shape)
+        bundles = build(args.work, args.shape, args.decoder_attention, recipes)
         results["build_s"] = time.perf_counter() - t
         print(f"built {args.shape} in {results['build_s']:.0f} s", flush=True)
         results[args.shape] = timings(bundles, args.tokens, args.repeats)
