@@ -32,6 +32,11 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge export"
         help="gqa: onnxruntime's fused GroupQueryAttention, in-place KV cache (default); "
         "portable: standard ONNX ops only, for runtimes without onnxruntime's contrib ops",
     )
+    p.add_argument(
+        "--aligner",
+        metavar="SRC",
+        help="a Qwen3-ForcedAligner checkpoint (folder or hub id) to put in the bundle, for word times",
+    )
     add_recipe_arguments(p, required=False)
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
     p.add_argument("--no-validate", action="store_true", help="skip the ONNX-vs-torch check")
@@ -52,6 +57,7 @@ def main(argv: list[str] | None = None, prog: str = "qwen-asr-edge export") -> i
         options = dict(
             encoder_attention=args.encoder_attention,
             decoder_attention=args.decoder_attention,
+            aligner=args.aligner,
             run_validation=not args.no_validate,
         )
         if args.recipe is None:

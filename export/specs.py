@@ -72,6 +72,26 @@ def decoder_io(cfg: CheckpointConfig) -> tuple[list[IOSpec], list[IOSpec]]:
     return inputs, outputs
 
 
+def aligner_io(cfg: CheckpointConfig) -> tuple[list[IOSpec], list[IOSpec]]:
+    t = cfg.text
+    inputs = [
+        IOSpec("input_ids", torch.int64, ("batch", "seq")),
+        IOSpec("audio_embeds", torch.float32, ("batch", "audio_tokens", t.hidden_size)),
+        IOSpec("audio_embed_lens", torch.int64, ("batch",)),
+    ]
+    outputs = [
+        IOSpec("logits", torch.float32, ("batch", "seq", cfg.classify_num)),
+        IOSpec("classes", torch.int64, ("batch", "seq")),
+    ]
+    return inputs, outputs
+
+
+def aligner_example(cfg: CheckpointConfig) -> tuple:
+    b, s, audio = 2, 9, 5
+    input_ids = torch.full((b, s), cfg.audio_token_id, dtype=torch.int64)
+    return input_ids, torch.randn(b, audio, cfg.text.hidden_size), torch.tensor([audio, 3])
+
+
 def graph_spec(file: str, io: tuple[list[IOSpec], list[IOSpec]], precision: str = "fp32") -> GraphSpec:
     inputs, outputs = io
     return GraphSpec(

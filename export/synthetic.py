@@ -134,7 +134,24 @@ SHAPES: dict[str, Shape] = {
 }
 
 
-def config_json(shape: Shape, source_dtype: str = "bfloat16") -> dict:
+# The released Qwen3-ForcedAligner-0.6B: a 1.7B-size audio encoder with a 1024-wide output in
+# front of a Qwen3-0.6B text model with a 5000-class timestamp head (spec §1.2, §6).
+ALIGNER_LANGUAGES = ["Chinese", "Cantonese", "English", "German", "Spanish", "French", "Italian",
+                     "Portuguese", "Russian", "Korean", "Japanese"]  # fmt: skip
+ALIGNER_CLASSES = 5000
+TIMESTAMP_SEGMENT_MS = 80
+
+
+def aligner_shape(shape: Shape) -> Shape:
+    """The aligner variant of a shape: untied, vocab 152064, 8192 positions."""
+    text = replace(shape.text, vocab_size=152064, max_position_embeddings=8192, tie_word_embeddings=False)
+    if shape is SHAPES["0.6B"]:
+        audio = replace(SHAPES["1.7B"].audio, output_dim=shape.text.hidden_size)
+        return Shape(audio, text)
+    return Shape(shape.audio, text)
+
+
+def config_json(shape: Shape, source_dtype: str = "bfloat16", aligner: bool = False) -> dict:
     a, t = shape.audio, shape.text
     audio = {
         "model_type": "qwen3_asr_audio_encoder",
@@ -192,13 +209,20 @@ def config_json(shape: Shape, source_dtype: str = "bfloat16") -> dict:
         "initializer_range": 0.02,
         "dtype": source_dtype,
     }
-    return {
+    config = {
         "architectures": ["Qwen3ASRForConditionalGeneration"],
         "model_type": "qwen3_asr",
         "support_languages": OFFICIAL_LANGUAGES,
         "thinker_config": thinker,
         "transformers_version": "4.57.6",
     }
+    if aligner:  # written by hand in the release too: save_pretrained would rename the thinker type
+        thinker["model_type"] = "qwen3_forced_aligner"
+        thinker["classify_num"] = ALIGNER_CLASSES
+        config["support_languages"] = ALIGNER_LANGUAGES
+        config["timestamp_token_id"] = TOKEN_IDS["<timestamp>"]
+        config["timestamp_segment_time"] = TIMESTAMP_SEGMENT_MS
+    return config
 
 
 def _train_small_bpe(folder: Path) -> tuple[dict[str, int], str]:
@@ -335,9 +359,13 @@ def write_checkpoint(
     vocab_dir: Path | None = None,
     shards: int = 1,
     store_tied_head: bool = True,
+    aligner: bool = False,
 ) -> Path:
-    """Write a random checkpoint folder; ``heads`` overrides (query heads, kv heads) of the text model."""
+    """Write a random checkpoint folder; ``heads`` overrides (query heads, kv heads) of the text
+    model; ``aligner`` writes a Qwen3-ForcedAligner checkpoint of that shape instead."""
     s = SHAPES[shape] if isinstance(shape, str) else shape
+    if aligner:
+        s = aligner_shape(s)
     text = s.text
     if tie is not None:
         text = replace(text, tie_word_embeddings=tie)
@@ -346,10 +374,12 @@ def write_checkpoint(
     s = Shape(s.audio, text)
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
-    cfg_json = config_json(s)
+    cfg_json = config_json(s, aligner=aligner)
     (out / "config.json").write_text(json.dumps(cfg_json, indent=2))
     write_tokenizer_files(out, vocab_dir)
     write_side_files(out)
+    if aligner:
+        (out / "chat_template.json").unlink()  # the aligner's prompt is no chat
 
     from .checkpoint import parse_config
 
@@ -380,11 +410,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--peaky", action="store_true", help="unit-gain weights: sharp attention, clear argmax")
     p.add_argument("--vocab-dir", type=Path, help="folder with the real Qwen3 vocab.json and merges.txt")
     p.add_argument("--shards", type=int, default=1)
+    p.add_argument("--aligner", action="store_true", help="a Qwen3-ForcedAligner checkpoint of that shape")
     args = p.parse_args(argv)
     if args.out.exists():
         shutil.rmtree(args.out)
     write_checkpoint(
-        args.out, args.shape, seed=args.seed, peaky=args.peaky, vocab_dir=args.vocab_dir, shards=args.shards
+        args.out,
+        args.shape,
+        seed=args.seed,
+        peaky=args.peaky,
+        vocab_dir=args.vocab_dir,
+        shards=args.shards,
+        aligner=args.aligner,
     )
     print(args.out)
     return 0

@@ -15,8 +15,10 @@ import torch
 from qwen_asr_edge import __version__
 from qwen_asr_edge.runtime.bundle import (
     FORMAT_VERSION,
+    AlignerSpec,
     DecoderSpec,
     EncoderSpec,
+    GraphSpec,
     Manifest,
     MelSpec,
     ModelSpec,
@@ -31,7 +33,7 @@ from qwen_asr_edge.runtime.errors import CheckpointError
 
 from . import specs
 from .checkpoint import CheckpointConfig, load_weights, parse_config, resolve_source
-from .modules import build_decoder, build_encoder
+from .modules import build_aligner_text, build_decoder, build_encoder
 from .onnx_export import export_graph
 from .tokenizer import added_tokens, build_tokenizer
 
@@ -148,15 +150,54 @@ def validate(bundle_dir: Path, encoder, decoder, cfg: CheckpointConfig) -> dict[
     return errors
 
 
+ALIGNER_MAX_SECONDS = 180.0  # the official MAX_FORCE_ALIGN_INPUT_SECONDS
+
+
+def export_aligner(
+    source: str, folder: Path, encoder_attention: str, mel: MelSpec
+) -> tuple[AlignerSpec, dict[str, GraphSpec]]:
+    """Write a Qwen3-ForcedAligner checkpoint's graphs into ``folder`` (a bundle being written)."""
+    checkpoint = resolve_source(source)
+    cfg = parse_config(checkpoint)
+    if cfg.kind != "aligner":
+        raise CheckpointError(checkpoint, "is not a Qwen3-ForcedAligner checkpoint (--aligner expects one)")
+    if mel_spec(checkpoint, cfg) != mel:
+        raise CheckpointError(checkpoint, "its mel parameters differ from the ASR checkpoint's")
+    weights = load_weights(checkpoint, cfg)
+    encoder = build_encoder(cfg, weights, encoder_attention)
+    text = build_aligner_text(cfg, weights)
+    del weights
+    log.info("exporting the aligner's encoder (%s attention)", encoder_attention)
+    export_graph(encoder, specs.encoder_example(cfg), specs.encoder_io(cfg), folder / "aligner_encoder.onnx")
+    log.info("exporting the aligner")
+    export_graph(text, specs.aligner_example(cfg), specs.aligner_io(cfg), folder / "aligner.onnx")
+    spec = AlignerSpec(
+        timestamp_token_id=cfg.timestamp_token_id,
+        segment_ms=cfg.timestamp_segment_time,
+        classes=cfg.classify_num,
+        languages=cfg.support_languages,
+        max_seconds=ALIGNER_MAX_SECONDS,
+        encoder_attention=encoder_attention,
+        source=str(source),
+    )
+    graphs = {
+        "aligner_encoder": specs.graph_spec("aligner_encoder.onnx", specs.encoder_io(cfg)),
+        "aligner": specs.graph_spec("aligner.onnx", specs.aligner_io(cfg)),
+    }
+    return spec, graphs
+
+
 def export_bundle(
     source: str,
     out: str | Path,
     *,
     encoder_attention: str = "windowed",
     decoder_attention: str = "gqa",
+    aligner: str | None = None,
     overwrite: bool = False,
     run_validation: bool = True,
 ) -> Path:
+    """``aligner``: a Qwen3-ForcedAligner checkpoint (folder or hub id) whose graphs join the bundle."""
     out = Path(out).resolve()
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} exists; pass --force to replace it")
@@ -164,7 +205,8 @@ def export_bundle(
     cfg = parse_config(checkpoint)
     if cfg.kind != "asr":
         raise CheckpointError(
-            checkpoint, "is a forced-aligner checkpoint; exporting aligners is not supported yet"
+            checkpoint,
+            "is a forced-aligner checkpoint: export an ASR checkpoint and pass this one as --aligner",
         )
     prompt = render_prompt(checkpoint)
     tokens = token_spec(checkpoint, cfg)
@@ -184,6 +226,9 @@ def export_bundle(
         export_graph(
             decoder, specs.decoder_example(cfg), specs.decoder_io(cfg), tmp / "decoder.onnx", varargs_from=5
         )
+        aligner_spec, aligner_graphs = None, {}
+        if aligner:
+            aligner_spec, aligner_graphs = export_aligner(aligner, tmp, encoder_attention, mel)
         errors = validate(tmp, encoder, decoder, cfg) if run_validation else {}
         for name, err in errors.items():
             log.info("validation %s: max abs error %.2e", name, err)
@@ -208,6 +253,7 @@ def export_bundle(
             graphs={
                 "encoder": specs.graph_spec("encoder.onnx", specs.encoder_io(cfg)),
                 "decoder": specs.graph_spec("decoder.onnx", specs.decoder_io(cfg)),
+                **aligner_graphs,
             },
             kv_cache=specs.kv_cache_spec(cfg),
             decoder=DecoderSpec(attention=decoder_attention),
@@ -222,6 +268,7 @@ def export_bundle(
             tokens=tokens,
             prompt=prompt,
             languages=cfg.support_languages,
+            aligner=aligner_spec,
             files=file_entries(tmp, files),
             producer={
                 "qwen-asr-edge": __version__,

@@ -71,6 +71,19 @@ class DecoderSpec:
 
 
 @dataclass(frozen=True)
+class AlignerSpec:
+    """Qwen3-ForcedAligner graphs in the bundle ("aligner_encoder", "aligner"), from its checkpoint."""
+
+    timestamp_token_id: int  # the <timestamp> slot: two after every word, start then end
+    segment_ms: int  # class k means k * segment_ms
+    classes: int
+    languages: list[str]
+    max_seconds: float  # the official package cuts longer audio before aligning (180 s)
+    encoder_attention: str  # "windowed" or "full", as for the ASR encoder
+    source: str = ""
+
+
+@dataclass(frozen=True)
 class MelSpec:
     sample_rate: int = 16000
     n_fft: int = 400
@@ -147,6 +160,7 @@ class Manifest:
     recipe: str = "fp32"  # "fp32" for an export; a quantization recipe's name otherwise
     quantization: dict[str, Any] = field(default_factory=dict)  # the recipe's settings
     tokenizer: str = "tokenizer.json"
+    aligner: AlignerSpec | None = None
     files: dict[str, FileEntry] = field(default_factory=dict)
     producer: dict[str, str] = field(default_factory=dict)
 
@@ -178,6 +192,7 @@ class Manifest:
             recipe=data.get("recipe", "fp32"),
             quantization=dict(data.get("quantization", {})),
             tokenizer=data.get("tokenizer", "tokenizer.json"),
+            aligner=AlignerSpec(**data["aligner"]) if data.get("aligner") else None,
             files={k: FileEntry(**v) for k, v in data.get("files", {}).items()},
             producer=dict(data.get("producer", {})),
         )

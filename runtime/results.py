@@ -61,3 +61,12 @@ class Transcript:
                 for s in self.segments
             ],
         }
+
+
+@dataclass(frozen=True)
+class Word:
+    """One aligned unit: a word, or one CJK character; times in seconds."""
+
+    text: str
+    start: float
+    end: float

@@ -95,6 +95,9 @@ def checkpoints(tmp_path_factory, vocab_dir) -> dict[str, Path]:
             shards=2,
             store_tied_head=False,
         ),
+        "aligner": write_checkpoint(
+            root / "aligner", "tiny", seed=7, peaky=True, vocab_dir=vocab_dir, aligner=True
+        ),
     }
 
 
@@ -121,6 +124,13 @@ def bundles(tmp_path_factory, checkpoints) -> dict[str, Path]:
             root / "tied-full-portable",
             encoder_attention="full",
             decoder_attention="portable",
+        ),
+        # An ASR bundle that also holds the forced aligner's graphs.
+        "untied-full-aligner": export_bundle(
+            str(checkpoints["untied"]),
+            root / "untied-full-aligner",
+            encoder_attention="full",
+            aligner=str(checkpoints["aligner"]),
         ),
     }
 

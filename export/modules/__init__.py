@@ -5,10 +5,18 @@ from __future__ import annotations
 import torch
 
 from ..checkpoint import CheckpointConfig
+from .aligner import AlignerText
 from .decoder import TextDecoder
 from .encoder import AudioEncoder
 
-__all__ = ["AudioEncoder", "TextDecoder", "build_decoder", "build_encoder"]
+__all__ = [
+    "AlignerText",
+    "AudioEncoder",
+    "TextDecoder",
+    "build_aligner_text",
+    "build_decoder",
+    "build_encoder",
+]
 
 
 def _load(module: torch.nn.Module, weights: dict[str, torch.Tensor], prefix: str) -> None:
@@ -37,3 +45,12 @@ def build_decoder(
         state["thinker.lm_head.weight"] = weights["thinker.lm_head.weight"]
     _load(decoder, state, "thinker.")
     return decoder.eval()
+
+
+def build_aligner_text(cfg: CheckpointConfig, weights: dict[str, torch.Tensor]) -> AlignerText:
+    with torch.device("meta"):
+        aligner = AlignerText(cfg.text, cfg.audio_token_id, cfg.classify_num)
+    state = {k: v for k, v in weights.items() if k.startswith("thinker.model.")}
+    state["thinker.lm_head.weight"] = weights["thinker.lm_head.weight"]
+    _load(aligner, state, "thinker.")
+    return aligner.eval()

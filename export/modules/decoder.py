@@ -67,19 +67,31 @@ def rotate_half(x: torch.Tensor) -> torch.Tensor:
 class Rows:
     """Where this call's tokens sit in each row's sequence, shared by all layers."""
 
-    def __init__(self, seqlens_k: torch.Tensor, total: torch.Tensor, s: int, capacity: int, inv_freq):
+    def __init__(self, positions: torch.Tensor, length, inv_freq: torch.Tensor, seqlens_k=None, total=None):
+        self.positions, self.length = positions, length  # (B, S); keys [0, length) are attended
         self.seqlens_k, self.total = seqlens_k, total
-        # One data-dependent size for all layers: an .item() per layer makes the exporter's
-        # symbolic-shape solver recurse through 28 unbacked sizes (RecursionError at full depth).
-        self.length = total.item()
-        torch._check(self.length >= s)
-        torch._check(self.length <= capacity)
-        first = total.to(torch.int64) == s
-        start = torch.where(first, 0, seqlens_k.to(torch.int64) + 1 - s)  # (B,)
-        self.positions = start[:, None] + torch.arange(s, device=seqlens_k.device)  # (B, S)
-        freqs = self.positions[:, :, None].float() * inv_freq
+        freqs = positions[:, :, None].float() * inv_freq
         emb = torch.cat((freqs, freqs), dim=-1)
         self.cos, self.sin = emb.cos()[:, None], emb.sin()[:, None]  # (B, 1, S, D)
+
+    @classmethod
+    def cached(cls, seqlens_k: torch.Tensor, total: torch.Tensor, s: int, capacity: int, inv_freq) -> Rows:
+        """A call against the KV cache, in GroupQueryAttention's conventions."""
+        # One data-dependent size for all layers: an .item() per layer makes the exporter's
+        # symbolic-shape solver recurse through 28 unbacked sizes (RecursionError at full depth).
+        length = total.item()
+        torch._check(length >= s)
+        torch._check(length <= capacity)
+        first = total.to(torch.int64) == s
+        start = torch.where(first, 0, seqlens_k.to(torch.int64) + 1 - s)  # (B,)
+        positions = start[:, None] + torch.arange(s, device=seqlens_k.device)
+        return cls(positions, length, inv_freq, seqlens_k, total)
+
+    @classmethod
+    def whole(cls, b: int, s: int, inv_freq: torch.Tensor) -> Rows:
+        """One causal pass over whole right-padded sequences, no cache (the aligner)."""
+        positions = torch.arange(s, device=inv_freq.device)[None].expand(b, s)
+        return cls(positions, s, inv_freq)
 
 
 class DecoderAttention(nn.Module):
@@ -136,9 +148,12 @@ class DecoderAttention(nn.Module):
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
         q = q * rows.cos + rotate_half(q) * rows.sin
         k = k * rows.cos + rotate_half(k) * rows.sin
-        write_index = rows.positions[:, None, :, None].expand(b, kvh, s, d)
-        present_key = past_key.scatter(2, write_index, k)
-        present_value = past_value.scatter(2, write_index, v)
+        if past_key is None:  # no cache: attend to this call's keys
+            present_key, present_value = k, v
+        else:
+            write_index = rows.positions[:, None, :, None].expand(b, kvh, s, d)
+            present_key = past_key.scatter(2, write_index, k)
+            present_value = past_value.scatter(2, write_index, v)
         total = rows.length
         keys, values = present_key[:, :, :total], present_value[:, :, :total]
         allowed = torch.arange(total, device=q.device)[None, None, :] <= rows.positions[:, :, None]
@@ -201,6 +216,18 @@ class TextDecoder(nn.Module):
         inv_freq = 1.0 / (self.cfg.rope_theta ** (torch.arange(0, d, 2, dtype=torch.int64).float() / d))
         self.register_buffer("inv_freq", inv_freq, persistent=False)
 
+    def embed(self, input_ids: torch.Tensor, audio_embeds: torch.Tensor, audio_embed_lens: torch.Tensor):
+        """Token embeddings, where the k-th audio placeholder of a row takes that row's k-th
+        audio embedding."""
+        b, s = input_ids.shape
+        x = self.model.embed_tokens(input_ids)
+        is_audio = input_ids == self.audio_token_id
+        slot = torch.cumsum(is_audio.to(torch.int64), dim=1) - 1
+        inject = is_audio & (slot < audio_embed_lens[:, None])
+        slot = slot.clamp(0, audio_embeds.shape[1] - 1)
+        audio = torch.gather(audio_embeds, 1, slot[:, :, None].expand(b, s, audio_embeds.shape[2]))
+        return torch.where(inject[:, :, None], audio, x)
+
     def forward(
         self,
         input_ids: torch.Tensor,  # (B, S) int64, right-padded
@@ -211,17 +238,8 @@ class TextDecoder(nn.Module):
         past: tuple[torch.Tensor, ...],  # per layer key, value: (B, kv_heads, capacity, head_dim)
     ) -> tuple[torch.Tensor, ...]:
         b, s = input_ids.shape
-        x = self.model.embed_tokens(input_ids)
-
-        # Audio injection: the k-th audio placeholder of a row takes that row's k-th audio embedding.
-        is_audio = input_ids == self.audio_token_id
-        slot = torch.cumsum(is_audio.to(torch.int64), dim=1) - 1
-        inject = is_audio & (slot < audio_embed_lens[:, None])
-        slot = slot.clamp(0, audio_embeds.shape[1] - 1)
-        audio = torch.gather(audio_embeds, 1, slot[:, :, None].expand(b, s, audio_embeds.shape[2]))
-        x = torch.where(inject[:, :, None], audio, x)
-
-        rows = Rows(seqlens_k, total_sequence_length, s, past[0].shape[2], self.inv_freq)
+        x = self.embed(input_ids, audio_embeds, audio_embed_lens)
+        rows = Rows.cached(seqlens_k, total_sequence_length, s, past[0].shape[2], self.inv_freq)
         rope = None
         if self.attention == "gqa" and torch.onnx.is_in_onnx_export():
             # GroupQueryAttention rotates q and k itself from half-width tables covering every

@@ -1,0 +1,97 @@
+"""Aligner: audio and its transcript in, a start and end time for every word out.
+
+Qwen3-ForcedAligner (spec §6) in one causal pass: the prompt is
+``<|audio_start|> audio×N <|audio_end|> w1 <timestamp><timestamp> w2 <timestamp><timestamp> …``
+(words concatenated without spaces), the graph gives a class per position, and the classes at
+the timestamp slots, times ``segment_ms``, are each word's start and end after the monotonic
+repair.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+from .alignment import repair_timestamps, split_words
+from .audio import AudioInput, describe, load_audio
+from .bundle import Bundle, load_bundle
+from .errors import AudioError, BundleError, InputError
+from .mel import LogMel
+from .prompt import normalize_language
+from .providers import SessionSettings, create_session, resolve_providers
+from .results import Word
+from .tokenizer import Tokenizer
+
+log = logging.getLogger("qwen_asr_edge")
+
+
+class Aligner:
+    """Load a bundle that holds aligner graphs (``export ... --aligner SRC``), align many texts."""
+
+    def __init__(
+        self,
+        bundle: str | os.PathLike | Bundle,
+        providers: str | Sequence[str] = "auto",
+        verify: bool = True,
+        settings: SessionSettings | None = None,
+    ):
+        self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle, verify=verify)
+        manifest = self.bundle.manifest
+        if manifest.aligner is None:
+            raise BundleError(
+                self.bundle.path, "holds no aligner", "export it with --aligner Qwen/Qwen3-ForcedAligner-0.6B"
+            )
+        self.spec = manifest.aligner
+        names = resolve_providers(providers)
+        self.encoder = create_session(str(self.bundle.graph_path("aligner_encoder")), names, settings)
+        self.text = create_session(str(self.bundle.graph_path("aligner")), names, settings)
+        self.tokenizer = Tokenizer(self.bundle.file(manifest.tokenizer))
+        self.mel = LogMel(manifest.mel)
+        self.tokens = manifest.tokens
+
+    @property
+    def languages(self) -> list[str]:
+        return list(self.spec.languages)
+
+    def prompt(self, units: list[str], n_audio: int) -> np.ndarray:
+        t, slot = self.tokens, self.spec.timestamp_token_id
+        ids = [t.audio_start, *([t.audio_pad] * n_audio), t.audio_end]
+        for unit in units:
+            ids += [*self.tokenizer.encode(unit), slot, slot]
+        return np.asarray(ids, dtype=np.int64)
+
+    def align(self, audio: AudioInput, text: str, language: str) -> list[Word]:
+        """Word times for ``text`` spoken in ``audio`` (a path, an array at 16 kHz, or
+        ``(array, rate)``), in seconds from the start of the audio."""
+        language = normalize_language(language, self.languages)
+        units = split_words(text, language)
+        if not units:
+            raise InputError(f"the text has nothing to align (no letters or digits): {text[:80]!r}")
+        rate = self.bundle.manifest.mel.sample_rate
+        wav = load_audio(audio, rate)
+        seconds = wav.shape[0] / rate
+        if seconds > self.spec.max_seconds:
+            raise AudioError(
+                describe(audio),
+                f"{seconds:.1f} s is longer than the aligner's {self.spec.max_seconds:.0f} s: "
+                "align it in pieces, or use `transcribe --timestamps`, which cuts long audio",
+            )
+        if wav.shape[0] < self.mel.min_samples():
+            raise AudioError(describe(audio), "too short for one mel frame")
+        feats = self.mel(wav)[None]
+        embeds, lens = self.encoder.run(
+            None, {"input_features": feats, "feature_lens": np.array([feats.shape[2]])}
+        )
+        ids = self.prompt(units, int(lens[0]))
+        (classes,) = self.text.run(
+            ["classes"], {"input_ids": ids[None], "audio_embeds": embeds, "audio_embed_lens": lens}
+        )
+        raw = classes[0][ids == self.spec.timestamp_token_id] * self.spec.segment_ms
+        ms = repair_timestamps(raw)
+        return [
+            Word(unit, round(ms[2 * i] / 1000.0, 3), round(ms[2 * i + 1] / 1000.0, 3))
+            for i, unit in enumerate(units)
+        ]
