@@ -10,6 +10,7 @@ from qwen_asr_edge import __version__
 
 COMMANDS = {
     "transcribe": ("qwen_asr_edge.runtime.cli", "transcribe audio files with a bundle"),
+    "align": ("qwen_asr_edge.runtime.align_cli", "time every word of a known transcript (aligner bundles)"),
     "export": ("qwen_asr_edge.export.cli", "export a checkpoint to a bundle (needs the [export] extra)"),
     "quantize": (
         "qwen_asr_edge.quant.cli",

@@ -89,3 +89,25 @@ def test_bad_input(aligner, bundles):
         aligner.align(np.zeros(181 * 16000, np.float32), "hello", "English")
     with pytest.raises(BundleError, match="holds no aligner"):
         Aligner(bundles["tied-full"], providers="cpu")
+
+
+def test_cli_align_json_and_tsv(official, bundles, speech_files):
+    """Real speech from a file, through the command line, equal to the official aligner."""
+    import json
+
+    from .conftest import run_cli
+
+    bundle = str(bundles["untied-full-aligner"])
+    clip, text = str(speech_files[0]), "go forward ten meters"
+    result = run_cli("align", clip, text, "--language", "english", "--bundle", bundle)
+    assert result.returncode == 0, result.stderr
+    words = json.loads(result.stdout)
+    want = official.align(clip, text, "English")[0]
+    assert [(w["text"], w["start"], w["end"]) for w in words] == [
+        (w.text, w.start_time, w.end_time) for w in want.items
+    ]
+    tsv = run_cli("align", clip, text, "--language", "English", "--bundle", bundle, "-f", "tsv")
+    assert tsv.returncode == 0
+    assert [line.split("\t")[2] for line in tsv.stdout.splitlines()] == ["go", "forward", "ten", "meters"]
+    bad = run_cli("align", clip, "...", "--language", "English", "--bundle", bundle)
+    assert bad.returncode == 2 and "nothing to align" in bad.stderr and "Traceback" not in bad.stderr
