@@ -81,6 +81,20 @@ class Aligner:
             )
         if wav.shape[0] < self.mel.min_samples():
             raise AudioError(describe(audio), "too short for one mel frame")
+        return self._align(wav, units)
+
+    def words(self, wav: np.ndarray, text: str, language: str | None, offset: float = 0.0) -> list[Word]:
+        """For transcription: the chunk's own text in the detected language (any name; unknown
+        ones and "" split at whitespace, as the official package does), times from ``offset``."""
+        units = split_words(text, language or "")
+        if not units or wav.shape[0] < self.mel.min_samples():
+            return []
+        return [
+            Word(w.text, round(w.start + offset, 3), round(w.end + offset, 3))
+            for w in self._align(wav, units)
+        ]
+
+    def _align(self, wav: np.ndarray, units: list[str]) -> list[Word]:
         feats = self.mel(wav)[None]
         embeds, lens = self.encoder.run(
             None, {"input_features": feats, "feature_lens": np.array([feats.shape[2]])}

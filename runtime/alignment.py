@@ -26,7 +26,7 @@ _CJK_RANGES = (
 )
 
 
-def _is_cjk(ch: str) -> bool:
+def is_cjk(ch: str) -> bool:
     code = ord(ch)
     return any(lo <= code <= hi for lo, hi in _CJK_RANGES)
 
@@ -44,7 +44,7 @@ def _split_cjk(text: str) -> list[str]:
     units: list[str] = []
     run: list[str] = []
     for ch in text:
-        if _is_cjk(ch):
+        if is_cjk(ch):
             if run:
                 units.append("".join(run))
                 run = []

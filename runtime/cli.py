@@ -27,7 +27,14 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcr
         "--context", default="", help="context text or hot words, given to the model as the system turn"
     )
     p.add_argument("--max-new-tokens", type=int, help="token cap per chunk (default: tied to chunk length)")
-    p.add_argument("--format", "-f", choices=sorted(WRITERS), default="txt")
+    p.add_argument(
+        "--format", "-f", choices=sorted(WRITERS), default="txt", help="srt, vtt and tsv are subtitle cues"
+    )
+    p.add_argument(
+        "--timestamps",
+        action="store_true",
+        help="word times from the bundle's forced aligner (export --aligner); chunks are then at most 180 s",
+    )
     p.add_argument("--output-dir", "-o", type=Path, help="write one file per input here instead of stdout")
     p.add_argument("--providers", default="auto", help="auto, cpu, cuda, dml, or onnxruntime provider names")
     p.add_argument("--threads", type=int, help="intra-op threads (default: the CPUs this process may use)")
@@ -54,6 +61,8 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcr
         p.error("--batch-size must be at least 1")
     if args.threads is not None and args.threads < 1:
         p.error("--threads must be at least 1")
+    if args.format in ("srt", "vtt", "tsv") and len(args.files) > 1 and not args.output_dir:
+        p.error(f"--format {args.format} with several inputs needs --output-dir")
     bad = [e for e in args.session_config if "=" not in e]
     if bad:
         p.error(f"--session-config takes KEY=VALUE, not {bad[0]!r}")
@@ -71,7 +80,9 @@ def run(args: argparse.Namespace) -> int:
     transcriber = Transcriber(
         args.bundle, providers=args.providers, verify=not args.no_verify, settings=settings
     )
-    options = DecodeOptions(max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
+    options = DecodeOptions(
+        max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, timestamps=args.timestamps
+    )
     inputs = audio_files(args.files)
     if not inputs:
         print(f"error: no audio files in {', '.join(map(str, args.files))}", file=sys.stderr)
@@ -97,6 +108,9 @@ def run(args: argparse.Namespace) -> int:
                 writer.write(r, args.output_dir, f.stem)
         elif args.format == "json":
             print(json.dumps([r.to_dict() for r in results], ensure_ascii=False, indent=2))
+        elif args.format != "txt":
+            for r in results:
+                print(writer.format(r), end="")
         else:
             for r in results:
                 print(f"{r.source}: {r.text}" if len(inputs) > 1 else r.text)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 
 @dataclass(frozen=True)
@@ -16,6 +16,8 @@ class DecodeOptions:
     min_token_cap: int = 32
     # Benchmarks only: decode exactly the token cap, ignoring stop ids, so runs compare equal work.
     ignore_stop: bool = False
+    # Word times from the bundle's aligner; chunks are then cut at the aligner's limit (180 s).
+    timestamps: bool = False
 
     def __post_init__(self):
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
@@ -32,12 +34,22 @@ class DecodeOptions:
 
 
 @dataclass(frozen=True)
+class Word:
+    """One aligned unit: a word, or one CJK character; times in seconds of the recording."""
+
+    text: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
 class Segment:
     start: float  # seconds in the recording
     end: float
     text: str
     language: str
     tokens: list[int] = field(default_factory=list)  # generated ids, stop id included
+    words: list[Word] = field(default_factory=list)  # with timestamps: the aligner's word times
 
 
 @dataclass(frozen=True)
@@ -57,16 +69,17 @@ class Transcript:
             "text": self.text,
             "duration": round(self.duration, 3),
             "segments": [
-                {"start": round(s.start, 3), "end": round(s.end, 3), "language": s.language, "text": s.text}
+                {
+                    "start": round(s.start, 3),
+                    "end": round(s.end, 3),
+                    "language": s.language,
+                    "text": s.text,
+                    **({"words": [asdict(w) for w in s.words]} if s.words else {}),
+                }
                 for s in self.segments
             ],
         }
 
-
-@dataclass(frozen=True)
-class Word:
-    """One aligned unit: a word, or one CJK character; times in seconds."""
-
-    text: str
-    start: float
-    end: float
+    @property
+    def words(self) -> list[Word]:
+        return [w for s in self.segments for w in s.words]

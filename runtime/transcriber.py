@@ -61,6 +61,8 @@ class Transcriber:
         if threads is not None:
             settings = dataclasses.replace(settings, threads=threads)
         self.settings = settings
+        self._providers = names
+        self._aligner = None
         self.encoder = create_session(str(self.bundle.graph_path("encoder")), names, settings)
         self.decoder = create_session(str(self.bundle.graph_path("decoder")), names, settings)
         self.device = session_device(self.decoder)
@@ -99,6 +101,15 @@ class Transcriber:
     @property
     def languages(self) -> list[str]:
         return list(self.bundle.manifest.languages)
+
+    @property
+    def aligner(self):
+        """The bundle's forced aligner (sessions created on first use), for word times."""
+        if self._aligner is None:
+            from .aligner import Aligner
+
+            self._aligner = Aligner(self.bundle, providers=self._providers, settings=self.settings)
+        return self._aligner
 
     def load(self, audio: AudioInput) -> np.ndarray:
         """Decode and check one input: float32 mono at the model's rate, long enough for a frame."""
@@ -140,13 +151,16 @@ class Transcriber:
         supported = self.languages
         languages = [normalize_language(x, supported) if x and str(x).strip() else None for x in languages]
         rate = self.bundle.manifest.mel.sample_rate
+        chunk_seconds = options.max_chunk_seconds
+        if options.timestamps:  # the official package cuts at the aligner's limit too
+            chunk_seconds = min(chunk_seconds, self.aligner.spec.max_seconds)
 
         items: list[_Item] = []
         durations = []
         for i, audio in enumerate(audios):
             wav = self.load(audio)
             durations.append(wav.shape[0] / rate)
-            for chunk in split_at_quiet_points(wav, rate, options.max_chunk_seconds):
+            for chunk in split_at_quiet_points(wav, rate, chunk_seconds):
                 items.append(
                     _Item(i, chunk.wav, chunk.offset, chunk.duration, contexts[i] or "", languages[i])
                 )
@@ -192,7 +206,10 @@ class Transcriber:
         for it, tokens in zip(items, generation.tokens, strict=True):
             raw = self.tokenizer.decode(tokens)
             lang, text = parse_output(raw, it.language)
-            segments.append(Segment(it.offset, it.offset + it.duration, text, lang, tokens))
+            words = []
+            if options.timestamps:  # on the chunk as decoded, tail padding included (as official)
+                words = self.aligner.words(it.wav, text, lang, it.offset)
+            segments.append(Segment(it.offset, it.offset + it.duration, text, lang, tokens, words))
         return segments
 
     def _encode(self, features: np.ndarray, lens: np.ndarray):

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from .results import Transcript
+from .subtitles import cues, timestamp
 
 
 class ResultWriter:
@@ -47,7 +48,45 @@ class JsonWriter(ResultWriter):
         return json.dumps(transcript.to_dict(), ensure_ascii=False, indent=2) + "\n"
 
 
-WRITERS: dict[str, type[ResultWriter]] = {"txt": TxtWriter, "json": JsonWriter}
+class SrtWriter(ResultWriter):
+    extension = "srt"
+
+    def format(self, transcript: Transcript) -> str:
+        blocks = [
+            f"{i}\n{timestamp(c.start, ',')} --> {timestamp(c.end, ',')}\n{c.text}\n"
+            for i, c in enumerate(cues(transcript), start=1)
+        ]
+        return "\n".join(blocks)
+
+
+class VttWriter(ResultWriter):
+    extension = "vtt"
+
+    def format(self, transcript: Transcript) -> str:
+        blocks = [
+            f"{timestamp(c.start, '.')} --> {timestamp(c.end, '.')}\n{c.text}\n" for c in cues(transcript)
+        ]
+        return "WEBVTT\n\n" + "\n".join(blocks)
+
+
+class TsvWriter(ResultWriter):
+    """start and end in integer milliseconds, then the text: one line per cue (as whisper writes)."""
+
+    extension = "tsv"
+
+    def format(self, transcript: Transcript) -> str:
+        lines = ["start\tend\ttext"]
+        lines += [f"{round(c.start * 1000)}\t{round(c.end * 1000)}\t{c.text}" for c in cues(transcript)]
+        return "\n".join(lines) + "\n"
+
+
+WRITERS: dict[str, type[ResultWriter]] = {
+    "txt": TxtWriter,
+    "json": JsonWriter,
+    "srt": SrtWriter,
+    "vtt": VttWriter,
+    "tsv": TsvWriter,
+}
 
 
 def get_writer(fmt: str) -> ResultWriter:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -111,3 +113,63 @@ def test_cli_align_json_and_tsv(official, bundles, speech_files):
     assert [line.split("\t")[2] for line in tsv.stdout.splitlines()] == ["go", "forward", "ten", "meters"]
     bad = run_cli("align", clip, "...", "--language", "English", "--bundle", bundle)
     assert bad.returncode == 2 and "nothing to align" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.fixture(scope="module")
+def official_asr_with_aligner(checkpoints):
+    from qwen_asr import Qwen3ASRModel
+
+    from .conftest import PARITY_TOKENS
+
+    return Qwen3ASRModel.from_pretrained(
+        str(checkpoints["untied"]),
+        forced_aligner=str(checkpoints["aligner"]),
+        forced_aligner_kwargs={"dtype": torch.float32, "device_map": "cpu"},
+        dtype=torch.float32,
+        device_map="cpu",
+        max_new_tokens=PARITY_TOKENS,
+    )
+
+
+@pytest.mark.parametrize("seconds", [2.0, 12.0])
+def test_transcribe_with_timestamps_matches_official(official_asr_with_aligner, bundles, seconds):
+    from qwen_asr_edge.runtime import DecodeOptions, Transcriber
+
+    from .conftest import PARITY_TOKENS
+
+    wav = noise_clip(seconds, seed=50)
+    want = official_asr_with_aligner.transcribe((wav, 16000), return_time_stamps=True)[0]
+    tr = Transcriber(bundles["untied-full-aligner"], providers="cpu")
+    got = tr.transcribe(wav, options=DecodeOptions(max_new_tokens=PARITY_TOKENS, timestamps=True))
+    assert (got.language, got.text) == (want.language, want.text)
+    want_words = [(w.text, w.start_time, w.end_time) for w in want.time_stamps.items]
+    assert want_words  # random weights still write words to align
+    assert [(w.text, w.start, w.end) for w in got.words] == want_words
+
+
+def test_cli_transcribe_timestamps_to_subtitles(bundles, speech_files, tmp_path):
+    import json
+
+    import soundfile as sf
+    import srt
+    import webvtt
+
+    from .conftest import run_cli
+
+    bundle = str(bundles["untied-full-aligner"])
+    clip = speech_files[0]
+    duration = sf.info(clip).duration
+    out = tmp_path / "subs"
+    for fmt in ("srt", "vtt", "json"):
+        args = ["--timestamps", "-f", fmt, "-o", str(out), "--max-new-tokens", "24"]
+        result = run_cli("transcribe", str(clip), "--bundle", bundle, *args)
+        assert result.returncode == 0, result.stderr
+    cues = list(srt.parse((out / f"{clip.stem}.srt").read_text(encoding="utf-8")))
+    assert cues and all(0 <= c.start.total_seconds() <= c.end.total_seconds() <= duration + 0.5 for c in cues)
+    assert all(a.end <= b.start for a, b in itertools.pairwise(cues))
+    assert [c.text for c in webvtt.read(str(out / f"{clip.stem}.vtt"))] == [c.content for c in cues]
+    words = [w for s in json.loads((out / f"{clip.stem}.json").read_text())["segments"] for w in s["words"]]
+    assert words and all(set(w) == {"text", "start", "end"} for w in words)
+
+    plain = run_cli("transcribe", str(clip), "--bundle", str(bundles["tied-full"]), "--timestamps")
+    assert plain.returncode == 2 and "holds no aligner" in plain.stderr
