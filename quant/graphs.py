@@ -363,9 +363,11 @@ def clamp_encoder_layers(model: onnx.ModelProto) -> int:
 
 
 def quantize_graph(src: Path, dst: Path, graph: str, recipe: Recipe, calibration=None) -> None:
-    """Write the ``graph`` ("encoder" or "decoder") of a bundle quantized by ``recipe``."""
+    """Write the ``graph`` ("encoder", "decoder", "aligner_encoder" or "aligner") of a bundle
+    quantized by ``recipe``: encoders as the encoder, the aligner's text side as the decoder."""
     model = load(src)
-    if graph == "encoder":
+    encoder = graph in ("encoder", "aligner_encoder")
+    if encoder:
         methods = {"linear": recipe.encoder}
     else:
         methods = {"linear": recipe.decoder, "head": recipe.head, "embedding": recipe.embedding}
@@ -382,8 +384,9 @@ def quantize_graph(src: Path, dst: Path, graph: str, recipe: Recipe, calibration
             "total_sequence_length",
             "logits",
             "next_token",
+            "classes",
         ]
-        if graph == "encoder":
+        if encoder:
             clamp_encoder_layers(model)
         model = convert_fp16(model, keep_io=keep)
     else:

@@ -111,7 +111,9 @@ def quantize_bundle(
         for name, spec in manifest.graphs.items():
             log.info("quantizing the %s (%s)", name, recipe.precision[name])
             with _quiet_root_logger():
-                quantize_graph(bundle.path / spec.file, tmp / spec.file, name, recipe, reader)
+                # GPTQ calibrates the ASR decoder only; the aligner's graphs get RTN.
+                calibration_for = reader if name == "decoder" else None
+                quantize_graph(bundle.path / spec.file, tmp / spec.file, name, recipe, calibration_for)
             graphs[name] = dataclasses.replace(spec, precision=recipe.precision[name])
         kv = manifest.kv_cache
         if recipe.decoder == "fp16":

@@ -43,7 +43,12 @@ class Recipe:
     @property
     def precision(self) -> dict[str, str]:
         """What the manifest records per graph (the decoder's linear layers decide its label)."""
-        return {"encoder": self.encoder, "decoder": self.decoder}
+        return {
+            "encoder": self.encoder,
+            "decoder": self.decoder,
+            "aligner_encoder": self.encoder,  # the forced aligner's graphs, when the bundle has them
+            "aligner": self.decoder,
+        }
 
     def describe(self) -> dict:
         return {

@@ -173,3 +173,24 @@ def test_cli_transcribe_timestamps_to_subtitles(bundles, speech_files, tmp_path)
 
     plain = run_cli("transcribe", str(clip), "--bundle", str(bundles["tied-full"]), "--timestamps")
     assert plain.returncode == 2 and "holds no aligner" in plain.stderr
+
+
+def test_quantized_bundles_carry_a_working_aligner(bundles, tmp_path):
+    from qwen_asr_edge.quant.quantize import quantize_bundle
+    from qwen_asr_edge.quant.recipes import get_recipe
+
+    wav = noise_clip(4.0, seed=60)
+    reference = Aligner(bundles["untied-full-aligner"], providers="cpu").align(
+        wav, "hello world test", "English"
+    )
+    for recipe in ("int8", "int4", "fp16"):
+        out, _ = quantize_bundle(bundles["untied-full-aligner"], tmp_path / recipe, get_recipe(recipe))
+        aligner = Aligner(out, providers="cpu")
+        graphs = aligner.bundle.manifest.graphs
+        assert (graphs["aligner"].precision, graphs["aligner_encoder"].precision) == (
+            recipe,
+            "fp16" if recipe == "fp16" else "int8",
+        )
+        got = aligner.align(wav, "hello world test", "English")
+        assert [w.text for w in got] == [w.text for w in reference]
+        assert all(0 <= w.start <= w.end <= 400 for w in got)
