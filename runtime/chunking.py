@@ -20,6 +20,20 @@ class Chunk:
     duration: float  # seconds of real audio (before any padding)
 
 
+def quiet_cut(wav: np.ndarray, start: int, max_len: int, expand: int, win: int) -> int:
+    """The cut after ``start``: the quietest sample of the quietest ``win`` window within
+    ``expand`` samples of ``start + max_len``."""
+    total = wav.shape[0]
+    cut = start + max_len
+    left, right = max(start, cut - expand), min(total, cut + expand)
+    if right - left > win:
+        level = np.abs(wav[left:right])
+        sums = np.convolve(level, np.ones(win, dtype=np.float32), mode="valid")
+        w = int(np.argmin(sums))
+        cut = left + w + int(np.argmin(level[w : w + win]))
+    return min(max(cut, start + 1), total)
+
+
 def split_at_quiet_points(
     wav: np.ndarray,
     sample_rate: int,
@@ -36,23 +50,17 @@ def split_at_quiet_points(
     win = max(4, int(window_ms / 1000.0 * sample_rate))
     bounds, start = [], 0
     while total - start > max_len:
-        cut = start + max_len
-        left, right = max(start, cut - expand), min(total, cut + expand)
-        if right - left > win:
-            level = np.abs(wav[left:right])
-            sums = np.convolve(level, np.ones(win, dtype=np.float32), mode="valid")
-            w = int(np.argmin(sums))
-            cut = left + w + int(np.argmin(level[w : w + win]))
-        cut = min(max(cut, start + 1), total)
+        cut = quiet_cut(wav, start, max_len, expand, win)
         bounds.append((start, cut))
         start = cut
     bounds.append((start, total))
+    return [padded_chunk(wav[a:b], a, sample_rate, min_seconds) for a, b in bounds]
 
+
+def padded_chunk(piece: np.ndarray, start: int, sample_rate: int, min_seconds: float = 0.5) -> Chunk:
+    """A chunk of a multi-chunk recording: shorter than ``min_seconds``, it is zero-padded."""
+    duration = piece.shape[0] / sample_rate
     min_len = int(min_seconds * sample_rate)
-    chunks = []
-    for a, b in bounds:
-        piece = wav[a:b]
-        if piece.shape[0] < min_len:
-            piece = np.pad(piece, (0, min_len - piece.shape[0]))
-        chunks.append(Chunk(piece, a / sample_rate, (b - a) / sample_rate))
-    return chunks
+    if piece.shape[0] < min_len:
+        piece = np.pad(piece, (0, min_len - piece.shape[0]))
+    return Chunk(piece, start / sample_rate, duration)

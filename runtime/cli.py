@@ -52,6 +52,13 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcr
         help="an onnxruntime session config entry, e.g. session.intra_op.allow_spinning=0 (repeatable)",
     )
     p.add_argument("--batch-size", type=int, default=8, help="chunks decoded together")
+    p.add_argument(
+        "--max-chunk-seconds",
+        type=float,
+        default=30.0,
+        help="cut longer recordings at quiet points into chunks of at most this (default 30; "
+        "the official package uses 1200, and 180 with timestamps)",
+    )
     p.add_argument("--no-verify", action="store_true", help="skip checking the bundle files' sha256")
     p.add_argument("--debug", action="store_true", help="show tracebacks and the provider in use")
     args = p.parse_args(argv)
@@ -59,6 +66,8 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcr
         p.error("--max-new-tokens must be at least 1")
     if args.batch_size < 1:
         p.error("--batch-size must be at least 1")
+    if args.max_chunk_seconds <= 0.5:
+        p.error("--max-chunk-seconds must be longer than 0.5")
     if args.threads is not None and args.threads < 1:
         p.error("--threads must be at least 1")
     if args.format in ("srt", "vtt", "tsv") and len(args.files) > 1 and not args.output_dir:
@@ -81,7 +90,11 @@ def run(args: argparse.Namespace) -> int:
         args.bundle, providers=args.providers, verify=not args.no_verify, settings=settings
     )
     options = DecodeOptions(
-        max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, timestamps=args.timestamps
+        max_new_tokens=args.max_new_tokens,
+        batch_size=args.batch_size,
+        max_chunk_seconds=args.max_chunk_seconds,
+        timestamps=args.timestamps,
+        progress=True,
     )
     inputs = audio_files(args.files)
     if not inputs:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -20,6 +22,7 @@ from .parsing import merge_languages, parse_output
 from .prompt import PromptBuilder, normalize_language
 from .providers import SessionSettings, create_session, resolve_providers, session_device
 from .results import DecodeOptions, Segment, Transcript
+from .streaming import duration_of, stream_chunks
 from .tokenizer import Tokenizer
 
 log = logging.getLogger("qwen_asr_edge")
@@ -142,7 +145,9 @@ class Transcriber:
     ) -> list[Transcript]:
         """Transcribe several recordings, decoding their chunks together in batches.
 
-        Every input is loaded and checked before any decoding starts, so a bad file fails fast.
+        Every input is checked before any decoding starts, so a bad file fails fast. Files longer
+        than one chunk are streamed from disk a chunk at a time (memory does not grow with
+        their length); only their header is checked up front.
         """
         options = options or DecodeOptions()
         n = len(audios)
@@ -156,8 +161,13 @@ class Transcriber:
             chunk_seconds = min(chunk_seconds, self.aligner.spec.max_seconds)
 
         items: list[_Item] = []
-        durations = []
+        durations: list[float] = []
+        streamed: list[int] = []
         for i, audio in enumerate(audios):
+            if isinstance(audio, (str, os.PathLike)) and duration_of(audio) > chunk_seconds:
+                durations.append(duration_of(audio))
+                streamed.append(i)
+                continue
             wav = self.load(audio)
             durations.append(wav.shape[0] / rate)
             for chunk in split_at_quiet_points(wav, rate, chunk_seconds):
@@ -165,17 +175,30 @@ class Transcriber:
                     _Item(i, chunk.wav, chunk.offset, chunk.duration, contexts[i] or "", languages[i])
                 )
 
-        segments: list[Segment | None] = [None] * len(items)
+        found: dict[int, list[Segment]] = {i: [] for i in range(n)}
+        progress = _progress(sum(durations), options.progress)
         # Similar lengths together: less padding, fewer wasted decoder positions.
         order = sorted(range(len(items)), key=lambda k: items[k].wav.shape[0])
+        decoded: list[tuple[_Item, Segment]] = []
         for start in range(0, len(order), options.batch_size):
-            group = order[start : start + options.batch_size]
-            for k, segment in zip(group, self._decode([items[k] for k in group], options), strict=True):
-                segments[k] = segment
+            group = [items[k] for k in order[start : start + options.batch_size]]
+            decoded += zip(group, self._decode(group, options), strict=True)
+            progress.update(sum(it.duration for it in group))
+        for i in streamed:
+            chunks = stream_chunks(audios[i], rate, chunk_seconds)
+            while group := [
+                _Item(i, c.wav, c.offset, c.duration, contexts[i] or "", languages[i])
+                for c in itertools.islice(chunks, options.batch_size)
+            ]:
+                decoded += zip(group, self._decode(group, options), strict=True)
+                progress.update(sum(it.duration for it in group))
+        progress.close()
+        for item, segment in sorted(decoded, key=lambda pair: (pair[0].index, pair[0].offset)):
+            found[item.index].append(segment)
 
         results = []
         for i, audio in enumerate(audios):
-            mine = [s for s, item in zip(segments, items, strict=True) if item.index == i and s is not None]
+            mine = found[i]
             results.append(
                 Transcript(
                     text="".join(s.text for s in mine),
@@ -231,3 +254,11 @@ def _per_item(value, n: int, what: str) -> list:
     if len(values) != n:
         raise InputError(f"{len(values)} {what} values for {n} recordings")
     return values
+
+
+def _progress(total_seconds: float, wanted: bool):
+    """A tqdm bar over audio seconds, on long work only and only when stderr is a terminal."""
+    from tqdm import tqdm
+
+    show = wanted and total_seconds > 60 and sys.stderr.isatty()
+    return tqdm(total=round(total_seconds, 1), unit="s", unit_scale=True, disable=not show, leave=False)

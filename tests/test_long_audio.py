@@ -1,0 +1,110 @@
+"""Long recordings: streamed from disk a chunk at a time, cut as the whole-file cutter cuts, and
+transcribed with word times into subtitles that stay in order and inside the file."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from qwen_asr_edge.runtime.audio import load_audio
+from qwen_asr_edge.runtime.chunking import split_at_quiet_points
+from qwen_asr_edge.runtime.errors import AudioError
+from qwen_asr_edge.runtime.streaming import stream_chunks
+
+from .conftest import noise_clip
+from .conftest import run_cli as cli
+
+
+@pytest.fixture(scope="module")
+def ten_minutes(tmp_path_factory, speech_files):
+    """Ten minutes of real speech: the LibriVox clips in turn, with 0.7-2 s of silence between."""
+    rng = np.random.default_rng(0)
+    parts, total = [], 0
+    for path in itertools.cycle(speech_files):
+        wav = load_audio(path)
+        gap = np.zeros(int(rng.uniform(0.7, 2.0) * 16000), dtype=np.float32)
+        parts += [wav, gap]
+        total += wav.size + gap.size
+        if total >= 600 * 16000:
+            break
+    out = tmp_path_factory.mktemp("long") / "ten_minutes.wav"
+    sf.write(out, np.concatenate(parts)[: 600 * 16000], 16000, subtype="PCM_16")
+    return out
+
+
+@pytest.mark.parametrize("max_seconds", [30.0, 47.5, 180.0])
+def test_streamed_chunks_equal_whole_file_chunks(ten_minutes, max_seconds):
+    whole = split_at_quiet_points(load_audio(ten_minutes), 16000, max_seconds)
+    streamed = list(stream_chunks(ten_minutes, 16000, max_seconds))
+    assert [(c.offset, c.duration) for c in streamed] == [(c.offset, c.duration) for c in whole]
+    for a, b in zip(streamed, whole, strict=True):
+        np.testing.assert_array_equal(a.wav, b.wav)
+    assert sum(c.duration for c in streamed) == pytest.approx(600.0)
+
+
+def test_streaming_resamples_and_mixes_down(tmp_path):
+    stereo = np.stack([noise_clip(95.0, seed=1), noise_clip(95.0, seed=2)], axis=1)
+    path = tmp_path / "stereo44k.flac"
+    import soxr
+
+    sf.write(path, soxr.resample(stereo, 16000, 44100), 44100)
+    whole = split_at_quiet_points(load_audio(path), 16000, 30.0)
+    streamed = list(stream_chunks(path, 16000, 30.0))
+    assert len(streamed) == len(whole)
+    for a, b in zip(streamed, whole, strict=True):
+        assert abs(a.offset - b.offset) < 0.01 and abs(a.duration - b.duration) < 0.01
+        n = min(a.wav.size, b.wav.size) - 200  # the resamplers differ only at the very ends
+        assert np.abs(a.wav[200:n] - b.wav[200:n]).max() < 1e-3
+
+
+def test_streaming_refuses_bad_files(tmp_path):
+    empty = tmp_path / "empty.wav"
+    sf.write(empty, np.zeros(0, dtype=np.float32), 16000)
+    with pytest.raises(AudioError, match="no samples"):
+        list(stream_chunks(empty, 16000, 30.0))
+
+
+def test_ten_minutes_with_timestamps_streamed_to_subtitles(bundles, ten_minutes, tmp_path):
+    """The whole file is never decoded at once (the runtime streams it), and the cues parse."""
+    import json
+
+    import srt
+    import webvtt
+
+    out = tmp_path / "out"
+    common = [
+        "--bundle",
+        str(bundles["untied-full-aligner"]),
+        "--timestamps",
+        "--max-new-tokens",
+        "16",
+        "-o",
+        str(out),
+    ]
+    for fmt in ("srt", "vtt", "json"):
+        result = cli("transcribe", str(ten_minutes), *common, "-f", fmt, timeout=900)
+        assert result.returncode == 0, result.stderr
+    doc = json.loads((out / "ten_minutes.json").read_text())
+    assert doc["duration"] == pytest.approx(600.0)
+    starts = [s["start"] for s in doc["segments"]]
+    assert len(starts) >= 20 and starts == sorted(starts)  # 30 s chunks, in file order
+    assert all(0 < s["end"] - s["start"] <= 35 for s in doc["segments"])
+    cues = list(srt.parse((out / "ten_minutes.srt").read_text(encoding="utf-8")))
+    assert cues and all(a.end <= b.start for a, b in itertools.pairwise(cues))
+    assert cues[0].start.total_seconds() >= 0 and cues[-1].end.total_seconds() <= 600.5
+    assert [c.text for c in webvtt.read(str(out / "ten_minutes.vtt"))] == [c.content for c in cues]
+
+
+def test_long_file_is_never_loaded_whole(bundles, ten_minutes, monkeypatch):
+    from qwen_asr_edge.runtime import DecodeOptions, Transcriber, audio
+
+    def refuse(path, *a, **k):
+        raise AssertionError(f"{path} was decoded whole")
+
+    monkeypatch.setattr(audio, "read_file", refuse)
+    tr = Transcriber(bundles["tied-full"], providers="cpu")
+    got = tr.transcribe(str(ten_minutes), options=DecodeOptions(max_new_tokens=4, max_chunk_seconds=120))
+    assert got.duration == pytest.approx(600.0) and len(got.segments) >= 5
