@@ -8,9 +8,13 @@ import logging
 import sys
 from pathlib import Path
 
-from .errors import QwenAsrEdgeError
+import soundfile as sf
 
-FORMATS = ("json", "tsv")
+from .errors import QwenAsrEdgeError
+from .results import Segment, Transcript
+from .writers import get_writer
+
+FORMATS = ("json", "tsv", "srt", "vtt")
 
 
 def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge align") -> argparse.Namespace:
@@ -24,7 +28,7 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge align")
         "-f",
         choices=FORMATS,
         default="json",
-        help="json: [{text, start, end}]; tsv: start end text",
+        help="json: [{text, start, end}]; tsv: start, end, word; srt and vtt: subtitle cues",
     )
     p.add_argument("--providers", default="auto", help="auto, cpu, cuda, dml, or onnxruntime provider names")
     p.add_argument("--no-verify", action="store_true", help="skip checking the bundle files' sha256")
@@ -50,7 +54,12 @@ def main(argv: list[str] | None = None, prog: str = "qwen-asr-edge align") -> in
         print(
             json.dumps([{"text": w.text, "start": w.start, "end": w.end} for w in words], ensure_ascii=False)
         )
-    else:
+    elif args.format == "tsv":
         for w in words:
             print(f"{w.start:.3f}\t{w.end:.3f}\t{w.text}")
+    else:
+        duration = sf.info(str(args.audio)).duration
+        segment = Segment(0.0, duration, text, args.language, words=words)
+        transcript = Transcript(text, args.language, duration, [segment], source=str(args.audio))
+        print(get_writer(args.format).format(transcript), end="")
     return 0

@@ -22,6 +22,9 @@ CASES = [
     (5.5, "我们今天去北京，好吗？", "Chinese"),
     (12.0, "我用 iphone 拍了张照片, very good!", "chinese"),
     (0.5, "yes", "english"),
+    # The official segmenters (nagisa, soynlp) come with the dev extra through qwen-asr.
+    (4.0, "今日は良い天気ですね。東京に行きました。", "Japanese"),
+    (4.0, "안녕하세요 세계, 오늘은 날씨가 좋네요.", "Korean"),
 ]
 
 
@@ -81,8 +84,9 @@ def test_manifest_records_the_aligner(aligner):
 
 def test_bad_input(aligner, bundles):
     wav = noise_clip(2.0)
-    with pytest.raises(InputError, match="nothing to align"):
-        aligner.align(wav, " ,.!? ", "English")
+    for text in ("", " ,.!? "):
+        with pytest.raises(InputError, match="nothing to align"):
+            aligner.align(wav, text, "English")
     with pytest.raises(InputError, match="unsupported language 'Klingon'"):
         aligner.align(wav, "hello", "Klingon")
     with pytest.raises(InputError, match="unsupported language"):
@@ -111,6 +115,12 @@ def test_cli_align_json_and_tsv(official, bundles, speech_files):
     tsv = run_cli("align", clip, text, "--language", "English", "--bundle", bundle, "-f", "tsv")
     assert tsv.returncode == 0
     assert [line.split("\t")[2] for line in tsv.stdout.splitlines()] == ["go", "forward", "ten", "meters"]
+    import srt
+
+    subs = run_cli("align", clip, text, "--language", "English", "--bundle", bundle, "-f", "srt")
+    assert subs.returncode == 0 and " ".join(c.content for c in srt.parse(subs.stdout)) == text
+    vtt = run_cli("align", clip, text, "--language", "English", "--bundle", bundle, "-f", "vtt")
+    assert vtt.returncode == 0 and vtt.stdout.startswith("WEBVTT")
     bad = run_cli("align", clip, "...", "--language", "English", "--bundle", bundle)
     assert bad.returncode == 2 and "nothing to align" in bad.stderr and "Traceback" not in bad.stderr
 
