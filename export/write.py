@@ -203,11 +203,12 @@ def export_bundle(
         raise FileExistsError(f"{out} exists; pass --force to replace it")
     checkpoint = resolve_source(source)
     cfg = parse_config(checkpoint)
-    if cfg.kind != "asr":
-        raise CheckpointError(
-            checkpoint,
-            "is a forced-aligner checkpoint: export an ASR checkpoint and pass this one as --aligner",
-        )
+    if cfg.kind == "aligner":
+        if aligner:
+            raise CheckpointError(
+                checkpoint, "is a forced aligner: pass the ASR checkpoint first, then --aligner"
+            )
+        return _export_aligner_only(source, checkpoint, cfg, out, encoder_attention)
     prompt = render_prompt(checkpoint)
     tokens = token_spec(checkpoint, cfg)
     mel = mel_spec(checkpoint, cfg)
@@ -235,21 +236,10 @@ def export_bundle(
             if err > 1e-3:
                 raise RuntimeError(f"exported {name} differs from torch by {err:.2e}")
 
-        import onnx
-        import onnxruntime
-
         files = sorted(p.name for p in tmp.iterdir())
         manifest = Manifest(
             format_version=FORMAT_VERSION,
-            model=ModelSpec(
-                family="qwen3-asr",
-                kind=cfg.kind,
-                size=cfg.size_label,
-                source=str(source),
-                hidden_size=cfg.text.hidden_size,
-                vocab_size=cfg.text.vocab_size,
-                tied_embeddings=cfg.text.tie_word_embeddings,
-            ),
+            model=_model_spec(cfg, source),
             graphs={
                 "encoder": specs.graph_spec("encoder.onnx", specs.encoder_io(cfg)),
                 "decoder": specs.graph_spec("decoder.onnx", specs.decoder_io(cfg)),
@@ -270,14 +260,7 @@ def export_bundle(
             languages=cfg.support_languages,
             aligner=aligner_spec,
             files=file_entries(tmp, files),
-            producer={
-                "qwen-asr-edge": __version__,
-                "torch": torch.__version__,
-                "onnx": onnx.__version__,
-                "onnxruntime": onnxruntime.__version__,
-                "python": platform.python_version(),
-                **{f"validation_max_abs_{k}": f"{v:.3e}" for k, v in errors.items()},
-            },
+            producer=_producer(errors),
         )
         write_manifest(tmp, manifest)
         publish(tmp, out)
@@ -285,3 +268,59 @@ def export_bundle(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def _export_aligner_only(
+    source: str, checkpoint: Path, cfg: CheckpointConfig, out: Path, attention: str
+) -> Path:
+    """A bundle of the forced aligner alone: its two graphs, the tokenizer and the manifest."""
+    tokens = token_spec(checkpoint, cfg)
+    mel = mel_spec(checkpoint, cfg)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        build_tokenizer(checkpoint).save(str(tmp / "tokenizer.json"))
+        spec, graphs = export_aligner(source, tmp, attention, mel)
+        manifest = Manifest(
+            format_version=FORMAT_VERSION,
+            model=_model_spec(cfg, source),
+            graphs=graphs,
+            mel=mel,
+            tokens=tokens,
+            languages=cfg.support_languages,
+            aligner=spec,
+            files=file_entries(tmp, sorted(p.name for p in tmp.iterdir())),
+            producer=_producer({}),
+        )
+        write_manifest(tmp, manifest)
+        publish(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _model_spec(cfg: CheckpointConfig, source: str) -> ModelSpec:
+    return ModelSpec(
+        family="qwen3-asr",
+        kind=cfg.kind,
+        size=cfg.size_label,
+        source=str(source),
+        hidden_size=cfg.text.hidden_size,
+        vocab_size=cfg.text.vocab_size,
+        tied_embeddings=cfg.text.tie_word_embeddings,
+    )
+
+
+def _producer(errors: dict[str, float]) -> dict[str, str]:
+    import onnx
+    import onnxruntime
+
+    return {
+        "qwen-asr-edge": __version__,
+        "torch": torch.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "python": platform.python_version(),
+        **{f"validation_max_abs_{k}": f"{v:.3e}" for k, v in errors.items()},
+    }

@@ -67,6 +67,45 @@ def _teacher_forced_logits(
     return np.stack(logits)
 
 
+ALIGN_TEXT = "the quick brown fox jumps over the lazy dog"
+
+
+def compare_aligners(reference: Bundle, candidate: Bundle, audios: list[np.ndarray]) -> dict:
+    """Word times of a fixed English text on each clip: how far the candidate's move."""
+    from qwen_asr_edge.runtime.aligner import Aligner
+
+    ref, cand = Aligner(reference, providers="cpu"), Aligner(candidate, providers="cpu")
+    diffs, same = [], []
+    for wav in audios:
+        a, b = ref.align(wav, ALIGN_TEXT, "English"), cand.align(wav, ALIGN_TEXT, "English")
+        for x, y in zip(a, b, strict=True):
+            diffs += [abs(x.start - y.start), abs(x.end - y.end)]
+            same.append((x.start, x.end) == (y.start, y.end))
+    return {
+        "text": ALIGN_TEXT,
+        "word_time_abs_diff_mean_s": float(np.mean(diffs)),
+        "word_time_abs_diff_max_s": float(np.max(diffs)),
+        "identical_words": float(np.mean(same)),
+    }
+
+
+def compare_bundles(reference: Bundle, candidate: Bundle, audios: list[np.ndarray]) -> dict:
+    """The quality report: the ASR graphs when the bundle has them, the aligner when it has one."""
+    if reference.manifest.model.kind == "aligner":
+        report = {
+            "reference": reference.manifest.recipe,
+            "candidate": candidate.manifest.recipe,
+            "clips": len(audios),
+            "seconds": round(sum(len(w) for w in audios) / reference.manifest.mel.sample_rate, 2),
+            "note": CAVEAT,
+        }
+    else:
+        report = compare(reference, candidate, audios)
+    if reference.manifest.aligner is not None:
+        report["aligner"] = compare_aligners(reference, candidate, audios)
+    return report
+
+
 def compare(reference: Bundle, candidate: Bundle, audios: list[np.ndarray], max_tokens: int = 32) -> dict:
     ref, cand = Transcriber(reference, providers="cpu"), Transcriber(candidate, providers="cpu")
     enc_cos, enc_abs, dec_cos, dec_abs, top1, same, agree = [], [], [], [], [], [], []
@@ -122,20 +161,36 @@ def compare(reference: Bundle, candidate: Bundle, audios: list[np.ndarray], max_
 
 
 def table(report: dict) -> str:
-    e, d, t = report["encoder"], report["decoder"], report["transcripts"]
-    rows = [
-        ("encoder", "audio embeddings cosine mean / min", f"{e['cosine_mean']:.5f} / {e['cosine_min']:.5f}"),
-        ("encoder", "max abs error", f"{e['max_abs']:.3g}"),
-        (
-            "decoder",
-            "logits cosine mean / min (teacher forced)",
-            f"{d['logits_cosine_mean']:.5f} / {d['logits_cosine_min']:.5f}",
-        ),
-        ("decoder", "logits max abs error", f"{d['logits_max_abs']:.3g}"),
-        ("decoder", f"top-1 agreement over {d['steps']} steps", f"{d['top1_agreement']:.1%}"),
-        ("transcripts", "identical greedy transcripts", f"{t['identical']:.0%}"),
-        ("transcripts", "greedy prefix agreement", f"{t['greedy_prefix_agreement']:.1%}"),
-    ]
+    rows = []
+    if "encoder" in report:
+        e, d, t = report["encoder"], report["decoder"], report["transcripts"]
+        rows += [
+            (
+                "encoder",
+                "audio embeddings cosine mean / min",
+                f"{e['cosine_mean']:.5f} / {e['cosine_min']:.5f}",
+            ),
+            ("encoder", "max abs error", f"{e['max_abs']:.3g}"),
+            (
+                "decoder",
+                "logits cosine mean / min (teacher forced)",
+                f"{d['logits_cosine_mean']:.5f} / {d['logits_cosine_min']:.5f}",
+            ),
+            ("decoder", "logits max abs error", f"{d['logits_max_abs']:.3g}"),
+            ("decoder", f"top-1 agreement over {d['steps']} steps", f"{d['top1_agreement']:.1%}"),
+            ("transcripts", "identical greedy transcripts", f"{t['identical']:.0%}"),
+            ("transcripts", "greedy prefix agreement", f"{t['greedy_prefix_agreement']:.1%}"),
+        ]
+    if "aligner" in report:
+        a = report["aligner"]
+        rows += [
+            (
+                "aligner",
+                "word time abs diff mean / max (s)",
+                f"{a['word_time_abs_diff_mean_s']:.3f} / {a['word_time_abs_diff_max_s']:.3f}",
+            ),
+            ("aligner", "identical word times", f"{a['identical_words']:.0%}"),
+        ]
     width = max(len(r[1]) for r in rows)
     lines = [
         f"{report['candidate']} vs {report['reference']} on {report['clips']} clips ({report['seconds']} s)"

@@ -106,7 +106,8 @@ def quantize_bundle(
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         shutil.copy2(bundle.file(manifest.tokenizer), tmp / manifest.tokenizer)
-        reader = _DecoderCalibration(bundle.path, audios).reader() if recipe.algorithm == "gptq" else None
+        gptq = recipe.algorithm == "gptq" and "decoder" in manifest.graphs
+        reader = _DecoderCalibration(bundle.path, audios).reader() if gptq else None
         graphs = {}
         for name, spec in manifest.graphs.items():
             log.info("quantizing the %s (%s)", name, recipe.precision[name])
@@ -116,7 +117,7 @@ def quantize_bundle(
                 quantize_graph(bundle.path / spec.file, tmp / spec.file, name, recipe, calibration_for)
             graphs[name] = dataclasses.replace(spec, precision=recipe.precision[name])
         kv = manifest.kv_cache
-        if recipe.decoder == "fp16":
+        if recipe.decoder == "fp16" and "decoder" in graphs:
             kv = dataclasses.replace(kv, dtype="float16")
             spec = graphs["decoder"]
             retyped = [
@@ -136,7 +137,7 @@ def quantize_bundle(
 
         finish()
         log.info("measuring quality against the fp32 bundle on %d clips", len(audios))
-        report = quality.compare(bundle, load_bundle(tmp), audios)
+        report = quality.compare_bundles(bundle, load_bundle(tmp), audios)
         (tmp / "quality.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         finish()
         publish(tmp, out)

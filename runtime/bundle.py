@@ -131,7 +131,7 @@ class PromptSpec:
 @dataclass(frozen=True)
 class ModelSpec:
     family: str  # "qwen3-asr"
-    kind: str  # "asr" (the aligner arrives with issue 5)
+    kind: str  # "asr", or "aligner" for a bundle of the forced aligner alone
     size: str  # "0.6B", "1.7B" or "custom"
     source: str  # where the checkpoint came from
     hidden_size: int
@@ -147,16 +147,19 @@ class FileEntry:
 
 @dataclass(frozen=True)
 class Manifest:
+    """An ASR bundle has ``kv_cache``, ``decoder``, ``encoder`` and ``prompt``; an aligner-only
+    bundle (``model.kind == "aligner"``) has ``aligner`` instead; an ASR bundle may have both."""
+
     format_version: int
     model: ModelSpec
     graphs: dict[str, GraphSpec]
-    kv_cache: KvCacheSpec
-    decoder: DecoderSpec
     mel: MelSpec
-    encoder: EncoderSpec
     tokens: TokenSpec
-    prompt: PromptSpec
     languages: list[str]
+    kv_cache: KvCacheSpec | None = None
+    decoder: DecoderSpec | None = None
+    encoder: EncoderSpec | None = None
+    prompt: PromptSpec | None = None
     recipe: str = "fp32"  # "fp32" for an export; a quantization recipe's name otherwise
     quantization: dict[str, Any] = field(default_factory=dict)  # the recipe's settings
     tokenizer: str = "tokenizer.json"
@@ -182,12 +185,12 @@ class Manifest:
             format_version=data["format_version"],
             model=ModelSpec(**data["model"]),
             graphs=graphs,
-            kv_cache=KvCacheSpec(**data["kv_cache"]),
-            decoder=DecoderSpec(**data["decoder"]),
+            kv_cache=KvCacheSpec(**data["kv_cache"]) if data.get("kv_cache") else None,
+            decoder=DecoderSpec(**data["decoder"]) if data.get("decoder") else None,
             mel=MelSpec(**data["mel"]),
-            encoder=EncoderSpec(**data["encoder"]),
+            encoder=EncoderSpec(**data["encoder"]) if data.get("encoder") else None,
             tokens=TokenSpec(**data["tokens"]),
-            prompt=PromptSpec(**data["prompt"]),
+            prompt=PromptSpec(**data["prompt"]) if data.get("prompt") else None,
             languages=list(data["languages"]),
             recipe=data.get("recipe", "fp32"),
             quantization=dict(data.get("quantization", {})),
@@ -261,6 +264,13 @@ def load_bundle(path: str | os.PathLike[str], verify: bool = True) -> Bundle:
     except (KeyError, TypeError) as e:
         raise BundleError(folder, f"{MANIFEST_NAME} is incomplete ({e!r})") from None
 
+    asr = ("encoder", "decoder")
+    if manifest.model.kind == "asr" and (
+        manifest.decoder is None or not all(g in manifest.graphs for g in asr)
+    ):
+        raise BundleError(folder, f"{MANIFEST_NAME} describes an ASR model without its encoder and decoder")
+    if manifest.model.kind == "aligner" and manifest.aligner is None:
+        raise BundleError(folder, f"{MANIFEST_NAME} describes an aligner without its aligner entry")
     needed = {g.file for g in manifest.graphs.values()} | {manifest.tokenizer}
     for name in sorted(needed - manifest.files.keys()):
         raise BundleError(folder, f"{name} is used but has no hash in {MANIFEST_NAME}")

@@ -16,7 +16,7 @@ from .audio import AudioInput, describe, load_audio
 from .bundle import Bundle, load_bundle
 from .chunking import split_at_quiet_points
 from .decoding import GreedyDecoder
-from .errors import AudioError, InputError
+from .errors import AudioError, BundleError, InputError
 from .mel import LogMel, batch_features
 from .parsing import merge_languages, parse_output
 from .prompt import PromptBuilder, normalize_language
@@ -59,6 +59,12 @@ class Transcriber:
     ):
         self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle, verify=verify)
         manifest = self.bundle.manifest
+        if manifest.model.kind != "asr":
+            raise BundleError(
+                self.bundle.path,
+                "holds a forced aligner only",
+                "use `qwen-asr-edge align` (the Aligner class)",
+            )
         names = resolve_providers(providers)
         settings = settings or SessionSettings()
         if threads is not None:

@@ -204,3 +204,27 @@ def test_quantized_bundles_carry_a_working_aligner(bundles, tmp_path):
         got = aligner.align(wav, "hello world test", "English")
         assert [w.text for w in got] == [w.text for w in reference]
         assert all(0 <= w.start <= w.end <= 400 for w in got)
+
+
+def test_aligner_only_bundle(checkpoints, bundles, tmp_path):
+    """`export ALIGNER OUT` writes a bundle of the aligner alone: it aligns like the aligner
+    inside an ASR bundle, quantizes with its own quality report, and is refused by Transcriber."""
+    from qwen_asr_edge.export.write import export_bundle
+    from qwen_asr_edge.quant.quantize import quantize_bundle
+    from qwen_asr_edge.quant.recipes import get_recipe
+    from qwen_asr_edge.runtime import Transcriber
+
+    out = export_bundle(str(checkpoints["aligner"]), tmp_path / "aligner", encoder_attention="full")
+    alone = Aligner(out, providers="cpu")
+    assert alone.bundle.manifest.model.kind == "aligner" and set(alone.bundle.manifest.graphs) == {
+        "aligner_encoder",
+        "aligner",
+    }
+    wav = noise_clip(3.0, seed=70)
+    inside = Aligner(bundles["untied-full-aligner"], providers="cpu")
+    assert alone.align(wav, "hello world", "English") == inside.align(wav, "hello world", "English")
+    with pytest.raises(BundleError, match="forced aligner only"):
+        Transcriber(out, providers="cpu")
+    q, report = quantize_bundle(out, tmp_path / "aligner-int8", get_recipe("int8"))
+    assert 0 <= report["aligner"]["identical_words"] <= 1 and "decoder" not in report
+    assert Aligner(q, providers="cpu").align(wav, "hello world", "English")
