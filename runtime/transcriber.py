@@ -185,10 +185,14 @@ class Transcriber:
         progress = _progress(sum(durations), options.progress)
         # Similar lengths together: less padding, fewer wasted decoder positions.
         order = sorted(range(len(items)), key=lambda k: items[k].wav.shape[0])
-        decoded: list[tuple[_Item, Segment]] = []
+        # (input, offset, segment): no audio is kept once a chunk is decoded.
+        decoded: list[tuple[int, float, Segment]] = []
         for start in range(0, len(order), options.batch_size):
             group = [items[k] for k in order[start : start + options.batch_size]]
-            decoded += zip(group, self._decode(group, options), strict=True)
+            decoded += [
+                (it.index, it.offset, seg)
+                for it, seg in zip(group, self._decode(group, options), strict=True)
+            ]
             progress.update(sum(it.duration for it in group))
         for i in streamed:
             chunks = stream_chunks(audios[i], rate, chunk_seconds)
@@ -196,11 +200,14 @@ class Transcriber:
                 _Item(i, c.wav, c.offset, c.duration, contexts[i] or "", languages[i])
                 for c in itertools.islice(chunks, options.batch_size)
             ]:
-                decoded += zip(group, self._decode(group, options), strict=True)
+                decoded += [
+                    (it.index, it.offset, seg)
+                    for it, seg in zip(group, self._decode(group, options), strict=True)
+                ]
                 progress.update(sum(it.duration for it in group))
         progress.close()
-        for item, segment in sorted(decoded, key=lambda pair: (pair[0].index, pair[0].offset)):
-            found[item.index].append(segment)
+        for index, _, segment in sorted(decoded, key=lambda entry: entry[:2]):
+            found[index].append(segment)
 
         results = []
         for i, audio in enumerate(audios):
