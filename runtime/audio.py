@@ -52,7 +52,7 @@ def read_file(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     if p.stat().st_size == 0:
         raise AudioError(p, "file is empty")
     try:
-        short = _truncated_data_chunk(sf.info(str(p)).extra_info)
+        short = truncated_data_chunk(sf.info(str(p)).extra_info)
         if short:
             raise AudioError(
                 p, f"truncated: the header announces {short[0]} bytes of audio, the file holds {short[1]}"
@@ -64,7 +64,7 @@ def read_file(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     return data, int(rate)
 
 
-def _truncated_data_chunk(info: str) -> tuple[int, int] | None:
+def truncated_data_chunk(info: str) -> tuple[int, int] | None:
     """libsndfile reads a cut-off WAV/AIFF silently but logs ``data : 32000 (should be 15978)``."""
     match = re.search(r"^(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", info, re.MULTILINE)
     if match and int(match.group(2)) < int(match.group(1)):

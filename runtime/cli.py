@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     files, wavs, failed = [], [], 0
     for path in inputs:
         try:
-            wav = transcriber.load(path)
+            wav = transcriber.prepare(path, options)  # long files stay paths, to be streamed
         except AudioError as e:
             print(f"error: {e}", file=sys.stderr)
             failed += 1

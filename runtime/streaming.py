@@ -20,7 +20,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from .audio import read_file
+from .audio import read_file, truncated_data_chunk
 from .chunking import Chunk, padded_chunk, quiet_cut
 from .errors import AudioError
 
@@ -28,13 +28,21 @@ BLOCK_SECONDS = 10.0
 
 
 def duration_of(path: str | os.PathLike) -> float:
-    """Seconds of audio in a file, from its header (checks the file as ``read_file`` does)."""
+    """Seconds of audio in a file, from its header, which is checked as ``read_file`` checks it."""
+    p = Path(path)
     try:
-        info = sf.info(str(path))
+        info = sf.info(str(p))
     except (sf.LibsndfileError, RuntimeError, TypeError):
-        read_file(path)  # raises the usual, precise error
+        read_file(p)  # raises the usual, precise error (missing, empty, not audio)
         raise
-    return info.frames / info.samplerate if info.samplerate else 0.0
+    short = truncated_data_chunk(info.extra_info)
+    if short:
+        raise AudioError(
+            p, f"truncated: the header announces {short[0]} bytes of audio, the file holds {short[1]}"
+        )
+    if not info.frames:
+        raise AudioError(p, "contains no samples")
+    return info.frames / info.samplerate
 
 
 def stream_chunks(

@@ -130,6 +130,21 @@ class Transcriber:
             )
         return wav
 
+    def chunk_seconds(self, options: DecodeOptions) -> float:
+        """The longest chunk these options allow: with timestamps, no longer than the aligner's limit
+        (as the official package cuts)."""
+        if options.timestamps:
+            return min(options.max_chunk_seconds, self.aligner.spec.max_seconds)
+        return options.max_chunk_seconds
+
+    def prepare(self, audio: AudioInput, options: DecodeOptions | None = None) -> AudioInput:
+        """Check one input before decoding: a file longer than one chunk is checked by its header
+        and returned as a path, to be streamed; anything else is decoded (``load``)."""
+        options = options or DecodeOptions()
+        if isinstance(audio, (str, os.PathLike)) and duration_of(audio) > self.chunk_seconds(options):
+            return audio
+        return self.load(audio)
+
     def transcribe(
         self,
         audio: AudioInput,
@@ -162,19 +177,17 @@ class Transcriber:
         supported = self.languages
         languages = [normalize_language(x, supported) if x and str(x).strip() else None for x in languages]
         rate = self.bundle.manifest.mel.sample_rate
-        chunk_seconds = options.max_chunk_seconds
-        if options.timestamps:  # the official package cuts at the aligner's limit too
-            chunk_seconds = min(chunk_seconds, self.aligner.spec.max_seconds)
+        chunk_seconds = self.chunk_seconds(options)
 
         items: list[_Item] = []
         durations: list[float] = []
         streamed: list[int] = []
         for i, audio in enumerate(audios):
-            if isinstance(audio, (str, os.PathLike)) and duration_of(audio) > chunk_seconds:
-                durations.append(duration_of(audio))
+            wav = self.prepare(audio, options)
+            if not isinstance(wav, np.ndarray):
+                durations.append(duration_of(wav))
                 streamed.append(i)
                 continue
-            wav = self.load(audio)
             durations.append(wav.shape[0] / rate)
             for chunk in split_at_quiet_points(wav, rate, chunk_seconds):
                 items.append(
