@@ -60,3 +60,16 @@ def test_ignore_stop_decodes_exactly_the_cap(bundles, bundle):
     stopped = tr.transcribe_batch(clips, options=DecodeOptions(max_new_tokens=20))
     for a, b in zip(got, stopped, strict=True):  # the same greedy path up to where it stopped
         assert a.segments[0].tokens[: len(b.segments[0].tokens)] == b.segments[0].tokens
+
+
+def test_progress_bar_only_on_long_work_at_a_terminal(monkeypatch):
+    import sys
+
+    from qwen_asr_edge.runtime.transcriber import _progress
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    assert not _progress(600.0, True).disable
+    assert _progress(30.0, True).disable  # short work: no bar
+    assert _progress(600.0, False).disable  # not asked for (the Python API's default)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    assert _progress(600.0, True).disable  # piped or redirected: quiet
