@@ -4,6 +4,7 @@ from qwen_asr_edge.runtime import Transcriber
 print(Transcriber("bundle-dir").transcribe("talk.wav").text)
 """
 
+from .aligner import Aligner
 from .bundle import Bundle, Manifest, load_bundle
 from .errors import (
     AudioError,
@@ -16,10 +17,11 @@ from .errors import (
     QwenAsrEdgeError,
 )
 from .providers import SessionSettings
-from .results import DecodeOptions, Segment, Transcript
+from .results import DecodeOptions, Segment, Transcript, Word
 from .transcriber import Transcriber
 
 __all__ = [
+    "Aligner",
     "AudioError",
     "AudioFileNotFoundError",
     "Bundle",
@@ -35,5 +37,6 @@ __all__ = [
     "SessionSettings",
     "Transcriber",
     "Transcript",
+    "Word",
     "load_bundle",
 ]
