@@ -126,17 +126,19 @@ print(int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).sp
 
 
 def test_memory_does_not_grow_with_length(bundles, tmp_path):
-    """Peak RSS transcribing 5 and 40 minutes of audio, each in a fresh process: the same within
-    noise (a chunk list that kept its audio grew 0.6 GB from 10 to 120 minutes)."""
+    """Peak RSS transcribing 20 and 60 minutes of audio, each in a fresh process: the same within
+    noise. Measured here: 10 / 20 / 40 / 60 / 80 min -> 366 / 432 / 429 / 463 / 448 MB (a plateau
+    after the first minutes, +-30 MB of allocator noise); keeping each chunk's audio, as an
+    earlier version did, adds 154 MB from 20 to 60 minutes."""
     import subprocess
     import sys
 
     peaks = []
-    for blocks in (10, 80):
+    for blocks in (40, 120):
         path = tmp_path / f"{blocks}.wav"
         out = subprocess.run(
             [sys.executable, "-c", PEAK_RSS, str(bundles["tied-full"]), str(path), str(blocks)],
             capture_output=True, text=True, timeout=600, check=True,
         )  # fmt: skip
         peaks.append(int(out.stdout.split()[-1]) / 1e3)  # MB
-    assert peaks[1] - peaks[0] < 60, peaks  # 35 minutes more audio is 67 MB of samples alone
+    assert peaks[1] - peaks[0] < 80, peaks
