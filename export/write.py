@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import platform
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +23,7 @@ from qwen_asr_edge.runtime.bundle import (
     PromptSpec,
     TokenSpec,
     file_entries,
-    publish,
+    staged,
     write_manifest,
 )
 from qwen_asr_edge.runtime.decoding import length_feeds
@@ -217,9 +215,7 @@ def export_bundle(
     decoder = build_decoder(cfg, weights, decoder_attention)
     del weights
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with staged(out) as tmp:
         build_tokenizer(checkpoint).save(str(tmp / "tokenizer.json"))
         log.info("exporting the encoder (%s attention)", encoder_attention)
         export_graph(encoder, specs.encoder_example(cfg), specs.encoder_io(cfg), tmp / "encoder.onnx")
@@ -263,10 +259,6 @@ def export_bundle(
             producer=_producer(errors),
         )
         write_manifest(tmp, manifest)
-        publish(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 
@@ -276,9 +268,7 @@ def _export_aligner_only(
     """A bundle of the forced aligner alone: its two graphs, the tokenizer and the manifest."""
     tokens = token_spec(checkpoint, cfg)
     mel = mel_spec(checkpoint, cfg)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with staged(out) as tmp:
         build_tokenizer(checkpoint).save(str(tmp / "tokenizer.json"))
         spec, graphs = export_aligner(source, tmp, attention, mel)
         manifest = Manifest(
@@ -293,10 +283,6 @@ def _export_aligner_only(
             producer=_producer({}),
         )
         write_manifest(tmp, manifest)
-        publish(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 

@@ -7,13 +7,12 @@ import dataclasses
 import json
 import logging
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from qwen_asr_edge.runtime.audio import audio_files, load_audio
-from qwen_asr_edge.runtime.bundle import file_entries, load_bundle, publish, write_manifest
+from qwen_asr_edge.runtime.bundle import file_entries, load_bundle, staged, write_manifest
 from qwen_asr_edge.runtime.decoding import prefill_feeds
 from qwen_asr_edge.runtime.errors import BundleError, InputError
 
@@ -102,9 +101,7 @@ def quantize_bundle(
         raise FileExistsError(f"{out} exists; pass --force to replace it")
     audios = calibration_audio(calibration, manifest.mel.sample_rate)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with staged(out) as tmp:
         shutil.copy2(bundle.file(manifest.tokenizer), tmp / manifest.tokenizer)
         gptq = recipe.algorithm == "gptq" and "decoder" in manifest.graphs
         reader = _DecoderCalibration(bundle.path, audios).reader() if gptq else None
@@ -140,8 +137,4 @@ def quantize_bundle(
         report = quality.compare_bundles(bundle, load_bundle(tmp), audios)
         (tmp / "quality.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         finish()
-        publish(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out, report

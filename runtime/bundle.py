@@ -11,6 +11,9 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -223,6 +226,20 @@ def sha256_of(path: Path, block: int = 1 << 22) -> str:
 
 def file_entries(folder: Path, names: list[str]) -> dict[str, FileEntry]:
     return {n: FileEntry(sha256=sha256_of(folder / n), bytes=(folder / n).stat().st_size) for n in names}
+
+
+@contextmanager
+def staged(out: Path) -> Iterator[Path]:
+    """A temp folder beside ``out`` to write a bundle into: published as ``out`` when the block
+    ends, removed if it raises, so no half-written bundle is ever visible."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        yield tmp
+        publish(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def publish(tmp: Path, out: Path) -> None:
