@@ -140,10 +140,17 @@ class Transcriber:
     def prepare(self, audio: AudioInput, options: DecodeOptions | None = None) -> AudioInput:
         """Check one input before decoding: a file longer than one chunk is checked by its header
         and returned as a path, to be streamed; anything else is decoded (``load``)."""
-        options = options or DecodeOptions()
-        if isinstance(audio, (str, os.PathLike)) and duration_of(audio) > self.chunk_seconds(options):
-            return audio
-        return self.load(audio)
+        wav, _ = self._prepare(audio, options or DecodeOptions())
+        return audio if wav is None else wav
+
+    def _prepare(self, audio: AudioInput, options: DecodeOptions) -> tuple[np.ndarray | None, float]:
+        """(None, seconds) for a file to stream, else (samples, seconds)."""
+        if isinstance(audio, (str, os.PathLike)):
+            seconds = duration_of(audio)
+            if seconds > self.chunk_seconds(options):
+                return None, seconds
+        wav = self.load(audio)
+        return wav, wav.shape[0] / self.bundle.manifest.mel.sample_rate
 
     def transcribe(
         self,
@@ -183,12 +190,11 @@ class Transcriber:
         durations: list[float] = []
         streamed: list[int] = []
         for i, audio in enumerate(audios):
-            wav = self.prepare(audio, options)
-            if not isinstance(wav, np.ndarray):
-                durations.append(duration_of(wav))
+            wav, seconds = self._prepare(audio, options)
+            durations.append(seconds)
+            if wav is None:
                 streamed.append(i)
                 continue
-            durations.append(wav.shape[0] / rate)
             for chunk in split_at_quiet_points(wav, rate, chunk_seconds):
                 items.append(
                     _Item(i, chunk.wav, chunk.offset, chunk.duration, contexts[i] or "", languages[i])
