@@ -151,6 +151,22 @@ def validate(bundle_dir: Path, encoder, decoder, cfg: CheckpointConfig) -> dict[
 ALIGNER_MAX_SECONDS = 180.0  # the official MAX_FORCE_ALIGN_INPUT_SECONDS
 
 
+def _validate_aligner(path: Path, text, cfg: CheckpointConfig) -> float:
+    """ORT against torch on a right-padded batch at shapes other than the traced ones."""
+    import onnxruntime as ort
+
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 1000, (2, 11)).astype(np.int64)
+    ids[:, 1:4] = cfg.audio_token_id
+    embeds = rng.standard_normal((2, 3, cfg.text.hidden_size)).astype(np.float32)
+    lens = np.array([3, 2], dtype=np.int64)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = sess.run(["logits"], {"input_ids": ids, "audio_embeds": embeds, "audio_embed_lens": lens})[0]
+    with torch.no_grad():
+        want = text(torch.from_numpy(ids), torch.from_numpy(embeds), torch.from_numpy(lens))[0].numpy()
+    return float(np.abs(got - want).max())
+
+
 def export_aligner(
     source: str, folder: Path, encoder_attention: str, mel: MelSpec
 ) -> tuple[AlignerSpec, dict[str, GraphSpec]]:
@@ -169,6 +185,10 @@ def export_aligner(
     export_graph(encoder, specs.encoder_example(cfg), specs.encoder_io(cfg), folder / "aligner_encoder.onnx")
     log.info("exporting the aligner")
     export_graph(text, specs.aligner_example(cfg), specs.aligner_io(cfg), folder / "aligner.onnx")
+    err = _validate_aligner(folder / "aligner.onnx", text, cfg)
+    log.info("validation aligner_logits: max abs error %.2e", err)
+    if err > 1e-3:
+        raise RuntimeError(f"exported aligner differs from torch by {err:.2e}")
     spec = AlignerSpec(
         timestamp_token_id=cfg.timestamp_token_id,
         segment_ms=cfg.timestamp_segment_time,
