@@ -65,7 +65,14 @@ ADDED_TOKENS: list[tuple[str, bool]] = [
     ("<asr_text>", False),
     ("<timestamp>", False),
 ]
-TOKEN_IDS = {tok: FIRST_ADDED_ID + i for i, (tok, _) in enumerate(ADDED_TOKENS)}
+
+
+def token_ids(first_added_id: int = FIRST_ADDED_ID) -> dict[str, int]:
+    """The added tokens' ids when the base vocabulary has ``first_added_id`` entries."""
+    return {tok: first_added_id + i for i, (tok, _) in enumerate(ADDED_TOKENS)}
+
+
+TOKEN_IDS = token_ids()
 
 # The released template puts all system text into one system turn and one audio block per audio
 # item into a single user turn; this one renders the same string.
@@ -151,8 +158,11 @@ def aligner_shape(shape: Shape) -> Shape:
     return Shape(shape.audio, text)
 
 
-def config_json(shape: Shape, source_dtype: str = "bfloat16", aligner: bool = False) -> dict:
+def config_json(
+    shape: Shape, source_dtype: str = "bfloat16", aligner: bool = False, first_added_id: int = FIRST_ADDED_ID
+) -> dict:
     a, t = shape.audio, shape.text
+    ids = token_ids(first_added_id)
     audio = {
         "model_type": "qwen3_asr_audio_encoder",
         "num_mel_bins": a.num_mel_bins,
@@ -203,9 +213,9 @@ def config_json(shape: Shape, source_dtype: str = "bfloat16", aligner: bool = Fa
         "architectures": ["Qwen3ASRForConditionalGeneration"],
         "audio_config": audio,
         "text_config": text,
-        "audio_start_token_id": TOKEN_IDS["<|audio_start|>"],
-        "audio_end_token_id": TOKEN_IDS["<|audio_end|>"],
-        "audio_token_id": TOKEN_IDS["<|audio_pad|>"],
+        "audio_start_token_id": ids["<|audio_start|>"],
+        "audio_end_token_id": ids["<|audio_end|>"],
+        "audio_token_id": ids["<|audio_pad|>"],
         "initializer_range": 0.02,
         "dtype": source_dtype,
     }
@@ -220,7 +230,7 @@ def config_json(shape: Shape, source_dtype: str = "bfloat16", aligner: bool = Fa
         thinker["model_type"] = "qwen3_forced_aligner"
         thinker["classify_num"] = ALIGNER_CLASSES
         config["support_languages"] = ALIGNER_LANGUAGES
-        config["timestamp_token_id"] = TOKEN_IDS["<timestamp>"]
+        config["timestamp_token_id"] = ids["<timestamp>"]
         config["timestamp_segment_time"] = TIMESTAMP_SEGMENT_MS
     return config
 
@@ -253,6 +263,13 @@ def write_tokenizer_files(folder: Path, vocab_dir: Path | None = None) -> None:
         vocab, merges = _train_small_bpe(folder)
     if len(vocab) != FIRST_ADDED_ID:
         raise ValueError(f"base vocabulary has {len(vocab)} entries, expected {FIRST_ADDED_ID}")
+    write_vocab(folder, vocab, merges)
+
+
+def write_vocab(folder: Path, vocab: dict[str, int], merges: str) -> None:
+    """vocab.json, merges.txt and tokenizer_config.json, the added tokens right after the base
+    vocabulary (at their real ids for the real vocabulary, at smaller ones for a small BPE)."""
+    ids = token_ids(len(vocab))
     (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
     (folder / "merges.txt").write_text(merges, encoding="utf-8")
     audio_attrs = {
@@ -264,7 +281,7 @@ def write_tokenizer_files(folder: Path, vocab_dir: Path | None = None) -> None:
         "add_bos_token": False,
         "add_prefix_space": False,
         "added_tokens_decoder": {
-            str(TOKEN_IDS[t]): {
+            str(ids[t]): {
                 "content": t,
                 "lstrip": False,
                 "normalized": False,
@@ -299,7 +316,7 @@ def write_tokenizer_files(folder: Path, vocab_dir: Path | None = None) -> None:
     )
 
 
-def write_side_files(folder: Path) -> None:
+def write_side_files(folder: Path, first_added_id: int = FIRST_ADDED_ID) -> None:
     preprocessor = {
         "chunk_length": 30,
         "dither": 0.0,
@@ -315,7 +332,9 @@ def write_side_files(folder: Path) -> None:
         "return_attention_mask": True,
         "sampling_rate": 16000,
     }
-    generation = {"eos_token_id": [151643, 151645], "pad_token_id": 151643, "do_sample": False}
+    ids = token_ids(first_added_id)
+    eos, pad = ids["<|im_end|>"], ids["<|endoftext|>"]
+    generation = {"eos_token_id": [pad, eos], "pad_token_id": pad, "do_sample": False}
     (folder / "preprocessor_config.json").write_text(json.dumps(preprocessor, indent=2))
     (folder / "generation_config.json").write_text(json.dumps(generation, indent=2))
     (folder / "chat_template.json").write_text(json.dumps({"chat_template": CHAT_TEMPLATE}))

@@ -119,7 +119,7 @@ def validate(bundle_dir: Path, encoder, decoder, cfg: CheckpointConfig) -> dict[
     t, kv = cfg.text, specs.kv_cache_spec(cfg)
     b, s, capacity = 2, 9, 16
     lens = np.array([9, 6])
-    ids = rng.integers(0, 1000, (b, s)).astype(np.int64)
+    ids = rng.integers(0, min(1000, t.vocab_size), (b, s)).astype(np.int64)
     ids[:, 2:5] = cfg.audio_token_id
     embeds = rng.standard_normal((b, 4, t.hidden_size)).astype(np.float32)
     audio_lens = np.array([3, 3], dtype=np.int64)
@@ -156,7 +156,7 @@ def _validate_aligner(path: Path, text, cfg: CheckpointConfig) -> float:
     import onnxruntime as ort
 
     rng = np.random.default_rng(0)
-    ids = rng.integers(0, 1000, (2, 11)).astype(np.int64)
+    ids = rng.integers(0, min(1000, cfg.text.vocab_size), (2, 11)).astype(np.int64)
     ids[:, 1:4] = cfg.audio_token_id
     embeds = rng.standard_normal((2, 3, cfg.text.hidden_size)).astype(np.float32)
     lens = np.array([3, 2], dtype=np.int64)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ..checkpoint import TextConfig
-from .decoder import Rows, TextDecoder
+from .decoder import TextDecoder
 
 
 class AlignerText(TextDecoder):
@@ -30,10 +30,5 @@ class AlignerText(TextDecoder):
         audio_embeds: torch.Tensor,  # (B, A, H)
         audio_embed_lens: torch.Tensor,  # (B,) int64
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        b, s = input_ids.shape
-        x = self.embed(input_ids, audio_embeds, audio_embed_lens)
-        rows = Rows.whole(b, s, self.inv_freq)
-        for layer in self.model.layers:
-            x, _, _ = layer(x, rows, None, None, None)
-        logits = self.lm_head(self.model.norm(x))
+        logits = self.lm_head(self.whole(input_ids, audio_embeds, audio_embed_lens))
         return logits, torch.argmax(logits, dim=-1)

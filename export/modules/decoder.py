@@ -228,6 +228,23 @@ class TextDecoder(nn.Module):
         audio = torch.gather(audio_embeds, 1, slot[:, :, None].expand(b, s, audio_embeds.shape[2]))
         return torch.where(inject[:, :, None], audio, x)
 
+    def whole(
+        self, input_ids: torch.Tensor, audio_embeds: torch.Tensor, audio_embed_lens: torch.Tensor
+    ) -> torch.Tensor:
+        """Final-norm hidden states (B, S, H) of whole right-padded sequences in one causal pass,
+        no cache: the aligner's text pass, and teacher-forced training."""
+        b, s = input_ids.shape
+        x = self.embed(input_ids, audio_embeds, audio_embed_lens)
+        rows = Rows.whole(b, s, self.inv_freq)
+        for layer in self.model.layers:
+            x, _, _ = layer(x, rows, None, None, None)
+        return self.model.norm(x)
+
+    def head(self, h: torch.Tensor) -> torch.Tensor:
+        if self.lm_head is None:
+            return torch.matmul(h, self.model.embed_tokens.weight.t())
+        return self.lm_head(h)
+
     def forward(
         self,
         input_ids: torch.Tensor,  # (B, S) int64, right-padded
@@ -255,10 +272,6 @@ class TextDecoder(nn.Module):
         # Each row's last real token in this call: len-1 in a right-padded first prompt, else S-1.
         last = torch.clamp(seqlens_k.to(torch.int64), max=s - 1)
         h = torch.gather(x, 1, last[:, None, None].expand(b, 1, x.shape[2]))
-        h = self.model.norm(h)
-        if self.lm_head is None:
-            logits = torch.matmul(h, self.model.embed_tokens.weight.t())
-        else:
-            logits = self.lm_head(h)
+        logits = self.head(self.model.norm(h))
         next_token = torch.argmax(logits, dim=-1)
         return (logits, next_token, *presents)
