@@ -1,7 +1,8 @@
 """numpy + onnxruntime only: everything that runs on a device.
 
-from qwen_asr_edge.runtime import Transcriber
+from qwen_asr_edge.runtime import Transcriber, demo_bundle
 print(Transcriber("bundle-dir").transcribe("talk.wav").text)
+print(Transcriber(demo_bundle()).transcribe("set-a-timer.wav").text)  # the built-in demo model
 """
 
 from .aligner import Aligner
@@ -16,6 +17,7 @@ from .errors import (
     ProviderError,
     QwenAsrEdgeError,
 )
+from .models import cached_bundle, demo_bundle
 from .providers import SessionSettings
 from .results import DecodeOptions, Segment, Transcript, Word
 from .transcriber import Transcriber
@@ -38,5 +40,7 @@ __all__ = [
     "Transcriber",
     "Transcript",
     "Word",
+    "cached_bundle",
+    "demo_bundle",
     "load_bundle",
 ]

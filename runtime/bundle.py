@@ -246,8 +246,8 @@ def publish(tmp: Path, out: Path) -> None:
     """Make a finished temp folder the bundle at ``out``: readable by everyone, then renamed
     into place (replacing an older bundle), so no half-written bundle is ever visible."""
     tmp.chmod(0o755)
-    for f in tmp.iterdir():
-        f.chmod(0o644)
+    for f in tmp.rglob("*"):
+        f.chmod(0o755 if f.is_dir() else 0o644)  # folders must stay traversable
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)

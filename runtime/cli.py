@@ -19,8 +19,17 @@ from .writers import WRITERS, get_writer
 def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcribe") -> argparse.Namespace:
     p = argparse.ArgumentParser(prog=prog, description="Transcribe audio files with an exported bundle.")
     p.add_argument("files", nargs="+", type=Path, help="audio files, or folders of them")
-    p.add_argument(
-        "--bundle", required=True, type=Path, help="bundle folder written by `qwen-asr-edge export`"
+    source = p.add_mutually_exclusive_group()
+    source.add_argument(
+        "--bundle",
+        type=Path,
+        help="bundle folder written by `qwen-asr-edge export` (default: the built-in demo model)",
+    )
+    source.add_argument(
+        "--model",
+        metavar="CHECKPOINT",
+        help="a checkpoint's hub id (Qwen/Qwen3-ASR-0.6B) or folder: exported on first use (needs the "
+        "[export] extra) and cached, see QWEN_ASR_EDGE_CACHE",
     )
     p.add_argument("--language", help="force the language (e.g. English); detected when omitted")
     p.add_argument(
@@ -78,6 +87,18 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcr
     return args
 
 
+def bundle_of(args: argparse.Namespace) -> Path:
+    """--bundle, else --model exported on first use, else the demo model, said in one line."""
+    from . import models
+
+    if args.bundle is not None:
+        return args.bundle
+    if args.model is not None:
+        return models.cached_bundle(args.model)
+    print(f"note: {models.DEMO_NOTE}", file=sys.stderr)
+    return models.demo_bundle()
+
+
 def run(args: argparse.Namespace) -> int:
     from .transcriber import Transcriber
 
@@ -87,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         config=dict(e.split("=", 1) for e in args.session_config),
     )
     transcriber = Transcriber(
-        args.bundle, providers=args.providers, verify=not args.no_verify, settings=settings
+        bundle_of(args), providers=args.providers, verify=not args.no_verify, settings=settings
     )
     options = DecodeOptions(
         max_new_tokens=args.max_new_tokens,

@@ -1,0 +1,159 @@
+"""The built-in demo model: it really transcribes, it is the CLI's offline default, and the script
+that trained it still runs; plus ``--model`` exporting on first use and caching."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+from qwen_asr_edge.export import demo_text
+from qwen_asr_edge.export.demo_data import plan
+from qwen_asr_edge.export.demo_speech import missing_tools
+from qwen_asr_edge.runtime import Transcriber, load_bundle
+from qwen_asr_edge.runtime.models import DEMO_NOTE, cache_key, demo_bundle, demo_examples
+
+from .conftest import ROOT, require, run_cli
+
+CHECKPOINT = ROOT / "export" / "assets" / "demo-checkpoint"
+
+
+def offline_env(tmp_path: Path) -> dict:
+    """A user's environment with no network and nothing cached: hub lookups fail fast."""
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    return {
+        **os.environ,
+        "HOME": str(home),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+        "HF_HUB_OFFLINE": "1",
+        "QWEN_ASR_EDGE_CACHE": str(tmp_path / "cache"),
+    }
+
+
+@pytest.mark.parametrize("example", demo_examples(), ids=lambda e: e["language"])
+def test_demo_bundle_transcribes_its_examples_exactly(example):
+    result = Transcriber(demo_bundle()).transcribe(example["audio"])
+    assert result.text == example["text"]
+    assert result.language == example["language"]
+
+
+def test_cli_defaults_to_the_demo_model_offline(tmp_path):
+    examples = demo_examples()
+    result = run_cli("transcribe", *(e["audio"] for e in examples), env=offline_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip() == f"note: {DEMO_NOTE}"  # said once, in one line
+    lines = result.stdout.strip().splitlines()
+    assert lines == [f"{e['audio']}: {e['text']}" for e in examples]
+    assert not (tmp_path / "cache").exists()  # the default needs no cache
+
+
+def test_demo_checkpoint_keeps_its_special_tokens_at_its_own_ids():
+    """The demo's vocabulary is small, so every special id differs from the real 151643+: the
+    exporter must read them from the checkpoint and the runtime from the manifest."""
+    config = json.loads((CHECKPOINT / "config.json").read_text())
+    vocab = json.loads((CHECKPOINT / "vocab.json").read_text())
+    added = json.loads((CHECKPOINT / "tokenizer_config.json").read_text())["added_tokens_decoder"]
+    ids = {rec["content"]: int(i) for i, rec in added.items()}
+    assert min(ids.values()) == len(vocab) < 1000
+    thinker = config["thinker_config"]
+    assert thinker["audio_token_id"] == ids["<|audio_pad|>"]
+    assert thinker["audio_start_token_id"] == ids["<|audio_start|>"]
+    assert thinker["text_config"]["vocab_size"] >= max(ids.values()) + 1
+    tokens = load_bundle(demo_bundle()).manifest.tokens
+    assert tokens.audio_pad == ids["<|audio_pad|>"]
+    assert tokens.im_end == ids["<|im_end|>"]
+    assert load_bundle(demo_bundle()).manifest.languages == ["English", "German"]
+    recipe = json.loads((CHECKPOINT / "recipe.json").read_text())
+    assert recipe["recipe"]["seed"] == 0 and recipe["held_out"]["wer"] < 0.10
+
+
+def test_demo_model_is_small():
+    size = sum(f.stat().st_size for d in (CHECKPOINT, demo_bundle()) for f in d.iterdir())
+    assert size < 10.5e6, f"{size / 1e6:.1f} MB"
+
+
+def test_number_words():
+    assert demo_text.english_number(21) == "twenty-one"
+    assert demo_text.english_number(305) == "three hundred five"
+    assert demo_text.english_ordinal(23) == "twenty-third"
+    assert demo_text.german_number(21) == "einundzwanzig"
+    assert demo_text.german_number(101) == "einhunderteins"
+    assert demo_text.german_ordinal(3) == "dritten"
+    assert demo_text.german_ordinal(17) == "siebzehnten"
+    assert demo_text.german_ordinal(30) == "dreißigsten"
+
+
+def test_sentences_are_written_with_digits_and_spoken_in_words():
+    rng = random.Random(0)
+    for lang in ("English", "German"):
+        for _ in range(200):
+            written, spoken = demo_text.sentence(lang, rng)
+            assert "{" not in written and not any(ch.isdigit() for ch in spoken)
+            assert written[-1] in ".?" and written[0].isupper()
+
+
+def test_held_out_set_shares_no_sentence_or_voice_with_training():
+    train, test = plan(200, 20, seed=3)
+    assert {c.text for c in train}.isdisjoint({c.text for c in test})
+    assert {c.voice for c in train}.isdisjoint({c.voice for c in test})
+    assert {c.language for c in test} == {"English", "German"}
+    assert plan(200, 20, seed=3) == (train, test)  # seeded
+
+
+def test_training_script_smoke(tmp_path):
+    require(not missing_tools(), f"speech synthesis tools ({', '.join(missing_tools())})")
+    from qwen_asr_edge.export import train_demo
+
+    out = tmp_path / "demo"
+    assert train_demo.main([str(out), "--smoke", "--work", str(tmp_path / "work")]) == 0
+    recipe = json.loads((out / "checkpoint" / "recipe.json").read_text())
+    assert recipe["recipe"]["steps"] == train_demo.SMOKE.steps
+    assert [h["step"] for h in recipe["training"]["history"]] == [4, 8]
+    assert recipe["held_out"]["wer"] >= 0.0
+    manifest = load_bundle(out / "bundle").manifest
+    assert manifest.tokens.audio_pad < 1000
+    assert {e["language"] for e in json.loads((out / "examples" / "examples.json").read_text())} == {
+        "English",
+        "German",
+    }
+
+
+def test_model_option_exports_on_first_use_and_reuses_the_cache(checkpoints, tmp_path):
+    env = offline_env(tmp_path)
+    clip = demo_examples()[0]["audio"]
+    args = ("transcribe", clip, "--model", checkpoints["tied"], "--max-new-tokens", "3")
+    first = run_cli(*args, env=env)
+    assert first.returncode == 0, first.stderr
+    assert "exporting" in first.stderr and "first use" in first.stderr
+    cached = tmp_path / "cache" / "bundles" / cache_key(str(checkpoints["tied"]))
+    assert (cached / "manifest.json").is_file()
+    stamp = (cached / "manifest.json").stat().st_mtime_ns
+    second = run_cli(*args, env=env)
+    assert second.returncode == 0, second.stderr
+    assert "exporting" not in second.stderr and second.stdout == first.stdout
+    assert (cached / "manifest.json").stat().st_mtime_ns == stamp
+
+
+def test_model_option_offline_hub_id_is_a_clear_error(tmp_path):
+    result = run_cli("transcribe", demo_examples()[0]["audio"], "--model", "Qwen/Qwen3-ASR-0.6B",
+                     env=offline_env(tmp_path))  # fmt: skip
+    assert result.returncode == 2
+    assert "Qwen/Qwen3-ASR-0.6B" in result.stderr and "cannot fetch from the hub" in result.stderr
+    assert "Traceback" not in result.stderr
+    bundles = tmp_path / "cache" / "bundles"
+    assert not bundles.exists() or not any(bundles.iterdir())  # nothing half-written
+
+
+def test_bundle_and_model_exclude_each_other(tmp_path):
+    result = run_cli("transcribe", "x.wav", "--bundle", tmp_path, "--model", "Qwen/Qwen3-ASR-0.6B")
+    assert result.returncode == 2 and "not allowed with" in result.stderr
+
+
+def test_cache_keys():
+    assert cache_key("Qwen/Qwen3-ASR-0.6B") == "Qwen--Qwen3-ASR-0.6B"
+    a, b = cache_key("/tmp/x/model"), cache_key("/tmp/y/model")
+    assert a.startswith("model-") and a != b
