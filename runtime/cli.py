@@ -9,6 +9,8 @@ import logging
 import sys
 from pathlib import Path
 
+from qwen_asr_edge.quant.recipes import RECIPES
+
 from .audio import audio_files
 from .errors import AudioError, QwenAsrEdgeError
 from .providers import OPTIMIZATION_LEVELS, SessionSettings
@@ -30,6 +32,11 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcr
         metavar="CHECKPOINT",
         help="a checkpoint's hub id (Qwen/Qwen3-ASR-0.6B) or folder: exported on first use (needs the "
         "[export] extra) and cached, see QWEN_ASR_EDGE_CACHE",
+    )
+    p.add_argument(
+        "--recipe",
+        choices=sorted(RECIPES),
+        help="with --model: quantize it so on first use (int4 for CPUs, fp16 for GPUs); default fp32",
     )
     p.add_argument("--language", help="force the language (e.g. English); detected when omitted")
     p.add_argument(
@@ -81,6 +88,8 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcr
         p.error("--threads must be at least 1")
     if args.format in ("srt", "vtt", "tsv") and len(args.files) > 1 and not args.output_dir:
         p.error(f"--format {args.format} with several inputs needs --output-dir")
+    if args.recipe and not args.model:
+        p.error("--recipe goes with --model (a bundle is quantized with `qwen-asr-edge quantize`)")
     bad = [e for e in args.session_config if "=" not in e]
     if bad:
         p.error(f"--session-config takes KEY=VALUE, not {bad[0]!r}")
@@ -94,7 +103,7 @@ def bundle_of(args: argparse.Namespace) -> Path:
     if args.bundle is not None:
         return args.bundle
     if args.model is not None:
-        return models.cached_bundle(args.model)
+        return models.cached_bundle(args.model, args.recipe)
     print(f"note: {models.DEMO_NOTE}", file=sys.stderr)
     return models.demo_bundle()
 

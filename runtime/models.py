@@ -2,9 +2,9 @@
 (hub id or folder) exported once on first use and cached.
 
     demo_bundle()                    the small English + German model shipped in the package
-    cached_bundle("Qwen/Qwen3-ASR-0.6B")
-        -> ~/.cache/qwen-asr-edge/bundles/Qwen--Qwen3-ASR-0.6B   (exported on first use: needs
-           the [export] extra and, for a hub id, the network once)
+    cached_bundle("Qwen/Qwen3-ASR-0.6B", "int4")
+        -> ~/.cache/qwen-asr-edge/bundles/Qwen--Qwen3-ASR-0.6B-int4   (exported and quantized
+           on first use: needs the [export] extra and, for a hub id, the network once)
 
 The cache folder is ``$QWEN_ASR_EDGE_CACHE``, else ``$XDG_CACHE_HOME/qwen-asr-edge``, else
 ``~/.cache/qwen-asr-edge``.
@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import re
+import tempfile
 from importlib import resources
 from pathlib import Path
 
@@ -63,17 +64,24 @@ def cache_key(source: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "-", source.replace("/", "--"))
 
 
-def cached_bundle(source: str) -> Path:
-    """The bundle exported from ``source``: reused from the cache, or exported into it now."""
-    out = cache_dir() / "bundles" / cache_key(source)
+def cached_bundle(source: str, recipe: str | None = None) -> Path:
+    """The bundle exported from ``source`` (and quantized with ``recipe``, e.g. "int4"): reused
+    from the cache, or made into it now."""
+    out = cache_dir() / "bundles" / (cache_key(source) + (f"-{recipe}" if recipe else ""))
     if (out / "manifest.json").is_file():
         return out
     try:
         from qwen_asr_edge.export.write import export_bundle
+        from qwen_asr_edge.quant.quantize import quantize_bundle
+        from qwen_asr_edge.quant.recipes import get_recipe
     except ImportError as e:
         raise MissingDependencyError(
             f"exporting {source} on first use ({e.name} is missing; or pass --bundle)", "export"
         ) from None
     log.warning("exporting %s to %s (first use; later runs reuse it)", source, out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    return export_bundle(source, out, overwrite=True)
+    if recipe is None:
+        return export_bundle(source, out, overwrite=True)
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}.fp32.", dir=out.parent) as tmp:
+        fp32 = export_bundle(source, Path(tmp) / "fp32")
+        return quantize_bundle(fp32, out, get_recipe(recipe), overwrite=True)[0]

@@ -138,6 +138,18 @@ def test_model_option_exports_on_first_use_and_reuses_the_cache(checkpoints, tmp
     assert (cached / "manifest.json").stat().st_mtime_ns == stamp
 
 
+def test_model_option_with_a_recipe_caches_the_quantized_bundle(checkpoints, tmp_path):
+    clip = demo_examples()[0]["audio"]
+    args = ("transcribe", clip, "--model", checkpoints["tied"], "--recipe", "int8", "--max-new-tokens", "3")
+    result = run_cli(*args, env=offline_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    cached = tmp_path / "cache" / "bundles" / f"{cache_key(str(checkpoints['tied']))}-int8"
+    assert load_bundle(cached).manifest.recipe == "int8"
+    assert [p.name for p in cached.parent.iterdir()] == [cached.name]  # the fp32 step is gone
+    result = run_cli("transcribe", clip, "--recipe", "int8")
+    assert result.returncode == 2 and "--recipe goes with --model" in result.stderr
+
+
 def test_model_option_offline_hub_id_is_a_clear_error(tmp_path):
     result = run_cli("transcribe", demo_examples()[0]["audio"], "--model", "Qwen/Qwen3-ASR-0.6B",
                      env=offline_env(tmp_path))  # fmt: skip
