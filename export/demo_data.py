@@ -28,7 +28,7 @@ import soundfile as sf
 from qwen_asr_edge.runtime.bundle import MelSpec
 from qwen_asr_edge.runtime.mel import LogMel
 
-from .demo_speech import SAMPLE_RATE, VOICES, Voice, missing_tools, pick_voice, render
+from .demo_speech import RENDER_VERSION, SAMPLE_RATE, VOICES, Voice, missing_tools, pick_voice, render
 from .demo_text import sentences
 
 LANGUAGES = ("English", "German")
@@ -81,7 +81,7 @@ def _audio(clip: Clip) -> np.ndarray:
 
 
 def _fingerprint(clips: Iterable[Clip]) -> str:
-    h = hashlib.sha256()
+    h = hashlib.sha256(f"render-{RENDER_VERSION}".encode())
     for clip in clips:
         h.update(json.dumps(asdict(clip), ensure_ascii=False).encode())
     return h.hexdigest()[:12]

@@ -1,0 +1,98 @@
+"""Accuracy card: the demo model's held-out WER and language-ID accuracy per quantization recipe.
+
+    python -m bench.accuracy [--checkpoint DIR] [--recipes fp32,int8,int4] [--work DIR]
+
+The demo model (export/train_demo.py, shipped in the package) is the one model here with trained
+weights, so this is where quantization recipes are judged: random weights overstate what
+quantization costs. Its held-out set (sentences and voices training never met) is rebuilt from
+the checkpoint's recipe.json with the same seed and cached under --work; the checkpoint is
+exported to fp32 and quantized with each recipe, and every bundle transcribes every clip through
+the runtime from its WAV file. WER is jiwer's over lower-cased words without punctuation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+from bench.utils import dir_size, table
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def shipped_checkpoint() -> Path:
+    from importlib import resources
+
+    return Path(str(resources.files("qwen_asr_edge.export").joinpath("assets/demo-checkpoint")))
+
+
+def held_out(checkpoint: Path, work: Path) -> list[dict]:
+    from qwen_asr_edge.export.demo_data import plan, read_test_set, test_set
+
+    recipe = json.loads((checkpoint / "recipe.json").read_text(encoding="utf-8"))["recipe"]
+    _, test = plan(recipe["train_per_language"], recipe["test_per_language"], recipe["seed"])
+    return read_test_set(test_set(test, work))
+
+
+def bundles(checkpoint: Path, work: Path, recipes: list[str]) -> dict[str, Path]:
+    from qwen_asr_edge.export.write import export_bundle
+    from qwen_asr_edge.quant.quantize import quantize_bundle
+    from qwen_asr_edge.quant.recipes import get_recipe
+
+    fp32 = work / "bundles" / "fp32"
+    export_bundle(str(checkpoint), fp32, overwrite=True)
+    out = {"fp32": fp32}
+    for name in recipes:
+        if name != "fp32":
+            out[name] = quantize_bundle(fp32, work / "bundles" / name, get_recipe(name), overwrite=True)[0]
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", type=Path, help="a demo checkpoint (default: the shipped one)")
+    p.add_argument("--recipes", default="fp32,int8,int4")
+    p.add_argument("--work", type=Path, default=Path(".cache/bench-accuracy"))
+    p.add_argument("--out", type=Path, default=RESULTS / "accuracy-demo.json")
+    args = p.parse_args(argv)
+    # Configured first, so onnxruntime's quantizers cannot install their INFO-level root handler.
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+
+    from qwen_asr_edge.export.train_demo import score
+
+    checkpoint = args.checkpoint or shipped_checkpoint()
+    records = held_out(checkpoint, args.work)
+    built = bundles(checkpoint, args.work, args.recipes.split(","))
+    results = {}
+    for name, path in built.items():
+        t = time.perf_counter()
+        results[name] = {**score(path, records)[0], "seconds": round(time.perf_counter() - t, 1)}
+        results[name]["size_mb"] = round(dir_size(path) / 1e6, 2)
+    base = results["fp32"]["wer"]
+    headers = ["bundle", "size MB", "WER", "WER en", "WER de", "CER", "language ID", "exact", "WER / fp32"]
+    rows = [
+        [
+            name,
+            r["size_mb"],
+            f"{r['wer']:.2%}",
+            f"{r['wer_English']:.2%}",
+            f"{r['wer_German']:.2%}",
+            f"{r['cer']:.2%}",
+            f"{r['language_accuracy']:.1%}",
+            f"{r['exact']:.1%}",
+            f"{r['wer'] / base:.2f}" if base else "-",
+        ]
+        for name, r in results.items()
+    ]
+    print(f"held-out set: {len(records)} clips, {checkpoint}")
+    print(table(headers, rows))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"clips": len(records), "results": results}, indent=2, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
