@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import torch
 from safetensors.torch import save_file
 
 from .checkpoint import OFFICIAL_LANGUAGES, AudioConfig, CheckpointConfig, TextConfig, expected_shapes
+from .tokenizer import train_bpe
 
 # Added tokens of the released tokenizer_config.json, in id order from 151643: (content, special).
 FIRST_ADDED_ID = 151643
@@ -235,19 +235,8 @@ def config_json(
     return config
 
 
-def _train_small_bpe(folder: Path) -> tuple[dict[str, int], str]:
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    trainer = trainers.BpeTrainer(
-        vocab_size=1200, show_progress=False, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
-    )
-    tok.train_from_iterator(BPE_CORPUS * 50, trainer)
-    with tempfile.TemporaryDirectory(dir=folder) as tmp:
-        tok.model.save(tmp)
-        vocab = json.loads((Path(tmp) / "vocab.json").read_text(encoding="utf-8"))
-        merges = (Path(tmp) / "merges.txt").read_text(encoding="utf-8")
+def _train_small_bpe() -> tuple[dict[str, int], str]:
+    vocab, merges = train_bpe(BPE_CORPUS * 50, 1200)
     # Unreachable fillers put the added tokens at their real ids (the real base vocab has 151643).
     for i in range(len(vocab), FIRST_ADDED_ID):
         vocab[f"zzfiller{i}"] = i
@@ -260,7 +249,7 @@ def write_tokenizer_files(folder: Path, vocab_dir: Path | None = None) -> None:
         vocab = json.loads((vocab_dir / "vocab.json").read_text(encoding="utf-8"))
         merges = (vocab_dir / "merges.txt").read_text(encoding="utf-8")
     else:
-        vocab, merges = _train_small_bpe(folder)
+        vocab, merges = _train_small_bpe()
     if len(vocab) != FIRST_ADDED_ID:
         raise ValueError(f"base vocabulary has {len(vocab)} entries, expected {FIRST_ADDED_ID}")
     write_vocab(folder, vocab, merges)

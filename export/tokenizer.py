@@ -13,6 +13,7 @@ that only changes how some context text splits, and we do not copy it (see the R
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
@@ -23,6 +24,16 @@ QWEN2_PRETOKENIZE_REGEX = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
     r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
+
+
+def qwen2_pre_tokenizer() -> pre_tokenizers.PreTokenizer:
+    """The Qwen2 split regex, then bytes to the byte-level alphabet."""
+    return pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(QWEN2_PRETOKENIZE_REGEX), behavior="isolated", invert=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
 
 
 def added_tokens(checkpoint: Path) -> dict[int, dict]:
@@ -59,12 +70,7 @@ def build_tokenizer(checkpoint: Path) -> Tokenizer:
         raise CheckpointError(checkpoint, f"vocab.json / merges.txt are not a BPE vocabulary ({e})") from None
     tok = Tokenizer(bpe)
     tok.normalizer = normalizers.NFC()
-    tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Split(Regex(QWEN2_PRETOKENIZE_REGEX), behavior="isolated", invert=False),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ]
-    )
+    tok.pre_tokenizer = qwen2_pre_tokenizer()
     tok.decoder = decoders.ByteLevel()
     base = tok.get_vocab_size()
     for token_id, rec in sorted(added_tokens(checkpoint).items()):
@@ -88,3 +94,21 @@ def build_tokenizer(checkpoint: Path) -> Tokenizer:
                 f"added token {rec['content']!r} would get id {got}, not {token_id} (ids must be contiguous)",
             )
     return tok
+
+
+def train_bpe(texts: list[str], size: int) -> tuple[dict[str, int], str]:
+    """A small byte-level BPE trained on ``texts``, split as the Qwen2 tokenizer splits, as
+    vocab.json and merges.txt contents (the demo model's own; the fallback of random checkpoints)."""
+    from tokenizers import trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = qwen2_pre_tokenizer()
+    trainer = trainers.BpeTrainer(
+        vocab_size=size, show_progress=False, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tok.train_from_iterator(texts, trainer)
+    with tempfile.TemporaryDirectory() as tmp:
+        tok.model.save(tmp)
+        vocab = json.loads((Path(tmp) / "vocab.json").read_text(encoding="utf-8"))
+        merges = (Path(tmp) / "merges.txt").read_text(encoding="utf-8")
+    return vocab, merges

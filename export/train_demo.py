@@ -26,7 +26,6 @@ import platform
 import random
 import shutil
 import subprocess
-import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
 from importlib import resources
@@ -45,7 +44,7 @@ from .demo_data import Clip, TrainSet, plan, read_test_set, test_set, train_set
 from .modules.decoder import TextDecoder
 from .modules.encoder import AudioEncoder
 from .synthetic import ADDED_TOKENS, Shape, config_json, write_side_files, write_vocab
-from .tokenizer import QWEN2_PRETOKENIZE_REGEX, build_tokenizer
+from .tokenizer import build_tokenizer, train_bpe
 from .write import render_prompt
 
 IGNORE = -100
@@ -84,28 +83,6 @@ SMOKE = Recipe(train_per_language=16, test_per_language=3, steps=8, batch_size=8
 
 # ---------------------------------------------------------------------------------------------
 # Tokenizer and checkpoint layout
-
-
-def train_bpe(texts: list[str], size: int) -> tuple[dict[str, int], str]:
-    """A byte-level BPE over the transcripts, split as the Qwen2 tokenizer splits (export.tokenizer)."""
-    from tokenizers import Regex, Tokenizer, models, pre_tokenizers, trainers
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Split(Regex(QWEN2_PRETOKENIZE_REGEX), behavior="isolated", invert=False),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ]
-    )
-    trainer = trainers.BpeTrainer(
-        vocab_size=size, show_progress=False, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
-    )
-    tok.train_from_iterator(texts, trainer)
-    with tempfile.TemporaryDirectory() as tmp:
-        tok.model.save(tmp)
-        vocab = json.loads((Path(tmp) / "vocab.json").read_text(encoding="utf-8"))
-        merges = (Path(tmp) / "merges.txt").read_text(encoding="utf-8")
-    return vocab, merges
 
 
 def shape_of(recipe: Recipe, vocab_size: int) -> Shape:

@@ -128,8 +128,8 @@ print(int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).sp
 def test_memory_does_not_grow_with_length(bundles, tmp_path):
     """Peak RSS transcribing 20 and 60 minutes of audio, each in a fresh process: the same within
     noise. Measured here: 10 / 20 / 40 / 60 / 80 min -> 366 / 432 / 429 / 463 / 448 MB (a plateau
-    after the first minutes, +-30 MB of allocator noise); keeping each chunk's audio, as an
-    earlier version did, adds 154 MB from 20 to 60 minutes."""
+    after the first minutes, +-30 MB of allocator noise, once +85 MB in a clean-clone run);
+    keeping each chunk's audio, as an earlier version did, adds 154 MB from 20 to 60 minutes."""
     import subprocess
     import sys
 
@@ -141,4 +141,4 @@ def test_memory_does_not_grow_with_length(bundles, tmp_path):
             capture_output=True, text=True, timeout=600, check=True,
         )  # fmt: skip
         peaks.append(int(out.stdout.split()[-1]) / 1e3)  # MB
-    assert peaks[1] - peaks[0] < 80, peaks
+    assert peaks[1] - peaks[0] < 115, peaks
