@@ -6,7 +6,7 @@ writes ``OUT/checkpoint`` (the official layout: config.json with the special ids
 small values, a byte-level BPE of its own, bf16 safetensors, and ``recipe.json``: how it was
 made and what it scored), ``OUT/bundle`` (its fp32 ONNX export) and ``OUT/examples`` (two
 held-out clips with their transcripts); ``--ship`` then makes it the package's built-in demo
-model. Everything follows from the seed; the full recipe takes about 40 minutes on a 2-core CPU,
+model. Everything follows from the seed; the full recipe took 59 minutes on a 2-core CPU,
 ``--smoke`` a minute.
 
 The model is the real architecture, built from the same torch modules the exporter uses (the
