@@ -12,9 +12,9 @@ the model sees; float16 to halve the memory), the held-out set as 16 kHz WAV fil
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-import os
 import random
 import shutil
 from collections.abc import Iterable
@@ -27,6 +27,7 @@ import soundfile as sf
 
 from qwen_asr_edge.runtime.bundle import MelSpec
 from qwen_asr_edge.runtime.mel import LogMel
+from qwen_asr_edge.runtime.providers import usable_cpus
 
 from .demo_speech import RENDER_VERSION, SAMPLE_RATE, VOICES, Voice, missing_tools, pick_voice, render
 from .demo_text import sentences
@@ -71,13 +72,17 @@ def _voice(name: str) -> Voice:
     return Voice(engine, voice)
 
 
-def _features(clip: Clip) -> np.ndarray:
-    audio = render(clip.spoken, _voice(clip.voice), clip.seed)
-    return LogMel(MelSpec())(audio).astype(np.float16)
-
-
 def _audio(clip: Clip) -> np.ndarray:
     return render(clip.spoken, _voice(clip.voice), clip.seed)
+
+
+@functools.cache
+def _mel() -> LogMel:
+    return LogMel(MelSpec())
+
+
+def _features(clip: Clip) -> np.ndarray:
+    return _mel()(_audio(clip)).astype(np.float16)
 
 
 def _fingerprint(clips: Iterable[Clip]) -> str:
@@ -96,16 +101,12 @@ def _check_tools() -> None:
         )
 
 
-def _workers() -> int:
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-
-
 def train_set(clips: list[Clip], work: Path, log=print) -> TrainSet:
     path = work / f"train-{_fingerprint(clips)}.npz"
     if not path.is_file():
         _check_tools()
         log(f"synthesizing {len(clips)} training clips into {path}")
-        with ProcessPoolExecutor(_workers()) as pool:
+        with ProcessPoolExecutor(usable_cpus()) as pool:
             feats = list(pool.map(_features, clips, chunksize=16))
         lengths = np.array([f.shape[1] for f in feats])
         tmp = path.with_suffix(".tmp.npz")
@@ -132,7 +133,7 @@ def test_set(clips: list[Clip], work: Path, log=print) -> Path:
         tmp = folder.with_name(folder.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        with ProcessPoolExecutor(_workers()) as pool:
+        with ProcessPoolExecutor(usable_cpus()) as pool:
             audios = list(pool.map(_audio, clips, chunksize=8))
         lines = []
         for i, (clip, audio) in enumerate(zip(clips, audios, strict=True)):

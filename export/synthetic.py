@@ -105,12 +105,14 @@ class Shape:
     text: TextConfig
 
 
-def _audio(**kw) -> AudioConfig:
+def audio_config(**kw) -> AudioConfig:
+    """The released audio encoder's settings, with the sizes given."""
     base = dict(num_mel_bins=128, n_window=50, n_window_infer=800, max_source_positions=1500)
     return AudioConfig(**{**base, **kw})
 
 
-def _text(**kw) -> TextConfig:
+def text_config(**kw) -> TextConfig:
+    """The released Qwen3 text model's settings, with the sizes given."""
     base = dict(
         layers=28,
         heads=16,
@@ -127,16 +129,16 @@ def _text(**kw) -> TextConfig:
 
 SHAPES: dict[str, Shape] = {
     "0.6B": Shape(
-        _audio(layers=18, heads=14, ffn_dim=3584, d_model=896, conv_channels=480, output_dim=1024),
-        _text(hidden_size=1024, intermediate_size=3072),
+        audio_config(layers=18, heads=14, ffn_dim=3584, d_model=896, conv_channels=480, output_dim=1024),
+        text_config(hidden_size=1024, intermediate_size=3072),
     ),
     "1.7B": Shape(
-        _audio(layers=24, heads=16, ffn_dim=4096, d_model=1024, conv_channels=480, output_dim=2048),
-        _text(hidden_size=2048, intermediate_size=6144),
+        audio_config(layers=24, heads=16, ffn_dim=4096, d_model=1024, conv_channels=480, output_dim=2048),
+        text_config(hidden_size=2048, intermediate_size=6144),
     ),
     "tiny": Shape(
-        _audio(layers=2, heads=4, ffn_dim=64, d_model=32, conv_channels=8, output_dim=64),
-        _text(hidden_size=64, intermediate_size=128, layers=2, heads=4, kv_heads=2),
+        audio_config(layers=2, heads=4, ffn_dim=64, d_model=32, conv_channels=8, output_dim=64),
+        text_config(hidden_size=64, intermediate_size=128, layers=2, heads=4, kv_heads=2),
     ),
 }
 

@@ -39,11 +39,19 @@ from torch import nn
 
 from qwen_asr_edge.runtime.bundle import staged
 
-from .checkpoint import AudioConfig, CheckpointConfig, TextConfig, parse_config
+from .checkpoint import CheckpointConfig, parse_config
 from .demo_data import Clip, TrainSet, plan, read_test_set, test_set, train_set
 from .modules.decoder import TextDecoder
 from .modules.encoder import AudioEncoder
-from .synthetic import ADDED_TOKENS, Shape, config_json, write_side_files, write_vocab
+from .synthetic import (
+    ADDED_TOKENS,
+    Shape,
+    audio_config,
+    config_json,
+    text_config,
+    write_side_files,
+    write_vocab,
+)
 from .tokenizer import build_tokenizer, train_bpe
 from .write import render_prompt
 
@@ -86,30 +94,22 @@ SMOKE = Recipe(train_per_language=16, test_per_language=3, steps=8, batch_size=8
 
 
 def shape_of(recipe: Recipe, vocab_size: int) -> Shape:
-    audio = AudioConfig(
-        num_mel_bins=128,
+    audio = audio_config(
         layers=recipe.audio_layers,
         heads=recipe.audio_heads,
         ffn_dim=recipe.audio_ffn,
         d_model=recipe.audio_dim,
         conv_channels=recipe.conv_channels,
         output_dim=recipe.text_dim,
-        n_window=50,
-        n_window_infer=800,
-        max_source_positions=1500,
     )
-    text = TextConfig(
+    text = text_config(
         hidden_size=recipe.text_dim,
         intermediate_size=recipe.text_ffn,
         layers=recipe.text_layers,
         heads=recipe.text_heads,
         kv_heads=recipe.text_kv_heads,
         head_dim=recipe.text_dim // recipe.text_heads,
-        rms_norm_eps=1e-6,
-        rope_theta=1e6,
-        max_position_embeddings=65536,
         vocab_size=vocab_size,
-        tie_word_embeddings=True,
     )
     return Shape(audio, text)
 

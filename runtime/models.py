@@ -59,8 +59,8 @@ def cache_key(source: str) -> str:
     local folder (two folders of the same name do not collide)."""
     path = Path(source).expanduser()
     if path.exists() or source.startswith((".", "/", "~")):
-        resolved = str(path.resolve())
-        return f"{path.resolve().name}-{hashlib.sha256(resolved.encode()).hexdigest()[:10]}"
+        resolved = path.resolve()
+        return f"{resolved.name}-{hashlib.sha256(str(resolved).encode()).hexdigest()[:10]}"
     return re.sub(r"[^A-Za-z0-9._-]", "-", source.replace("/", "--"))
 
 

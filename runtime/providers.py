@@ -36,6 +36,14 @@ def import_onnxruntime():
     return onnxruntime
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask), else all of them."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
 @dataclass(frozen=True)
 class Device:
     provider: str  # the first execution provider of the session
@@ -97,10 +105,7 @@ class SessionSettings:
         env = os.environ.get("QWEN_ASR_EDGE_THREADS")
         if env:
             return int(env)
-        try:
-            return len(os.sched_getaffinity(0))
-        except AttributeError:  # macOS, Windows
-            return os.cpu_count() or 1
+        return usable_cpus()
 
     def options(self):
         ort = import_onnxruntime()

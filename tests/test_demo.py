@@ -115,7 +115,8 @@ def test_training_script_smoke(tmp_path):
     recipe = json.loads((out / "checkpoint" / "recipe.json").read_text())
     assert recipe["recipe"]["steps"] == train_demo.SMOKE.steps
     assert [h["step"] for h in recipe["training"]["history"]] == [4, 8]
-    assert recipe["held_out"]["wer"] >= 0.0
+    assert recipe["held_out"]["clips"] == 2 * train_demo.SMOKE.test_per_language
+    assert recipe["held_out"]["wer"] >= 0.0 and 0.0 <= recipe["held_out"]["language_accuracy"] <= 1.0
     manifest = load_bundle(out / "bundle").manifest
     assert manifest.tokens.audio_pad < 1000
     assert {e["language"] for e in json.loads((out / "examples" / "examples.json").read_text())} == {
