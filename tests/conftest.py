@@ -3,21 +3,12 @@ package loaded on the same checkpoints, and audio clips. Nothing here touches th
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-VOCAB_DIR = Path(os.environ.get("QWEN3_VOCAB_DIR", ROOT / ".cache" / "qwen3-vocab"))
-SPEECH_DIR = Path("/usr/share/pocketsphinx/test/data")
-IN_CI = os.environ.get("CI", "") not in ("", "0", "false")
-SR = 16000
-# Generated tokens compared per parity case: enough to cover many decode steps, cheap on tiny models.
-PARITY_TOKENS = 24
+from tests.support import MEASURED, PARITY_TOKENS, SPEECH_DIR, VOCAB_DIR, require
 
 
 def pytest_report_header(config):
@@ -36,20 +27,6 @@ def pytest_report_header(config):
     return lines
 
 
-def run_cli(*args, timeout: int = 300, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run ``qwen-asr-edge ARGS`` in a fresh process, as a user would."""
-    command = [sys.executable, "-m", "qwen_asr_edge", *map(str, args)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
-
-
-def require(condition: bool, what: str) -> None:
-    """Skip when optional test data is missing locally; in CI a missing input is a failure."""
-    if not condition:
-        if IN_CI:
-            pytest.fail(f"{what} is missing in CI: scripts/setup.sh should have provided it")
-        pytest.skip(f"{what} is missing (run scripts/setup.sh)")
-
-
 @pytest.fixture(scope="session")
 def vocab_dir() -> Path:
     require((VOCAB_DIR / "vocab.json").is_file(), "the real Qwen3 vocabulary")
@@ -63,76 +40,87 @@ def speech_files() -> list[Path]:
     return files
 
 
-def noise_clip(seconds: float, seed: int = 0) -> np.ndarray:
-    """Band-limited noise with some structure: a cheap stand-in for speech on random weights."""
-    rng = np.random.default_rng(seed)
-    n = int(seconds * SR)
-    t = np.arange(n) / SR
-    wav = 0.1 * rng.standard_normal(n) + 0.2 * np.sin(2 * np.pi * (200 + 300 * seed) * t)
-    return wav.astype(np.float32)
+class Lazy(Mapping):
+    """A read-only mapping that builds each value on first access, so a test pays only for the
+    checkpoints and bundles it uses (an export costs seconds; a session used to make all six)."""
+
+    def __init__(self, makers: dict[str, Callable[[], Path]]):
+        self._makers, self._made = makers, {}
+
+    def __getitem__(self, key: str) -> Path:
+        if key not in self._made:
+            self._made[key] = self._makers[key]()
+        return self._made[key]
+
+    def __iter__(self):
+        return iter(self._makers)
+
+    def __len__(self) -> int:
+        return len(self._makers)
 
 
 @pytest.fixture(scope="session")
-def checkpoints(tmp_path_factory, vocab_dir) -> dict[str, Path]:
+def checkpoints(tmp_path_factory, vocab_dir) -> Mapping[str, Path]:
     """Tiny checkpoints: tied and untied heads, different head counts, one sharded as
     save_pretrained writes it (tied head dropped). Weights have unit gain ("peaky") so that
     argmax decisions have margins far above fp32 round-off."""
     from qwen_asr_edge.export.synthetic import write_checkpoint
 
     root = tmp_path_factory.mktemp("checkpoints")
-    return {
-        "untied": write_checkpoint(
-            root / "untied", "tiny", seed=3, peaky=True, tie=False, vocab_dir=vocab_dir
-        ),
-        "tied": write_checkpoint(
-            root / "tied",
-            "tiny",
-            seed=5,
-            peaky=True,
-            tie=True,
-            heads=(8, 2),
-            vocab_dir=vocab_dir,
-            shards=2,
-            store_tied_head=False,
-        ),
-        "aligner": write_checkpoint(
-            root / "aligner", "tiny", seed=7, peaky=True, vocab_dir=vocab_dir, aligner=True
-        ),
-    }
+    return Lazy(
+        {
+            "untied": lambda: write_checkpoint(
+                root / "untied", "tiny", seed=3, peaky=True, tie=False, vocab_dir=vocab_dir
+            ),
+            "tied": lambda: write_checkpoint(
+                root / "tied",
+                "tiny",
+                seed=5,
+                peaky=True,
+                tie=True,
+                heads=(8, 2),
+                vocab_dir=vocab_dir,
+                shards=2,
+                store_tied_head=False,
+            ),
+            "aligner": lambda: write_checkpoint(
+                root / "aligner", "tiny", seed=7, peaky=True, vocab_dir=vocab_dir, aligner=True
+            ),
+        }
+    )
 
 
 @pytest.fixture(scope="session")
-def bundles(tmp_path_factory, checkpoints) -> dict[str, Path]:
+def bundles(tmp_path_factory, checkpoints) -> Mapping[str, Path]:
+    """Bundles of the tiny checkpoints, each exported the first time a test asks for it."""
     from qwen_asr_edge.export.write import export_bundle
 
     root = tmp_path_factory.mktemp("bundles")
-    return {
-        "untied-full": export_bundle(
-            str(checkpoints["untied"]), root / "untied-full", encoder_attention="full"
-        ),
-        "untied-windowed": export_bundle(str(checkpoints["untied"]), root / "untied-windowed"),
-        "tied-full": export_bundle(str(checkpoints["tied"]), root / "tied-full", encoder_attention="full"),
-        # The same with the decoder in standard ONNX ops instead of GroupQueryAttention.
-        "untied-full-portable": export_bundle(
-            str(checkpoints["untied"]),
-            root / "untied-full-portable",
-            encoder_attention="full",
-            decoder_attention="portable",
-        ),
-        "tied-full-portable": export_bundle(
-            str(checkpoints["tied"]),
-            root / "tied-full-portable",
-            encoder_attention="full",
-            decoder_attention="portable",
-        ),
-        # An ASR bundle that also holds the forced aligner's graphs.
-        "untied-full-aligner": export_bundle(
-            str(checkpoints["untied"]),
-            root / "untied-full-aligner",
-            encoder_attention="full",
-            aligner=str(checkpoints["aligner"]),
-        ),
-    }
+
+    def make(name: str, checkpoint: str, **options) -> Callable[[], Path]:
+        return lambda: export_bundle(str(checkpoints[checkpoint]), root / name, **options)
+
+    return Lazy(
+        {
+            "untied-full": make("untied-full", "untied", encoder_attention="full"),
+            "untied-windowed": make("untied-windowed", "untied"),
+            "tied-full": make("tied-full", "tied", encoder_attention="full"),
+            # The same with the decoder in standard ONNX ops instead of GroupQueryAttention.
+            "untied-full-portable": make(
+                "untied-full-portable", "untied", encoder_attention="full", decoder_attention="portable"
+            ),
+            "tied-full-portable": make(
+                "tied-full-portable", "tied", encoder_attention="full", decoder_attention="portable"
+            ),
+            # An ASR bundle that also holds the forced aligner's graphs.
+            "untied-full-aligner": lambda: export_bundle(
+                str(checkpoints["untied"]),
+                root / "untied-full-aligner",
+                encoder_attention="full",
+                aligner=str(checkpoints["aligner"]),
+            ),
+        }
+    )
 
 
 @pytest.fixture(scope="session")
@@ -156,14 +144,6 @@ def official():
         return cache[path]
 
     return load
-
-
-# Largest errors seen per metric, printed at the end of the run (quoted in the README).
-MEASURED: dict[str, float] = {}
-
-
-def record_error(metric: str, value: float) -> None:
-    MEASURED[metric] = max(MEASURED.get(metric, 0.0), float(value))
 
 
 def pytest_terminal_summary(terminalreporter):

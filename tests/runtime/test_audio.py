@@ -8,8 +8,7 @@ import soundfile as sf
 
 from qwen_asr_edge.runtime.audio import load_audio
 from qwen_asr_edge.runtime.errors import AudioError, AudioFileNotFoundError
-
-from .conftest import noise_clip
+from tests.support import noise_clip
 
 
 @pytest.mark.parametrize(

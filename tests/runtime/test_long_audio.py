@@ -13,9 +13,8 @@ from qwen_asr_edge.runtime.audio import load_audio
 from qwen_asr_edge.runtime.chunking import split_at_quiet_points
 from qwen_asr_edge.runtime.errors import AudioError
 from qwen_asr_edge.runtime.streaming import stream_chunks
-
-from .conftest import noise_clip
-from .conftest import run_cli as cli
+from tests.support import noise_clip
+from tests.support import run_cli as cli
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,7 @@ from qwen_asr_edge.export.demo_data import plan
 from qwen_asr_edge.export.demo_speech import missing_tools
 from qwen_asr_edge.runtime import Transcriber, load_bundle
 from qwen_asr_edge.runtime.models import DEMO_NOTE, cache_key, demo_bundle, demo_examples
-
-from .conftest import ROOT, require, run_cli
+from tests.support import ROOT, require, run_cli
 
 CHECKPOINT = ROOT / "export" / "assets" / "demo-checkpoint"
 

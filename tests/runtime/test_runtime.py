@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from qwen_asr_edge.runtime import DecodeOptions, SessionSettings, Transcriber
-
-from .conftest import noise_clip
-from .conftest import run_cli as cli
+from tests.support import noise_clip
+from tests.support import run_cli as cli
 
 
 def test_session_settings_reach_onnxruntime(bundles):

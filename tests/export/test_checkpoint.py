@@ -13,8 +13,7 @@ torch = pytest.importorskip("torch")
 from qwen_asr_edge.export.checkpoint import load_weights, parse_config, resolve_source  # noqa: E402
 from qwen_asr_edge.export.synthetic import write_checkpoint  # noqa: E402
 from qwen_asr_edge.runtime.errors import CheckpointError  # noqa: E402
-
-from .conftest import run_cli  # noqa: E402
+from tests.support import run_cli  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,7 @@ import pytest
 
 from qwen_asr_edge.runtime.aligner import Aligner
 from qwen_asr_edge.runtime.errors import AudioError, BundleError, InputError
-
-from .conftest import noise_clip, record_error
+from tests.support import noise_clip, record_error
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("qwen_asr")
@@ -101,7 +100,7 @@ def test_cli_align_json_and_tsv(official, bundles, speech_files):
     """Real speech from a file, through the command line, equal to the official aligner."""
     import json
 
-    from .conftest import run_cli
+    from tests.support import run_cli
 
     bundle = str(bundles["untied-full-aligner"])
     clip, text = str(speech_files[0]), "go forward ten meters"
@@ -129,7 +128,7 @@ def test_cli_align_json_and_tsv(official, bundles, speech_files):
 def official_asr_with_aligner(checkpoints):
     from qwen_asr import Qwen3ASRModel
 
-    from .conftest import PARITY_TOKENS
+    from tests.support import PARITY_TOKENS
 
     return Qwen3ASRModel.from_pretrained(
         str(checkpoints["untied"]),
@@ -144,8 +143,7 @@ def official_asr_with_aligner(checkpoints):
 @pytest.mark.parametrize("seconds", [2.0, 12.0])
 def test_transcribe_with_timestamps_matches_official(official_asr_with_aligner, bundles, seconds):
     from qwen_asr_edge.runtime import DecodeOptions, Transcriber
-
-    from .conftest import PARITY_TOKENS
+    from tests.support import PARITY_TOKENS
 
     wav = noise_clip(seconds, seed=50)
     want = official_asr_with_aligner.transcribe((wav, 16000), return_time_stamps=True)[0]
@@ -164,7 +162,7 @@ def test_cli_transcribe_timestamps_to_subtitles(bundles, speech_files, tmp_path)
     import srt
     import webvtt
 
-    from .conftest import run_cli
+    from tests.support import run_cli
 
     bundle = str(bundles["untied-full-aligner"])
     clip = speech_files[0]

@@ -17,8 +17,7 @@ from qwen_asr_edge.quant.quality import _teacher_forced_logits
 from qwen_asr_edge.quant.quantize import quantize_bundle
 from qwen_asr_edge.quant.recipes import get_recipe
 from qwen_asr_edge.runtime import DecodeOptions, Transcriber, load_bundle
-
-from .conftest import noise_clip, run_cli
+from tests.support import noise_clip, run_cli
 
 RECIPES = ["int8", "int4", "int4-gptq", "fp16"]
 

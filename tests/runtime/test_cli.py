@@ -12,9 +12,8 @@ import pytest
 import soundfile as sf
 
 from qwen_asr_edge.cli import main
-
-from .conftest import noise_clip
-from .conftest import run_cli as cli
+from tests.support import noise_clip
+from tests.support import run_cli as cli
 
 
 def test_transcribes_real_speech_recording(bundles, speech_files):

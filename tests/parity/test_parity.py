@@ -15,8 +15,7 @@ import soundfile as sf
 from qwen_asr_edge.runtime.decoding import prefill_feeds
 from qwen_asr_edge.runtime.results import DecodeOptions
 from qwen_asr_edge.runtime.transcriber import Transcriber
-
-from .conftest import PARITY_TOKENS, SR, noise_clip, record_error
+from tests.support import PARITY_TOKENS, SR, noise_clip, record_error
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("qwen_asr")

@@ -1,0 +1,50 @@
+"""Helpers the tests share (imported as ``tests.support``); the fixtures are in conftest.py."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+VOCAB_DIR = Path(os.environ.get("QWEN3_VOCAB_DIR", ROOT / ".cache" / "qwen3-vocab"))
+SPEECH_DIR = Path("/usr/share/pocketsphinx/test/data")
+IN_CI = os.environ.get("CI", "") not in ("", "0", "false")
+SR = 16000
+# Generated tokens compared per parity case: enough to cover many decode steps, cheap on tiny models.
+PARITY_TOKENS = 24
+
+
+def run_cli(*args, timeout: int = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run ``qwen-asr-edge ARGS`` in a fresh process, as a user would."""
+    command = [sys.executable, "-m", "qwen_asr_edge", *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def require(condition: bool, what: str) -> None:
+    """Skip when optional test data is missing locally; in CI a missing input is a failure."""
+    if not condition:
+        if IN_CI:
+            pytest.fail(f"{what} is missing in CI: scripts/setup.sh should have provided it")
+        pytest.skip(f"{what} is missing (run scripts/setup.sh)")
+
+
+def noise_clip(seconds: float, seed: int = 0) -> np.ndarray:
+    """Band-limited noise with some structure: a cheap stand-in for speech on random weights."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * SR)
+    t = np.arange(n) / SR
+    wav = 0.1 * rng.standard_normal(n) + 0.2 * np.sin(2 * np.pi * (200 + 300 * seed) * t)
+    return wav.astype(np.float32)
+
+
+# Largest errors seen per metric, printed at the end of the run (quoted in the README).
+MEASURED: dict[str, float] = {}
+
+
+def record_error(metric: str, value: float) -> None:
+    MEASURED[metric] = max(MEASURED.get(metric, 0.0), float(value))
