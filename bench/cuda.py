@@ -71,9 +71,9 @@ def clip(seconds: float, seed: int = 0) -> np.ndarray:
 
 
 def tiny_checks(bundles: dict[str, Path]) -> dict:
-    from qwen_asr_edge.runtime import DecodeOptions, Transcriber
+    from qwen_asr_edge.runtime import TranscriptionOptions, Transcriber
 
-    opts = DecodeOptions(max_new_tokens=24, ignore_stop=True)
+    opts = TranscriptionOptions(max_new_tokens=24, ignore_stop=True)
     clips = [clip(s, i) for i, s in enumerate([1.0, 4.0, 11.0])]
     out = {}
     for name, path in bundles.items():
@@ -114,9 +114,9 @@ class Timer:
         return g
 
     def e2e(self, tokens: int, batch: int = 1) -> float:
-        from qwen_asr_edge.runtime import DecodeOptions
+        from qwen_asr_edge.runtime import TranscriptionOptions
 
-        options = DecodeOptions(max_new_tokens=tokens, ignore_stop=True, batch_size=batch)
+        options = TranscriptionOptions(max_new_tokens=tokens, ignore_stop=True, batch_size=batch)
         t = time.perf_counter()
         self.tr.transcribe_batch([self.wav] * batch, options=options)
         return time.perf_counter() - t

@@ -22,7 +22,7 @@ from bench.utils import dir_size, run_child, table
 MEASURE = """
 import json, statistics, time, numpy as np
 t = time.perf_counter()
-from qwen_asr_edge.runtime import Transcriber, DecodeOptions
+from qwen_asr_edge.runtime import Transcriber, TranscriptionOptions
 tr = Transcriber({bundle!r}, providers="cpu", threads={threads})
 load = time.perf_counter() - t
 wav = (np.random.default_rng(0).standard_normal(11 * 16000) * 0.1).astype(np.float32)
@@ -35,7 +35,7 @@ def timed(*a, **k):
 tr.greedy.generate = timed
 def run(n):
     t = time.perf_counter()
-    tr.transcribe(wav, options=DecodeOptions(max_new_tokens=n))
+    tr.transcribe(wav, options=TranscriptionOptions(max_new_tokens=n))
     return time.perf_counter() - t
 run(2)  # warm-up
 steps.clear()

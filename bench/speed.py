@@ -41,7 +41,7 @@ CLIP_SECONDS = (11.0, 60.0)
 # the longer and batched work raises it.
 OURS = """
 import json, statistics, time, numpy as np
-from qwen_asr_edge.runtime import Transcriber, DecodeOptions
+from qwen_asr_edge.runtime import Transcriber, TranscriptionOptions
 from qwen_asr_edge.runtime.decoding import GreedyDecoder
 R, TOKENS = {repeats}, {tokens}
 t = time.perf_counter()
@@ -59,7 +59,7 @@ def timed(*a, **k):
 tr.greedy.generate = timed
 def e2e(wav, n=TOKENS):
     t = time.perf_counter()
-    tr.transcribe(wav, options=DecodeOptions(max_new_tokens=n, ignore_stop=True))
+    tr.transcribe(wav, options=TranscriptionOptions(max_new_tokens=n, ignore_stop=True))
     return time.perf_counter() - t
 out = {{"load_s": load}}
 w11 = clip(11)
@@ -93,7 +93,7 @@ if {batches}:
     w = [clip(11) for _ in range(8)]
     def throughput(b):
         t = time.perf_counter()
-        tr.transcribe_batch(w, options=DecodeOptions(max_new_tokens=TOKENS, ignore_stop=True, batch_size=b))
+        tr.transcribe_batch(w, options=TranscriptionOptions(max_new_tokens=TOKENS, ignore_stop=True, batch_size=b))
         return 8 * 11.0 / (time.perf_counter() - t)
     for b in (1, 4, 8):
         out[f"batch_{{b}}_audio_s_per_s"] = median([throughput(b) for _ in range(max(1, R - 1))])

@@ -10,8 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from qwen_asr_edge.runtime.bundle import Bundle
-from qwen_asr_edge.runtime.decoding import length_feeds, prefill_feeds
-from qwen_asr_edge.runtime.results import DecodeOptions
+from qwen_asr_edge.runtime.options import TranscriptionOptions
 from qwen_asr_edge.runtime.transcriber import Transcriber
 
 CAVEAT = (
@@ -37,34 +36,6 @@ def generated_audio(seconds=(2.0, 5.0, 9.0), sample_rate: int = 16000) -> list[n
 def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a, b = a.astype(np.float64), b.astype(np.float64)
     return (a * b).sum(-1) / np.maximum(np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1), 1e-30)
-
-
-def _teacher_forced_logits(
-    tr: Transcriber, prompt: np.ndarray, embeds: np.ndarray, audio_len: int, tokens: list[int]
-) -> np.ndarray:
-    """Logits for the prompt and then each of ``tokens`` fed in turn (B=1, plain session.run)."""
-    m = tr.bundle.manifest
-    kv = m.kv_cache
-    feeds = prefill_feeds(m, prompt, embeds, np.array([audio_len]), capacity=len(prompt) + len(tokens) + 1)
-    cache = {name: feeds.pop(name) for layer in range(kv.num_layers) for name in kv.names(layer)[:2]}
-    out_names = ["logits"] + [n for layer in range(kv.num_layers) for n in kv.names(layer)[2:]]
-    no_audio = np.zeros((1, 1, m.model.hidden_size), dtype=np.float32)
-    logits = []
-    for step in range(len(tokens) + 1):
-        outs = tr.decoder.run(out_names, {**feeds, **cache})
-        logits.append(outs[0][0, 0])
-        if step == len(tokens):
-            break
-        for layer in range(kv.num_layers):
-            past_k, past_v, _, _ = kv.names(layer)
-            cache[past_k], cache[past_v] = outs[1 + 2 * layer], outs[2 + 2 * layer]
-        feeds = {
-            "input_ids": np.array([[tokens[step]]]),
-            **length_feeds(np.array([len(prompt) + step + 1])),
-            "audio_embeds": no_audio,
-            "audio_embed_lens": np.zeros(1, dtype=np.int64),
-        }
-    return np.stack(logits)
 
 
 ALIGN_TEXT = "the quick brown fox jumps over the lazy dog"
@@ -109,15 +80,12 @@ def compare_bundles(reference: Bundle, candidate: Bundle, audios: list[np.ndarra
 def compare(reference: Bundle, candidate: Bundle, audios: list[np.ndarray], max_tokens: int = 32) -> dict:
     ref, cand = Transcriber(reference, providers="cpu"), Transcriber(candidate, providers="cpu")
     enc_cos, enc_abs, dec_cos, dec_abs, top1, same, agree = [], [], [], [], [], [], []
-    options = DecodeOptions(max_new_tokens=max_tokens)
+    options = TranscriptionOptions(max_new_tokens=max_tokens)
     for wav in audios:
-        feats = ref.mel(wav)[None]
-        lens = np.array([feats.shape[2]])
-        ref_emb, ref_len = ref.encoder.run(None, {"input_features": feats, "feature_lens": lens})
-        cand_emb, _ = cand.encoder.run(None, {"input_features": feats, "feature_lens": lens})
-        n = int(ref_len[0])
-        enc_cos += list(_cosine(ref_emb[0, :n], cand_emb[0, :n]))
-        enc_abs.append(float(np.abs(ref_emb[0, :n] - cand_emb[0, :n]).max()))
+        ref_audio, cand_audio = ref.encode([wav]).row(0), cand.encode([wav]).row(0)
+        ref_emb, cand_emb = ref_audio.numpy()[0], cand_audio.numpy()[0]
+        enc_cos += list(_cosine(ref_emb, cand_emb))
+        enc_abs.append(float(np.abs(ref_emb - cand_emb).max()))
 
         ref_out = ref.transcribe(wav, options=options).segments[0].tokens
         cand_out = cand.transcribe(wav, options=options).segments[0].tokens
@@ -126,10 +94,11 @@ def compare(reference: Bundle, candidate: Bundle, audios: list[np.ndarray], max_
         prefix = next((i for i, (a, b) in enumerate(pairs) if a != b), min(len(ref_out), len(cand_out)))
         agree.append(prefix / max(len(ref_out), 1))
 
-        prompt = ref.prompts.ids(n)
+        # Both decoders on fp32's embeddings and fp32's own greedy tokens: the decoder's error alone.
+        prompt = ref.prompt_ids(int(ref_audio.lengths[0]))
         forced = ref_out[:-1] if ref_out and ref_out[-1] in reference.manifest.tokens.eos else ref_out
-        ref_logits = _teacher_forced_logits(ref, prompt, ref_emb, n, forced)
-        cand_logits = _teacher_forced_logits(cand, prompt, ref_emb, n, forced)
+        ref_logits = ref.forced_logits(prompt, ref_audio, forced)
+        cand_logits = cand.forced_logits(prompt, ref_audio, forced)
         dec_cos += list(_cosine(ref_logits, cand_logits))
         dec_abs.append(float(np.abs(ref_logits - cand_logits).max()))
         top1 += list(ref_logits.argmax(-1) == cand_logits.argmax(-1))

@@ -54,12 +54,9 @@ class _DecoderCalibration:
         tr = Transcriber(bundle_path, providers="cpu", verify=False)
         self.feeds = []
         for wav in audios:
-            feats = tr.mel(wav)[None]
-            embeds, lens = tr.encoder.run(
-                None, {"input_features": feats, "feature_lens": np.array([feats.shape[2]])}
-            )
-            ids = tr.prompts.ids(int(lens[0]))
-            feed = prefill_feeds(tr.bundle.manifest, ids, embeds, lens, capacity=len(ids))
+            audio = tr.encode([wav]).row(0)
+            ids = tr.prompt_ids(int(audio.lengths[0]))
+            feed = prefill_feeds(tr.bundle.manifest, ids, audio.numpy(), audio.lengths, capacity=len(ids))
             self.feeds.append(feed)
 
     def reader(self):

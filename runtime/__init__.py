@@ -1,8 +1,18 @@
-"""numpy + onnxruntime only: everything that runs on a device.
+"""numpy + onnxruntime only: everything that runs on a device (never torch, export or quant).
 
-from qwen_asr_edge.runtime import Transcriber, demo_bundle
-print(Transcriber("bundle-dir").transcribe("talk.wav").text)
-print(Transcriber(demo_bundle()).transcribe("set-a-timer.wav").text)  # the built-in demo model
+    from qwen_asr_edge.runtime import Transcriber, TranscriptionOptions, demo_bundle
+
+    asr = Transcriber(demo_bundle())                        # the built-in demo model
+    result = asr.transcribe("english.wav", language="en")   # a path, a 16 kHz array, or (array, rate)
+    print(result.language, result.language_probability, result.text)
+    for segment in asr.iter_segments("long.flac", options=TranscriptionOptions(log_probs=True)):
+        print(segment.start, segment.end, segment.avg_logprob, segment.text)
+
+Modules, each with one job: audio (files and arrays -> 16 kHz mono), chunking (quiet-point
+cuts), mel, prompt, decoding (greedy loop, KV cache), parsing (model output -> language, text),
+transcriber (the pipeline), aligner and alignment (word times), options and results (the data
+types), writers and subtitles (output formats), bundle (the export contract), providers
+(onnxruntime sessions), errors, and the CLI modules.
 """
 
 from .aligner import Aligner
@@ -18,18 +28,19 @@ from .errors import (
     QwenAsrEdgeError,
 )
 from .models import cached_bundle, demo_bundle
+from .options import TranscriptionOptions
 from .providers import SessionSettings
-from .results import DecodeOptions, Segment, Transcript, Word
-from .transcriber import Transcriber
+from .results import Segment, Timings, Transcript, Word
+from .transcriber import AudioEncoding, Transcriber
 
 __all__ = [
     "Aligner",
+    "AudioEncoding",
     "AudioError",
     "AudioFileNotFoundError",
     "Bundle",
     "BundleError",
     "CheckpointError",
-    "DecodeOptions",
     "InputError",
     "Manifest",
     "MissingDependencyError",
@@ -37,8 +48,10 @@ __all__ = [
     "QwenAsrEdgeError",
     "Segment",
     "SessionSettings",
+    "Timings",
     "Transcriber",
     "Transcript",
+    "TranscriptionOptions",
     "Word",
     "cached_bundle",
     "demo_bundle",

@@ -46,10 +46,10 @@ class Aligner:
             )
         self.spec = manifest.aligner
         names = resolve_providers(providers)
-        self.encoder = create_session(str(self.bundle.graph_path("aligner_encoder")), names, settings)
-        self.text = create_session(str(self.bundle.graph_path("aligner")), names, settings)
+        self._encoder = create_session(str(self.bundle.graph_path("aligner_encoder")), names, settings)
+        self._text = create_session(str(self.bundle.graph_path("aligner")), names, settings)
         self.tokenizer = Tokenizer(self.bundle.file(manifest.tokenizer))
-        self.mel = LogMel(manifest.mel)
+        self._mel = LogMel(manifest.mel)
         self.tokens = manifest.tokens
 
     @property
@@ -57,6 +57,7 @@ class Aligner:
         return list(self.spec.languages)
 
     def prompt(self, units: list[str], n_audio: int) -> np.ndarray:
+        """(L,) int64 ids: the audio, then each unit followed by its start and end slots."""
         t, slot = self.tokens, self.spec.timestamp_token_id
         ids = [t.audio_start, *([t.audio_pad] * n_audio), t.audio_end]
         for unit in units:
@@ -79,7 +80,7 @@ class Aligner:
                 f"{seconds:.1f} s is longer than the aligner's {self.spec.max_seconds:.0f} s: "
                 "align it in pieces, or use `transcribe --timestamps`, which cuts long audio",
             )
-        if wav.shape[0] < self.mel.min_samples():
+        if wav.shape[0] < self._mel.min_samples():
             raise AudioError(describe(audio), "too short for one mel frame")
         return self._align(wav, units)
 
@@ -87,23 +88,47 @@ class Aligner:
         """For transcription: the chunk's own text in the detected language (any name; unknown
         ones and "" split at whitespace, as the official package does), times from ``offset``."""
         units = split_words(text, language or "")
-        if not units or wav.shape[0] < self.mel.min_samples():
+        if not units or wav.shape[0] < self._mel.min_samples():
             return []
         return [
             Word(w.text, round(w.start + offset, 3), round(w.end + offset, 3))
             for w in self._align(wav, units)
         ]
 
-    def _align(self, wav: np.ndarray, units: list[str]) -> list[Word]:
-        feats = self.mel(wav)[None]
-        embeds, lens = self.encoder.run(
+    def encode(self, wav: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The aligner's encoder on one clip.
+
+        Args:
+            wav: (n,) float32 mono at 16 kHz, at least one mel frame long.
+
+        Returns:
+            ((1, A, H) float32 audio embeddings, (1,) int64 their length A).
+        """
+        feats = self._mel(wav)[None]
+        embeds, lens = self._encoder.run(
             None, {"input_features": feats, "feature_lens": np.array([feats.shape[2]])}
         )
-        ids = self.prompt(units, int(lens[0]))
-        (classes,) = self.text.run(
-            ["classes"], {"input_ids": ids[None], "audio_embeds": embeds, "audio_embed_lens": lens}
+        return embeds, lens
+
+    def classify(
+        self, ids: np.ndarray, embeds: np.ndarray, lens: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The aligner's causal pass over a prompt from ``prompt``.
+
+        Returns:
+            ((L, classes) float32 logits, (L,) int64 argmax class per position; at the
+            timestamp slots, class k means k * ``spec.segment_ms``).
+        """
+        logits, classes = self._text.run(
+            ["logits", "classes"], {"input_ids": ids[None], "audio_embeds": embeds, "audio_embed_lens": lens}
         )
-        raw = classes[0][ids == self.spec.timestamp_token_id] * self.spec.segment_ms
+        return logits[0], classes[0]
+
+    def _align(self, wav: np.ndarray, units: list[str]) -> list[Word]:
+        embeds, lens = self.encode(wav)
+        ids = self.prompt(units, int(lens[0]))
+        _, classes = self.classify(ids, embeds, lens)
+        raw = classes[ids == self.spec.timestamp_token_id] * self.spec.segment_ms
         ms = repair_timestamps(raw)
         return [
             Word(unit, round(ms[2 * i] / 1000.0, 3), round(ms[2 * i + 1] / 1000.0, 3))

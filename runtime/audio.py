@@ -1,15 +1,22 @@
-"""Any audio input -> float32 mono at the model's sample rate, in [-1, 1].
+"""Any audio input -> float32 mono at the model's sample rate, in [-1, 1]: whole, or a block at a
+time for long files.
 
 Files are read with soundfile (WAV, FLAC, OGG/Vorbis/Opus, MP3, ...), channels are averaged,
 other rates are resampled with soxr's high-quality mode (what librosa, and so the official
 package, uses), and a signal that exceeds full scale is divided by its peak, as the official
-package does. Integer arrays passed directly are scaled by their type's full scale.
+package does. Integer arrays passed directly are scaled by their type's full scale. A bare
+numpy array is taken to be at the model's rate (16 kHz); pass ``(array, sample_rate)`` otherwise.
+
+Long files are read by ``read_blocks``: decoded, mixed down and resampled (soxr's streaming
+resampler) ``BLOCK_SECONDS`` at a time, so memory does not grow with the file's length; there
+the peak is only known per chunk, so ``peak_normalized`` is applied per chunk.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +27,8 @@ from .errors import AudioError, AudioFileNotFoundError
 
 AudioInput = str | os.PathLike | np.ndarray | tuple[np.ndarray, int]
 
-
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au", ".caf", ".w64"}
+BLOCK_SECONDS = 10.0
 
 
 def audio_files(paths: list[Path]) -> list[Path]:
@@ -43,7 +50,8 @@ def describe(audio: AudioInput) -> str:
     return f"<array {getattr(arr, 'shape', '?')}>"
 
 
-def read_file(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+def _info(path: str | os.PathLike) -> sf._SoundFileInfo:
+    """A file's header, checked: missing, a folder, empty, not audio, or truncated raise AudioError."""
     p = Path(path)
     if not p.exists():
         raise AudioFileNotFoundError(p)
@@ -52,27 +60,48 @@ def read_file(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     if p.stat().st_size == 0:
         raise AudioError(p, "file is empty")
     try:
-        short = truncated_data_chunk(sf.info(str(p)).extra_info)
-        if short:
-            raise AudioError(
-                p, f"truncated: the header announces {short[0]} bytes of audio, the file holds {short[1]}"
-            )
-        data, rate = sf.read(str(p), dtype="float32", always_2d=True)
+        info = sf.info(str(p))
     except (sf.LibsndfileError, RuntimeError, TypeError) as e:
-        detail = str(e).split(":", 1)[-1].strip() or type(e).__name__
-        raise AudioError(p, f"not a readable audio file ({detail})") from None
+        raise AudioError(p, f"not a readable audio file ({_detail(e)})") from None
+    # libsndfile reads a cut-off WAV/AIFF silently but logs ``data : 32000 (should be 15978)``.
+    match = re.search(r"^(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", info.extra_info, re.MULTILINE)
+    if match and int(match.group(2)) < int(match.group(1)):
+        raise AudioError(
+            p,
+            f"truncated: the header announces {match.group(1)} bytes of audio, "
+            f"the file holds {match.group(2)}",
+        )
+    if not info.frames:
+        raise AudioError(p, "contains no samples")
+    return info
+
+
+def _detail(e: Exception) -> str:
+    return str(e).split(":", 1)[-1].strip() or type(e).__name__
+
+
+def duration(path: str | os.PathLike) -> float:
+    """Seconds of audio in a file, from its (checked) header.
+
+    Raises:
+        AudioError: missing, a folder, empty, not audio, truncated, or no samples.
+    """
+    info = _info(path)
+    return info.frames / info.samplerate
+
+
+def read_file(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+    """(samples (N, channels) float32, sample rate) of a whole file. Raises AudioError."""
+    _info(path)
+    try:
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as e:
+        raise AudioError(path, f"not a readable audio file ({_detail(e)})") from None
     return data, int(rate)
 
 
-def truncated_data_chunk(info: str) -> tuple[int, int] | None:
-    """libsndfile reads a cut-off WAV/AIFF silently but logs ``data : 32000 (should be 15978)``."""
-    match = re.search(r"^(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", info, re.MULTILINE)
-    if match and int(match.group(2)) < int(match.group(1)):
-        return int(match.group(1)), int(match.group(2))
-    return None
-
-
 def to_mono(data: np.ndarray, source: str) -> np.ndarray:
+    """(N,), (N, C) or (C, N) with C <= 8 -> (N,) float32, channels averaged."""
     if data.ndim == 1:
         return data
     if data.ndim != 2:
@@ -80,13 +109,41 @@ def to_mono(data: np.ndarray, source: str) -> np.ndarray:
     # (channels, samples) when the first axis is small and the second is not, else (samples, channels)
     if data.shape[0] <= 8 and data.shape[1] > data.shape[0]:
         data = data.T
-    return data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
+    return mix_down(data)
+
+
+def mix_down(frames: np.ndarray) -> np.ndarray:
+    """(N, channels) -> (N,) float32, the channels averaged."""
+    return frames.mean(axis=1, dtype=np.float32) if frames.shape[1] > 1 else frames[:, 0]
+
+
+def check_finite(wav: np.ndarray, source: str | os.PathLike) -> np.ndarray:
+    if not np.isfinite(wav).all():
+        raise AudioError(source, "contains NaN or infinite samples")
+    return wav
+
+
+def peak_normalized(wav: np.ndarray) -> np.ndarray:
+    """Divided by its peak when that exceeds full scale (as the official package), clipped to [-1, 1]."""
+    peak = float(np.max(np.abs(wav))) if wav.size else 0.0
+    if peak <= 1.0:
+        return wav
+    return np.clip(wav / peak, -1.0, 1.0)
 
 
 def load_audio(audio: AudioInput, sample_rate: int = 16000) -> np.ndarray:
     """Decode, mix down, resample and range-normalise one input.
 
-    ``audio`` is a path, an array at ``sample_rate``, or ``(array, rate)``.
+    Args:
+        audio: A path, an array at ``sample_rate`` ((N,), (N, C) or (C, N); float or int), or
+            ``(array, rate)``.
+        sample_rate: The rate to return, in Hz.
+
+    Returns:
+        (N,) float32 samples in [-1, 1] at ``sample_rate``.
+
+    Raises:
+        AudioError: the file cannot be read, or the samples are empty, NaN or not audio.
     """
     source = describe(audio)
     if isinstance(audio, (str, os.PathLike)):
@@ -107,11 +164,36 @@ def load_audio(audio: AudioInput, sample_rate: int = 16000) -> np.ndarray:
     wav = np.ascontiguousarray(to_mono(np.asarray(data, dtype=np.float32), source))
     if wav.size == 0:
         raise AudioError(source, "contains no samples")
-    if not np.isfinite(wav).all():
-        raise AudioError(source, "contains NaN or infinite samples")
+    check_finite(wav, source)
     if rate != sample_rate:
         wav = soxr.resample(wav, rate, sample_rate, quality="HQ").astype(np.float32, copy=False)
-    peak = float(np.max(np.abs(wav)))
-    if peak > 1.0:
-        wav = wav / peak
-    return np.clip(wav, -1.0, 1.0)
+    return peak_normalized(wav)
+
+
+def read_blocks(path: str | os.PathLike, sample_rate: int) -> Iterator[np.ndarray]:
+    """A file as consecutive (n,) float32 mono blocks at ``sample_rate``, ``BLOCK_SECONDS`` each,
+    not peak-normalised (see ``peak_normalized``).
+
+    Raises:
+        AudioError: as ``duration`` for the header; while reading, for NaN samples or a stream
+            that cannot be decoded.
+    """
+    source = Path(path)
+    _info(source)
+    try:
+        with sf.SoundFile(str(source)) as f:
+            resampler = None
+            if f.samplerate != sample_rate:
+                resampler = soxr.ResampleStream(f.samplerate, sample_rate, 1, dtype="float32", quality="HQ")
+            block = max(1, int(BLOCK_SECONDS * f.samplerate))
+            while True:
+                data = f.read(block, dtype="float32", always_2d=True)
+                last = data.shape[0] < block
+                mono = mix_down(data)
+                if resampler is not None:
+                    mono = resampler.resample_chunk(mono, last=last)
+                yield check_finite(mono, source)
+                if last:
+                    break
+    except (sf.LibsndfileError, RuntimeError) as e:
+        raise AudioError(source, f"not a readable audio file ({e})") from None

@@ -13,8 +13,8 @@ from qwen_asr_edge.quant.recipes import RECIPES
 
 from .audio import audio_files
 from .errors import AudioError, QwenAsrEdgeError
+from .options import DEFAULTS, TranscriptionOptions
 from .providers import OPTIMIZATION_LEVELS, SessionSettings
-from .results import DecodeOptions
 from .writers import WRITERS, get_writer
 
 
@@ -38,16 +38,25 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcr
         choices=sorted(RECIPES),
         help="with --model: quantize it so on first use (int4 for CPUs, fp16 for GPUs); default fp32",
     )
-    p.add_argument("--language", help="force the language (e.g. English); detected when omitted")
+    p.add_argument(
+        "--language", help="force the language: a name or ISO code (English, en, zh); detected when omitted"
+    )
     p.add_argument(
         "--context", default="", help="context text or hot words, given to the model as the system turn"
     )
-    p.add_argument("--max-new-tokens", type=int, help="token cap per chunk (default: tied to chunk length)")
+    p.add_argument(
+        "--max-new-tokens",
+        type=int,
+        help=f"token cap per chunk (default: {DEFAULTS.min_token_cap} "
+        f"+ {DEFAULTS.tokens_per_second:g} per second of audio)",
+    )
     p.add_argument(
         "--format", "-f", choices=sorted(WRITERS), default="txt", help="srt, vtt and tsv are subtitle cues"
     )
     p.add_argument(
+        "--word-timestamps",
         "--timestamps",
+        dest="word_timestamps",
         action="store_true",
         help="word times from the bundle's forced aligner (export --aligner); chunks are then at most 180 s",
     )
@@ -67,23 +76,28 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcr
         metavar="KEY=VALUE",
         help="an onnxruntime session config entry, e.g. session.intra_op.allow_spinning=0 (repeatable)",
     )
-    p.add_argument("--batch-size", type=int, default=8, help="chunks decoded together")
+    p.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size, help="chunks decoded together")
     p.add_argument(
         "--max-chunk-seconds",
         type=float,
-        default=30.0,
-        help="cut longer recordings at quiet points into chunks of at most this (default 30; "
+        default=DEFAULTS.max_chunk_seconds,
+        help="cut longer recordings at quiet points into chunks of at most this (default %(default)s; "
         "the official package uses 1200, and 180 with timestamps)",
     )
     p.add_argument("--no-verify", action="store_true", help="skip checking the bundle files' sha256")
     p.add_argument("--debug", action="store_true", help="show tracebacks and the provider in use")
     args = p.parse_args(argv)
-    if args.max_new_tokens is not None and args.max_new_tokens < 1:
-        p.error("--max-new-tokens must be at least 1")
-    if args.batch_size < 1:
-        p.error("--batch-size must be at least 1")
-    if args.max_chunk_seconds <= 0.5:
-        p.error("--max-chunk-seconds must be longer than 0.5")
+    try:  # TranscriptionOptions checks its own values; the CLI names the option
+        args.options = TranscriptionOptions(
+            max_new_tokens=args.max_new_tokens,
+            batch_size=args.batch_size,
+            max_chunk_seconds=args.max_chunk_seconds,
+            word_timestamps=args.word_timestamps,
+            progress=True,
+        )
+    except ValueError as e:
+        name, rest = str(e).split(" ", 1)
+        p.error(f"--{name.replace('_', '-')} {rest}")
     if args.threads is not None and args.threads < 1:
         p.error("--threads must be at least 1")
     if args.format in ("srt", "vtt", "tsv") and len(args.files) > 1 and not args.output_dir:
@@ -119,13 +133,7 @@ def run(args: argparse.Namespace) -> int:
     transcriber = Transcriber(
         bundle_of(args), providers=args.providers, verify=not args.no_verify, settings=settings
     )
-    options = DecodeOptions(
-        max_new_tokens=args.max_new_tokens,
-        batch_size=args.batch_size,
-        max_chunk_seconds=args.max_chunk_seconds,
-        timestamps=args.timestamps,
-        progress=True,
-    )
+    options = args.options
     inputs = audio_files(args.files)
     if not inputs:
         print(f"error: no audio files in {', '.join(map(str, args.files))}", file=sys.stderr)

@@ -7,6 +7,9 @@ logits and the cache stay where the session runs. Each row keeps its own length
 (``seqlens_k``, the GroupQueryAttention convention that both decoder graphs follow, see
 export/modules/decoder.py) and stops on its own (stop id or token cap); finished rows keep
 feeding a stop id until every row is done.
+
+The logits are read on the host only when asked for: per step for token log-probabilities, and
+once per row at the position where the model names the language.
 """
 
 from __future__ import annotations
@@ -22,11 +25,45 @@ from .providers import Device, import_onnxruntime
 
 
 @dataclass(frozen=True)
+class LanguageProbe:
+    """Where and among what the model names the language: after it has generated ``prefix``
+    (the ids of "language"), the next token starts one of the names; ``first_ids[k]`` is the
+    first id of ``names[k]`` (" English", ..., " None")."""
+
+    prefix: tuple[int, ...]
+    names: tuple[str, ...]
+    first_ids: np.ndarray  # (N,) int64
+
+    def probabilities(self, logits: np.ndarray) -> dict[str, float]:
+        """(V,) logits -> {name: probability}, a softmax over the distinct first ids (names that
+        share a first id share its probability)."""
+        ids, where = np.unique(self.first_ids, return_inverse=True)
+        x = logits[ids].astype(np.float64)
+        p = np.exp(x - x.max())
+        p /= p.sum()
+        return {name: float(p[k]) for name, k in zip(self.names, where, strict=True)}
+
+
+@dataclass(frozen=True)
 class Generation:
-    tokens: list[list[int]]  # per row, generated ids up to and including the stop id
-    prompt_len: int  # the longest prompt
+    """What ``GreedyDecoder.generate`` returns.
+
+    Attributes:
+        tokens: Per row, the generated ids up to and including the stop id.
+        prompt_len: The longest prompt, in tokens.
+        log_probs: Per row, each generated token's natural-log probability (when asked for).
+        languages: Per row, {name: probability} at the language position, or None where the row
+            never reached it (forced language, no probe, or another first token).
+        prefill_seconds: The prefill call.
+        step_seconds: One entry per decode call.
+    """
+
+    tokens: list[list[int]]
+    prompt_len: int
+    log_probs: list[list[float]] | None = None
+    languages: list[dict[str, float] | None] = field(default_factory=list)
     prefill_seconds: float = 0.0
-    step_seconds: list[float] = field(default_factory=list)  # one per decode call
+    step_seconds: list[float] = field(default_factory=list)
 
 
 def right_pad(prompts: list[np.ndarray], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
@@ -50,7 +87,7 @@ def prefill_feeds(
     manifest: Manifest, ids: np.ndarray, audio_embeds: np.ndarray, audio_lens: np.ndarray, capacity: int
 ) -> dict[str, np.ndarray]:
     """Inputs for a plain ``session.run`` prefill of one unpadded prompt with empty caches of
-    ``capacity`` rows. For tests, calibration and quality reports; decoding binds instead."""
+    ``capacity`` rows: what onnxruntime's GPTQ calibration reads. Decoding binds instead."""
     kv = manifest.kv_cache
     feeds = {
         "input_ids": ids[None],
@@ -64,64 +101,130 @@ def prefill_feeds(
     return feeds
 
 
+def _log_softmax_at(logits: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """(R, V) logits, (R,) ids -> (R,) log p(id), in float64."""
+    x = logits.astype(np.float64)
+    top = x.max(axis=-1, keepdims=True)
+    lse = top[:, 0] + np.log(np.exp(x - top).sum(axis=-1))
+    return x[np.arange(len(ids)), ids] - lse
+
+
 class GreedyDecoder:
+    """Greedy decoding on one decoder session (see the module docstring)."""
+
     def __init__(self, session, device: Device, manifest: Manifest):
         self.session, self.device, self.manifest = session, device, manifest
         self.ort = import_onnxruntime()
         self.stop_ids = np.array(manifest.tokens.eos, dtype=np.int64)
         self.pad_id = manifest.tokens.endoftext
 
-    def generate(
-        self,
-        prompts: list[np.ndarray],
-        audio_embeds,  # OrtValue (B, A, H) on the session's device, from the encoder
-        audio_lens: np.ndarray,  # (B,) int64
-        max_new_tokens: list[int],
-        stop: bool = True,
-    ) -> Generation:
-        """``stop=False`` decodes every row to its cap (benchmarks)."""
+    def _prefill(self, prompts: list[np.ndarray], audio_embeds, audio_lens: np.ndarray, capacity: int):
+        """Bind a fresh cache of ``capacity`` rows, run the prefill; returns (binding, cache,
+        logits, next_token, lens, seconds). The cache is returned to keep it alive."""
         batch = len(prompts)
         ids, lens = right_pad(prompts, self.pad_id)
-        prompt_len = ids.shape[1]
-        capacity = prompt_len + max(max_new_tokens)
         zeroed = self.manifest.decoder.attention != "gqa"
         cache = KvCache(self.manifest.kv_cache, batch, capacity, self.device, zeroed)
-
         io = self.session.io_binding()
         cache.bind(io)
-        vocab = self.manifest.model.vocab_size
         logits = self.ort.OrtValue.ortvalue_from_shape_and_type(
-            (batch, 1, vocab), np.float32, self.device.ort_device, self.device.device_id
+            (batch, 1, self.manifest.model.vocab_size),
+            np.float32,
+            self.device.ort_device,
+            self.device.device_id,
         )
         next_token = self.ort.OrtValue.ortvalue_from_shape_and_type((batch, 1), np.int64)  # on the host
         io.bind_ortvalue_output("logits", logits)
         io.bind_ortvalue_output("next_token", next_token)
-
         io.bind_cpu_input("input_ids", ids)
         for name, value in length_feeds(lens).items():
             io.bind_cpu_input(name, value)
-        io.bind_ortvalue_input("audio_embeds", audio_embeds)
+        hidden = self.manifest.model.hidden_size
+        if audio_embeds is None:  # a text-only prompt: a (B, 1, H) zero tensor of length 0
+            audio_embeds = np.zeros((batch, 1, hidden), dtype=np.float32)
+            audio_lens = np.zeros(batch, dtype=np.int64)
+        if isinstance(audio_embeds, np.ndarray):
+            io.bind_cpu_input("audio_embeds", np.ascontiguousarray(audio_embeds, dtype=np.float32))
+        else:
+            io.bind_ortvalue_input("audio_embeds", audio_embeds)
         io.bind_cpu_input("audio_embed_lens", np.ascontiguousarray(audio_lens, dtype=np.int64))
         start = time.perf_counter()
         self.session.run_with_iobinding(io)
-        prefill_seconds = time.perf_counter() - start
-        steps: list[float] = []
-
+        seconds = time.perf_counter() - start
         # Decode steps read no audio: a (B, 1, H) zero tensor with length 0 satisfies the graph.
-        no_audio = np.zeros((batch, 1, self.manifest.model.hidden_size), dtype=np.float32)
+        no_audio = np.zeros((batch, 1, hidden), dtype=np.float32)
         io.bind_ortvalue_input(
             "audio_embeds",
             self.ort.OrtValue.ortvalue_from_numpy(no_audio, self.device.ort_device, self.device.device_id),
         )
         io.bind_cpu_input("audio_embed_lens", np.zeros(batch, dtype=np.int64))
+        return io, cache, logits, next_token, lens, seconds
 
+    def _step(self, io, token: np.ndarray, lens: np.ndarray) -> float:
+        io.bind_cpu_input("input_ids", token[:, None])
+        for name, value in length_feeds(lens).items():
+            io.bind_cpu_input(name, value)
+        start = time.perf_counter()
+        self.session.run_with_iobinding(io)
+        return time.perf_counter() - start
+
+    def generate(
+        self,
+        prompts: list[np.ndarray],
+        audio_embeds,
+        audio_lens: np.ndarray | None,
+        max_new_tokens: list[int],
+        stop: bool = True,
+        log_probs: bool = False,
+        language: LanguageProbe | None = None,
+    ) -> Generation:
+        """Greedy tokens for a batch of prompts.
+
+        Args:
+            prompts: B prompts of int64 ids, each with its audio placeholders expanded.
+            audio_embeds: (B, A, H) float32, an OrtValue on the session's device (the encoder's
+                output) or a numpy array; ``None`` for text-only prompts.
+            audio_lens: (B,) int64 valid audio rows per prompt (``None`` with no audio).
+            max_new_tokens: Per row, the cap on generated tokens (stop id included).
+            stop: False decodes every row to its cap (benchmarks).
+            log_probs: Also return each token's log-probability (one log-softmax per step).
+            language: Read the language probabilities where the model names the language.
+
+        Returns:
+            A Generation.
+
+        Raises:
+            ValueError: the prompt plus the cap exceeds the model's maximum positions.
+        """
+        batch = len(prompts)
+        capacity = max(len(p) for p in prompts) + max(max_new_tokens)
+        io, _cache, logits, next_token, lens, prefill_seconds = self._prefill(
+            prompts, audio_embeds, audio_lens, capacity
+        )
+        prompt_len = int(lens.max())
+        steps: list[float] = []
         caps = np.asarray(max_new_tokens, dtype=np.int64)
         out: list[list[int]] = [[] for _ in range(batch)]
+        scores: list[list[float]] = [[] for _ in range(batch)]
+        found: list[dict[str, float] | None] = [None] * batch
         counts = np.zeros(batch, dtype=np.int64)
         done = caps <= 0
         while True:
             token = next_token.numpy()[:, 0].copy()
-            for row in np.flatnonzero(~done):
+            active = np.flatnonzero(~done)
+            if log_probs or language is not None:
+                host_logits = logits.numpy()[:, 0]  # a view on the CPU, a copy on a GPU
+                if log_probs:
+                    for row, lp in zip(
+                        active, _log_softmax_at(host_logits[active], token[active]), strict=True
+                    ):
+                        scores[row].append(float(lp))
+                if language is not None:
+                    at = len(language.prefix)
+                    for row in active[counts[active] == at]:
+                        if tuple(out[row]) == language.prefix:
+                            found[row] = language.probabilities(host_logits[row])
+            for row in active:
                 out[row].append(int(token[row]))
             counts += ~done
             done |= (counts >= caps) | (stop & np.isin(token, self.stop_ids))
@@ -129,10 +232,20 @@ class GreedyDecoder:
                 break
             token[done] = self.stop_ids[0]
             lens += 1
-            io.bind_cpu_input("input_ids", token[:, None])
-            for name, value in length_feeds(lens).items():
-                io.bind_cpu_input(name, value)
-            start = time.perf_counter()
-            self.session.run_with_iobinding(io)
-            steps.append(time.perf_counter() - start)
-        return Generation(out, prompt_len, prefill_seconds, steps)
+            steps.append(self._step(io, token, lens))
+        return Generation(out, prompt_len, scores if log_probs else None, found, prefill_seconds, steps)
+
+    def forced_logits(
+        self, prompt: np.ndarray, audio_embeds, audio_lens: np.ndarray | None, tokens: list[int]
+    ) -> np.ndarray:
+        """Teacher forcing: (len(tokens) + 1, V) float32 logits after the prompt and after each
+        of ``tokens`` fed in turn (one row; the same binding and cache as ``generate``)."""
+        io, _cache, logits, _, lens, _ = self._prefill(
+            [prompt], audio_embeds, audio_lens, len(prompt) + len(tokens)
+        )
+        out = [logits.numpy()[0, 0].copy()]
+        for token in tokens:
+            lens += 1
+            self._step(io, np.array([token], dtype=np.int64), lens)
+            out.append(logits.numpy()[0, 0].copy())
+        return np.stack(out)

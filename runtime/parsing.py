@@ -79,12 +79,3 @@ def parse_output(raw: str, forced_language: str | None = None) -> tuple[str, str
                 language = value[:1].upper() + value[1:].lower()
             break
     return language, text.strip()
-
-
-def merge_languages(languages: list[str]) -> str:
-    """Per-chunk languages as a comma list, empty ones and consecutive repeats dropped."""
-    out: list[str] = []
-    for lang in (x.strip() for x in languages):
-        if lang and (not out or out[-1] != lang):
-            out.append(lang)
-    return ",".join(out)

@@ -9,17 +9,38 @@ from .bundle import Manifest
 from .errors import InputError
 from .tokenizer import Tokenizer
 
+# ISO 639-1 codes (639-3 where there is none: Cantonese "yue", Filipino "fil", as Whisper and
+# OpenAI's API name them) of the languages Qwen3-ASR can be forced to, by their names in its output.
+ISO_CODES = {
+    "ar": "Arabic", "cs": "Czech", "da": "Danish", "de": "German", "el": "Greek", "en": "English",
+    "es": "Spanish", "fa": "Persian", "fi": "Finnish", "fil": "Filipino", "fr": "French", "hi": "Hindi",
+    "hu": "Hungarian", "id": "Indonesian", "it": "Italian", "ja": "Japanese", "ko": "Korean",
+    "mk": "Macedonian", "ms": "Malay", "nl": "Dutch", "pl": "Polish", "pt": "Portuguese",
+    "ro": "Romanian", "ru": "Russian", "sv": "Swedish", "th": "Thai", "tl": "Filipino", "tr": "Turkish",
+    "vi": "Vietnamese", "yue": "Cantonese", "zh": "Chinese",
+}  # fmt: skip
+
 
 def normalize_language(language: str, supported: list[str]) -> str:
-    """'cHINese ' -> 'Chinese'; unknown names raise with the supported list."""
-    name = str(language).strip()
-    name = name[:1].upper() + name[1:].lower()
+    """A language name in any case ('cHINese ') or its ISO code ('zh', 'ZH') -> 'Chinese'.
+
+    Raises:
+        InputError: not one of ``supported``, naming them.
+    """
+    key = str(language).strip()
+    name = ISO_CODES.get(key.lower(), key[:1].upper() + key[1:].lower())
     if name not in supported:
-        raise InputError(f"unsupported language {language!r}; supported: {', '.join(supported)}")
+        codes: dict[str, str] = {}
+        for code, known in ISO_CODES.items():
+            codes.setdefault(known, code)
+        listed = ", ".join(f"{n} ({codes[n]})" if n in codes else n for n in supported)
+        raise InputError(f"unsupported language {language!r}; supported: {listed}")
     return name
 
 
 class PromptBuilder:
+    """The official chat template (spec §5) as token ids, from the bundle's prompt pieces."""
+
     def __init__(self, manifest: Manifest, tokenizer: Tokenizer):
         self.spec = manifest.prompt
         self.audio_pad = manifest.tokens.audio_pad

@@ -1,4 +1,19 @@
-"""Transcriber: audio in, text and language out, from an exported bundle."""
+"""Transcriber: audio in, text, language, segments and word times out, from an exported bundle.
+
+The pipeline, each step a public method with a contract (the seams quant, bench and the
+streaming and server layers build on):
+
+    load(audio)        -> (n,) float32 at 16 kHz            audio.py
+    features(wavs)     -> (B, n_mels, T) log-mel + lengths   mel.py
+    encode(wavs)       -> AudioEncoding (B, A, H) + lengths  features + the encoder graph
+    prompt_ids(A, ...) -> (L,) int64                         the official chat template
+    decode(prompts, encoding, caps) -> Generation            greedy, IO-bound KV cache
+    forced_logits(prompt, encoding, tokens) -> (T + 1, V)    teacher forcing (scoring)
+
+``transcribe``, ``transcribe_batch`` and ``iter_segments`` cut long recordings at quiet points
+(chunking.py), decode the chunks in batches, parse ``language X<asr_text>text`` and, with word
+timestamps, run the bundle's aligner on each chunk.
+"""
 
 from __future__ import annotations
 
@@ -7,25 +22,51 @@ import itertools
 import logging
 import os
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from .audio import AudioInput, describe, load_audio
+from .audio import AudioInput, describe, duration, load_audio, peak_normalized, read_blocks
 from .bundle import Bundle, load_bundle
-from .chunking import split_at_quiet_points
-from .decoding import GreedyDecoder
+from .chunking import Chunk, cut_at_quiet_points
+from .decoding import Generation, GreedyDecoder, LanguageProbe
 from .errors import AudioError, BundleError, InputError
 from .mel import LogMel, batch_features
-from .parsing import merge_languages, parse_output
+from .options import TranscriptionOptions
+from .parsing import parse_output
 from .prompt import PromptBuilder, normalize_language
 from .providers import SessionSettings, create_session, resolve_providers, session_device
-from .results import DecodeOptions, Segment, Transcript
-from .streaming import duration_of, stream_chunks
+from .results import Segment, Timings, Transcript, Word
 from .tokenizer import Tokenizer
 
 log = logging.getLogger("qwen_asr_edge")
+
+
+@dataclass(frozen=True)
+class AudioEncoding:
+    """The encoder's output for a batch of clips.
+
+    Attributes:
+        values: (B, A, H) float32 audio embeddings in the decoder's width: an onnxruntime
+            OrtValue on the session's device (bound straight into the decoder), or a numpy array.
+        lengths: (B,) int64 valid rows of ``values`` per clip (one per audio placeholder).
+        seconds: Wall time of log-mel and encoder.
+    """
+
+    values: object
+    lengths: np.ndarray
+    seconds: float = 0.0
+
+    def numpy(self) -> np.ndarray:
+        """(B, A, H) float32 on the host."""
+        return self.values if isinstance(self.values, np.ndarray) else self.values.numpy()
+
+    def row(self, i: int) -> AudioEncoding:
+        """Clip ``i`` alone, (1, lengths[i], H), on the host."""
+        n = int(self.lengths[i])
+        return AudioEncoding(self.numpy()[i : i + 1, :n], self.lengths[i : i + 1].copy(), 0.0)
 
 
 @dataclass(frozen=True)
@@ -33,9 +74,7 @@ class _Item:
     """One chunk of one recording, waiting to be decoded."""
 
     index: int  # which input it came from
-    wav: np.ndarray
-    offset: float
-    duration: float
+    chunk: Chunk
     context: str
     language: str | None
 
@@ -43,10 +82,19 @@ class _Item:
 class Transcriber:
     """Load a bundle once, transcribe many recordings.
 
-    ``providers``: "auto" (CUDA, then DirectML, then CPU), a short name ("cpu", "cuda", "dml")
-    or a list of onnxruntime provider names. ``threads`` is a shortcut for
-    ``SessionSettings(threads=...)``; ``settings`` sets the rest (see SessionSettings).
-    ``verify`` checks every bundle file's sha256.
+    Args:
+        bundle: A bundle folder (``qwen-asr-edge export``; ``demo_bundle()`` is the built-in
+            demo model) or a loaded Bundle.
+        providers: "auto" (CUDA, then DirectML, then CPU), a short name ("cpu", "cuda", "dml")
+            or a list of onnxruntime provider names.
+        threads: Shortcut for ``SessionSettings(threads=...)``.
+        verify: Check every bundle file's sha256.
+        settings: onnxruntime session settings (see SessionSettings).
+
+    Raises:
+        BundleError: missing, altered or unknown bundle, or one that holds only an aligner.
+        ProviderError: the requested execution provider is not available.
+        MissingDependencyError: no onnxruntime package is installed.
     """
 
     def __init__(
@@ -72,13 +120,14 @@ class Transcriber:
         self.settings = settings
         self._providers = names
         self._aligner = None
-        self.encoder = create_session(str(self.bundle.graph_path("encoder")), names, settings)
-        self.decoder = create_session(str(self.bundle.graph_path("decoder")), names, settings)
-        self.device = session_device(self.decoder)
+        self._encoder = create_session(str(self.bundle.graph_path("encoder")), names, settings)
+        self._decoder = create_session(str(self.bundle.graph_path("decoder")), names, settings)
+        self.device = session_device(self._decoder)
         self.tokenizer = Tokenizer(self.bundle.file(manifest.tokenizer))
-        self.prompts = PromptBuilder(manifest, self.tokenizer)
-        self.mel = LogMel(manifest.mel)
-        self.greedy = GreedyDecoder(self.decoder, self.device, manifest)
+        self._prompts = PromptBuilder(manifest, self.tokenizer)
+        self._mel = LogMel(manifest.mel)
+        self._greedy = GreedyDecoder(self._decoder, self.device, manifest)
+        self._language_probe = self._probe()
         if (
             self.device.ort_device == "cuda"
             and manifest.decoder.attention == "gqa"
@@ -98,8 +147,16 @@ class Transcriber:
             settings.resolved_threads(),
         )
 
+    def _probe(self) -> LanguageProbe:
+        """Where the model names the language: ``language`` then `` English`` (spec §5)."""
+        head = self.bundle.manifest.prompt.language_suffix.split("{language}")[0]  # "language "
+        names = (*self.languages, "None")
+        first = [self.tokenizer.encode(head[len(head.rstrip()) :] + name)[0] for name in names]
+        return LanguageProbe(tuple(self.tokenizer.encode(head.rstrip())), names, np.array(first))
+
     @property
     def provider(self) -> str:
+        """The onnxruntime execution provider in use, e.g. "CPUExecutionProvider"."""
         return self.device.provider
 
     @property
@@ -109,48 +166,222 @@ class Transcriber:
 
     @property
     def languages(self) -> list[str]:
+        """The language names the model can be forced to (ISO codes are accepted too)."""
         return list(self.bundle.manifest.languages)
 
     @property
+    def sample_rate(self) -> int:
+        """The model's sample rate in Hz (16000); bare numpy arrays are taken to be at it."""
+        return self.bundle.manifest.mel.sample_rate
+
+    @property
     def aligner(self):
-        """The bundle's forced aligner (sessions created on first use), for word times."""
+        """The bundle's forced aligner (sessions created on first use), for word times.
+
+        Raises:
+            BundleError: the bundle holds no aligner.
+        """
         if self._aligner is None:
             from .aligner import Aligner
 
             self._aligner = Aligner(self.bundle, providers=self._providers, settings=self.settings)
         return self._aligner
 
+    def session_options(self) -> dict[str, object]:
+        """The onnxruntime SessionOptions of the "encoder" and "decoder" sessions, as created."""
+        return {
+            "encoder": self._encoder.get_session_options(),
+            "decoder": self._decoder.get_session_options(),
+        }
+
+    # -- the pipeline's steps -------------------------------------------------------------------
+
     def load(self, audio: AudioInput) -> np.ndarray:
-        """Decode and check one input: float32 mono at the model's rate, long enough for a frame."""
-        rate = self.bundle.manifest.mel.sample_rate
-        wav = load_audio(audio, rate)
-        if wav.shape[0] < self.mel.min_samples():
+        """Decode and check one input.
+
+        Args:
+            audio: A path, a numpy array at ``sample_rate`` (16 kHz), or ``(array, rate)``.
+
+        Returns:
+            (n,) float32 mono samples in [-1, 1] at ``sample_rate``, at least one mel frame long.
+
+        Raises:
+            AudioError: unreadable, empty, NaN, or too short for one frame.
+        """
+        wav = load_audio(audio, self.sample_rate)
+        if wav.shape[0] < self._mel.min_samples():
             raise AudioError(
-                describe(audio), f"too short: {wav.shape[0]} samples at {rate} Hz yield no frame"
+                describe(audio), f"too short: {wav.shape[0]} samples at {self.sample_rate} Hz yield no frame"
             )
         return wav
 
-    def chunk_seconds(self, options: DecodeOptions) -> float:
-        """The longest chunk these options allow: with timestamps, no longer than the aligner's limit
-        (as the official package cuts)."""
-        if options.timestamps:
+    def features(self, wavs: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Log-mel features of a batch, as the official feature extractor computes them.
+
+        Args:
+            wavs: (n_i,) float32 mono clips at ``sample_rate``, each at least one frame long.
+
+        Returns:
+            ((B, n_mels, T) float32 zero-padded to whole encoder chunks, (B,) int64 valid frames).
+        """
+        return batch_features(self._mel, list(wavs), pad_to=self.bundle.manifest.encoder.chunk_frames)
+
+    def encode(self, wavs: Sequence[np.ndarray]) -> AudioEncoding:
+        """Log-mel features and the encoder for a batch of clips (``features``, then
+        ``encode_features``); ``seconds`` covers both.
+
+        Args:
+            wavs: (n_i,) float32 mono clips at ``sample_rate``, each at least one frame long
+                (see ``load``); chunks, not whole recordings.
+        """
+        start = time.perf_counter()
+        encoding = self.encode_features(*self.features(wavs))
+        return dataclasses.replace(encoding, seconds=time.perf_counter() - start)
+
+    def encode_features(self, features: np.ndarray, lengths: np.ndarray) -> AudioEncoding:
+        """The encoder graph on log-mel features.
+
+        Args:
+            features: (B, n_mels, T) float32, as ``features`` returns.
+            lengths: (B,) int64 valid frames per clip.
+
+        Returns:
+            An AudioEncoding whose values stay on the session's device.
+        """
+        start = time.perf_counter()
+        io = self._encoder.io_binding()
+        io.bind_cpu_input("input_features", np.ascontiguousarray(features, dtype=np.float32))
+        io.bind_cpu_input("feature_lens", np.ascontiguousarray(lengths, dtype=np.int64))
+        io.bind_output("audio_embeds", self.device.ort_device, self.device.device_id)
+        io.bind_output("audio_embed_lens", "cpu")
+        self._encoder.run_with_iobinding(io)
+        embeds, out_lens = io.get_outputs()
+        return AudioEncoding(embeds, out_lens.numpy(), time.perf_counter() - start)
+
+    def prompt_ids(self, audio_tokens: int, context: str = "", language: str | None = None) -> np.ndarray:
+        """The prompt of one clip, as the official ``_build_text_prompt`` and processor build it.
+
+        Args:
+            audio_tokens: The clip's encoder length (``AudioEncoding.lengths[i]``).
+            context: Text for the system turn (hot words, background).
+            language: A supported name or ISO code to force, or None to let the model say.
+
+        Returns:
+            (L,) int64 token ids, the audio placeholder repeated ``audio_tokens`` times.
+
+        Raises:
+            InputError: an unsupported language, or control tokens in the context.
+        """
+        if language:
+            language = normalize_language(language, self.languages)
+        return self._prompts.ids(audio_tokens, context, language)
+
+    def decode(
+        self,
+        prompts: Sequence[np.ndarray],
+        encoding: AudioEncoding | None,
+        max_new_tokens: Sequence[int],
+        *,
+        stop: bool = True,
+        log_probs: bool = False,
+    ) -> Generation:
+        """Greedy decoding of a batch (see decoding.GreedyDecoder.generate).
+
+        Args:
+            prompts: B prompts from ``prompt_ids`` (text-only prompts when ``encoding`` is None).
+            encoding: The batch's AudioEncoding, rows in the order of ``prompts``, or None.
+            max_new_tokens: Per prompt, the cap on generated tokens (stop id included).
+            stop: False decodes every row to its cap (benchmarks).
+            log_probs: Also return each token's log-probability.
+
+        Returns:
+            A Generation: tokens, log-probabilities, language probabilities and timings.
+        """
+        return self._greedy.generate(
+            list(prompts),
+            None if encoding is None else encoding.values,
+            None if encoding is None else encoding.lengths,
+            list(max_new_tokens),
+            stop=stop,
+            log_probs=log_probs,
+            language=self._language_probe,
+        )
+
+    def forced_logits(
+        self, prompt: np.ndarray, encoding: AudioEncoding | None, tokens: Sequence[int]
+    ) -> np.ndarray:
+        """Teacher forcing: the decoder's logits after ``prompt`` and after each of ``tokens``.
+
+        Args:
+            prompt: (L,) int64 from ``prompt_ids``.
+            encoding: One clip's AudioEncoding (``AudioEncoding.row``), or None for text only.
+            tokens: The continuation to feed, in order.
+
+        Returns:
+            (len(tokens) + 1, V) float32 logits.
+        """
+        return self._greedy.forced_logits(
+            prompt,
+            None if encoding is None else encoding.values,
+            None if encoding is None else encoding.lengths,
+            list(tokens),
+        )
+
+    def detect_language(self, audio: AudioInput) -> tuple[str, float, dict[str, float]]:
+        """The language spoken in the first chunk (at most 30 s), as faster-whisper's
+        ``detect_language``.
+
+        Returns:
+            (language, probability, {name: probability for every name}); language is "" and
+            the dict empty when the model does not name one ("None" is the no-speech answer).
+
+        Raises:
+            AudioError: as ``load``.
+        """
+        wav = self.load(audio)[: int(30 * self.sample_rate)]
+        encoding = self.encode([wav])
+        prompt = self.prompt_ids(int(encoding.lengths[0]))
+        probs = self.decode([prompt], encoding, [len(self._language_probe.prefix) + 1]).languages[0]
+        if not probs:
+            return "", 0.0, {}
+        best = max(probs, key=probs.__getitem__)
+        return ("" if best == "None" else best), probs[best], probs
+
+    # -- whole recordings -----------------------------------------------------------------------
+
+    def chunk_seconds(self, options: TranscriptionOptions) -> float:
+        """The longest chunk these options allow: with word timestamps, no longer than the
+        aligner's limit (as the official package cuts)."""
+        if options.word_timestamps:
             return min(options.max_chunk_seconds, self.aligner.spec.max_seconds)
         return options.max_chunk_seconds
 
-    def prepare(self, audio: AudioInput, options: DecodeOptions | None = None) -> AudioInput:
+    def prepare(self, audio: AudioInput, options: TranscriptionOptions | None = None) -> AudioInput:
         """Check one input before decoding: a file longer than one chunk is checked by its header
-        and returned as a path, to be streamed; anything else is decoded (``load``)."""
-        wav, _ = self._prepare(audio, options or DecodeOptions())
+        and returned as its path, to be read a block at a time; anything else is decoded (``load``).
+
+        Raises:
+            AudioError: as ``load`` (for long files: what the header shows).
+        """
+        wav, _ = self._prepare(audio, options or TranscriptionOptions())
         return audio if wav is None else wav
 
-    def _prepare(self, audio: AudioInput, options: DecodeOptions) -> tuple[np.ndarray | None, float]:
-        """(None, seconds) for a file to stream, else (samples, seconds)."""
+    def _prepare(self, audio: AudioInput, options: TranscriptionOptions) -> tuple[np.ndarray | None, float]:
+        """(None, seconds) for a file to read in blocks, else (samples, seconds)."""
         if isinstance(audio, (str, os.PathLike)):
-            seconds = duration_of(audio)
+            seconds = duration(audio)
             if seconds > self.chunk_seconds(options):
                 return None, seconds
         wav = self.load(audio)
-        return wav, wav.shape[0] / self.bundle.manifest.mel.sample_rate
+        return wav, wav.shape[0] / self.sample_rate
+
+    def _chunks(
+        self, audio: AudioInput, wav: np.ndarray | None, options: TranscriptionOptions
+    ) -> Iterator[Chunk]:
+        """One recording's chunks: from its samples, or read from its file a block at a time."""
+        blocks = [wav] if wav is not None else read_blocks(audio, self.sample_rate)
+        for chunk in cut_at_quiet_points(blocks, self.sample_rate, self.chunk_seconds(options)):
+            yield dataclasses.replace(chunk, wav=peak_normalized(chunk.wav))  # per chunk for files
 
     def transcribe(
         self,
@@ -158,10 +389,45 @@ class Transcriber:
         *,
         language: str | None = None,
         context: str = "",
-        options: DecodeOptions | None = None,
+        options: TranscriptionOptions | None = None,
     ) -> Transcript:
-        """Transcribe one recording: a path, an array at 16 kHz, or ``(array, sample_rate)``."""
+        """Transcribe one recording.
+
+        Args:
+            audio: A path (any format soundfile reads), a numpy array at 16 kHz, or
+                ``(array, sample_rate)``; mono or multi-channel, any length.
+            language: Force the language (a name such as "English", or an ISO code such as
+                "en"); None detects it per chunk.
+            context: Hot words or background text for the model's system turn.
+            options: See TranscriptionOptions.
+
+        Returns:
+            A Transcript.
+
+        Raises:
+            AudioError: the input cannot be transcribed (the message names it).
+            InputError: an unsupported language or a bad context.
+        """
         return self.transcribe_batch([audio], language=language, context=context, options=options)[0]
+
+    def iter_segments(
+        self,
+        audio: AudioInput,
+        *,
+        language: str | None = None,
+        context: str = "",
+        options: TranscriptionOptions | None = None,
+    ) -> Iterator[Segment]:
+        """Transcribe one recording lazily: segments in time order, each batch as it is decoded.
+
+        Arguments and errors as ``transcribe``; the input is checked when the iteration starts.
+        """
+        options = options or TranscriptionOptions()
+        language = normalize_language(language, self.languages) if language and language.strip() else None
+        wav, _ = self._prepare(audio, options)
+        items = (_Item(0, c, context or "", language) for c in self._chunks(audio, wav, options))
+        for _, segment, _ in self._run(_in_batches(items, options.batch_size), options):
+            yield segment
 
     def transcribe_batch(
         self,
@@ -169,114 +435,165 @@ class Transcriber:
         *,
         language: str | Sequence[str | None] | None = None,
         context: str | Sequence[str] = "",
-        options: DecodeOptions | None = None,
+        options: TranscriptionOptions | None = None,
     ) -> list[Transcript]:
         """Transcribe several recordings, decoding their chunks together in batches.
 
-        Every input is checked before any decoding starts, so a bad file fails fast. Files longer
-        than one chunk are streamed from disk a chunk at a time (memory does not grow with
-        their length); only their header is checked up front.
+        Every input is checked before any decoding starts, so a bad file fails fast. Recordings
+        that fit in memory are decoded shortest chunks together (least padding); files longer than
+        one chunk are read from disk a block at a time, their chunks decoded in order, so memory
+        does not grow with their length.
+
+        Args:
+            audios: Inputs as for ``transcribe``.
+            language: One language for all, or one per input (None: detect).
+            context: One context for all, or one per input.
+            options: See TranscriptionOptions.
+
+        Returns:
+            One Transcript per input, in order.
+
+        Raises:
+            AudioError, InputError: as ``transcribe``; InputError also when a per-input list
+            has the wrong length.
         """
-        options = options or DecodeOptions()
+        options = options or TranscriptionOptions()
         n = len(audios)
-        languages = _per_item(language, n, "language")
-        contexts = _per_item(context, n, "context")
-        supported = self.languages
-        languages = [normalize_language(x, supported) if x and str(x).strip() else None for x in languages]
-        rate = self.bundle.manifest.mel.sample_rate
-        chunk_seconds = self.chunk_seconds(options)
-
-        items: list[_Item] = []
-        durations: list[float] = []
-        streamed: list[int] = []
-        for i, audio in enumerate(audios):
-            wav, seconds = self._prepare(audio, options)
-            durations.append(seconds)
-            if wav is None:
-                streamed.append(i)
-                continue
-            for chunk in split_at_quiet_points(wav, rate, chunk_seconds):
-                items.append(
-                    _Item(i, chunk.wav, chunk.offset, chunk.duration, contexts[i] or "", languages[i])
-                )
-
-        found: dict[int, list[Segment]] = {i: [] for i in range(n)}
-        progress = _progress(sum(durations), options.progress)
-        # Similar lengths together: less padding, fewer wasted decoder positions.
-        order = sorted(range(len(items)), key=lambda k: items[k].wav.shape[0])
-        # (input, offset, segment): no audio is kept once a chunk is decoded.
-        decoded: list[tuple[int, float, Segment]] = []
-        for start in range(0, len(order), options.batch_size):
-            group = [items[k] for k in order[start : start + options.batch_size]]
-            decoded += [
-                (it.index, it.offset, seg)
-                for it, seg in zip(group, self._decode(group, options), strict=True)
-            ]
-            progress.update(sum(it.duration for it in group))
-        for i in streamed:
-            chunks = stream_chunks(audios[i], rate, chunk_seconds)
-            while group := [
-                _Item(i, c.wav, c.offset, c.duration, contexts[i] or "", languages[i])
-                for c in itertools.islice(chunks, options.batch_size)
-            ]:
-                decoded += [
-                    (it.index, it.offset, seg)
-                    for it, seg in zip(group, self._decode(group, options), strict=True)
-                ]
-                progress.update(sum(it.duration for it in group))
-        progress.close()
-        for index, _, segment in sorted(decoded, key=lambda entry: entry[:2]):
-            found[index].append(segment)
-
-        results = []
-        for i, audio in enumerate(audios):
-            mine = found[i]
-            results.append(
-                Transcript(
-                    text="".join(s.text for s in mine),
-                    language=merge_languages([s.language for s in mine]),
-                    duration=durations[i],
-                    segments=mine,
-                    source=describe(audio),
-                    provider=self.provider,
-                    precision=self.precision,
-                )
-            )
-        return results
-
-    def _decode(self, items: list[_Item], options: DecodeOptions) -> list[Segment]:
-        manifest = self.bundle.manifest
-        features, lens = batch_features(
-            self.mel, [it.wav for it in items], pad_to=manifest.encoder.chunk_frames
-        )
-        audio_embeds, audio_lens = self._encode(features, lens)
-        prompts = [
-            self.prompts.ids(int(n), it.context, it.language) for it, n in zip(items, audio_lens, strict=True)
+        languages = [
+            normalize_language(x, self.languages) if x and str(x).strip() else None
+            for x in _per_item(language, n, "language")
         ]
-        caps = [options.token_cap(it.duration) for it in items]
-        generation = self.greedy.generate(
-            prompts, audio_embeds, audio_lens, caps, stop=not options.ignore_stop
+        contexts = _per_item(context, n, "context")
+        prepared = [self._prepare(audio, options) for audio in audios]
+        in_memory = [
+            _Item(i, c, contexts[i] or "", languages[i])
+            for i, (wav, _) in enumerate(prepared)
+            if wav is not None
+            for c in self._chunks(audios[i], wav, options)
+        ]
+        in_memory.sort(key=lambda it: it.chunk.wav.shape[0])  # similar lengths together: less padding
+        from_files = (
+            _Item(i, c, contexts[i] or "", languages[i])
+            for i, (wav, _) in enumerate(prepared)
+            if wav is None
+            for c in self._chunks(audios[i], None, options)
         )
-        segments = []
-        for it, tokens in zip(items, generation.tokens, strict=True):
-            raw = self.tokenizer.decode(tokens)
-            lang, text = parse_output(raw, it.language)
-            words = []
-            if options.timestamps:  # on the chunk as decoded, tail padding included (as official)
-                words = self.aligner.words(it.wav, text, lang, it.offset)
-            segments.append(Segment(it.offset, it.offset + it.duration, text, lang, tokens, words))
-        return segments
+        batches = itertools.chain(
+            _in_batches(iter(in_memory), options.batch_size), _in_batches(from_files, options.batch_size)
+        )
+        found: dict[int, list[Segment]] = {i: [] for i in range(n)}
+        timings = [Timings() for _ in range(n)]
+        progress = _progress(sum(seconds for _, seconds in prepared), options.progress)
+        counted: set[tuple[int, int]] = set()  # (input, batch): a batch's timings count once per input
+        for item, segment, batch in self._run(batches, options):
+            found[item.index].append(segment)
+            progress.update(item.chunk.duration)
+            if (item.index, id(batch)) not in counted:
+                counted.add((item.index, id(batch)))
+                timings[item.index].encode.extend(batch.encode)
+                timings[item.index].prefill.extend(batch.prefill)
+                timings[item.index].steps.extend(batch.steps)
+        progress.close()
+        return [
+            Transcript.of(
+                sorted(found[i], key=lambda s: s.start),
+                prepared[i][1],
+                source=describe(audio),
+                provider=self.provider,
+                precision=self.precision,
+                options=options,
+                timings=timings[i],
+            )
+            for i, audio in enumerate(audios)
+        ]
 
-    def _encode(self, features: np.ndarray, lens: np.ndarray):
-        """Run the encoder; its embeddings stay on the device for the decoder to bind."""
-        io = self.encoder.io_binding()
-        io.bind_cpu_input("input_features", features)
-        io.bind_cpu_input("feature_lens", lens)
-        io.bind_output("audio_embeds", self.device.ort_device, self.device.device_id)
-        io.bind_output("audio_embed_lens", "cpu")
-        self.encoder.run_with_iobinding(io)
-        embeds, out_lens = io.get_outputs()
-        return embeds, out_lens.numpy()
+    def _run(
+        self, batches: Iterable[list[_Item]], options: TranscriptionOptions
+    ) -> Iterator[tuple[_Item, Segment, Timings]]:
+        """The one decode loop: each batch encoded, decoded and parsed; its items yielded in order."""
+        for items in batches:
+            encoding = self.encode([it.chunk.wav for it in items])
+            prompts = [
+                self.prompt_ids(int(n), it.context, it.language)
+                for it, n in zip(items, encoding.lengths, strict=True)
+            ]
+            generation = self.decode(
+                prompts,
+                encoding,
+                [options.token_cap(it.chunk.duration) for it in items],
+                stop=not options.ignore_stop,
+                log_probs=options.wants_log_probs,
+            )
+            timings = Timings(
+                [float(encoding.seconds)], [generation.prefill_seconds], generation.step_seconds
+            )
+            for row, item in enumerate(items):
+                yield item, self._segment(item, generation, row, options), timings
+
+    def _segment(
+        self, item: _Item, generation: Generation, row: int, options: TranscriptionOptions
+    ) -> Segment:
+        tokens = generation.tokens[row]
+        lang, text = parse_output(self.tokenizer.decode(tokens), item.language)
+        log_probs = generation.log_probs[row] if generation.log_probs is not None else None
+        chunk = item.chunk
+        words: list[Word] = []
+        if options.word_timestamps:  # on the chunk as decoded, tail padding included (as official)
+            words = self.aligner.words(chunk.wav, text, lang, chunk.offset)
+            if log_probs is not None:
+                words = _with_probabilities(words, text, self._token_spans(tokens, text), log_probs)
+        if item.language:
+            language_probability = 1.0
+        else:
+            probs = generation.languages[row] if generation.languages else None
+            language_probability = probs.get(lang) if probs and lang else None
+        return Segment(
+            chunk.offset,
+            chunk.offset + chunk.duration,
+            text,
+            lang,
+            tokens,
+            words,
+            avg_logprob=float(np.mean(log_probs)) if log_probs else None,
+            language_probability=language_probability,
+        )
+
+    def _token_spans(self, tokens: list[int], text: str) -> list[tuple[int, int]] | None:
+        """Per generated token, the [start, end) characters of ``text`` it spells (prefix and
+        stop tokens empty); None when ``text`` is not the tokens' plain decoding (repetitions
+        collapsed), so no word gets a wrong probability."""
+        asr_text = self.bundle.manifest.tokens.asr_text
+        begin = tokens.index(asr_text) + 1 if asr_text in tokens else 0
+        spans: list[tuple[int, int]] = [(0, 0)] * begin
+        decoded, end = "", 0
+        for k in range(begin, len(tokens)):
+            decoded = self.tokenizer.decode(tokens[begin : k + 1])
+            start, end = end, max(end, len(decoded.lstrip()))  # parse_output strips the text
+            spans.append((start, end))
+        return spans if decoded.strip() == text else None
+
+
+def _with_probabilities(
+    words: list[Word], text: str, spans: list[tuple[int, int]] | None, log_probs: list[float]
+) -> list[Word]:
+    """Each word's probability: the mean probability of the tokens overlapping its characters."""
+    if spans is None:
+        return words
+    out, cursor = [], 0
+    for w in words:
+        at = text.find(w.text, cursor)
+        if at < 0:
+            out.append(w)
+            continue
+        cursor = at + len(w.text)
+        probs = [np.exp(lp) for (a, b), lp in zip(spans, log_probs, strict=False) if a < cursor and b > at]
+        out.append(dataclasses.replace(w, probability=round(float(np.mean(probs)), 4)) if probs else w)
+    return out
+
+
+def _in_batches(items: Iterator[_Item], size: int) -> Iterator[list[_Item]]:
+    while group := list(itertools.islice(items, size)):
+        yield group
 
 
 def _per_item(value, n: int, what: str) -> list:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import MEASURED, PARITY_TOKENS, SPEECH_DIR, VOCAB_DIR, require
+from tests.support import MEASURED, PARITY_TOKENS, SPEECH_DIR, VOCAB_DIR, Lazy, require
 
 
 def pytest_report_header(config):
@@ -38,25 +38,6 @@ def speech_files() -> list[Path]:
     files = sorted((SPEECH_DIR / "librivox").glob("*.wav"))
     require(bool(files), "pocketsphinx-testdata (apt-get install pocketsphinx-testdata)")
     return files
-
-
-class Lazy(Mapping):
-    """A read-only mapping that builds each value on first access, so a test pays only for the
-    checkpoints and bundles it uses (an export costs seconds; a session used to make all six)."""
-
-    def __init__(self, makers: dict[str, Callable[[], Path]]):
-        self._makers, self._made = makers, {}
-
-    def __getitem__(self, key: str) -> Path:
-        if key not in self._made:
-            self._made[key] = self._makers[key]()
-        return self._made[key]
-
-    def __iter__(self):
-        return iter(self._makers)
-
-    def __len__(self) -> int:
-        return len(self._makers)
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -48,3 +49,22 @@ MEASURED: dict[str, float] = {}
 
 def record_error(metric: str, value: float) -> None:
     MEASURED[metric] = max(MEASURED.get(metric, 0.0), float(value))
+
+
+class Lazy(Mapping):
+    """A read-only mapping that builds each value on first access, so a test pays only for the
+    checkpoints and bundles it uses (an export costs seconds; a session used to make all six)."""
+
+    def __init__(self, makers: dict[str, Callable[[], Path]]):
+        self._makers, self._made = makers, {}
+
+    def __getitem__(self, key: str) -> Path:
+        if key not in self._made:
+            self._made[key] = self._makers[key]()
+        return self._made[key]
+
+    def __iter__(self):
+        return iter(self._makers)
+
+    def __len__(self) -> int:
+        return len(self._makers)

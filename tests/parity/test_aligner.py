@@ -59,20 +59,15 @@ def test_slot_logits_match_official(official, aligner, seconds, text, language):
         ref = official.model.thinker(**inputs).logits[0].numpy()
     ids = inputs["input_ids"][0].numpy()
 
-    feats = aligner.mel(wav)[None]
-    embeds, lens = aligner.encoder.run(
-        None, {"input_features": feats, "feature_lens": np.array([feats.shape[2]])}
-    )
+    embeds, lens = aligner.encode(wav)
     ours_ids = aligner.prompt(words, int(lens[0]))
     np.testing.assert_array_equal(ours_ids, ids)
-    logits, classes = aligner.text.run(
-        None, {"input_ids": ids[None], "audio_embeds": embeds, "audio_embed_lens": lens}
-    )
+    logits, classes = aligner.classify(ids, embeds, lens)
     slots = ids == aligner.spec.timestamp_token_id
-    err = np.abs(logits[0][slots] - ref[slots]).max() / np.abs(ref[slots]).max()
+    err = np.abs(logits[slots] - ref[slots]).max() / np.abs(ref[slots]).max()
     record_error("aligner slot logits max abs / max |ref|", err)
     assert err < 1e-4
-    np.testing.assert_array_equal(classes[0][slots], ref[slots].argmax(-1))
+    np.testing.assert_array_equal(classes[slots], ref[slots].argmax(-1))
 
 
 def test_manifest_records_the_aligner(aligner):
@@ -142,13 +137,13 @@ def official_asr_with_aligner(checkpoints):
 
 @pytest.mark.parametrize("seconds", [2.0, 12.0])
 def test_transcribe_with_timestamps_matches_official(official_asr_with_aligner, bundles, seconds):
-    from qwen_asr_edge.runtime import DecodeOptions, Transcriber
+    from qwen_asr_edge.runtime import Transcriber, TranscriptionOptions
     from tests.support import PARITY_TOKENS
 
     wav = noise_clip(seconds, seed=50)
     want = official_asr_with_aligner.transcribe((wav, 16000), return_time_stamps=True)[0]
     tr = Transcriber(bundles["untied-full-aligner"], providers="cpu")
-    got = tr.transcribe(wav, options=DecodeOptions(max_new_tokens=PARITY_TOKENS, timestamps=True))
+    got = tr.transcribe(wav, options=TranscriptionOptions(max_new_tokens=PARITY_TOKENS, word_timestamps=True))
     assert (got.language, got.text) == (want.language, want.text)
     want_words = [(w.text, w.start_time, w.end_time) for w in want.time_stamps.items]
     assert want_words  # random weights still write words to align
@@ -177,7 +172,8 @@ def test_cli_transcribe_timestamps_to_subtitles(bundles, speech_files, tmp_path)
     assert all(a.end <= b.start for a, b in itertools.pairwise(cues))
     assert [c.text for c in webvtt.read(str(out / f"{clip.stem}.vtt"))] == [c.content for c in cues]
     words = [w for s in json.loads((out / f"{clip.stem}.json").read_text())["segments"] for w in s["words"]]
-    assert words and all(set(w) == {"text", "start", "end"} for w in words)
+    assert words and all({"text", "start", "end"} <= set(w) <= {"text", "start", "end", "probability"} for w in words)
+    assert all(0.0 <= w["probability"] <= 1.0 for w in words if "probability" in w)
 
     plain = run_cli("transcribe", str(clip), "--bundle", str(bundles["tied-full"]), "--timestamps")
     assert plain.returncode == 2 and "holds no aligner" in plain.stderr

@@ -12,10 +12,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from qwen_asr_edge.runtime.decoding import prefill_feeds
-from qwen_asr_edge.runtime.results import DecodeOptions
+from qwen_asr_edge.runtime.options import TranscriptionOptions
 from qwen_asr_edge.runtime.transcriber import Transcriber
-from tests.support import PARITY_TOKENS, SR, noise_clip, record_error
+from tests.support import PARITY_TOKENS, SR, Lazy, noise_clip, record_error
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("qwen_asr")
@@ -27,7 +26,7 @@ PROMPTS = [("", None), (CONTEXT, None), ("", "English"), (CONTEXT, "German")]
 
 @pytest.fixture(scope="module")
 def transcribers(bundles):
-    return {name: Transcriber(path) for name, path in bundles.items()}
+    return Lazy({name: lambda name=name: Transcriber(bundles[name]) for name in bundles})
 
 
 def official_mel(asr, wav: np.ndarray) -> np.ndarray:
@@ -46,7 +45,8 @@ def official_tower(asr, mel: np.ndarray) -> np.ndarray:
 
 
 def run_encoder(tr: Transcriber, feats: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return tr.encoder.run(None, {"input_features": feats, "feature_lens": lens})
+    encoding = tr.encode_features(feats, lens)
+    return encoding.numpy(), encoding.lengths
 
 
 _OFFICIAL_TOKENS: dict[tuple, list[int]] = {}
@@ -82,7 +82,8 @@ def until_stop(tokens: list[int], stop=(151645, 151643)) -> list[int]:
 def test_mel_matches_official_extractor(official, checkpoints, transcribers, seconds):
     asr = official(checkpoints["untied"])
     wav = noise_clip(seconds, seed=1)
-    ours = transcribers["untied-full"].mel(wav)
+    feats, lens = transcribers["untied-full"].features([wav])
+    ours = feats[0, :, : lens[0]]
     ref = official_mel(asr, wav)
     assert ours.shape == ref.shape
     err = np.abs(ours - ref).max()
@@ -130,14 +131,10 @@ def test_scopes_differ_beyond_one_window(official, checkpoints, transcribers):
 def test_batched_encoder_equals_single_clips(transcribers, bundle):
     tr = transcribers[bundle]
     wavs = [noise_clip(s, seed=i) for i, s in enumerate([0.3, 12.0, 5.5, 0.99])]
-    feats = [tr.mel(w) for w in wavs]
-    lens = np.array([f.shape[1] for f in feats])
-    batch = np.zeros((len(feats), feats[0].shape[0], lens.max()), dtype=np.float32)
-    for i, f in enumerate(feats):
-        batch[i, :, : f.shape[1]] = f
+    batch, lens = tr.features(wavs)
     got, got_lens = run_encoder(tr, batch, lens)
-    for i, f in enumerate(feats):
-        alone, n = run_encoder(tr, f[None], lens[i : i + 1])
+    for i, wav in enumerate(wavs):
+        alone, n = run_encoder(tr, *tr.features([wav]))
         assert got_lens[i] == n[0]
         np.testing.assert_allclose(got[i, : n[0]], alone[0, : n[0]], atol=1e-5, rtol=0)
 
@@ -160,17 +157,15 @@ def test_prefill_logits_match_official(
     with torch.no_grad():
         ref = asr.model.thinker(**inputs).logits[0, -1].numpy()
 
-    feats = tr.mel(wav)[None]
-    lens = np.array([feats.shape[2]])
-    embeds, audio_lens = run_encoder(tr, feats, lens)
-    ids = tr.prompts.ids(int(audio_lens[0]), context, language)
+    audio = tr.encode([wav])
+    ids = tr.prompt_ids(int(audio.lengths[0]), context, language)
     np.testing.assert_array_equal(ids, inputs["input_ids"][0].numpy())
-    feeds = prefill_feeds(tr.bundle.manifest, ids, embeds, audio_lens, capacity=len(ids) + 1)
-    logits, next_token = tr.decoder.run(["logits", "next_token"], feeds)
-    err = np.abs(logits[0, 0] - ref).max()
+    generation = tr.decode([ids], audio, [1])
+    (logits,) = tr.forced_logits(ids, audio.row(0), [])
+    err = np.abs(logits - ref).max()
     record_error("prefill logits max abs / max |ref|", err / np.abs(ref).max())
     assert err <= 1e-4 * np.abs(ref).max()
-    assert int(next_token[0, 0]) == int(ref.argmax())
+    assert generation.tokens[0] == [int(ref.argmax())]
 
 
 @pytest.mark.parametrize(
@@ -188,7 +183,7 @@ def test_greedy_tokens_and_text_match_official(
     want = asr.transcribe((wav, SR), context=context, language=language)[0]
 
     got = transcribers[bundle].transcribe(
-        wav, context=context, language=language, options=DecodeOptions(max_new_tokens=PARITY_TOKENS)
+        wav, context=context, language=language, options=TranscriptionOptions(max_new_tokens=PARITY_TOKENS)
     )
     assert got.segments[0].tokens == want_tokens
     assert (got.language, got.text) == (want.language, want.text)
@@ -199,7 +194,8 @@ def test_windowed_bundle_equals_official_up_to_8s(official, checkpoints, transcr
     """Within one 8 s window both scopes are the same computation, so the default bundle is exact."""
     asr = official(checkpoints["untied"])
     wav = noise_clip(seconds, seed=6)
-    got = transcribers["untied-windowed"].transcribe(wav, options=DecodeOptions(max_new_tokens=PARITY_TOKENS))
+    options = TranscriptionOptions(max_new_tokens=PARITY_TOKENS)
+    got = transcribers["untied-windowed"].transcribe(wav, options=options)
     assert got.segments[0].tokens == official_tokens(asr, wav, "", None)
 
 
@@ -215,7 +211,7 @@ def test_batched_decoding_equals_official_single_clips(
     asr = official(checkpoints["untied"])
     wavs = [noise_clip(s, seed=10 + i) for i, s in enumerate([2.0, 0.3, 12.0, 5.5, 30.0])]
     got = transcribers[bundle].transcribe_batch(
-        wavs, context=context, language=language, options=DecodeOptions(max_new_tokens=PARITY_TOKENS)
+        wavs, context=context, language=language, options=TranscriptionOptions(max_new_tokens=PARITY_TOKENS)
     )
     for wav, g in zip(wavs, got, strict=True):
         assert g.segments[0].tokens == official_tokens(asr, wav, context, language)
@@ -233,7 +229,7 @@ def test_equal_length_batch_equals_official_batch(official, checkpoints, transcr
         wavs,
         context=["", CONTEXT, ""],
         language=[None, None, "English"],
-        options=DecodeOptions(max_new_tokens=PARITY_TOKENS),
+        options=TranscriptionOptions(max_new_tokens=PARITY_TOKENS),
     )
     assert [(g.language, g.text) for g in got] == [(w.language, w.text) for w in want]
 

@@ -13,10 +13,9 @@ import pytest
 import soundfile as sf
 
 from qwen_asr_edge.quant import graphs
-from qwen_asr_edge.quant.quality import _teacher_forced_logits
 from qwen_asr_edge.quant.quantize import quantize_bundle
 from qwen_asr_edge.quant.recipes import get_recipe
-from qwen_asr_edge.runtime import DecodeOptions, Transcriber, load_bundle
+from qwen_asr_edge.runtime import Transcriber, TranscriptionOptions, load_bundle
 from tests.support import noise_clip, run_cli
 
 RECIPES = ["int8", "int4", "int4-gptq", "fp16"]
@@ -47,7 +46,7 @@ def test_every_recipe_transcribes_end_to_end(quantized, name):
     tr = Transcriber(quantized[name])
     assert tr.precision == name.removeprefix("tied-")
     result = tr.transcribe_batch(
-        [noise_clip(2.0), noise_clip(6.0, seed=1)], options=DecodeOptions(max_new_tokens=12)
+        [noise_clip(2.0), noise_clip(6.0, seed=1)], options=TranscriptionOptions(max_new_tokens=12)
     )
     assert all(len(r.segments[0].tokens) >= 1 for r in result)
     assert all(isinstance(r.text, str) for r in result)
@@ -158,22 +157,18 @@ def test_int8_keeps_fp32_decisions_where_the_margin_is_clear(bundles, quantized)
     decided, agreed, whole = 0, 0, []
     for seconds in (1.0, 3.0, 7.0, 12.0):
         wav = noise_clip(seconds, seed=50)
-        tokens = fp32.transcribe(wav, options=DecodeOptions(max_new_tokens=24)).segments[0].tokens
-        feats = fp32.mel(wav)[None]
-        embeds, lens = fp32.encoder.run(
-            None, {"input_features": feats, "feature_lens": np.array([feats.shape[2]])}
-        )
-        prompt = fp32.prompts.ids(int(lens[0]))
-        want = _teacher_forced_logits(fp32, prompt, embeds, int(lens[0]), tokens[:-1])
-        got = _teacher_forced_logits(int8, prompt, embeds, int(lens[0]), tokens[:-1])
+        tokens = fp32.transcribe(wav, options=TranscriptionOptions(max_new_tokens=24)).segments[0].tokens
+        audio = fp32.encode([wav]).row(0)  # fp32's embeddings for both: the decoders are compared
+        prompt = fp32.prompt_ids(int(audio.lengths[0]))
+        want = fp32.forced_logits(prompt, audio, tokens[:-1])
+        got = int8.forced_logits(prompt, audio, tokens[:-1])
         top2 = np.sort(want, axis=-1)[:, -2:]
         clear = (top2[:, 1] - top2[:, 0]) > 0.3
         decided += int(clear.sum())
         agreed += int((got.argmax(-1) == want.argmax(-1))[clear].sum())
         if clear.all():  # every step clear: the whole greedy transcript must match
-            whole.append(
-                int8.transcribe(wav, options=DecodeOptions(max_new_tokens=24)).segments[0].tokens == tokens
-            )
+            options = TranscriptionOptions(max_new_tokens=24)
+            whole.append(int8.transcribe(wav, options=options).segments[0].tokens == tokens)
     assert decided >= 10
     assert agreed == decided
     assert all(whole)

@@ -84,14 +84,15 @@ def test_decoder_attention_kind_is_what_the_graph_holds(bundles, name, ops):
 def test_kv_buffers_are_updated_in_place(bundles, name):
     """One buffer bound as past and present: the graph writes into it, ORT allocates no copy."""
     from qwen_asr_edge.runtime.kv_cache import KvCache
-    from qwen_asr_edge.runtime.transcriber import Transcriber
+    from qwen_asr_edge.runtime.providers import session_device
 
-    tr = Transcriber(bundles[name], providers="cpu")
-    kv_spec, hidden = tr.bundle.manifest.kv_cache, tr.bundle.manifest.model.hidden_size
-    cache = KvCache(kv_spec, batch=1, capacity=12, device=tr.device)
+    bundle = load_bundle(bundles[name])
+    decoder = create_session(str(bundle.graph_path("decoder")), ["CPUExecutionProvider"])
+    kv_spec, hidden = bundle.manifest.kv_cache, bundle.manifest.model.hidden_size
+    cache = KvCache(kv_spec, batch=1, capacity=12, device=session_device(decoder))
     for buf in cache.buffers:
         buf.numpy()[...] = 0.0  # CPU: the numpy view aliases the buffer
-    io = tr.decoder.io_binding()
+    io = decoder.io_binding()
     cache.bind(io)
     feeds = {
         "input_ids": np.array([[11, 22, 33, 44, 55]]),
@@ -104,7 +105,7 @@ def test_kv_buffers_are_updated_in_place(bundles, name):
         io.bind_cpu_input(name, value)
     io.bind_output("logits")
     io.bind_output("next_token")
-    tr.decoder.run_with_iobinding(io)
+    decoder.run_with_iobinding(io)
     key0 = cache.buffers[0].numpy()
     assert np.abs(key0[:, :, :5]).min(axis=-1).max() > 0  # rows 0..4 written
     assert not key0[:, :, 5:].any()  # the rest untouched

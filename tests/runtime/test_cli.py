@@ -144,9 +144,9 @@ def test_version_help_and_unknown_command():
 def test_runtime_never_imports_torch_or_the_exporter(bundles):
     code = (
         "import sys, numpy as np\n"
-        "from qwen_asr_edge.runtime import Transcriber, DecodeOptions\n"
+        "from qwen_asr_edge.runtime import Transcriber, TranscriptionOptions\n"
         f"t = Transcriber({str(bundles['tied-full'])!r})\n"
-        "t.transcribe(np.zeros(16000, np.float32) + 0.01, options=DecodeOptions(max_new_tokens=2))\n"
+        "t.transcribe(np.zeros(16000, np.float32) + 0.01, options=TranscriptionOptions(max_new_tokens=2))\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'transformers', 'qwen_asr')"
         " or m.startswith('qwen_asr_edge.export')]\n"
         "print(bad)\n"

@@ -1,4 +1,4 @@
-"""Long recordings: streamed from disk a chunk at a time, cut as the whole-file cutter cuts, and
+"""Long recordings: read from disk a block at a time, cut exactly as a whole array is cut, and
 transcribed with word times into subtitles that stay in order and inside the file."""
 
 from __future__ import annotations
@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from qwen_asr_edge.runtime.audio import load_audio
-from qwen_asr_edge.runtime.chunking import split_at_quiet_points
+from qwen_asr_edge.runtime.audio import load_audio, read_blocks
+from qwen_asr_edge.runtime.chunking import cut_at_quiet_points, split_at_quiet_points
 from qwen_asr_edge.runtime.errors import AudioError
-from qwen_asr_edge.runtime.streaming import stream_chunks
 from tests.support import noise_clip
 from tests.support import run_cli as cli
 
@@ -35,23 +34,23 @@ def ten_minutes(tmp_path_factory, speech_files):
 
 
 @pytest.mark.parametrize("max_seconds", [30.0, 47.5, 180.0])
-def test_streamed_chunks_equal_whole_file_chunks(ten_minutes, max_seconds):
+def test_chunks_read_in_blocks_equal_whole_file_chunks(ten_minutes, max_seconds):
     whole = split_at_quiet_points(load_audio(ten_minutes), 16000, max_seconds)
-    streamed = list(stream_chunks(ten_minutes, 16000, max_seconds))
+    streamed = list(cut_at_quiet_points(read_blocks(ten_minutes, 16000), 16000, max_seconds))
     assert [(c.offset, c.duration) for c in streamed] == [(c.offset, c.duration) for c in whole]
     for a, b in zip(streamed, whole, strict=True):
         np.testing.assert_array_equal(a.wav, b.wav)
     assert sum(c.duration for c in streamed) == pytest.approx(600.0)
 
 
-def test_streaming_resamples_and_mixes_down(tmp_path):
+def test_reading_in_blocks_resamples_and_mixes_down(tmp_path):
     stereo = np.stack([noise_clip(95.0, seed=1), noise_clip(95.0, seed=2)], axis=1)
     path = tmp_path / "stereo44k.flac"
     import soxr
 
     sf.write(path, soxr.resample(stereo, 16000, 44100), 44100)
     whole = split_at_quiet_points(load_audio(path), 16000, 30.0)
-    streamed = list(stream_chunks(path, 16000, 30.0))
+    streamed = list(cut_at_quiet_points(read_blocks(path, 16000), 16000, 30.0))
     assert len(streamed) == len(whole)
     for a, b in zip(streamed, whole, strict=True):
         assert abs(a.offset - b.offset) < 0.01 and abs(a.duration - b.duration) < 0.01
@@ -59,11 +58,11 @@ def test_streaming_resamples_and_mixes_down(tmp_path):
         assert np.abs(a.wav[200:n] - b.wav[200:n]).max() < 1e-3
 
 
-def test_streaming_refuses_bad_files(tmp_path):
+def test_reading_in_blocks_refuses_bad_files(tmp_path):
     empty = tmp_path / "empty.wav"
     sf.write(empty, np.zeros(0, dtype=np.float32), 16000)
     with pytest.raises(AudioError, match="no samples"):
-        list(stream_chunks(empty, 16000, 30.0))
+        list(read_blocks(empty, 16000))
 
 
 def test_ten_minutes_with_timestamps_streamed_to_subtitles(bundles, ten_minutes, tmp_path):
@@ -98,20 +97,21 @@ def test_ten_minutes_with_timestamps_streamed_to_subtitles(bundles, ten_minutes,
 
 
 def test_long_file_is_never_loaded_whole(bundles, ten_minutes, monkeypatch):
-    from qwen_asr_edge.runtime import DecodeOptions, Transcriber, audio
+    from qwen_asr_edge.runtime import Transcriber, TranscriptionOptions, audio
 
     def refuse(path, *a, **k):
         raise AssertionError(f"{path} was decoded whole")
 
     monkeypatch.setattr(audio, "read_file", refuse)
     tr = Transcriber(bundles["tied-full"], providers="cpu")
-    got = tr.transcribe(str(ten_minutes), options=DecodeOptions(max_new_tokens=4, max_chunk_seconds=120))
+    options = TranscriptionOptions(max_new_tokens=4, max_chunk_seconds=120)
+    got = tr.transcribe(str(ten_minutes), options=options)
     assert got.duration == pytest.approx(600.0) and len(got.segments) >= 5
 
 
 PEAK_RSS = """
 import sys, numpy as np, soundfile as sf
-from qwen_asr_edge.runtime import Transcriber, DecodeOptions
+from qwen_asr_edge.runtime import Transcriber, TranscriptionOptions
 rng = np.random.default_rng(0)
 with sf.SoundFile(sys.argv[2], "w", 16000, 1, subtype="PCM_16") as f:
     for _ in range(int(sys.argv[3])):  # 30 s blocks of noise, each with a pause
@@ -119,7 +119,7 @@ with sf.SoundFile(sys.argv[2], "w", 16000, 1, subtype="PCM_16") as f:
         block[rng.integers(0, 29 * 16000):][:8000] = 0
         f.write(block)
 tr = Transcriber(sys.argv[1], providers="cpu")
-tr.transcribe(sys.argv[2], options=DecodeOptions(max_new_tokens=2))
+tr.transcribe(sys.argv[2], options=TranscriptionOptions(max_new_tokens=2))
 print(int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]))
 """
 

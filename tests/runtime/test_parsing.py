@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qwen_asr_edge.runtime.chunking import split_at_quiet_points
-from qwen_asr_edge.runtime.parsing import fix_repetitions, merge_languages, parse_output
+from qwen_asr_edge.runtime.parsing import fix_repetitions, parse_output
+from qwen_asr_edge.runtime.results import language_runs
 
 utils = pytest.importorskip("qwen_asr.inference.utils")
 
@@ -69,7 +70,7 @@ def test_long_repetition_does_not_recurse():
 
 @pytest.mark.parametrize("langs", [["Chinese", "English", "English"], ["", "English", "", "English"], []])
 def test_merge_languages_matches_official(langs):
-    assert merge_languages(langs) == utils.merge_languages(langs)
+    assert ",".join(language_runs(langs)) == utils.merge_languages(langs)
 
 
 @pytest.mark.parametrize("seconds,max_seconds", [(10.0, 20.0), (65.3, 20.0), (41.0, 20.0), (40.2, 20.0)])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qwen_asr_edge.runtime import DecodeOptions, SessionSettings, Transcriber
+from qwen_asr_edge.runtime import SessionSettings, Transcriber, TranscriptionOptions
 from tests.support import noise_clip
 from tests.support import run_cli as cli
 
@@ -16,13 +16,12 @@ def test_session_settings_reach_onnxruntime(bundles):
     tr = Transcriber(bundles["tied-full"], providers="cpu", settings=settings)
     import onnxruntime as ort
 
-    for session in (tr.encoder, tr.decoder):
-        opts = session.get_session_options()
+    for opts in tr.session_options().values():
         assert opts.intra_op_num_threads == 1
         assert opts.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
         assert opts.get_session_config_entry("session.disable_prepacking") == "1"
         assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
-    assert tr.transcribe(noise_clip(1.0), options=DecodeOptions(max_new_tokens=3)).segments[0].tokens
+    assert tr.transcribe(noise_clip(1.0), options=TranscriptionOptions(max_new_tokens=3)).segments[0].tokens
 
 
 def test_default_threads_follow_the_cpus_this_process_may_use(monkeypatch):
@@ -54,9 +53,9 @@ def test_ignore_stop_decodes_exactly_the_cap(bundles, bundle):
     """Benchmarks compare equal work: with ignore_stop every row runs to its token cap."""
     tr = Transcriber(bundles[bundle], providers="cpu")
     clips = [noise_clip(s, seed=i) for i, s in enumerate([0.5, 3.0])]
-    got = tr.transcribe_batch(clips, options=DecodeOptions(max_new_tokens=20, ignore_stop=True))
+    got = tr.transcribe_batch(clips, options=TranscriptionOptions(max_new_tokens=20, ignore_stop=True))
     assert [len(t.segments[0].tokens) for t in got] == [20, 20]
-    stopped = tr.transcribe_batch(clips, options=DecodeOptions(max_new_tokens=20))
+    stopped = tr.transcribe_batch(clips, options=TranscriptionOptions(max_new_tokens=20))
     for a, b in zip(got, stopped, strict=True):  # the same greedy path up to where it stopped
         assert a.segments[0].tokens[: len(b.segments[0].tokens)] == b.segments[0].tokens
 

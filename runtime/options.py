@@ -1,0 +1,68 @@
+"""How to transcribe: one frozen options type, shared by the Python API and the CLI (whose
+defaults are read from here, never restated)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+
+@dataclass(frozen=True)
+class TranscriptionOptions:
+    """Options of ``Transcriber.transcribe``, ``transcribe_batch`` and ``iter_segments``.
+
+    Attributes:
+        max_new_tokens: Token cap per chunk; ``None`` ties the cap to the chunk's length
+            (``min_token_cap + tokens_per_second * seconds``, see ``token_cap``).
+        batch_size: Chunks decoded together in one decoder batch.
+        max_chunk_seconds: Recordings longer than this are cut at quiet points into chunks of at
+            most this many seconds (the official package uses 1200 s, and 180 s with word
+            timestamps). 30 s keeps a chunk's KV cache near 0.2 GB (0.6B, fp32).
+        tokens_per_second: Slope of the length-based cap: about twice the densest real speech.
+        min_token_cap: Floor of the length-based cap (the language prefix alone takes ~3 tokens).
+        word_timestamps: Word start and end times from the bundle's forced aligner; chunks are then
+            cut at the aligner's limit (180 s, as the official package cuts) and each word gets a
+            ``probability`` from the decoder's log-probabilities.
+        log_probs: Compute each generated token's log-probability (one log-softmax per decode
+            step) for ``Segment.avg_logprob``; off by default to keep the decode loop lean.
+        ignore_stop: Decode exactly the token cap, ignoring stop ids (benchmarks: equal work).
+        progress: A progress bar over audio seconds on stderr, for long work on a terminal.
+
+    Raises:
+        ValueError: ``max_new_tokens`` or ``batch_size`` below 1, or ``max_chunk_seconds`` not
+            longer than 0.5 s.
+    """
+
+    max_new_tokens: int | None = None
+    batch_size: int = 8
+    max_chunk_seconds: float = 30.0
+    tokens_per_second: float = 16.0
+    min_token_cap: int = 32
+    word_timestamps: bool = False
+    log_probs: bool = False
+    ignore_stop: bool = False
+    progress: bool = False
+
+    def __post_init__(self):
+        if self.max_new_tokens is not None and self.max_new_tokens < 1:
+            raise ValueError("max_new_tokens must be at least 1")
+        if self.batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        if self.max_chunk_seconds <= 0.5:
+            raise ValueError("max_chunk_seconds must be longer than 0.5")
+
+    @property
+    def wants_log_probs(self) -> bool:
+        """Whether decoding must compute token log-probabilities (asked for, or for word ones)."""
+        return self.log_probs or self.word_timestamps
+
+    def token_cap(self, seconds: float) -> int:
+        """The most tokens a chunk of ``seconds`` may generate, its stop id included."""
+        if self.max_new_tokens is not None:
+            return self.max_new_tokens
+        return self.min_token_cap + int(self.tokens_per_second * seconds + 0.999)
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+DEFAULTS = TranscriptionOptions()
