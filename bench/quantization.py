@@ -3,10 +3,11 @@
     python -m bench.quantization [--shape 0.6B|1.7B] [--sizes-only] [--work DIR]
 
 Generates a random-weight checkpoint of the real shape (random weights cost the same to run),
-exports it, quantizes it with each recipe, and measures every bundle in a fresh process on an
-11 s clip: load time (sessions created, hashes checked), end-to-end time for 1 and for 41 new
-tokens, the median decode call, and peak RSS (VmHWM). Medians over --repeats. Bundles already
-built under --work are reused (their quantize time then shows as "-").
+exports it, quantizes it with each recipe, and measures every bundle in a fresh process
+(bench/measure/recipe.py) on an 11 s clip: load time (sessions created, hashes checked),
+end-to-end time for 1 and for 41 new tokens, the median decode call, and peak RSS (VmHWM).
+Medians over --repeats. Bundles already built under --work are reused (their quantize time then
+shows as "-").
 The int4 rows at block sizes 32/64/128 are how the default block size was chosen.
 """
 
@@ -18,34 +19,6 @@ from pathlib import Path
 
 from bench.bundles import build
 from bench.utils import dir_size, run_child, table
-
-MEASURE = """
-import json, statistics, time, numpy as np
-t = time.perf_counter()
-from qwen_asr_edge.runtime import Transcriber, TranscriptionOptions
-tr = Transcriber({bundle!r}, providers="cpu", threads={threads})
-load = time.perf_counter() - t
-wav = (np.random.default_rng(0).standard_normal(11 * 16000) * 0.1).astype(np.float32)
-steps = []
-generate = tr.greedy.generate
-def timed(*a, **k):
-    g = generate(*a, **k)
-    steps.extend(g.step_seconds)
-    return g
-tr.greedy.generate = timed
-def run(n):
-    t = time.perf_counter()
-    tr.transcribe(wav, options=TranscriptionOptions(max_new_tokens=n))
-    return time.perf_counter() - t
-run(2)  # warm-up
-steps.clear()
-one = statistics.median(run(1) for _ in range({repeats}))
-many = statistics.median(run(41) for _ in range({repeats}))
-# VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent through fork and exec.
-rss = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1e6
-print(json.dumps({{"load_s": load, "first_token_s": one, "e2e_41_s": many,
-                  "ms_per_token": statistics.median(steps) * 1000, "peak_rss_gb": rss}}))
-"""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for name, b in bundles.items():
         path, report, quant_s = b.path, b.report, b.build_seconds
-        m = run_child(MEASURE.format(bundle=str(path), threads=args.threads, repeats=args.repeats))
+        m = run_child("bench.measure.recipe", path, "--threads", args.threads, "--repeats", args.repeats)
         dec = report["decoder"] if report else None
         rows.append(
             [

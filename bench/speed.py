@@ -4,7 +4,8 @@
 
 Generates a random-weight checkpoint of the real shape (random weights cost what real ones do),
 exports it (GroupQueryAttention decoder), quantizes it, then measures each bundle in a fresh
-process, medians over --repeats:
+process (bench/measure/ours.py; the official runtime in bench/measure/official.py), medians
+over --repeats:
 
 * encoder ms per audio second at 10 s and 120 s (windowed attention: should not grow);
 * prefill ms for the 11 s clip's prompt, and decode ms per token at context 50 and 500;
@@ -36,104 +37,6 @@ from bench.bundles import build, checkpoint
 from bench.utils import dir_size, run_child, table
 
 CLIP_SECONDS = (11.0, 60.0)
-
-# One bundle, measured in a child process. Peak RSS is read right after the 11 s runs, before
-# the longer and batched work raises it.
-OURS = """
-import json, statistics, time, numpy as np
-from qwen_asr_edge.runtime import Transcriber, TranscriptionOptions
-from qwen_asr_edge.runtime.decoding import GreedyDecoder
-R, TOKENS = {repeats}, {tokens}
-t = time.perf_counter()
-tr = Transcriber({bundle!r}, providers="cpu", threads={threads})
-load = time.perf_counter() - t
-rng = np.random.default_rng(0)
-clip = lambda s: (rng.standard_normal(int(s * 16000)) * 0.1).astype(np.float32)
-median = lambda xs: statistics.median(xs)
-prefills = []
-generate = tr.greedy.generate
-def timed(*a, **k):
-    g = generate(*a, **k)
-    prefills.append(g.prefill_seconds)
-    return g
-tr.greedy.generate = timed
-def e2e(wav, n=TOKENS):
-    t = time.perf_counter()
-    tr.transcribe(wav, options=TranscriptionOptions(max_new_tokens=n, ignore_stop=True))
-    return time.perf_counter() - t
-out = {{"load_s": load}}
-w11 = clip(11)
-e2e(w11)  # warm-up
-prefills.clear()
-out["e2e_11_s"] = median([e2e(w11) for _ in range(R)])
-out["prefill_ms"] = median(prefills) * 1000
-out["first_token_11_s"] = median([e2e(w11, 1) for _ in range(R)])
-out["peak_rss_gb"] = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1e6
-w60 = clip(60)
-out["e2e_60_s"] = median([e2e(w60) for _ in range(R)])
-for s in (10, 120):
-    feats = tr.mel(clip(s))[None]
-    lens = np.array([feats.shape[2]])
-    def enc():
-        t = time.perf_counter(); tr._encode(feats, lens); return time.perf_counter() - t
-    enc()
-    out[f"encoder_ms_per_s_{{s}}"] = median([enc() for _ in range(R)]) * 1000 / s
-# Decode steps at a given context: a text-only prompt of that length, then 24 steps.
-hidden = tr.bundle.manifest.model.hidden_size
-import onnxruntime as ort
-no_audio = ort.OrtValue.ortvalue_from_numpy(np.zeros((1, 1, hidden), np.float32))
-for ctx in (50, 500):
-    prompt = rng.integers(1000, 100000, ctx)
-    steps = []
-    for _ in range(R):
-        g = generate([prompt], no_audio, np.zeros(1, np.int64), [25], stop=False)
-        steps += g.step_seconds[2:]
-    out[f"step_ms_{{ctx}}"] = median(steps) * 1000
-if {batches}:
-    w = [clip(11) for _ in range(8)]
-    def throughput(b):
-        t = time.perf_counter()
-        tr.transcribe_batch(w, options=TranscriptionOptions(max_new_tokens=TOKENS, ignore_stop=True, batch_size=b))
-        return 8 * 11.0 / (time.perf_counter() - t)
-    for b in (1, 4, 8):
-        out[f"batch_{{b}}_audio_s_per_s"] = median([throughput(b) for _ in range(max(1, R - 1))])
-print(json.dumps(out))
-"""
-
-# The official package, same clips and token count: processor (mel + prompt) and generate().
-OFFICIAL = """
-import json, statistics, time, numpy as np, torch
-torch.set_num_threads({threads})
-from qwen_asr import Qwen3ASRModel
-R, TOKENS = {repeats}, {tokens}
-t = time.perf_counter()
-asr = Qwen3ASRModel.from_pretrained(
-    {checkpoint!r}, dtype=torch.{dtype}, device_map="cpu", max_new_tokens=TOKENS
-)
-load = time.perf_counter() - t
-rng = np.random.default_rng(0)
-clip = lambda s: (rng.standard_normal(int(s * 16000)) * 0.1).astype(np.float32)
-prompt = asr._build_text_prompt("", None)
-def e2e(wav, n):
-    t = time.perf_counter()
-    inputs = asr.processor(text=[prompt], audio=[wav], return_tensors="pt", padding=True)
-    inputs = inputs.to(asr.model.dtype)
-    with torch.inference_mode():
-        seq = asr.model.generate(**inputs, max_new_tokens=n, min_new_tokens=n)
-    assert seq.sequences.shape[1] - inputs["input_ids"].shape[1] == n
-    return time.perf_counter() - t
-out = {{"load_s": load}}
-w11 = clip(11)
-e2e(w11, 2)
-out["e2e_11_s"] = statistics.median(e2e(w11, TOKENS) for _ in range(R))
-out["first_token_11_s"] = statistics.median(e2e(w11, 1) for _ in range(R))
-out["step_ms_ctx"] = (out["e2e_11_s"] - out["first_token_11_s"]) / (TOKENS - 1) * 1000
-out["peak_rss_gb"] = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1e6
-w60 = clip(60)
-out["e2e_60_s"] = statistics.median(e2e(w60, TOKENS) for _ in range(R))
-print(json.dumps(out))
-"""
-
 
 def memory_bandwidth_gbs(threads: int, size_mb: int = 512, repeats: int = 7) -> float:
     """Bytes of weights per second that onnxruntime streams through a matrix-vector product as
@@ -205,27 +108,18 @@ def main(argv: list[str] | None = None) -> int:
 
     ours: dict[str, dict] = {}
     for name in recipes:
-        code = OURS.format(
-            bundle=str(bundles[name].path),
-            threads=args.threads,
-            repeats=args.repeats,
-            tokens=args.tokens,
-            batches=name == args.batch_recipe,
-        )
-        ours[name] = run_child(code)
+        options = ["--threads", args.threads, "--repeats", args.repeats, "--tokens", args.tokens]
+        batches = ["--batches"] if name == args.batch_recipe else []
+        ours[name] = run_child("bench.measure.ours", bundles[name].path, *options, *batches)
         print(f"{name}: {json.dumps(ours[name])}", flush=True)
     official: dict[str, dict] = {}
     if not args.no_official:
         ck = checkpoint(args.work, args.shape)
         for dtype in ("float32", "bfloat16"):
-            code = OFFICIAL.format(
-                checkpoint=str(ck),
-                dtype=dtype,
-                threads=args.threads,
-                repeats=args.repeats,
-                tokens=args.tokens,
-            )
-            official[dtype] = run_child(code)
+            official[dtype] = run_child(
+                "bench.measure.official", ck, "--dtype", dtype,
+                "--threads", args.threads, "--repeats", args.repeats, "--tokens", args.tokens,
+            )  # fmt: skip
             print(f"official {dtype}: {json.dumps(official[dtype])}", flush=True)
 
     rtf = lambda seconds, audio: f"{seconds:.2f} s ({seconds / audio:.3f})"  # noqa: E731

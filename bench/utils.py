@@ -10,10 +10,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_child(code: str, timeout: int = 1800) -> dict:
-    """Run ``code`` in a fresh interpreter (so peak RSS is its own) and parse its last JSON line."""
+def run_child(module: str, *args: object, timeout: int = 1800) -> dict:
+    """Run ``python -m module args`` in a fresh interpreter (so peak RSS is its own) and parse
+    its last JSON line (see bench/measure)."""
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, cwd=ROOT
+        [sys.executable, "-m", module, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
     )
     if result.returncode != 0:
         raise RuntimeError(result.stderr[-3000:])

@@ -1,0 +1,110 @@
+"""The public Python API as a faster-whisper user would use it: lazy segments, language
+probabilities, token log-probabilities, ISO codes, and results that say how they were made."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qwen_asr_edge.runtime import (
+    InputError,
+    Segment,
+    Transcriber,
+    Transcript,
+    TranscriptionOptions,
+    demo_bundle,
+)
+from qwen_asr_edge.runtime.models import demo_examples
+from tests.support import noise_clip
+
+
+@pytest.fixture(scope="module")
+def demo() -> Transcriber:
+    return Transcriber(demo_bundle(), providers="cpu")
+
+
+@pytest.fixture(scope="module")
+def tiny(bundles) -> Transcriber:
+    return Transcriber(bundles["tied-full"], providers="cpu")
+
+
+def test_iter_segments_yields_what_transcribe_returns_in_time_order(tiny):
+    wav = noise_clip(75.0, seed=3)
+    options = TranscriptionOptions(max_new_tokens=4, max_chunk_seconds=20, batch_size=2)
+    segments = tiny.iter_segments(wav, options=options)
+    first = next(segments)  # the first batch only has been decoded
+    assert isinstance(first, Segment) and first.start == 0.0
+    rest = list(segments)
+    assert [s.start for s in [first, *rest]] == sorted(s.start for s in [first, *rest])
+    whole = tiny.transcribe(wav, options=options)
+    assert [first, *rest] == whole.segments
+    assert len(whole.segments) == 4 and whole.timings.prefill and len(whole.timings.prefill) == 2
+
+
+def test_iter_segments_checks_its_input_when_iterated(tiny, tmp_path):
+    segments = tiny.iter_segments(str(tmp_path / "missing.wav"))
+    with pytest.raises(FileNotFoundError, match="missing.wav"):
+        next(segments)
+
+
+def test_language_probability_and_detect_language(demo):
+    for example in demo_examples():
+        result = demo.transcribe(example["audio"])
+        assert result.language == example["language"]
+        assert 0.5 < result.language_probability <= 1.0
+        assert result.languages == [example["language"]]
+        language, probability, probs = demo.detect_language(example["audio"])
+        assert (language, probability) == (result.language, pytest.approx(result.language_probability))
+        assert set(probs) == {*demo.languages, "None"} and sum(probs.values()) == pytest.approx(1.0)
+        forced = demo.transcribe(example["audio"], language=example["language"])
+        assert forced.language_probability == 1.0
+
+
+def test_token_log_probs_are_the_log_softmax_of_the_logits(demo):
+    """The decode loop's log-probabilities equal a log-softmax of teacher-forced logits."""
+    wav = demo.load(demo_examples()[0]["audio"])
+    audio = demo.encode([wav])
+    prompt = demo.prompt_ids(int(audio.lengths[0]))
+    generation = demo.decode([prompt], audio, [40], log_probs=True)
+    tokens = generation.tokens[0]
+    logits = demo.forced_logits(prompt, audio.row(0), tokens[:-1]).astype(np.float64)
+    top = logits.max(-1, keepdims=True)
+    log_softmax = logits - top - np.log(np.exp(logits - top).sum(-1, keepdims=True))
+    want = log_softmax[np.arange(len(tokens)), tokens]
+    np.testing.assert_allclose(generation.log_probs[0], want, atol=1e-4)
+    assert all(lp <= 0 for lp in generation.log_probs[0])
+
+    result = demo.transcribe(wav, options=TranscriptionOptions(log_probs=True))
+    assert result.segments[0].avg_logprob == pytest.approx(float(np.mean(want)), abs=1e-4)
+    assert demo.transcribe(wav).segments[0].avg_logprob is None  # not asked for: not computed
+
+
+def test_iso_codes_force_the_language(demo):
+    wav = demo_examples()[1]["audio"]  # German
+    by_code = demo.transcribe(wav, language="de")
+    assert by_code.language == "German"
+    assert by_code.text == demo.transcribe(wav, language="German").text
+    with pytest.raises(InputError, match=r"English \(en\), German \(de\)"):
+        demo.transcribe(wav, language="fr")
+
+
+def test_results_carry_their_options_and_timings(tiny):
+    options = TranscriptionOptions(max_new_tokens=6, ignore_stop=True)
+    result = tiny.transcribe(noise_clip(2.0), options=options)
+    assert result.options is options
+    assert len(result.segments[0].tokens) == 6
+    assert len(result.timings.encode) == len(result.timings.prefill) == 1
+    assert len(result.timings.steps) == 5  # the prefill gives the first token
+    assert all(t > 0 for t in [*result.timings.encode, *result.timings.prefill, *result.timings.steps])
+
+
+def test_main_language_is_the_one_spoken_longest():
+    segments = [
+        Segment(0.0, 10.0, "a", "English"),
+        Segment(10.0, 35.0, "b", "German"),
+        Segment(35.0, 38.0, "c", "English"),
+        Segment(38.0, 39.0, "", ""),
+    ]
+    t = Transcript.of(segments, 39.0)
+    assert (t.language, t.languages, t.text) == ("German", ["English", "German", "English"], "abc")
+    assert Transcript.of([], 1.0).language == ""
