@@ -483,7 +483,7 @@ class Transcriber:
         )
         found: dict[int, list[Segment]] = {i: [] for i in range(n)}
         timings = [Timings() for _ in range(n)]
-        progress = _progress(sum(seconds for _, seconds in prepared), options.progress)
+        progress = progress_bar(sum(seconds for _, seconds in prepared), options.progress)
         counted: set[tuple[int, int]] = set()  # (input, batch): a batch's timings count once per input
         for item, segment, batch in self._run(batches, options):
             found[item.index].append(segment)
@@ -605,7 +605,7 @@ def _per_item(value, n: int, what: str) -> list:
     return values
 
 
-def _progress(total_seconds: float, wanted: bool):
+def progress_bar(total_seconds: float, wanted: bool):
     """A tqdm bar over audio seconds, on long work only and only when stderr is a terminal."""
     from tqdm import tqdm
 

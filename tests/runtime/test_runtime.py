@@ -63,11 +63,11 @@ def test_ignore_stop_decodes_exactly_the_cap(bundles, bundle):
 def test_progress_bar_only_on_long_work_at_a_terminal(monkeypatch):
     import sys
 
-    from qwen_asr_edge.runtime.transcriber import _progress
+    from qwen_asr_edge.runtime.transcriber import progress_bar
 
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
-    assert not _progress(600.0, True).disable
-    assert _progress(30.0, True).disable  # short work: no bar
-    assert _progress(600.0, False).disable  # not asked for (the Python API's default)
+    assert not progress_bar(600.0, True).disable
+    assert progress_bar(30.0, True).disable  # short work: no bar
+    assert progress_bar(600.0, False).disable  # not asked for (the Python API's default)
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
-    assert _progress(600.0, True).disable  # piped or redirected: quiet
+    assert progress_bar(600.0, True).disable  # piped or redirected: quiet
