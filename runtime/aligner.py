@@ -29,7 +29,17 @@ log = logging.getLogger("qwen_asr_edge")
 
 
 class Aligner:
-    """Load a bundle that holds aligner graphs (``export ... --aligner SRC``), align many texts."""
+    """Load a bundle that holds aligner graphs (``export ... --aligner SRC``), align many texts.
+
+    Args:
+        bundle: A bundle folder or a loaded Bundle.
+        providers: As for Transcriber ("auto", "cpu", "cuda", "dml", or provider names).
+        verify: Check every bundle file's sha256.
+        settings: onnxruntime session settings.
+
+    Raises:
+        BundleError: the bundle holds no aligner (or is missing, altered, unknown).
+    """
 
     def __init__(
         self,
@@ -65,8 +75,23 @@ class Aligner:
         return np.asarray(ids, dtype=np.int64)
 
     def align(self, audio: AudioInput, text: str, language: str) -> list[Word]:
-        """Word times for ``text`` spoken in ``audio`` (a path, an array at 16 kHz, or
-        ``(array, rate)``), in seconds from the start of the audio."""
+        """Word times for a known transcript, as the official ``Qwen3ForcedAligner.align``.
+
+        Args:
+            audio: A path, a numpy array at 16 kHz, or ``(array, rate)``; at most
+                ``spec.max_seconds`` (180 s).
+            text: What is said in it.
+            language: One of ``languages`` (a name or an ISO code); it decides how the text is
+                split into units (words; CJK characters one by one).
+
+        Returns:
+            One Word per unit, in order; ``start`` and ``end`` in seconds from the start of the
+            audio (80 ms steps), non-decreasing.
+
+        Raises:
+            InputError: an unsupported language, or text with nothing to align.
+            AudioError: unreadable audio, longer than the aligner's limit, or too short.
+        """
         language = normalize_language(language, self.languages)
         units = split_words(text, language)
         if not units:

@@ -206,6 +206,8 @@ class Manifest:
 
 @dataclass(frozen=True)
 class Bundle:
+    """A loaded bundle: its folder and its manifest (the contract between export and runtime)."""
+
     path: Path
     manifest: Manifest
 
@@ -258,7 +260,19 @@ def write_manifest(folder: Path, manifest: Manifest) -> None:
 
 
 def load_bundle(path: str | os.PathLike[str], verify: bool = True) -> Bundle:
-    """Open a bundle folder; with ``verify`` every file is checked against its sha256."""
+    """Open a bundle folder.
+
+    Args:
+        path: The folder ``qwen-asr-edge export`` or ``quantize`` wrote.
+        verify: Check every file against the sha256 in its manifest (reads every byte once).
+
+    Returns:
+        The Bundle: its path and parsed Manifest.
+
+    Raises:
+        BundleError: no such folder, a missing or invalid manifest, an unknown format version,
+            or a file missing, resized or altered; the message says what to do.
+    """
     folder = Path(path)
     if not folder.is_dir():
         raise BundleError(folder, "no such folder", "pass the folder that `qwen-asr-edge export` wrote")

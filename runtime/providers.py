@@ -85,6 +85,9 @@ class SessionSettings:
     instead of 1.8 s). ``arena``: onnxruntime's CPU memory arena, off by default: measured on the
     0.6B int4 bundle it holds about 100 MB more at peak (1.09 vs 0.99 GB) for 3% less time.
     ``config``: raw session config entries (``session.*`` keys) for anything else.
+
+    Raises:
+        ValueError: an unknown optimization level, or fewer than 1 thread.
     """
 
     threads: int | None = None
