@@ -576,17 +576,22 @@ class Transcriber:
 def _with_probabilities(
     words: list[Word], text: str, spans: list[tuple[int, int]] | None, log_probs: list[float]
 ) -> list[Word]:
-    """Each word's probability: the mean probability of the tokens overlapping its characters."""
+    """Each word's probability: the mean probability of the tokens overlapping its characters.
+    A unit is its text's characters with punctuation dropped, in order (``split_words``), so it is
+    found as a subsequence of ``text`` after the previous unit."""
     if spans is None:
         return words
     out, cursor = [], 0
     for w in words:
-        at = text.find(w.text, cursor)
-        if at < 0:
-            out.append(w)
-            continue
-        cursor = at + len(w.text)
-        probs = [np.exp(lp) for (a, b), lp in zip(spans, log_probs, strict=False) if a < cursor and b > at]
+        at, end = cursor, cursor
+        for char in w.text:
+            found = text.find(char, end)
+            if found < 0:
+                return out + words[len(out) :]  # not this text's units: leave the rest alone
+            at = found if end == cursor else at
+            end = found + 1
+        cursor = end
+        probs = [np.exp(lp) for (a, b), lp in zip(spans, log_probs, strict=False) if a < end and b > at]
         out.append(dataclasses.replace(w, probability=round(float(np.mean(probs)), 4)) if probs else w)
     return out
 
