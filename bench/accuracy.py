@@ -38,16 +38,13 @@ def held_out(checkpoint: Path, work: Path) -> list[dict]:
 
 
 def bundles(checkpoint: Path, work: Path, recipes: list[str]) -> dict[str, Path]:
-    from qwen_asr_edge.export.write import export_bundle
-    from qwen_asr_edge.quant.quantize import quantize_bundle
-    from qwen_asr_edge.quant.recipes import get_recipe
+    from qwen_asr_edge.export.build import build_bundle
 
-    fp32 = work / "bundles" / "fp32"
-    export_bundle(str(checkpoint), fp32, overwrite=True)
+    fp32 = build_bundle(checkpoint, work / "bundles" / "fp32", overwrite=True)[0]
     out = {"fp32": fp32}
-    for name in recipes:
+    for name in recipes:  # each quantized from the one fp32 export
         if name != "fp32":
-            out[name] = quantize_bundle(fp32, work / "bundles" / name, get_recipe(name), overwrite=True)[0]
+            out[name] = build_bundle(fp32, work / "bundles" / name, recipe=name, overwrite=True)[0]
     return out
 
 

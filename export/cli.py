@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import tempfile
 from pathlib import Path
 
-from qwen_asr_edge.quant.cli import add_recipe_arguments, run_quantize
-from qwen_asr_edge.runtime.errors import MissingDependencyError, QwenAsrEdgeError
+from qwen_asr_edge.quant.cli import add_recipe_arguments
+from qwen_asr_edge.runtime.errors import QwenAsrEdgeError
 
 
 def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge export") -> argparse.Namespace:
@@ -50,26 +49,24 @@ def main(argv: list[str] | None = None, prog: str = "qwen-asr-edge export") -> i
     for name in ("qwen_asr_edge.export", "qwen_asr_edge.quant"):  # our progress, not the exporter's chatter
         logging.getLogger(name).setLevel(logging.INFO)
     try:
-        try:
-            from .write import export_bundle
-        except ImportError as e:
-            raise MissingDependencyError(f"exporting ({e.name} is missing)", "export") from None
-        options = dict(
+        from .build import build_bundle
+
+        out, report = build_bundle(
+            args.source,
+            args.out,
+            recipe=args.recipe,
+            block_size=args.block_size,
+            calibration=args.calibration,
+            aligner=args.aligner,
             encoder_attention=args.encoder_attention,
             decoder_attention=args.decoder_attention,
-            aligner=args.aligner,
-            run_validation=not args.no_validate,
+            validate=not args.no_validate,
+            overwrite=args.force,
         )
-        if args.recipe is None:
-            out = export_bundle(args.source, args.out, overwrite=args.force, **options)
-        else:  # export fp32 beside OUT, quantize it into OUT, drop the fp32 copy
-            if args.out.exists() and not args.force:
-                raise FileExistsError(f"{args.out} exists; pass --force to replace it")
-            parent = args.out.resolve().parent
-            parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryDirectory(prefix=f".{args.out.name}.fp32.", dir=parent) as tmp:
-                fp32 = export_bundle(args.source, Path(tmp) / "fp32", **options)
-                out = run_quantize(fp32, args.out, args)
+        if report is not None:
+            from qwen_asr_edge.quant.quality import table
+
+            print(table(report), file=sys.stderr)
     except (QwenAsrEdgeError, FileExistsError) as e:
         if args.debug:
             raise

@@ -10,6 +10,8 @@ from pathlib import Path
 import onnx
 import torch
 
+from qwen_asr_edge.runtime.errors import ExportValidationError
+
 from .specs import IOSpec
 
 log = logging.getLogger("qwen_asr_edge.export")
@@ -109,5 +111,7 @@ def export_graph(
     got_in = [i.name for i in model.graph.input]
     got_out = [o.name for o in model.graph.output]
     if got_in != [i.name for i in inputs] or got_out != [o.name for o in outputs]:
-        raise RuntimeError(f"exported graph {path.name} has I/O {got_in} -> {got_out}, not the spec's")
+        raise ExportValidationError(
+            path.name, "input -> output names", f"{got_in} -> {got_out}", "the spec's names"
+        )
     log.info("wrote %s (%d nodes)", path.name, len(model.graph.node))

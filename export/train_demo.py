@@ -425,9 +425,9 @@ def build(out: Path, recipe: Recipe, work: Path, log=print) -> dict:
         report = train(model, batcher, data, recipe, _held_out_features(records), log)
         save_file(model.checkpoint_weights(), str(ckpt / "model.safetensors"), metadata={"format": "pt"})
 
-        from .write import export_bundle
+        from .build import build_bundle
 
-        export_bundle(str(ckpt), tmp / "bundle")
+        build_bundle(ckpt, tmp / "bundle")
         result, hyps = score(tmp / "bundle", records)
         log(f"held-out: WER {result['wer']:.2%}, language ID {result['language_accuracy']:.1%}")
         _copy_examples(records, hyps, tmp / "examples")

@@ -14,7 +14,7 @@ import numpy as np
 from qwen_asr_edge.runtime.audio import audio_files, load_audio
 from qwen_asr_edge.runtime.bundle import file_entries, load_bundle, staged, write_manifest
 from qwen_asr_edge.runtime.decoding import prefill_feeds
-from qwen_asr_edge.runtime.errors import BundleError, InputError
+from qwen_asr_edge.runtime.errors import BundleError, InputError, OutputExistsError
 
 from . import quality
 from .graphs import quantize_graph
@@ -98,7 +98,7 @@ def quantize_bundle(
         )
     out = Path(out).resolve()
     if out.exists() and not overwrite:
-        raise FileExistsError(f"{out} exists; pass --force to replace it")
+        raise OutputExistsError(out)
     audios = calibration_audio(calibration, manifest.mel.sample_rate)
 
     with staged(out) as tmp:

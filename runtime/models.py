@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 from importlib import resources
 from pathlib import Path
 
@@ -70,18 +69,10 @@ def cached_bundle(source: str, recipe: str | None = None) -> Path:
     out = cache_dir() / "bundles" / (cache_key(source) + (f"-{recipe}" if recipe else ""))
     if (out / "manifest.json").is_file():
         return out
-    try:
-        from qwen_asr_edge.export.write import export_bundle
-        from qwen_asr_edge.quant.quantize import quantize_bundle
-        from qwen_asr_edge.quant.recipes import get_recipe
-    except ImportError as e:
-        raise MissingDependencyError(
-            f"exporting {source} on first use ({e.name} is missing; or pass --bundle)", "export"
-        ) from None
+    from qwen_asr_edge.export.build import build_bundle  # needs no torch until it runs
+
     log.warning("exporting %s to %s (first use; later runs reuse it)", source, out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if recipe is None:
-        return export_bundle(source, out, overwrite=True)
-    with tempfile.TemporaryDirectory(prefix=f".{out.name}.fp32.", dir=out.parent) as tmp:
-        fp32 = export_bundle(source, Path(tmp) / "fp32")
-        return quantize_bundle(fp32, out, get_recipe(recipe), overwrite=True)[0]
+    try:
+        return build_bundle(source, out, recipe=recipe, overwrite=True)[0]
+    except MissingDependencyError as e:
+        raise MissingDependencyError(f"{e.what}, on first use (or pass --bundle)", e.extra) from None
