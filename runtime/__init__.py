@@ -7,6 +7,7 @@ print(Transcriber(demo_bundle()).transcribe("set-a-timer.wav").text)  # the buil
 
 from .aligner import Aligner
 from .bundle import Bundle, Manifest, load_bundle
+from .demo import demo_bundle, demo_examples
 from .errors import (
     AudioError,
     AudioFileNotFoundError,
@@ -17,7 +18,6 @@ from .errors import (
     ProviderError,
     QwenAsrEdgeError,
 )
-from .models import cached_bundle, demo_bundle
 from .providers import SessionSettings
 from .results import DecodeOptions, Segment, Transcript, Word
 from .transcriber import Transcriber
@@ -40,7 +40,7 @@ __all__ = [
     "Transcriber",
     "Transcript",
     "Word",
-    "cached_bundle",
     "demo_bundle",
+    "demo_examples",
     "load_bundle",
 ]

@@ -7,12 +7,12 @@ import dataclasses
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from qwen_asr_edge.quant.recipes import RECIPES
-
 from .audio import audio_files
-from .errors import AudioError, QwenAsrEdgeError
+from .bundle import RECIPE_NAMES
+from .errors import AudioError, InputError, QwenAsrEdgeError
 from .providers import OPTIMIZATION_LEVELS, SessionSettings
 from .results import DecodeOptions
 from .writers import WRITERS, get_writer
@@ -35,7 +35,7 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcr
     )
     p.add_argument(
         "--recipe",
-        choices=sorted(RECIPES),
+        choices=sorted(RECIPE_NAMES),
         help="with --model: quantize it so on first use (int4 for CPUs, fp16 for GPUs); default fp32",
     )
     p.add_argument("--language", help="force the language (e.g. English); detected when omitted")
@@ -96,19 +96,44 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcr
     return args
 
 
-def bundle_of(args: argparse.Namespace) -> Path:
-    """--bundle, else --model exported on first use, else the demo model, said in one line."""
-    from . import models
+# Turns --model CHECKPOINT (and --recipe) into a bundle folder. Resolving needs the exporter, which
+# the runtime never imports: the package's dispatcher injects qwen_asr_edge.models.cached_bundle.
+ModelResolver = Callable[[str, "str | None"], Path]
+
+
+def bundle_of(args: argparse.Namespace, resolve_model: ModelResolver | None = None) -> Path:
+    """--bundle, else --model resolved by ``resolve_model``, else the demo model, said in one line.
+
+    Raises:
+        InputError: --model without a resolver (the runtime alone cannot export a checkpoint).
+    """
+    from . import demo
 
     if args.bundle is not None:
         return args.bundle
     if args.model is not None:
-        return models.cached_bundle(args.model, args.recipe)
-    print(f"note: {models.DEMO_NOTE}", file=sys.stderr)
-    return models.demo_bundle()
+        if resolve_model is None:
+            raise InputError(
+                "--model needs the qwen-asr-edge command, which exports checkpoints; pass --bundle DIR"
+            )
+        return resolve_model(args.model, args.recipe)
+    print(f"note: {demo.DEMO_NOTE}", file=sys.stderr)
+    return demo.demo_bundle()
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, resolve_model: ModelResolver | None = None) -> int:
+    """Transcribe ``args.files`` as parsed by :func:`parse_args`.
+
+    Args:
+        args: the parsed options.
+        resolve_model: turns ``--model`` and ``--recipe`` into a bundle folder; None refuses --model.
+
+    Returns:
+        The exit code: 0, or 1 when some files could not be transcribed.
+
+    Raises:
+        QwenAsrEdgeError: a bad bundle, model or option (the CLI's ``main`` reports it in one line).
+    """
     from .transcriber import Transcriber
 
     settings = SessionSettings(
@@ -117,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
         config=dict(e.split("=", 1) for e in args.session_config),
     )
     transcriber = Transcriber(
-        bundle_of(args), providers=args.providers, verify=not args.no_verify, settings=settings
+        bundle_of(args, resolve_model), providers=args.providers, verify=not args.no_verify, settings=settings
     )
     options = DecodeOptions(
         max_new_tokens=args.max_new_tokens,
@@ -160,11 +185,26 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def main(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcribe") -> int:
+def main(
+    argv: list[str] | None = None,
+    prog: str = "qwen-asr-edge transcribe",
+    resolve_model: ModelResolver | None = None,
+) -> int:
+    """``qwen-asr-edge transcribe``.
+
+    Args:
+        argv: the arguments after the command name (default: ``sys.argv[1:]``).
+        prog: the program name for usage lines.
+        resolve_model: turns ``--model CHECKPOINT`` into a bundle folder (the dispatcher passes
+            ``qwen_asr_edge.models.cached_bundle``); without one, --model is an error.
+
+    Returns:
+        The exit code: 0, 1 when some files failed, 2 for a bad bundle, model or option.
+    """
     args = parse_args(argv, prog)
     logging.basicConfig(level=logging.INFO if args.debug else logging.WARNING, format="%(message)s")
     try:
-        return run(args)
+        return run(args, resolve_model)
     except QwenAsrEdgeError as e:
         if args.debug:
             raise

@@ -13,8 +13,9 @@ import pytest
 from qwen_asr_edge.export import demo_text
 from qwen_asr_edge.export.demo_data import plan
 from qwen_asr_edge.export.demo_speech import missing_tools
+from qwen_asr_edge.models import cache_key
 from qwen_asr_edge.runtime import Transcriber, load_bundle
-from qwen_asr_edge.runtime.models import DEMO_NOTE, cache_key, demo_bundle, demo_examples
+from qwen_asr_edge.runtime.demo import DEMO_NOTE, demo_bundle, demo_examples
 from tests.support import ROOT, require, run_cli
 
 CHECKPOINT = ROOT / "export" / "assets" / "demo-checkpoint"
@@ -160,6 +161,24 @@ def test_model_option_offline_hub_id_is_a_clear_error(tmp_path):
     assert "Traceback" not in result.stderr
     bundles = tmp_path / "cache" / "bundles"
     assert not bundles.exists() or not any(bundles.iterdir())  # nothing half-written
+
+
+def test_model_option_without_the_export_extra_is_a_one_line_error(checkpoints, tmp_path, monkeypatch):
+    import sys
+
+    from qwen_asr_edge.models import cached_bundle
+    from qwen_asr_edge.runtime.errors import MissingDependencyError
+
+    monkeypatch.setenv("QWEN_ASR_EDGE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setitem(sys.modules, "torch", None)  # as if torch were not installed
+    monkeypatch.delitem(sys.modules, "qwen_asr_edge.export.write", raising=False)
+    with pytest.raises(MissingDependencyError) as e:
+        cached_bundle(str(checkpoints["tied"]), "int8")
+    message = str(e.value)
+    assert "\n" not in message and "torch is missing" in message
+    assert message.endswith("pip install 'qwen-asr-edge[export]'")
+    bundles = tmp_path / "cache" / "bundles"
+    assert not bundles.exists() or not any(bundles.iterdir())
 
 
 def test_bundle_and_model_exclude_each_other(tmp_path):

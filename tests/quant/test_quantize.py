@@ -210,3 +210,11 @@ def test_bad_recipe_arguments(bundles, tmp_path):
         timeout=120,
     )
     assert result.returncode == 2 and "block size" in result.stderr
+
+
+def test_recipes_are_the_manifest_vocabulary():
+    """The runtime offers --recipe from runtime.bundle.RECIPE_NAMES without importing quant."""
+    from qwen_asr_edge.quant.recipes import RECIPES as DEFINED
+    from qwen_asr_edge.runtime.bundle import RECIPE_NAMES
+
+    assert tuple(DEFINED) == RECIPE_NAMES == tuple(RECIPES)
