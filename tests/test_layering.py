@@ -148,3 +148,25 @@ def test_loading_the_runtime_and_the_commands_loads_no_torch_export_or_quant():
     assert {"qwen_asr_edge.runtime.cli", "qwen_asr_edge.runtime.align_cli"} <= set(result["modules"])
     assert result["code"] == 0
     assert result["bad"] == [], f"loaded by the runtime or a command's import: {result['bad']}"
+
+
+def test_the_wheel_holds_the_parts_not_the_demo_training():
+    """demo/ (the demo model's training and checkpoint) runs from the repository and is not packaged;
+    its trained bundle is the runtime's package data. android_bridge/ is not packaged while empty."""
+    import tomllib
+
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    packages = setuptools["packages"]
+    assert all(p == PACKAGE or p.startswith(f"{PACKAGE}.") for p in packages)
+    assert not any("demo" in p or "android_bridge" in p for p in packages)
+    assert set(setuptools["package-dir"].values()) == {
+        "qwen_asr_edge",
+        "runtime",
+        "export",
+        "export/modules",
+        "quant",
+    }
+    assert setuptools["package-data"] == {
+        f"{PACKAGE}.runtime": ["assets/*.txt", "assets/demo/bundle/*", "assets/demo/examples/*"]
+    }
+    assert (ROOT / "demo" / "checkpoint" / "model.safetensors").is_file()
