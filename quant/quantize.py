@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import logging
@@ -21,19 +20,6 @@ from .graphs import quantize_graph
 from .recipes import Recipe
 
 log = logging.getLogger("qwen_asr_edge.quant")
-
-
-@contextlib.contextmanager
-def _quiet_root_logger():
-    """quantize_dynamic logs through the root logger (INFO, and a WARNING that asks for a
-    pre-processing step our graphs do not need); keep that off the user's terminal."""
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(max(level, logging.ERROR))
-    try:
-        yield
-    finally:
-        root.setLevel(level)
 
 
 def calibration_audio(folder: Path | None, sample_rate: int) -> list[np.ndarray]:
@@ -108,10 +94,9 @@ def quantize_bundle(
         graphs = {}
         for name, spec in manifest.graphs.items():
             log.info("quantizing the %s (%s)", name, recipe.precision[name])
-            with _quiet_root_logger():
-                # GPTQ calibrates the ASR decoder only; the aligner's graphs get RTN.
-                calibration_for = reader if name == "decoder" else None
-                quantize_graph(bundle.path / spec.file, tmp / spec.file, name, recipe, calibration_for)
+            # GPTQ calibrates the ASR decoder only; the aligner's graphs get RTN.
+            calibration_for = reader if name == "decoder" else None
+            quantize_graph(bundle.path / spec.file, tmp / spec.file, name, recipe, calibration_for)
             graphs[name] = dataclasses.replace(spec, precision=recipe.precision[name])
         kv = manifest.kv_cache
         if recipe.decoder == "fp16" and "decoder" in graphs:

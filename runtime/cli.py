@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from .audio import audio_files
 from .bundle import RECIPE_NAMES
-from .errors import AudioError, InputError, QwenAsrEdgeError
+from .console import run_command
+from .errors import AudioError, InputError
 from .providers import OPTIMIZATION_LEVELS, SessionSettings
 from .results import DecodeOptions
 from .writers import WRITERS, get_writer
@@ -153,8 +153,7 @@ def run(args: argparse.Namespace, resolve_model: ModelResolver | None = None) ->
     )
     inputs = audio_files(args.files)
     if not inputs:
-        print(f"error: no audio files in {', '.join(map(str, args.files))}", file=sys.stderr)
-        return 2
+        raise InputError(f"no audio files in {', '.join(map(str, args.files))}")
     files, wavs, failed = [], [], 0
     for path in inputs:
         try:
@@ -202,11 +201,4 @@ def main(
         The exit code: 0, 1 when some files failed, 2 for a bad bundle, model or option.
     """
     args = parse_args(argv, prog)
-    logging.basicConfig(level=logging.INFO if args.debug else logging.WARNING, format="%(message)s")
-    try:
-        return run(args, resolve_model)
-    except QwenAsrEdgeError as e:
-        if args.debug:
-            raise
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return run_command(lambda: run(args, resolve_model), debug=args.debug)
