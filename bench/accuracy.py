@@ -2,7 +2,7 @@
 
     python -m bench.accuracy [--checkpoint DIR] [--recipes fp32,int8,int4] [--work DIR]
 
-The demo model (export/train_demo.py, shipped in the package) is the one model here with trained
+The demo model (demo/train.py; its bundle ships in the package) is the one model here with trained
 weights, so this is where quantization recipes are judged: random weights overstate what
 quantization costs. Its held-out set (sentences and voices training never met) is rebuilt from
 the checkpoint's recipe.json with the same seed and cached under --work; the checkpoint is
@@ -23,14 +23,8 @@ from bench.utils import dir_size, table
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def shipped_checkpoint() -> Path:
-    from importlib import resources
-
-    return Path(str(resources.files("qwen_asr_edge.export").joinpath("assets/demo-checkpoint")))
-
-
 def held_out(checkpoint: Path, work: Path) -> list[dict]:
-    from qwen_asr_edge.export.demo_data import plan, read_test_set, test_set
+    from demo.data import plan, read_test_set, test_set
 
     recipe = json.loads((checkpoint / "recipe.json").read_text(encoding="utf-8"))["recipe"]
     _, test = plan(recipe["train_per_language"], recipe["test_per_language"], recipe["seed"])
@@ -38,16 +32,13 @@ def held_out(checkpoint: Path, work: Path) -> list[dict]:
 
 
 def bundles(checkpoint: Path, work: Path, recipes: list[str]) -> dict[str, Path]:
-    from qwen_asr_edge.export.write import export_bundle
-    from qwen_asr_edge.quant.quantize import quantize_bundle
-    from qwen_asr_edge.quant.recipes import get_recipe
+    from qwen_asr_edge.export.build import build_bundle
 
-    fp32 = work / "bundles" / "fp32"
-    export_bundle(str(checkpoint), fp32, overwrite=True)
+    fp32 = build_bundle(checkpoint, work / "bundles" / "fp32", overwrite=True)[0]
     out = {"fp32": fp32}
-    for name in recipes:
+    for name in recipes:  # each quantized from the one fp32 export
         if name != "fp32":
-            out[name] = quantize_bundle(fp32, work / "bundles" / name, get_recipe(name), overwrite=True)[0]
+            out[name] = build_bundle(fp32, work / "bundles" / name, recipe=name, overwrite=True)[0]
     return out
 
 
@@ -61,9 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     # Configured first, so onnxruntime's quantizers cannot install their INFO-level root handler.
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
 
-    from qwen_asr_edge.export.train_demo import score
+    from demo import CHECKPOINT
+    from demo.train import score
 
-    checkpoint = args.checkpoint or shipped_checkpoint()
+    checkpoint = args.checkpoint or CHECKPOINT
     records = held_out(checkpoint, args.work)
     built = bundles(checkpoint, args.work, args.recipes.split(","))
     results = {}

@@ -42,9 +42,7 @@ def checkpoint(work: Path, shape: str) -> Path:
 
 def build(work: Path, shape: str, recipes: list[str]) -> dict[str, Built]:
     """Recipe names: "fp32", a recipe ("int8", "int4", ...), or "int4-b32" for a block size."""
-    from qwen_asr_edge.export.write import export_bundle
-    from qwen_asr_edge.quant.quantize import quantize_bundle
-    from qwen_asr_edge.quant.recipes import get_recipe
+    from qwen_asr_edge.export.build import build_bundle
 
     ck = checkpoint(work, shape)
     fp32 = work / shape / "fp32"
@@ -54,7 +52,7 @@ def build(work: Path, shape: str, recipes: list[str]) -> dict[str, Built]:
     else:
         log.info("exporting %s", shape)
         t = time.perf_counter()
-        export_bundle(str(ck), fp32, overwrite=True)
+        build_bundle(ck, fp32, overwrite=True)
         out["fp32"] = Built(fp32, None, time.perf_counter() - t)
     for name in recipes:
         if name == "fp32":
@@ -64,9 +62,11 @@ def build(work: Path, shape: str, recipes: list[str]) -> dict[str, Built]:
             out[name] = Built(path, json.loads((path / "quality.json").read_text()), None)
             continue
         recipe_name, _, block = name.partition("-b")
-        recipe = get_recipe(recipe_name, int(block) if block else None)
         log.info("quantizing %s to %s", shape, name)
         t = time.perf_counter()
-        _, report = quantize_bundle(fp32, path, recipe, overwrite=True)
+        # From the fp32 bundle above: every recipe shares one export.
+        _, report = build_bundle(
+            fp32, path, recipe=recipe_name, block_size=int(block) if block else None, overwrite=True
+        )
         out[name] = Built(path, report, time.perf_counter() - t)
     return out

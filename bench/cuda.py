@@ -28,22 +28,20 @@ RECIPES = ("fp32", "fp16", "int4")
 
 
 def build(work: Path, shape: str, attention: str = "gqa", recipes=RECIPES) -> dict[str, Path]:
+    from qwen_asr_edge.export.build import build_bundle
     from qwen_asr_edge.export.synthetic import write_checkpoint
-    from qwen_asr_edge.export.write import export_bundle
-    from qwen_asr_edge.quant.quantize import quantize_bundle
-    from qwen_asr_edge.quant.recipes import get_recipe
 
     ck = work / shape / "checkpoint"
     if not (ck / "config.json").exists():
         write_checkpoint(ck, shape, seed=0)
-    fp32 = export_bundle(
-        str(ck), work / shape / f"fp32-{attention}", decoder_attention=attention, overwrite=True
-    )
+    fp32 = build_bundle(ck, work / shape / f"fp32-{attention}", decoder_attention=attention, overwrite=True)[
+        0
+    ]
     out = {"fp32": fp32}
-    for name in recipes:
+    for name in recipes:  # each quantized from the one fp32 export
         if name != "fp32":
             path = work / shape / f"{name}-{attention}"
-            out[name] = quantize_bundle(fp32, path, get_recipe(name), overwrite=True)[0]
+            out[name] = build_bundle(fp32, path, recipe=name, overwrite=True)[0]
     return {name: out[name] for name in recipes}
 
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
-import tempfile
 from pathlib import Path
 
-from qwen_asr_edge.quant.cli import add_recipe_arguments, run_quantize
-from qwen_asr_edge.runtime.errors import MissingDependencyError, QwenAsrEdgeError
+from qwen_asr_edge.quant.cli import add_recipe_arguments
+from qwen_asr_edge.runtime.console import PROGRESS, run_command
 
 
 def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge export") -> argparse.Namespace:
@@ -44,36 +42,47 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge export"
     return p.parse_args(argv)
 
 
-def main(argv: list[str] | None = None, prog: str = "qwen-asr-edge export") -> int:
-    args = parse_args(argv, prog)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    for name in ("qwen_asr_edge.export", "qwen_asr_edge.quant"):  # our progress, not the exporter's chatter
-        logging.getLogger(name).setLevel(logging.INFO)
-    try:
-        try:
-            from .write import export_bundle
-        except ImportError as e:
-            raise MissingDependencyError(f"exporting ({e.name} is missing)", "export") from None
-        options = dict(
-            encoder_attention=args.encoder_attention,
-            decoder_attention=args.decoder_attention,
-            aligner=args.aligner,
-            run_validation=not args.no_validate,
-        )
-        if args.recipe is None:
-            out = export_bundle(args.source, args.out, overwrite=args.force, **options)
-        else:  # export fp32 beside OUT, quantize it into OUT, drop the fp32 copy
-            if args.out.exists() and not args.force:
-                raise FileExistsError(f"{args.out} exists; pass --force to replace it")
-            parent = args.out.resolve().parent
-            parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryDirectory(prefix=f".{args.out.name}.fp32.", dir=parent) as tmp:
-                fp32 = export_bundle(args.source, Path(tmp) / "fp32", **options)
-                out = run_quantize(fp32, args.out, args)
-    except (QwenAsrEdgeError, FileExistsError) as e:
-        if args.debug:
-            raise
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+def export(args: argparse.Namespace) -> int:
+    """Build the bundle ``args.out`` from ``args.source`` and print its path (and, quantized, the
+    quality report on stderr).
+
+    Returns:
+        The exit code, 0.
+
+    Raises:
+        QwenAsrEdgeError: see :func:`qwen_asr_edge.export.build.build_bundle`.
+    """
+    from .build import build_bundle
+
+    out, report = build_bundle(
+        args.source,
+        args.out,
+        recipe=args.recipe,
+        block_size=args.block_size,
+        calibration=args.calibration,
+        aligner=args.aligner,
+        encoder_attention=args.encoder_attention,
+        decoder_attention=args.decoder_attention,
+        validate=not args.no_validate,
+        overwrite=args.force,
+    )
+    if report is not None:
+        from qwen_asr_edge.quant.quality import table
+
+        print(table(report), file=sys.stderr)
     print(out)
     return 0
+
+
+def main(argv: list[str] | None = None, prog: str = "qwen-asr-edge export") -> int:
+    """``qwen-asr-edge export``: progress on stderr, the bundle's path on stdout.
+
+    Args:
+        argv: the arguments after the command name (default: ``sys.argv[1:]``).
+        prog: the program name for usage lines.
+
+    Returns:
+        The exit code: 0, or 2 for a bad checkpoint, option or existing OUT.
+    """
+    args = parse_args(argv, prog)
+    return run_command(lambda: export(args), debug=args.debug, progress=PROGRESS)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import logging
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import onnx
 import torch
+
+from qwen_asr_edge.runtime.errors import ExportValidationError
 
 from .specs import IOSpec
 
@@ -34,6 +38,26 @@ def _dynamic_shapes(inputs: list[IOSpec], nested: list[int] | None) -> tuple:
         return tuple(specs)
     head = specs[: nested[0]]
     return (*head, tuple(specs[nested[0] :]))
+
+
+# The exporter logs a WARNING per torchvision op it cannot register; we use none of them.
+REGISTRATION_LOGGER = "torch.onnx._internal.exporter._registration"
+
+
+@contextlib.contextmanager
+def _without_registration_warnings() -> Iterator[None]:
+    """Drop that logger's records below ERROR while we export: a filter on that one logger, for the
+    duration only, instead of changing its level for the rest of the process."""
+    logger = logging.getLogger(REGISTRATION_LOGGER)
+
+    def errors_only(record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR
+
+    logger.addFilter(errors_only)
+    try:
+        yield
+    finally:
+        logger.removeFilter(errors_only)
 
 
 def _scope(node: onnx.NodeProto) -> list[str]:
@@ -85,9 +109,7 @@ def export_graph(
     """
     inputs, outputs = io
     dynamic = _dynamic_shapes(inputs, [varargs_from] if varargs_from is not None else None)
-    # The exporter logs a warning per torchvision op it cannot register; we use none of them.
-    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
-    with warnings.catch_warnings(), torch.no_grad():
+    with warnings.catch_warnings(), torch.no_grad(), _without_registration_warnings():
         warnings.simplefilter("ignore")  # the exporter's FutureWarnings are about its own internals
         program = torch.onnx.export(
             module,
@@ -109,5 +131,7 @@ def export_graph(
     got_in = [i.name for i in model.graph.input]
     got_out = [o.name for o in model.graph.output]
     if got_in != [i.name for i in inputs] or got_out != [o.name for o in outputs]:
-        raise RuntimeError(f"exported graph {path.name} has I/O {got_in} -> {got_out}, not the spec's")
+        raise ExportValidationError(
+            path.name, "input -> output names", f"{got_in} -> {got_out}", "the spec's names"
+        )
     log.info("wrote %s (%d nodes)", path.name, len(model.graph.node))

@@ -27,7 +27,7 @@ from qwen_asr_edge.runtime.bundle import (
     write_manifest,
 )
 from qwen_asr_edge.runtime.decoding import length_feeds
-from qwen_asr_edge.runtime.errors import CheckpointError
+from qwen_asr_edge.runtime.errors import CheckpointError, ExportValidationError, OutputExistsError
 
 from . import specs
 from .checkpoint import CheckpointConfig, load_weights, parse_config, resolve_source
@@ -36,6 +36,9 @@ from .onnx_export import export_graph
 from .tokenizer import added_tokens, build_tokenizer
 
 log = logging.getLogger("qwen_asr_edge.export")
+
+# Max abs error allowed between ORT and torch in fp32; round-off is ~1e-5 on these graphs.
+TOLERANCE = 1e-3
 
 CONTEXT_MARK = "\u0000CONTEXT\u0000"
 
@@ -113,7 +116,9 @@ def validate(bundle_dir: Path, encoder, decoder, cfg: CheckpointConfig) -> dict[
         want, want_lens = encoder(torch.from_numpy(feats), torch.from_numpy(lens))
     errors = {"encoder": float(np.abs(got - want.numpy()).max())}
     if not np.array_equal(got_lens, want_lens.numpy()):
-        raise RuntimeError(f"encoder lengths differ: onnx {got_lens} torch {want_lens.numpy()}")
+        raise ExportValidationError(
+            "encoder", "output lengths", f"{got_lens.tolist()}", f"torch's {want_lens.numpy().tolist()}"
+        )
 
     # Decoder: a right-padded first prompt of two rows, then two steps, each against torch.
     t, kv = cfg.text, specs.kv_cache_spec(cfg)
@@ -187,8 +192,8 @@ def export_aligner(
     export_graph(text, specs.aligner_example(cfg), specs.aligner_io(cfg), folder / "aligner.onnx")
     err = _validate_aligner(folder / "aligner.onnx", text, cfg)
     log.info("validation aligner_logits: max abs error %.2e", err)
-    if err > 1e-3:
-        raise RuntimeError(f"exported aligner differs from torch by {err:.2e}")
+    if err > TOLERANCE:
+        raise ExportValidationError("aligner", "max abs error of the logits", err, TOLERANCE)
     spec = AlignerSpec(
         timestamp_token_id=cfg.timestamp_token_id,
         segment_ms=cfg.timestamp_segment_time,
@@ -218,7 +223,7 @@ def export_bundle(
     """``aligner``: a Qwen3-ForcedAligner checkpoint (folder or hub id) whose graphs join the bundle."""
     out = Path(out).resolve()
     if out.exists() and not overwrite:
-        raise FileExistsError(f"{out} exists; pass --force to replace it")
+        raise OutputExistsError(out)
     checkpoint = resolve_source(source)
     cfg = parse_config(checkpoint)
     if cfg.kind == "aligner":
@@ -249,8 +254,8 @@ def export_bundle(
         errors = validate(tmp, encoder, decoder, cfg) if run_validation else {}
         for name, err in errors.items():
             log.info("validation %s: max abs error %.2e", name, err)
-            if err > 1e-3:
-                raise RuntimeError(f"exported {name} differs from torch by {err:.2e}")
+            if err > TOLERANCE:
+                raise ExportValidationError(name, "max abs error", err, TOLERANCE)
 
         files = sorted(p.name for p in tmp.iterdir())
         manifest = Manifest(

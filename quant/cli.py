@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
-from qwen_asr_edge.runtime.errors import InputError, MissingDependencyError, QwenAsrEdgeError
+from qwen_asr_edge.runtime.console import run_command
+from qwen_asr_edge.runtime.errors import MissingDependencyError
 
 from .recipes import RECIPES, get_recipe
 
@@ -38,30 +38,40 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge quantiz
     return p.parse_args(argv)
 
 
-def run_quantize(bundle: Path, out: Path, args: argparse.Namespace) -> Path:
+def quantize(args: argparse.Namespace) -> int:
+    """Quantize the bundle ``args.bundle`` into ``args.out``; the path on stdout, the quality
+    report on stderr.
+
+    Returns:
+        The exit code, 0.
+
+    Raises:
+        QwenAsrEdgeError: an unknown recipe, a bundle that is not fp32, an existing OUT, or the
+            [export] extra missing.
+    """
     try:
         from .quality import table
         from .quantize import quantize_bundle
     except ImportError as e:
         raise MissingDependencyError(f"quantizing ({e.name} is missing)", "export") from None
-    try:
-        recipe = get_recipe(args.recipe, args.block_size)
-    except ValueError as e:
-        raise InputError(str(e)) from None
-    path, report = quantize_bundle(bundle, out, recipe, calibration=args.calibration, overwrite=args.force)
+    recipe = get_recipe(args.recipe, args.block_size)
+    path, report = quantize_bundle(
+        args.bundle, args.out, recipe, calibration=args.calibration, overwrite=args.force
+    )
     print(table(report), file=sys.stderr)
-    return path
+    print(path)
+    return 0
 
 
 def main(argv: list[str] | None = None, prog: str = "qwen-asr-edge quantize") -> int:
+    """``qwen-asr-edge quantize``: progress on stderr, the bundle's path on stdout.
+
+    Args:
+        argv: the arguments after the command name (default: ``sys.argv[1:]``).
+        prog: the program name for usage lines.
+
+    Returns:
+        The exit code: 0, or 2 for a bad bundle, recipe or existing OUT.
+    """
     args = parse_args(argv, prog)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    logging.getLogger("qwen_asr_edge.quant").setLevel(logging.INFO)
-    try:
-        print(run_quantize(args.bundle, args.out, args))
-    except (QwenAsrEdgeError, FileExistsError) as e:
-        if args.debug:
-            raise
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return run_command(lambda: quantize(args), debug=args.debug, progress=("qwen_asr_edge.quant",))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import logging
@@ -14,26 +13,13 @@ import numpy as np
 from qwen_asr_edge.runtime.audio import audio_files, load_audio
 from qwen_asr_edge.runtime.bundle import file_entries, load_bundle, staged, write_manifest
 from qwen_asr_edge.runtime.decoding import prefill_feeds
-from qwen_asr_edge.runtime.errors import BundleError, InputError
+from qwen_asr_edge.runtime.errors import BundleError, InputError, OutputExistsError
 
 from . import quality
 from .graphs import quantize_graph
 from .recipes import Recipe
 
 log = logging.getLogger("qwen_asr_edge.quant")
-
-
-@contextlib.contextmanager
-def _quiet_root_logger():
-    """quantize_dynamic logs through the root logger (INFO, and a WARNING that asks for a
-    pre-processing step our graphs do not need); keep that off the user's terminal."""
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(max(level, logging.ERROR))
-    try:
-        yield
-    finally:
-        root.setLevel(level)
 
 
 def calibration_audio(folder: Path | None, sample_rate: int) -> list[np.ndarray]:
@@ -95,7 +81,7 @@ def quantize_bundle(
         )
     out = Path(out).resolve()
     if out.exists() and not overwrite:
-        raise FileExistsError(f"{out} exists; pass --force to replace it")
+        raise OutputExistsError(out)
     audios = calibration_audio(calibration, manifest.mel.sample_rate)
 
     with staged(out) as tmp:
@@ -105,10 +91,9 @@ def quantize_bundle(
         graphs = {}
         for name, spec in manifest.graphs.items():
             log.info("quantizing the %s (%s)", name, recipe.precision[name])
-            with _quiet_root_logger():
-                # GPTQ calibrates the ASR decoder only; the aligner's graphs get RTN.
-                calibration_for = reader if name == "decoder" else None
-                quantize_graph(bundle.path / spec.file, tmp / spec.file, name, recipe, calibration_for)
+            # GPTQ calibrates the ASR decoder only; the aligner's graphs get RTN.
+            calibration_for = reader if name == "decoder" else None
+            quantize_graph(bundle.path / spec.file, tmp / spec.file, name, recipe, calibration_for)
             graphs[name] = dataclasses.replace(spec, precision=recipe.precision[name])
         kv = manifest.kv_cache
         if recipe.decoder == "fp16" and "decoder" in graphs:

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from qwen_asr_edge.runtime.bundle import RECIPE_NAMES
+from qwen_asr_edge.runtime.errors import InputError
+
 METHODS = ("fp32", "int8", "int4", "fp16")
 # Measured on the full-size 0.6B shape (bench/quantization.py): block 64 keeps the int4 bundle
 # under the 600 MB of the GGUF Q4_K_M while erring less than block 128; block 32 does not fit.
@@ -73,9 +76,34 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
+# The manifest's vocabulary (runtime/bundle.py) and the recipes defined here are one list; not an
+# ImportError, which callers would report as a missing extra.
+if tuple(RECIPES) != RECIPE_NAMES:  # pragma: no cover - tests/quant/test_quantize.py checks it too
+    raise RuntimeError(
+        f"quant.recipes.RECIPES {tuple(RECIPES)} != runtime.bundle.RECIPE_NAMES {RECIPE_NAMES}"
+    )
+
+
 def get_recipe(name: str, block_size: int | None = None) -> Recipe:
+    """The named recipe, with another INT4 block size when ``block_size`` is given.
+
+    Args:
+        name: one of ``RECIPES`` ("int8", "int4", "int4-gptq", "fp16").
+        block_size: INT4 block size (16 to 256, a power of two); None keeps the recipe's.
+
+    Returns:
+        The Recipe.
+
+    Raises:
+        InputError: an unknown name or an invalid block size.
+    """
     try:
         recipe = RECIPES[name]
     except KeyError:
-        raise ValueError(f"unknown recipe {name!r}; choose from {', '.join(RECIPES)}") from None
-    return replace(recipe, block_size=block_size) if block_size else recipe
+        raise InputError(f"unknown recipe {name!r}; choose from {', '.join(RECIPES)}") from None
+    if not block_size:
+        return recipe
+    try:
+        return replace(recipe, block_size=block_size)
+    except ValueError as e:
+        raise InputError(str(e)) from None

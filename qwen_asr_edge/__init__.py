@@ -2,7 +2,8 @@
 
 The import package is assembled from the repository's top-level folders (see pyproject.toml):
 ``qwen_asr_edge.runtime`` (what runs on a device), ``qwen_asr_edge.export`` (checkpoint -> bundle,
-needs the ``[export]`` extra), ``qwen_asr_edge.quant`` and ``qwen_asr_edge.android_bridge``.
+needs the ``[export]`` extra) and ``qwen_asr_edge.quant``; ``qwen_asr_edge.models`` (the ``--model``
+cache) sits above them because it joins export and the runtime.
 """
 
 from importlib.metadata import PackageNotFoundError, version

@@ -39,4 +39,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: unknown command {argv[0]!r}\n\n{usage()}", file=sys.stderr)
         return 2
     module = importlib.import_module(command[0])
-    return module.main(argv[1:], prog=f"qwen-asr-edge {argv[0]}")
+    options = {}
+    if argv[0] == "transcribe":  # --model resolution joins export and runtime, so it lives up here
+        from qwen_asr_edge.models import cached_bundle
+
+        options["resolve_model"] = cached_bundle
+    return module.main(argv[1:], prog=f"qwen-asr-edge {argv[0]}", **options)

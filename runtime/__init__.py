@@ -17,6 +17,7 @@ types), writers and subtitles (output formats), bundle (the export contract), pr
 
 from .aligner import Aligner
 from .bundle import Bundle, Manifest, load_bundle
+from .demo import demo_bundle, demo_examples
 from .errors import (
     AudioError,
     AudioFileNotFoundError,
@@ -27,7 +28,6 @@ from .errors import (
     ProviderError,
     QwenAsrEdgeError,
 )
-from .models import cached_bundle, demo_bundle
 from .options import TranscriptionOptions
 from .providers import SessionSettings
 from .results import Segment, Timings, Transcript, Word
@@ -53,7 +53,7 @@ __all__ = [
     "Transcript",
     "TranscriptionOptions",
     "Word",
-    "cached_bundle",
     "demo_bundle",
+    "demo_examples",
     "load_bundle",
 ]

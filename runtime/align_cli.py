@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import sys
 from pathlib import Path
 
 import soundfile as sf
 
-from .errors import QwenAsrEdgeError
+from .console import run_command
+from .prompt import normalize_language
 from .results import Segment, Transcript
 from .writers import get_writer
 
@@ -28,7 +27,8 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge align")
         "-f",
         choices=FORMATS,
         default="json",
-        help="json: [{text, start, end}]; tsv: start, end, word; srt and vtt: subtitle cues",
+        help="json: transcribe's JSON, the words in its segment; srt, vtt and tsv: subtitle cues, "
+        "as transcribe writes them",
     )
     p.add_argument("--providers", default="auto", help="auto, cpu, cuda, dml, or onnxruntime provider names")
     p.add_argument("--no-verify", action="store_true", help="skip checking the bundle files' sha256")
@@ -36,30 +36,38 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge align")
     return p.parse_args(argv)
 
 
-def main(argv: list[str] | None = None, prog: str = "qwen-asr-edge align") -> int:
-    args = parse_args(argv, prog)
-    logging.basicConfig(level=logging.INFO if args.debug else logging.WARNING, format="%(message)s")
-    text = sys.stdin.read() if args.text == "-" else args.text
-    try:
-        from .aligner import Aligner
+def align(args: argparse.Namespace) -> int:
+    """Align ``args.text`` to ``args.audio`` and print it in ``args.format``, through the same
+    writers as ``transcribe`` (one segment spanning the file, holding the words).
 
-        aligner = Aligner(args.bundle, providers=args.providers, verify=not args.no_verify)
-        words = aligner.align(args.audio, text, args.language)
-    except QwenAsrEdgeError as e:
-        if args.debug:
-            raise
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    if args.format == "json":
-        print(
-            json.dumps([{"text": w.text, "start": w.start, "end": w.end} for w in words], ensure_ascii=False)
-        )
-    elif args.format == "tsv":
-        for w in words:
-            print(f"{w.start:.3f}\t{w.end:.3f}\t{w.text}")
-    else:
-        duration = sf.info(str(args.audio)).duration
-        segment = Segment(0.0, duration, text, args.language, words=words)
-        transcript = Transcript(text, args.language, duration, [segment], source=str(args.audio))
-        print(get_writer(args.format).format(transcript), end="")
+    Returns:
+        The exit code, 0.
+
+    Raises:
+        QwenAsrEdgeError: a bad bundle, audio file, language or text.
+    """
+    from .aligner import Aligner
+
+    text = sys.stdin.read() if args.text == "-" else args.text
+    aligner = Aligner(args.bundle, providers=args.providers, verify=not args.no_verify)
+    words = aligner.align(args.audio, text, args.language)
+    language = normalize_language(args.language, aligner.languages)  # "english" -> "English"
+    duration = sf.info(str(args.audio)).duration
+    segment = Segment(0.0, duration, text, language, words=words)
+    transcript = Transcript(text, language, duration, [segment], source=str(args.audio))
+    print(get_writer(args.format).format(transcript), end="")
     return 0
+
+
+def main(argv: list[str] | None = None, prog: str = "qwen-asr-edge align") -> int:
+    """``qwen-asr-edge align``.
+
+    Args:
+        argv: the arguments after the command name (default: ``sys.argv[1:]``).
+        prog: the program name for usage lines.
+
+    Returns:
+        The exit code: 0, or 2 for a bad bundle, audio file, language or text.
+    """
+    args = parse_args(argv, prog)
+    return run_command(lambda: align(args), debug=args.debug)

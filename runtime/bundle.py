@@ -148,6 +148,12 @@ class FileEntry:
     bytes: int
 
 
+# The quantization recipes a manifest's ``recipe`` may name besides "fp32" (an export). Manifest
+# vocabulary, so it lives here: quant/recipes.py defines one Recipe per name (a test keeps the two
+# equal) and the runtime's CLI offers them without importing the quantizer.
+RECIPE_NAMES = ("int8", "int4", "int4-gptq", "fp16")
+
+
 @dataclass(frozen=True)
 class Manifest:
     """An ASR bundle has ``kv_cache``, ``decoder``, ``encoder`` and ``prompt``; an aligner-only
@@ -163,7 +169,7 @@ class Manifest:
     decoder: DecoderSpec | None = None
     encoder: EncoderSpec | None = None
     prompt: PromptSpec | None = None
-    recipe: str = "fp32"  # "fp32" for an export; a quantization recipe's name otherwise
+    recipe: str = "fp32"  # "fp32" for an export; one of RECIPE_NAMES otherwise
     quantization: dict[str, Any] = field(default_factory=dict)  # the recipe's settings
     tokenizer: str = "tokenizer.json"
     aligner: AlignerSpec | None = None

@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from qwen_asr_edge.quant.recipes import RECIPES
-
 from .audio import audio_files
-from .errors import AudioError, QwenAsrEdgeError
+from .bundle import RECIPE_NAMES
+from .console import run_command
+from .errors import AudioError, InputError
 from .options import DEFAULTS, TranscriptionOptions
 from .providers import OPTIMIZATION_LEVELS, SessionSettings
 from .writers import WRITERS, get_writer
@@ -35,7 +35,7 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcr
     )
     p.add_argument(
         "--recipe",
-        choices=sorted(RECIPES),
+        choices=sorted(RECIPE_NAMES),
         help="with --model: quantize it so on first use (int4 for CPUs, fp16 for GPUs); default fp32",
     )
     p.add_argument(
@@ -110,19 +110,44 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcr
     return args
 
 
-def bundle_of(args: argparse.Namespace) -> Path:
-    """--bundle, else --model exported on first use, else the demo model, said in one line."""
-    from . import models
+# Turns --model CHECKPOINT (and --recipe) into a bundle folder. Resolving needs the exporter, which
+# the runtime never imports: the package's dispatcher injects qwen_asr_edge.models.cached_bundle.
+ModelResolver = Callable[[str, "str | None"], Path]
+
+
+def bundle_of(args: argparse.Namespace, resolve_model: ModelResolver | None = None) -> Path:
+    """--bundle, else --model resolved by ``resolve_model``, else the demo model, said in one line.
+
+    Raises:
+        InputError: --model without a resolver (the runtime alone cannot export a checkpoint).
+    """
+    from . import demo
 
     if args.bundle is not None:
         return args.bundle
     if args.model is not None:
-        return models.cached_bundle(args.model, args.recipe)
-    print(f"note: {models.DEMO_NOTE}", file=sys.stderr)
-    return models.demo_bundle()
+        if resolve_model is None:
+            raise InputError(
+                "--model needs the qwen-asr-edge command, which exports checkpoints; pass --bundle DIR"
+            )
+        return resolve_model(args.model, args.recipe)
+    print(f"note: {demo.DEMO_NOTE}", file=sys.stderr)
+    return demo.demo_bundle()
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, resolve_model: ModelResolver | None = None) -> int:
+    """Transcribe ``args.files`` as parsed by :func:`parse_args`.
+
+    Args:
+        args: the parsed options.
+        resolve_model: turns ``--model`` and ``--recipe`` into a bundle folder; None refuses --model.
+
+    Returns:
+        The exit code: 0, or 1 when some files could not be transcribed.
+
+    Raises:
+        QwenAsrEdgeError: a bad bundle, model or option (the CLI's ``main`` reports it in one line).
+    """
     from .transcriber import Transcriber
 
     settings = SessionSettings(
@@ -131,13 +156,12 @@ def run(args: argparse.Namespace) -> int:
         config=dict(e.split("=", 1) for e in args.session_config),
     )
     transcriber = Transcriber(
-        bundle_of(args), providers=args.providers, verify=not args.no_verify, settings=settings
+        bundle_of(args, resolve_model), providers=args.providers, verify=not args.no_verify, settings=settings
     )
     options = args.options
     inputs = audio_files(args.files)
     if not inputs:
-        print(f"error: no audio files in {', '.join(map(str, args.files))}", file=sys.stderr)
-        return 2
+        raise InputError(f"no audio files in {', '.join(map(str, args.files))}")
     files, wavs, failed = [], [], 0
     for path in inputs:
         try:
@@ -168,13 +192,21 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def main(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcribe") -> int:
+def main(
+    argv: list[str] | None = None,
+    prog: str = "qwen-asr-edge transcribe",
+    resolve_model: ModelResolver | None = None,
+) -> int:
+    """``qwen-asr-edge transcribe``.
+
+    Args:
+        argv: the arguments after the command name (default: ``sys.argv[1:]``).
+        prog: the program name for usage lines.
+        resolve_model: turns ``--model CHECKPOINT`` into a bundle folder (the dispatcher passes
+            ``qwen_asr_edge.models.cached_bundle``); without one, --model is an error.
+
+    Returns:
+        The exit code: 0, 1 when some files failed, 2 for a bad bundle, model or option.
+    """
     args = parse_args(argv, prog)
-    logging.basicConfig(level=logging.INFO if args.debug else logging.WARNING, format="%(message)s")
-    try:
-        return run(args)
-    except QwenAsrEdgeError as e:
-        if args.debug:
-            raise
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return run_command(lambda: run(args, resolve_model), debug=args.debug)

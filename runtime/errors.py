@@ -61,5 +61,39 @@ class MissingDependencyError(QwenAsrEdgeError, ImportError):
     """An optional dependency is not installed; the message names the extra that brings it."""
 
     def __init__(self, what: str, extra: str):
+        self.what = what
         self.extra = extra
         super().__init__(f"{what} needs the [{extra}] extra: pip install 'qwen-asr-edge[{extra}]'")
+
+
+class OutputExistsError(QwenAsrEdgeError, FileExistsError):
+    """The folder or file to write already exists and replacing it was not asked for."""
+
+    def __init__(self, path: str | Path, fix: str = "pass --force to replace it"):
+        self.path = str(path)
+        self.problem = "exists"
+        self.fix = fix
+        super().__init__(f"{self.path} exists; {fix}")
+
+
+class ExportValidationError(QwenAsrEdgeError, RuntimeError):
+    """An exported graph disagrees with the torch model it came from (a bug in the exporter).
+
+    ``value`` and ``tolerance`` are numbers for a measured error (max abs difference), or text
+    for a structural check (lengths, input/output names) whose tolerance is "equal".
+    """
+
+    def __init__(self, graph: str, metric: str, value: float | str, tolerance: float | str):
+        self.graph = graph
+        self.metric = metric
+        self.value = value
+        self.tolerance = tolerance
+
+        def show(x: float | str) -> str:
+            return f"{x:.2e}" if isinstance(x, float) else str(x)
+
+        relation = "exceeds tolerance" if isinstance(value, float) else "is not"
+        super().__init__(
+            f"exported {graph} fails validation against torch: {metric} {show(value)} {relation} "
+            f"{show(tolerance)} (an exporter bug; please report it with the checkpoint's config.json)"
+        )

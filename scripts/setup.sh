@@ -9,7 +9,7 @@ if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
   need=()
   [ -d /usr/share/pocketsphinx/test/data/librivox ] || need+=(pocketsphinx-testdata)
   command -v npm >/dev/null || need+=(npm)
-  # Speech synthesis for the demo model's data (export/train_demo.py, bench/accuracy.py).
+  # Speech synthesis for the demo model's data (demo/train.py, bench/accuracy.py).
   for tool in espeak-ng flite sox; do command -v $tool >/dev/null || need+=($tool); done
   command -v text2wave >/dev/null || need+=(festival)
   [ -d /usr/share/festival/voices/english/kal_diphone ] || need+=(festvox-kallpc16k)

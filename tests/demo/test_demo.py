@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from qwen_asr_edge.export import demo_text
-from qwen_asr_edge.export.demo_data import plan
-from qwen_asr_edge.export.demo_speech import missing_tools
+from demo import CHECKPOINT
+from demo import text as demo_text
+from demo.data import plan
+from demo.speech import missing_tools
+from qwen_asr_edge.models import cache_key
 from qwen_asr_edge.runtime import Transcriber, load_bundle
-from qwen_asr_edge.runtime.models import DEMO_NOTE, cache_key, demo_bundle, demo_examples
-from tests.support import ROOT, require, run_cli
-
-CHECKPOINT = ROOT / "export" / "assets" / "demo-checkpoint"
+from qwen_asr_edge.runtime.demo import DEMO_NOTE, demo_bundle, demo_examples
+from tests.support import require, run_cli
 
 
 def offline_env(tmp_path: Path) -> dict:
@@ -107,21 +107,38 @@ def test_held_out_set_shares_no_sentence_or_voice_with_training():
 
 def test_training_script_smoke(tmp_path):
     require(not missing_tools(), f"speech synthesis tools ({', '.join(missing_tools())})")
-    from qwen_asr_edge.export import train_demo
+    import math
+
+    from demo import train as train_demo
+    from qwen_asr_edge.runtime.parsing import parse_output
 
     out = tmp_path / "demo"
     assert train_demo.main([str(out), "--smoke", "--work", str(tmp_path / "work")]) == 0
     recipe = json.loads((out / "checkpoint" / "recipe.json").read_text())
     assert recipe["recipe"]["steps"] == train_demo.SMOKE.steps
-    assert [h["step"] for h in recipe["training"]["history"]] == [4, 8]
-    assert recipe["held_out"]["clips"] == 2 * train_demo.SMOKE.test_per_language
-    assert recipe["held_out"]["wer"] >= 0.0 and 0.0 <= recipe["held_out"]["language_accuracy"] <= 1.0
+    history = recipe["training"]["history"]
+    assert [h["step"] for h in history] == [4, 8]
+    # It learned: finite losses that fell, on the training batches and on held-out clips, and
+    # below chance (a uniform guess over the vocabulary costs log(vocab) nats per token).
+    losses = [h[k] for h in history for k in ("ce", "ctc", "held_out_ce")]
+    assert all(math.isfinite(x) and x > 0 for x in losses)
+    assert history[-1]["ce"] < history[0]["ce"] and history[-1]["held_out_ce"] < history[0]["held_out_ce"]
     manifest = load_bundle(out / "bundle").manifest
+    assert history[-1]["held_out_ce"] < math.log(manifest.model.vocab_size)
+    held_out = recipe["held_out"]
+    assert held_out["clips"] == 2 * train_demo.SMOKE.test_per_language
+    assert isinstance(held_out["wer"], float) and 0.0 <= held_out["wer"] < math.inf
+    assert 0.0 <= held_out["language_accuracy"] <= 1.0
     assert manifest.tokens.audio_pad < 1000
-    assert {e["language"] for e in json.loads((out / "examples" / "examples.json").read_text())} == {
-        "English",
-        "German",
-    }
+    examples = json.loads((out / "examples" / "examples.json").read_text())
+    assert {e["language"] for e in examples} == {"English", "German"}
+    # The exported bundle runs through the runtime, and after 8 steps already speaks the frame of
+    # the official output format that the runtime parses: "language X<asr_text>text".
+    transcriber = Transcriber(out / "bundle")
+    result = transcriber.transcribe(out / "examples" / examples[0]["audio"])
+    raw = transcriber.tokenizer.decode(result.segments[0].tokens)
+    assert raw.startswith("language") and "<asr_text>" in raw
+    assert parse_output(raw)[0] in ("", "English", "German")
 
 
 def test_model_option_exports_on_first_use_and_reuses_the_cache(checkpoints, tmp_path):
@@ -160,6 +177,24 @@ def test_model_option_offline_hub_id_is_a_clear_error(tmp_path):
     assert "Traceback" not in result.stderr
     bundles = tmp_path / "cache" / "bundles"
     assert not bundles.exists() or not any(bundles.iterdir())  # nothing half-written
+
+
+def test_model_option_without_the_export_extra_is_a_one_line_error(checkpoints, tmp_path, monkeypatch):
+    import sys
+
+    from qwen_asr_edge.models import cached_bundle
+    from qwen_asr_edge.runtime.errors import MissingDependencyError
+
+    monkeypatch.setenv("QWEN_ASR_EDGE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setitem(sys.modules, "torch", None)  # as if torch were not installed
+    monkeypatch.delitem(sys.modules, "qwen_asr_edge.export.write", raising=False)
+    with pytest.raises(MissingDependencyError) as e:
+        cached_bundle(str(checkpoints["tied"]), "int8")
+    message = str(e.value)
+    assert "\n" not in message and "torch is missing" in message
+    assert message.endswith("pip install 'qwen-asr-edge[export]'")
+    bundles = tmp_path / "cache" / "bundles"
+    assert not bundles.exists() or not any(bundles.iterdir())
 
 
 def test_bundle_and_model_exclude_each_other(tmp_path):

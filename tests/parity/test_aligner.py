@@ -92,23 +92,39 @@ def test_bad_input(aligner, bundles):
 
 
 def test_cli_align_json_and_tsv(official, bundles, speech_files):
-    """Real speech from a file, through the command line, equal to the official aligner."""
+    """Real speech from a file, through the command line, equal to the official aligner, written
+    by transcribe's writers (JSON with the words in its one segment; tsv, srt, vtt cues)."""
     import json
 
+    import soundfile as sf
+
+    from qwen_asr_edge.runtime.writers import TsvWriter
     from tests.support import run_cli
 
     bundle = str(bundles["untied-full-aligner"])
     clip, text = str(speech_files[0]), "go forward ten meters"
     result = run_cli("align", clip, text, "--language", "english", "--bundle", bundle)
     assert result.returncode == 0, result.stderr
-    words = json.loads(result.stdout)
+    doc = json.loads(result.stdout)
+    assert (doc["source"], doc["language"], doc["text"]) == (clip, "English", text)
+    assert doc["duration"] == pytest.approx(sf.info(clip).duration, abs=1e-3)
+    (segment,) = doc["segments"]
     want = official.align(clip, text, "English")[0]
-    assert [(w["text"], w["start"], w["end"]) for w in words] == [
+    assert [(w["text"], w["start"], w["end"]) for w in segment["words"]] == [
         (w.text, w.start_time, w.end_time) for w in want.items
     ]
     tsv = run_cli("align", clip, text, "--language", "English", "--bundle", bundle, "-f", "tsv")
     assert tsv.returncode == 0
-    assert [line.split("\t")[2] for line in tsv.stdout.splitlines()] == ["go", "forward", "ten", "meters"]
+    lines = tsv.stdout.splitlines()
+    assert lines[0] == "start\tend\ttext" and " ".join(line.split("\t")[2] for line in lines[1:]) == text
+    # The same bytes transcribe's tsv writer gives for these words: one dialect for both commands.
+    from qwen_asr_edge.runtime.results import Segment, Transcript, Word
+
+    words = [Word(**w) for w in segment["words"]]
+    seconds = sf.info(clip).duration
+    mine = Transcript(text, "English", seconds, [Segment(0.0, seconds, text, "English", words=words)])
+    assert tsv.stdout == TsvWriter().format(mine)
+    assert all(int(line.split("\t")[0]) >= 0 for line in lines[1:])  # integer ms, as transcribe writes
     import srt
 
     subs = run_cli("align", clip, text, "--language", "English", "--bundle", bundle, "-f", "srt")

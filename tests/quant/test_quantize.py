@@ -205,3 +205,33 @@ def test_bad_recipe_arguments(bundles, tmp_path):
         timeout=120,
     )
     assert result.returncode == 2 and "block size" in result.stderr
+
+
+def test_recipes_are_the_manifest_vocabulary():
+    """The runtime offers --recipe from runtime.bundle.RECIPE_NAMES without importing quant."""
+    from qwen_asr_edge.quant.recipes import RECIPES as DEFINED
+    from qwen_asr_edge.runtime.bundle import RECIPE_NAMES
+
+    assert tuple(DEFINED) == RECIPE_NAMES == tuple(RECIPES)
+
+
+def test_onnxruntime_chatter_is_filtered_not_reconfigured(bundles, tmp_path, caplog):
+    """onnxruntime's quantizers log per node at INFO (their own logger, and the root logger);
+    quantizing drops those records with a filter held for the call, and leaves every logger's
+    level, handlers and filters as they were."""
+    import logging
+    import os
+
+    import onnxruntime.quantization as ortq
+
+    root, ort = logging.getLogger(), logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer")
+    caplog.set_level(logging.INFO)
+    state = [(lg.level, list(lg.handlers), list(lg.filters)) for lg in (root, ort)]
+    for recipe in ("int8", "int4"):
+        quantize_bundle(bundles["tied-full"], tmp_path / recipe, get_recipe(recipe))
+    folder = os.path.dirname(ortq.__file__)
+    chatter = [r for r in caplog.records if r.name.startswith("onnxruntime") or r.pathname.startswith(folder)]
+    assert chatter == []
+    assert any(r.name == "qwen_asr_edge.quant" for r in caplog.records)  # our own progress still flows
+    assert [(lg.level, list(lg.handlers), list(lg.filters)) for lg in (root, ort)] == state
+    assert logging.getLogger("onnxruntime.quantization").level == logging.NOTSET

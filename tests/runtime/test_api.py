@@ -14,7 +14,7 @@ from qwen_asr_edge.runtime import (
     TranscriptionOptions,
     demo_bundle,
 )
-from qwen_asr_edge.runtime.models import demo_examples
+from qwen_asr_edge.runtime.demo import demo_examples
 from tests.support import noise_clip
 
 

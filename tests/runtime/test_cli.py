@@ -154,3 +154,24 @@ def test_runtime_never_imports_torch_or_the_exporter(bundles):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_model_is_resolved_by_what_the_dispatcher_injects(capsys):
+    """The runtime's transcribe cannot export a checkpoint; the package's dispatcher hands it the
+    resolver (qwen_asr_edge.models.cached_bundle), and without one --model is a one-line error."""
+    from qwen_asr_edge.runtime import cli as runtime_cli
+    from qwen_asr_edge.runtime.errors import CheckpointError
+
+    assert runtime_cli.main(["x.wav", "--model", "Qwen/Qwen3-ASR-0.6B"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --model needs the qwen-asr-edge command") and err.count("\n") == 1
+
+    asked = []
+
+    def resolver(source: str, recipe: str | None):
+        asked.append((source, recipe))
+        raise CheckpointError(source, "cannot fetch from the hub")
+
+    code = runtime_cli.main(["x.wav", "--model", "Owner/name", "--recipe", "int4"], resolve_model=resolver)
+    assert code == 2 and asked == [("Owner/name", "int4")]
+    assert capsys.readouterr().err == "error: checkpoint Owner/name: cannot fetch from the hub\n"

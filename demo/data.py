@@ -29,8 +29,8 @@ from qwen_asr_edge.runtime.bundle import MelSpec
 from qwen_asr_edge.runtime.mel import LogMel
 from qwen_asr_edge.runtime.providers import usable_cpus
 
-from .demo_speech import RENDER_VERSION, SAMPLE_RATE, VOICES, Voice, missing_tools, pick_voice, render
-from .demo_text import sentences
+from .speech import RENDER_VERSION, SAMPLE_RATE, VOICES, Voice, missing_tools, pick_voice, render
+from .text import sentences
 
 LANGUAGES = ("English", "German")
 

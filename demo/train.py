@@ -1,6 +1,6 @@
 """Train the demo model from nothing: a small Qwen3-ASR on synthetic English and German speech.
 
-    python -m qwen_asr_edge.export.train_demo OUT [--work DIR] [--seed N] [--smoke] [--ship]
+    python -m demo.train OUT [--work DIR] [--seed N] [--smoke] [--ship]
 
 writes ``OUT/checkpoint`` (the official layout: config.json with the special ids at their own
 small values, a byte-level BPE of its own, bf16 safetensors, and ``recipe.json``: how it was
@@ -37,13 +37,10 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 from torch import nn
 
-from qwen_asr_edge.runtime.bundle import staged
-
-from .checkpoint import CheckpointConfig, parse_config
-from .demo_data import Clip, TrainSet, plan, read_test_set, test_set, train_set
-from .modules.decoder import TextDecoder
-from .modules.encoder import AudioEncoder
-from .synthetic import (
+from qwen_asr_edge.export.checkpoint import CheckpointConfig, parse_config
+from qwen_asr_edge.export.modules.decoder import TextDecoder
+from qwen_asr_edge.export.modules.encoder import AudioEncoder
+from qwen_asr_edge.export.synthetic import (
     ADDED_TOKENS,
     Shape,
     audio_config,
@@ -52,8 +49,12 @@ from .synthetic import (
     write_side_files,
     write_vocab,
 )
-from .tokenizer import build_tokenizer, train_bpe
-from .write import render_prompt
+from qwen_asr_edge.export.tokenizer import build_tokenizer, train_bpe
+from qwen_asr_edge.export.write import render_prompt
+from qwen_asr_edge.runtime.bundle import staged
+
+from . import CHECKPOINT
+from .data import Clip, TrainSet, plan, read_test_set, test_set, train_set
 
 IGNORE = -100
 
@@ -425,9 +426,9 @@ def build(out: Path, recipe: Recipe, work: Path, log=print) -> dict:
         report = train(model, batcher, data, recipe, _held_out_features(records), log)
         save_file(model.checkpoint_weights(), str(ckpt / "model.safetensors"), metadata={"format": "pt"})
 
-        from .write import export_bundle
+        from qwen_asr_edge.export.build import build_bundle
 
-        export_bundle(str(ckpt), tmp / "bundle")
+        build_bundle(ckpt, tmp / "bundle")
         result, hyps = score(tmp / "bundle", records)
         log(f"held-out: WER {result['wer']:.2%}, language ID {result['language_accuracy']:.1%}")
         _copy_examples(records, hyps, tmp / "examples")
@@ -471,14 +472,13 @@ def _copy_examples(records: list[dict], hyps: list, folder: Path) -> None:
 
 
 def ship(out: Path) -> None:
-    """Replace the package's demo model (runtime/assets/demo, export/assets/demo-checkpoint) with
-    the one in ``out``, each folder swapped in whole."""
+    """Replace the demo model with the one in ``out``, each folder swapped in whole: the bundle and
+    examples in the runtime's package data (runtime/assets/demo), the checkpoint in demo/checkpoint."""
     runtime_assets = Path(str(resources.files("qwen_asr_edge.runtime"))) / "assets" / "demo"
-    export_assets = Path(str(resources.files("qwen_asr_edge.export"))) / "assets"
     for src, dst in (
         (out / "bundle", runtime_assets / "bundle"),
         (out / "examples", runtime_assets / "examples"),
-        (out / "checkpoint", export_assets / "demo-checkpoint"),
+        (out / "checkpoint", CHECKPOINT),
     ):
         dst.parent.mkdir(parents=True, exist_ok=True)
         tmp = dst.with_name(f".{dst.name}.new")
@@ -490,7 +490,7 @@ def ship(out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m qwen_asr_edge.export.train_demo", description=__doc__.split("\n")[0]
+        prog="python -m demo.train", description=__doc__.split("\n")[0]
     )
     p.add_argument("out", type=Path, help="folder to write checkpoint/, bundle/ and examples/ into")
     p.add_argument("--work", type=Path, default=Path(".cache/demo-train"), help="synthesized data cache")

@@ -1,0 +1,83 @@
+"""A bundle for a checkpoint named on the command line (``--model``): exported once on first use,
+cached, and reused.
+
+    cached_bundle("Qwen/Qwen3-ASR-0.6B", "int4")
+        -> ~/.cache/qwen-asr-edge/bundles/Qwen--Qwen3-ASR-0.6B-int4   (exported and quantized
+           on first use: needs the [export] extra and, for a hub id, the network once)
+
+The cache folder is ``$QWEN_ASR_EDGE_CACHE``, else ``$XDG_CACHE_HOME/qwen-asr-edge``, else
+``~/.cache/qwen-asr-edge``. This lives above the parts (as faster-whisper keeps ``download_model``
+out of its engine): it joins export and the runtime, and the runtime never imports export; the
+``qwen-asr-edge`` dispatcher hands :func:`cached_bundle` to the transcribe command.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+from pathlib import Path
+
+from qwen_asr_edge.runtime.bundle import MANIFEST_NAME
+from qwen_asr_edge.runtime.errors import MissingDependencyError
+
+log = logging.getLogger("qwen_asr_edge.models")
+
+
+def cache_dir() -> Path:
+    """The cache folder: ``$QWEN_ASR_EDGE_CACHE``, else ``$XDG_CACHE_HOME/qwen-asr-edge``, else
+    ``~/.cache/qwen-asr-edge``.
+
+    Returns:
+        The folder (it may not exist yet).
+    """
+    if os.environ.get("QWEN_ASR_EDGE_CACHE"):
+        return Path(os.environ["QWEN_ASR_EDGE_CACHE"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "qwen-asr-edge"
+
+
+def cache_key(source: str) -> str:
+    """A folder name for a source: ``owner--name`` for a hub id, ``name-<hash of the path>`` for a
+    local folder (two folders of the same name do not collide).
+
+    Args:
+        source: a hub id or a checkpoint folder.
+
+    Returns:
+        The folder name under the cache's ``bundles/``.
+    """
+    path = Path(source).expanduser()
+    if path.exists() or source.startswith((".", "/", "~")):
+        resolved = path.resolve()
+        return f"{resolved.name}-{hashlib.sha256(str(resolved).encode()).hexdigest()[:10]}"
+    return re.sub(r"[^A-Za-z0-9._-]", "-", source.replace("/", "--"))
+
+
+def cached_bundle(source: str, recipe: str | None = None) -> Path:
+    """The bundle exported from ``source`` (and quantized with ``recipe``): reused from the cache,
+    or built into it now with :func:`qwen_asr_edge.export.build.build_bundle`.
+
+    Args:
+        source: a hub id (``Qwen/Qwen3-ASR-0.6B``) or a checkpoint folder.
+        recipe: a quantization recipe name ("int8", "int4", "int4-gptq", "fp16"); None for fp32.
+
+    Returns:
+        The bundle folder in the cache.
+
+    Raises:
+        MissingDependencyError: it must be built and the ``[export]`` extra is not installed.
+        CheckpointError: the checkpoint is missing or cannot be fetched (nothing is cached then).
+        InputError: an unknown recipe.
+    """
+    out = cache_dir() / "bundles" / (cache_key(source) + (f"-{recipe}" if recipe else ""))
+    if (out / MANIFEST_NAME).is_file():
+        return out
+    from qwen_asr_edge.export.build import build_bundle  # imports no torch until it runs
+
+    log.warning("exporting %s to %s (first use; later runs reuse it)", source, out)
+    try:
+        return build_bundle(source, out, recipe=recipe, overwrite=True)[0]
+    except MissingDependencyError as e:
+        raise MissingDependencyError(f"{e.what}, on first use (or pass --bundle)", e.extra) from None
