@@ -42,6 +42,7 @@ def quantized(bundles, calibration, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [*RECIPES, "tied-int4"])
 def test_every_recipe_transcribes_end_to_end(quantized, name):
     tr = Transcriber(quantized[name])
@@ -53,6 +54,7 @@ def test_every_recipe_transcribes_end_to_end(quantized, name):
     assert all(isinstance(r.text, str) for r in result)
 
 
+@pytest.mark.slow
 def test_manifest_records_recipe_and_precision(quantized):
     m = load_bundle(quantized["int4"]).manifest
     assert m.recipe == "int4" and m.quantization["block_size"] == 64
@@ -62,6 +64,7 @@ def test_manifest_records_recipe_and_precision(quantized):
     assert {t.dtype for t in fp16.graphs["decoder"].inputs if t.name.startswith("past_")} == {"float16"}
 
 
+@pytest.mark.slow
 def test_fp16_keeps_rotary_angles_in_fp32(quantized):
     """Position × frequency in fp16 is off by up to 0.25 rad past position 512: it must stay fp32."""
     import onnx
@@ -81,6 +84,7 @@ def test_fp16_keeps_rotary_angles_in_fp32(quantized):
     }
 
 
+@pytest.mark.slow
 def test_int4_graph_uses_the_intended_ops(quantized):
     model = onnx.load(str(quantized["tied-int4"] / "decoder.onnx"), load_external_data=False)
     ops = [n.op_type for n in model.graph.node]
@@ -125,6 +129,7 @@ def test_shared_int4_table_serves_lookup_and_head(bundles, tmp_path, monkeypatch
     assert np.dot(a, b) / np.linalg.norm(a) / np.linalg.norm(b) > 0.999
 
 
+@pytest.mark.slow
 def test_int4_decoder_converts_to_ort_format_and_loads(quantized, tmp_path):
     import onnxruntime as ort
 
@@ -151,6 +156,7 @@ def test_int4_decoder_converts_to_ort_format_and_loads(quantized, tmp_path):
         ort.InferenceSession(str(f), providers=["CPUExecutionProvider"])
 
 
+@pytest.mark.slow
 def test_int8_keeps_fp32_decisions_where_the_margin_is_clear(bundles, quantized):
     """Teacher-forced on fp32's own greedy tokens: wherever fp32's top two logits are more than
     0.3 apart (int8 errs by about 0.1 on these weights), int8 must pick the same token."""
@@ -179,6 +185,7 @@ def test_int8_keeps_fp32_decisions_where_the_margin_is_clear(bundles, quantized)
     assert all(whole)
 
 
+@pytest.mark.slow
 def test_quality_report_holds_measured_figures(quantized):
     reports = {name: json.loads((quantized[name] / "quality.json").read_text()) for name in RECIPES}
     for name, r in reports.items():
@@ -191,6 +198,7 @@ def test_quality_report_holds_measured_figures(quantized):
     assert reports["int8"]["decoder"]["logits_cosine_mean"] > reports["int4"]["decoder"]["logits_cosine_mean"]
 
 
+@pytest.mark.slow
 def test_quantizing_twice_is_refused(quantized, tmp_path):
     result = run_cli("quantize", quantized["int8"], tmp_path / "again", "--recipe", "int4", timeout=120)
     assert result.returncode == 2

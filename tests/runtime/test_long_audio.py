@@ -66,6 +66,7 @@ def test_streaming_refuses_bad_files(tmp_path):
         list(stream_chunks(empty, 16000, 30.0))
 
 
+@pytest.mark.slow
 def test_ten_minutes_with_timestamps_streamed_to_subtitles(bundles, ten_minutes, tmp_path):
     """The whole file is never decoded at once (the runtime streams it), and the cues parse."""
     import json
@@ -97,6 +98,7 @@ def test_ten_minutes_with_timestamps_streamed_to_subtitles(bundles, ten_minutes,
     assert [c.text for c in webvtt.read(str(out / "ten_minutes.vtt"))] == [c.content for c in cues]
 
 
+@pytest.mark.slow
 def test_long_file_is_never_loaded_whole(bundles, ten_minutes, monkeypatch):
     from qwen_asr_edge.runtime import DecodeOptions, Transcriber, audio
 
