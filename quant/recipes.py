@@ -30,7 +30,7 @@ class Recipe:
     keep_fp32: tuple[str, ...] = ()
     # int8 only: 7-bit weights. onnxruntime's u8 x s8 kernels on CPUs without AVX-512 VNNI (AVX2 only)
     # add pairs of products in saturating 16-bit sums; 7-bit weights cannot overflow them (its
-    # documented remedy). Measured on the tiny test checkpoint under an AVX2 CPU: without it int8
+    # documented remedy). On the tiny test checkpoint under qemu -cpu Haswell (AVX2): without it int8
     # flipped 3 of 24 of fp32's clear greedy decisions, with it none.
     reduce_range: bool = True
 
