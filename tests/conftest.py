@@ -3,12 +3,97 @@ package loaded on the same checkpoints, and audio clips. Nothing here touches th
 
 from __future__ import annotations
 
+import inspect
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
 
 from tests.support import MEASURED, PARITY_TOKENS, SPEECH_DIR, VOCAB_DIR, Lazy, require
+
+# The official package and what it brings for the comparisons (transformers, librosa): importing
+# them costs seconds, and a runtime-only install has none of them.
+_NAMES = r"(?:qwen_asr|transformers|librosa)\b"
+_IN_BODY = re.compile(rf"^\s*(?:from|import)\s+{_NAMES}|importorskip\(\s*[\"']{_NAMES}", re.M)
+_AT_TOP = re.compile(rf"^(?:from|import)\s+{_NAMES}|^[^\s#].*importorskip\(\s*[\"']{_NAMES}", re.M)
+
+
+def _source(obj) -> str:
+    try:
+        return inspect.getsource(obj)
+    except (OSError, TypeError):
+        return ""
+
+
+def _needs_oracle(item) -> bool:
+    """Uses the ``official`` fixture, or imports the oracle in its module, its body or a fixture."""
+    if "official" in item.fixturenames:
+        return True
+    module = getattr(item, "module", None)
+    if module is not None and _AT_TOP.search(_source(module)):
+        return True
+    fixtures = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+    functions = [getattr(item, "function", None)] + [d.func for defs in fixtures.values() for d in defs]
+    return any(_IN_BODY.search(_source(f)) for f in functions if f is not None)
+
+
+def _excludes_oracle(config) -> bool:
+    """Whether ``-m`` leaves out every test marked oracle, whatever other marks it carries (checked
+    with all of them absent and all present)."""
+    text = config.getoption("markexpr", "")
+    if not text:
+        return False
+    try:
+        from _pytest.mark.expression import Expression  # pytest's own -m parser (private; stable since 6)
+
+        expression = Expression.compile(text)
+    except Exception:
+        return False
+
+    def selected(others: bool) -> bool:
+        return expression.evaluate(lambda name, **_: name == "oracle" or others)
+
+    return not selected(False) and not selected(True)
+
+
+def pytest_ignore_collect(collection_path, config):
+    """A module that imports the oracle at its top is not even imported when oracle tests are left
+    out: importing qwen_asr alone takes seconds, which the inner loop should not pay."""
+    if (
+        collection_path.suffix == ".py"
+        and collection_path.name.startswith("test_")
+        and _excludes_oracle(config)
+    ):
+        return bool(_AT_TOP.search(collection_path.read_text(encoding="utf-8"))) or None
+    return None
+
+
+# An export of a tiny bundle takes 5-20 s on 2 cores, so the inner loop exports one kind only:
+# a test parametrized over another kind is slow. (Tests that read other kinds in their body carry
+# the decorator themselves.)
+BUNDLE_KINDS = (
+    "untied-full",
+    "untied-windowed",
+    "tied-full",
+    "untied-full-portable",
+    "tied-full-portable",
+    "untied-full-aligner",
+)
+INNER_LOOP_BUNDLE = "tied-full"
+def _needs_another_bundle(item) -> bool:
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return any(v in BUNDLE_KINDS and v != INNER_LOOP_BUNDLE for v in params.values() if isinstance(v, str))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark what needs the official package ``oracle`` (``-m "not oracle"`` leaves it out), and
+    ``slow`` what exports a bundle beyond the inner loop's one."""
+    for item in items:
+        if _needs_oracle(item):
+            item.add_marker(pytest.mark.oracle)
+        if _needs_another_bundle(item):
+            item.add_marker(pytest.mark.slow)
 
 
 def pytest_report_header(config):
@@ -81,7 +166,7 @@ def bundles(tmp_path_factory, checkpoints) -> Mapping[str, Path]:
     def make(name: str, checkpoint: str, **options) -> Callable[[], Path]:
         return lambda: export_bundle(str(checkpoints[checkpoint]), root / name, **options)
 
-    return Lazy(
+    made = Lazy(
         {
             "untied-full": make("untied-full", "untied", encoder_attention="full"),
             "untied-windowed": make("untied-windowed", "untied"),
@@ -102,6 +187,8 @@ def bundles(tmp_path_factory, checkpoints) -> Mapping[str, Path]:
             ),
         }
     )
+    assert tuple(made) == BUNDLE_KINDS
+    return made
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import sys
 
+import pytest
 
+
+@pytest.mark.slow
 def test_speed_benchmark_prints_its_tables(tmp_path):
     import subprocess
 
@@ -22,3 +25,30 @@ def test_speed_benchmark_prints_its_tables(tmp_path):
     assert "## batching, int4" in out
     saved = json.loads((tmp_path / "speed-tiny.json").read_text())
     assert saved["ours"]["int4"]["step_ms_500"] > 0 and saved["bandwidth_gbs"] > 0
+
+
+@pytest.mark.slow
+def test_memory_benchmark_prints_its_table(tmp_path):
+    """bench.memory end to end at its smallest: two short files, one fresh process each."""
+    import subprocess
+
+    from bench.utils import ROOT
+
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.memory", "--minutes", "0.5,1", "--repeats", "1",
+         "--work", str(tmp_path)],
+        capture_output=True, text=True, timeout=900, cwd=ROOT,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].startswith("## peak RSS transcribing from a file, fp32, medians of 1")
+    assert lines[2].split("|")[1:-1] == [" minutes ", " peak RSS MB ", " range MB ", " / 0.5 min "]
+    rows = [[c.strip() for c in line.split("|")[1:-1]] for line in lines[4:]]
+    assert [r[0] for r in rows] == ["0.5", "1"] and rows[0][3] == "1.00"
+    saved = json.loads((tmp_path / "memory" / "memory.json").read_text())
+    # A real transcription ran (the runtime and the bundle weigh tens of MB) on audio of the asked length.
+    assert [r["seconds"] for r in saved["rows"]] == [pytest.approx(30.0), pytest.approx(60.0)]
+    assert all(100 < r["median_mb"] < 4000 for r in saved["rows"])
+    assert float(rows[1][3]) == pytest.approx(
+        saved["rows"][1]["median_mb"] / saved["rows"][0]["median_mb"], abs=0.01
+    )

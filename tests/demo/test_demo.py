@@ -105,6 +105,7 @@ def test_held_out_set_shares_no_sentence_or_voice_with_training():
     assert plan(200, 20, seed=3) == (train, test)  # seeded
 
 
+@pytest.mark.slow
 def test_training_script_smoke(tmp_path):
     require(not missing_tools(), f"speech synthesis tools ({', '.join(missing_tools())})")
     import math
@@ -141,6 +142,7 @@ def test_training_script_smoke(tmp_path):
     assert parse_output(raw)[0] in ("", "English", "German")
 
 
+@pytest.mark.slow
 def test_model_option_exports_on_first_use_and_reuses_the_cache(checkpoints, tmp_path):
     env = offline_env(tmp_path)
     clip = demo_examples()[0]["audio"]
@@ -157,6 +159,7 @@ def test_model_option_exports_on_first_use_and_reuses_the_cache(checkpoints, tmp
     assert (cached / "manifest.json").stat().st_mtime_ns == stamp
 
 
+@pytest.mark.slow
 def test_model_option_with_a_recipe_caches_the_quantized_bundle(checkpoints, tmp_path):
     clip = demo_examples()[0]["audio"]
     args = ("transcribe", clip, "--model", checkpoints["tied"], "--recipe", "int8", "--max-new-tokens", "3")

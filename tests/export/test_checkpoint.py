@@ -85,6 +85,7 @@ def test_unknown_model_types(small, tmp_path):
         parse_config(ck)
 
 
+@pytest.mark.slow
 def test_export_cli_errors_are_one_line(small, tmp_path):
     ck = copy(small, tmp_path)
     (ck / "vocab.json").unlink()
@@ -109,6 +110,7 @@ def test_export_cli_errors_are_one_line(small, tmp_path):
     assert result.returncode == 2 and "pass --force" in result.stderr
 
 
+@pytest.mark.slow
 def test_interrupted_export_leaves_nothing(small, tmp_path, monkeypatch):
     from qwen_asr_edge.export import write
 

@@ -41,26 +41,64 @@ def quantized(bundles, calibration, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [*RECIPES, "tied-int4"])
-def test_every_recipe_transcribes_end_to_end(quantized, name):
+def test_every_recipe_transcribes_end_to_end(bundles, quantized, name):
+    """Every greedy choice the quantized bundle makes (end to end, in a batch) is one that fp32,
+    teacher-forced on those choices, ranks within 2e of its best, e being the recipe's largest
+    logit error in its quality report (measured on other clips): if no logit moves by more than e,
+    only tokens closer than 2e can swap. A typical token is ~4 below fp32's best on these weights,
+    so a broken quantized path fails; fp16 must give fp32's tokens exactly."""
     tr = Transcriber(quantized[name])
     assert tr.precision == name.removeprefix("tied-")
-    result = tr.transcribe_batch(
-        [noise_clip(2.0), noise_clip(6.0, seed=1)], options=TranscriptionOptions(max_new_tokens=12)
-    )
-    assert all(len(r.segments[0].tokens) >= 1 for r in result)
-    assert all(isinstance(r.text, str) for r in result)
+    fp32 = Transcriber(bundles["tied-full" if name.startswith("tied-") else "untied-full"])
+    e = json.loads((quantized[name] / "quality.json").read_text())["decoder"]["logits_max_abs"]
+    clips = [noise_clip(2.0), noise_clip(6.0, seed=1)]
+    options = TranscriptionOptions(max_new_tokens=12)
+    results = tr.transcribe_batch(clips, options=options)
+    for wav, result in zip(clips, results, strict=True):
+        tokens = result.segments[0].tokens
+        assert 1 <= len(tokens) <= 12
+        audio = fp32.encode([wav]).row(0)
+        logits = fp32.forced_logits(fp32.prompt_ids(int(audio.lengths[0])), audio, tokens[:-1])
+        regret = logits.max(-1) - logits[np.arange(len(tokens)), tokens]
+        assert regret.max() <= 2 * e, (name, regret.round(3).tolist(), e)
+    if name == "fp16":
+        want = fp32.transcribe_batch(clips, options=options)
+        assert [r.segments[0].tokens for r in results] == [r.segments[0].tokens for r in want]
 
 
+@pytest.mark.slow
 def test_manifest_records_recipe_and_precision(quantized):
     m = load_bundle(quantized["int4"]).manifest
     assert m.recipe == "int4" and m.quantization["block_size"] == 64
     assert (m.graphs["encoder"].precision, m.graphs["decoder"].precision) == ("int8", "int4")
+    assert m.quantization["reduce_range"] is True  # the int8 encoder
+    assert load_bundle(quantized["int8"]).manifest.quantization["reduce_range"] is True
     fp16 = load_bundle(quantized["fp16"]).manifest
     assert fp16.kv_cache.dtype == "float16"
     assert {t.dtype for t in fp16.graphs["decoder"].inputs if t.name.startswith("past_")} == {"float16"}
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name,graph", [("int8", "decoder"), ("int8", "encoder"), ("int4", "encoder")])
+def test_int8_weights_use_seven_bits(quantized, name, graph):
+    """reduce_range: CPUs without AVX-512 VNNI sum u8 x s8 products in saturating 16-bit pairs,
+    which 7-bit weights cannot overflow (3 of 24 clear fp32 decisions flipped on AVX2 without it)."""
+    from onnx import numpy_helper
+
+    model = onnx.load(str(quantized[name] / f"{graph}.onnx"))
+    weights = [
+        numpy_helper.to_array(i)
+        for i in model.graph.initializer
+        if i.data_type == onnx.TensorProto.INT8 and i.name.endswith("_quantized")
+    ]
+    assert weights
+    peaks = [int(np.abs(w.astype(np.int16)).max()) for w in weights]
+    assert max(peaks) == 64  # symmetric 7-bit: [-64, 64]; 8-bit weights reach 127
+
+
+@pytest.mark.slow
 def test_fp16_keeps_rotary_angles_in_fp32(quantized):
     """Position × frequency in fp16 is off by up to 0.25 rad past position 512: it must stay fp32."""
     import onnx
@@ -80,6 +118,7 @@ def test_fp16_keeps_rotary_angles_in_fp32(quantized):
     }
 
 
+@pytest.mark.slow
 def test_int4_graph_uses_the_intended_ops(quantized):
     model = onnx.load(str(quantized["tied-int4"] / "decoder.onnx"), load_external_data=False)
     ops = [n.op_type for n in model.graph.node]
@@ -124,6 +163,7 @@ def test_shared_int4_table_serves_lookup_and_head(bundles, tmp_path, monkeypatch
     assert np.dot(a, b) / np.linalg.norm(a) / np.linalg.norm(b) > 0.999
 
 
+@pytest.mark.slow
 def test_int4_decoder_converts_to_ort_format_and_loads(quantized, tmp_path):
     import onnxruntime as ort
 
@@ -150,6 +190,7 @@ def test_int4_decoder_converts_to_ort_format_and_loads(quantized, tmp_path):
         ort.InferenceSession(str(f), providers=["CPUExecutionProvider"])
 
 
+@pytest.mark.slow
 def test_int8_keeps_fp32_decisions_where_the_margin_is_clear(bundles, quantized):
     """Teacher-forced on fp32's own greedy tokens: wherever fp32's top two logits are more than
     0.3 apart (int8 errs by about 0.1 on these weights), int8 must pick the same token."""
@@ -174,18 +215,23 @@ def test_int8_keeps_fp32_decisions_where_the_margin_is_clear(bundles, quantized)
     assert all(whole)
 
 
+@pytest.mark.slow
 def test_quality_report_holds_measured_figures(quantized):
     reports = {name: json.loads((quantized[name] / "quality.json").read_text()) for name in RECIPES}
     for name, r in reports.items():
         assert r["candidate"] == name and r["reference"] == "fp32"
         assert 0 < r["decoder"]["logits_cosine_min"] <= r["decoder"]["logits_cosine_mean"] <= 1 + 1e-9
-        assert 0 <= r["decoder"]["top1_agreement"] <= 1 and r["decoder"]["steps"] > 10
+        assert r["decoder"]["steps"] > 10
         assert "Random-weight" in r["note"]
     assert load_bundle(quantized["int8"]).manifest.files["quality.json"]  # hashed like the rest
     assert reports["fp16"]["decoder"]["logits_cosine_min"] > 0.9999
+    # Measured here: top-1 agreement fp16 100 %, int8 93 % (98 % without reduce_range), int4 46 %.
+    assert reports["fp16"]["decoder"]["top1_agreement"] == 1.0
+    assert reports["int8"]["decoder"]["top1_agreement"] >= 0.85 > reports["int4"]["decoder"]["top1_agreement"]
     assert reports["int8"]["decoder"]["logits_cosine_mean"] > reports["int4"]["decoder"]["logits_cosine_mean"]
 
 
+@pytest.mark.slow
 def test_quantizing_twice_is_refused(quantized, tmp_path):
     result = run_cli("quantize", quantized["int8"], tmp_path / "again", "--recipe", "int4", timeout=120)
     assert result.returncode == 2

@@ -28,6 +28,7 @@ def test_manifest_matches_the_sessions_io(bundles, name):
                 assert fixed == [x if isinstance(x, int) else None for x in a.shape], (graph, d.name)
 
 
+@pytest.mark.slow
 def test_manifest_records_what_the_runtime_needs(bundles):
     m = load_bundle(bundles["untied-windowed"]).manifest
     assert m.format_version == FORMAT_VERSION
@@ -43,6 +44,7 @@ def test_manifest_records_what_the_runtime_needs(bundles):
     assert m.producer["qwen-asr-edge"] and float(m.producer["validation_max_abs_decoder_logits"]) < 1e-4
 
 
+@pytest.mark.slow
 def test_tied_bundle_keeps_one_copy_of_the_embedding(bundles):
     m = load_bundle(bundles["tied-full"]).manifest
     untied = load_bundle(bundles["untied-full"]).manifest

@@ -16,6 +16,7 @@ from tests.support import noise_clip
 from tests.support import run_cli as cli
 
 
+@pytest.mark.slow
 def test_transcribes_real_speech_recording(bundles, speech_files):
     result = cli(
         "transcribe", str(speech_files[0]), "--bundle", str(bundles["untied-windowed"]), "--format", "json"
