@@ -4,7 +4,7 @@
     python -m bench.memory --bundle DIR --minutes 10,60 --repeats 5
 
 Each length is a WAV file of noise in 30 s blocks, each block with a half-second pause where the
-cutter can cut. Every measurement is a fresh process (``python -m bench.memory --child BUNDLE
+cutter can cut. Every measurement is a fresh process (``python -m bench.measure.memory BUNDLE
 WAV``) that loads the bundle, transcribes the file from disk (2 new tokens per chunk: the decoding
 is not what is measured) and reports its high-water mark (VmHWM, Linux). The table gives the
 median over repeats, the spread, and the ratio to the shortest recording: a runtime that streams
@@ -16,13 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import platform
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
-from bench.utils import ROOT, table
+from bench.utils import cpu_model, run_child, table
 
 SR = 16000
 BLOCK_SECONDS = 30
@@ -42,47 +40,13 @@ def write_noise(path: Path, minutes: float, seed: int = 0) -> Path:
     return path
 
 
-def peak_rss_kb() -> int:
-    with open("/proc/self/status") as f:
-        return int(next(line for line in f if line.startswith("VmHWM")).split()[1])
-
-
-def child(bundle: str, wav: str) -> None:
-    """Run in a fresh process: transcribe ``wav`` and print its peak RSS as JSON."""
-    from qwen_asr_edge.runtime import Transcriber, TranscriptionOptions
-
-    options = TranscriptionOptions(max_new_tokens=2)
-    result = Transcriber(bundle, providers="cpu").transcribe(wav, options=options)
-    print(json.dumps({"peak_rss_kb": peak_rss_kb(), "duration": result.duration}))
-
-
-def measure(bundle: Path, wav: Path, timeout: int = 1800) -> dict:
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.memory", "--child", str(bundle), str(wav)],
-        capture_output=True, text=True, timeout=timeout, cwd=ROOT,
-    )  # fmt: skip
-    if result.returncode != 0:
-        raise RuntimeError(result.stderr[-3000:])
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        return next(
-            line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")
-        )
-    except (OSError, subprocess.CalledProcessError, StopIteration):
-        return platform.processor() or "unknown CPU"
-
-
 def run(bundle: Path, minutes: list[float], repeats: int, work: Path) -> list[dict]:
     rows = []
     for m in minutes:
         wav = work / f"noise-{m:g}min.wav"
         if not wav.exists():
             write_noise(wav, m)
-        runs = [measure(bundle, wav) for _ in range(repeats)]
+        runs = [run_child("bench.measure.memory", bundle, wav) for _ in range(repeats)]
         peaks = [r["peak_rss_kb"] / 1e3 for r in runs]  # MB
         rows.append(
             {
@@ -109,10 +73,6 @@ def render(rows: list[dict], bundle: Path, repeats: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["--child"]:
-        child(*argv[1:3])
-        return 0
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--bundle", type=Path, help="bundle to load (default: the tiny random-weight bundle)")
     p.add_argument("--minutes", default="10,20,40,60", help="recording lengths, shortest first")
