@@ -188,11 +188,12 @@ def test_model_option_without_the_export_extra_is_a_one_line_error(checkpoints, 
     from qwen_asr_edge.models import cached_bundle
     from qwen_asr_edge.runtime.errors import MissingDependencyError
 
+    checkpoint = str(checkpoints["tied"])  # written now, while torch is still importable
     monkeypatch.setenv("QWEN_ASR_EDGE_CACHE", str(tmp_path / "cache"))
     monkeypatch.setitem(sys.modules, "torch", None)  # as if torch were not installed
     monkeypatch.delitem(sys.modules, "qwen_asr_edge.export.write", raising=False)
     with pytest.raises(MissingDependencyError) as e:
-        cached_bundle(str(checkpoints["tied"]), "int8")
+        cached_bundle(checkpoint, "int8")
     message = str(e.value)
     assert "\n" not in message and "torch is missing" in message
     assert message.endswith("pip install 'qwen-asr-edge[export]'")
