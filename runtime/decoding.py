@@ -212,18 +212,22 @@ class GreedyDecoder:
         while True:
             token = next_token.numpy()[:, 0].copy()
             active = np.flatnonzero(~done)
-            if log_probs or language is not None:
-                host_logits = logits.numpy()[:, 0]  # a view on the CPU, a copy on a GPU
+            naming = []  # rows whose next token starts the language name (once per row)
+            if language is not None:
+                naming = [
+                    r
+                    for r in active[counts[active] == len(language.prefix)]
+                    if tuple(out[r]) == language.prefix
+                ]
+            if log_probs or naming:
+                host_logits = logits.numpy()[:, 0]  # a view on the CPU, a copy from a GPU
                 if log_probs:
                     for row, lp in zip(
                         active, _log_softmax_at(host_logits[active], token[active]), strict=True
                     ):
                         scores[row].append(float(lp))
-                if language is not None:
-                    at = len(language.prefix)
-                    for row in active[counts[active] == at]:
-                        if tuple(out[row]) == language.prefix:
-                            found[row] = language.probabilities(host_logits[row])
+                for row in naming:
+                    found[row] = language.probabilities(host_logits[row])
             for row in active:
                 out[row].append(int(token[row]))
             counts += ~done
