@@ -46,8 +46,10 @@ def describe(audio: AudioInput) -> str:
     """A name for error messages and results: the path, or a description of the array."""
     if isinstance(audio, (str, os.PathLike)):
         return str(audio)
-    arr = audio[0] if isinstance(audio, tuple) else audio
-    return f"<array {getattr(arr, 'shape', '?')}>"
+    arr = audio[0] if isinstance(audio, tuple) and audio else audio
+    if not hasattr(arr, "shape"):
+        return f"<{type(audio).__name__}>"
+    return f"<array {arr.shape}>"
 
 
 def _info(path: str | os.PathLike) -> sf._SoundFileInfo:

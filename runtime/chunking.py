@@ -1,7 +1,8 @@
 """Cut long recordings at quiet points, as the official ``split_audio_into_chunks`` does (no VAD).
 
 While more than ``max_seconds`` remain, the cut goes near ``start + max_seconds``: within ±5 s of
-it, the 100 ms window with the least total |x| is found, and the cut lands on its quietest sample.
+it, the 100 ms window with the least total |x| is found, and the cut lands on its quietest sample
+(so a chunk can be up to 5 s longer than ``max_seconds``, as in the official package).
 Chunks cover the audio exactly (no gap, no overlap); when there is more than one, a chunk
 shorter than 0.5 s is zero-padded at its tail.
 
@@ -31,10 +32,13 @@ class Chunk:
 
 def quiet_cut(wav: np.ndarray, start: int, max_len: int, expand: int, win: int) -> int:
     """The cut after ``start``: the quietest sample of the quietest ``win`` window within
-    ``expand`` samples of ``start + max_len``."""
+    ``expand`` samples of ``start + max_len``, and never in the chunk's first half. (The official
+    window reaches back to ``start`` when ``max_len <= expand``: on digital silence every cut then
+    lands one sample in, and a minute of audio becomes a million chunks. At the official lengths,
+    over 10 s, the two are the same.)"""
     total = wav.shape[0]
     cut = start + max_len
-    left, right = max(start, cut - expand), min(total, cut + expand)
+    left, right = max(start + max_len // 2, cut - expand), min(total, cut + expand)
     if right - left > win:
         level = np.abs(wav[left:right])
         sums = np.convolve(level, np.ones(win, dtype=np.float32), mode="valid")

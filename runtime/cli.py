@@ -51,7 +51,11 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcr
         f"+ {DEFAULTS.tokens_per_second:g} per second of audio)",
     )
     p.add_argument(
-        "--format", "-f", choices=sorted(WRITERS), default="txt", help="srt, vtt and tsv are subtitle cues"
+        "--format",
+        "-f",
+        choices=sorted(WRITERS),
+        default="txt",
+        help="srt, vtt and tsv are subtitle cues (default: %(default)s)",
     )
     p.add_argument(
         "--word-timestamps",
@@ -76,12 +80,18 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcr
         metavar="KEY=VALUE",
         help="an onnxruntime session config entry, e.g. session.intra_op.allow_spinning=0 (repeatable)",
     )
-    p.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size, help="chunks decoded together")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=DEFAULTS.batch_size,
+        help="chunks decoded together (default: %(default)s)",
+    )
     p.add_argument(
         "--max-chunk-seconds",
         type=float,
         default=DEFAULTS.max_chunk_seconds,
-        help="cut longer recordings at quiet points into chunks of at most this (default %(default)s; "
+        help="cut longer recordings at quiet points into chunks of about this, within 5 s "
+        "(default %(default)s; "
         "the official package uses 1200, and 180 with timestamps)",
     )
     p.add_argument("--no-verify", action="store_true", help="skip checking the bundle files' sha256")

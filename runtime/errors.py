@@ -63,7 +63,10 @@ class MissingDependencyError(QwenAsrEdgeError, ImportError):
     def __init__(self, what: str, extra: str):
         self.what = what
         self.extra = extra
-        super().__init__(f"{what} needs the [{extra}] extra: pip install 'qwen-asr-edge[{extra}]'")
+        # Not on PyPI yet: from a checkout it is `pip install -e ".[extra]"`.
+        super().__init__(
+            f"{what} needs the [{extra}] extra: pip install -e '.[{extra}]' in a qwen-asr-edge checkout"
+        )
 
 
 class OutputExistsError(QwenAsrEdgeError, FileExistsError):

@@ -64,7 +64,7 @@ def resolve_providers(providers: str | Sequence[str] = "auto") -> list[str]:
     for name in names:
         if name not in available:
             extra = EXTRA_FOR.get(name)
-            hint = f"; install qwen-asr-edge[{extra}]" if extra else ""
+            hint = f"; install the [{extra}] extra" if extra else ""
             raise ProviderError(
                 f"execution provider {name} is not available (have {', '.join(available)}){hint}"
             )

@@ -602,12 +602,13 @@ def _in_batches(items: Iterator[_Item], size: int) -> Iterator[list[_Item]]:
 
 
 def _per_item(value, n: int, what: str) -> list:
-    if value is None or isinstance(value, str):
-        return [value] * n
-    values = list(value)
+    """One value for every recording, or one each; each a string or None."""
+    values = [value] * n if value is None or isinstance(value, str) else value
+    if not isinstance(values, Sequence) or not all(v is None or isinstance(v, str) for v in values):
+        raise InputError(f"{what} must be a string, None, or a list of them; got {value!r}")
     if len(values) != n:
         raise InputError(f"{len(values)} {what} values for {n} recordings")
-    return values
+    return list(values)
 
 
 def progress_bar(total_seconds: float, wanted: bool):

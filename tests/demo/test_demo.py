@@ -196,7 +196,7 @@ def test_model_option_without_the_export_extra_is_a_one_line_error(checkpoints, 
         cached_bundle(checkpoint, "int8")
     message = str(e.value)
     assert "\n" not in message and "torch is missing" in message
-    assert message.endswith("pip install 'qwen-asr-edge[export]'")
+    assert message.endswith("pip install -e '.[export]' in a qwen-asr-edge checkout")
     bundles = tmp_path / "cache" / "bundles"
     assert not bundles.exists() or not any(bundles.iterdir())
 

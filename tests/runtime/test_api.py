@@ -108,3 +108,12 @@ def test_main_language_is_the_one_spoken_longest():
     t = Transcript.of(segments, 39.0)
     assert (t.language, t.languages, t.text) == ("German", ["English", "German", "English"], "abc")
     assert Transcript.of([], 1.0).language == ""
+
+
+def test_inputs_that_are_not_audio_or_text_are_refused_in_one_line(demo):
+    from qwen_asr_edge.runtime import AudioError
+
+    with pytest.raises(AudioError, match=r"^<list>: unsupported audio input of type list$"):
+        demo.transcribe([0.0, 0.1])
+    with pytest.raises(InputError, match="context must be a string"):
+        demo.transcribe_batch([noise_clip(1.0)], context=5)

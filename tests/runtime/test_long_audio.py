@@ -109,3 +109,13 @@ def test_long_file_is_never_loaded_whole(bundles, ten_minutes, monkeypatch):
     options = TranscriptionOptions(max_new_tokens=4, max_chunk_seconds=120)
     got = tr.transcribe(str(ten_minutes), options=options)
     assert got.duration == pytest.approx(600.0) and len(got.segments) >= 5
+
+
+def test_short_chunks_over_digital_silence_stay_at_least_half_the_limit():
+    """All-zero audio with a limit under the 5 s search window: every cut used to land one
+    sample in (a minute became ~a million chunks and the CLI never finished)."""
+    wav = np.zeros(61 * 16000, dtype=np.float32)
+    wav[::4000] = 0.01  # a few clicks, so that the quietest window is not unique
+    chunks = split_at_quiet_points(wav, 16000, 4.0)
+    assert all(c.duration >= 2.0 for c in chunks[:-1]) and len(chunks) <= 31
+    assert sum(c.duration for c in chunks) == pytest.approx(61.0)
