@@ -18,6 +18,7 @@ from qwen_asr_edge.runtime.errors import (
 )
 
 
+@pytest.mark.slow  # exports a bundle
 def test_fp32_goes_straight_to_out(checkpoints, tmp_path):
     path, report = build_bundle(checkpoints["tied"], tmp_path / "fp32")
     assert path == tmp_path / "fp32" and report is None
@@ -25,6 +26,7 @@ def test_fp32_goes_straight_to_out(checkpoints, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["fp32"]
 
 
+@pytest.mark.slow  # exports a bundle
 def test_a_recipe_quantizes_and_drops_the_fp32_step(checkpoints, tmp_path):
     path, report = build_bundle(checkpoints["tied"], tmp_path / "int8", recipe="int8")
     assert load_bundle(path).manifest.recipe == "int8"
@@ -36,6 +38,7 @@ def test_a_recipe_quantizes_and_drops_the_fp32_step(checkpoints, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["int8"]
 
 
+@pytest.mark.slow  # exports a bundle
 def test_an_fp32_bundle_source_is_only_quantized(bundles, tmp_path, monkeypatch):
     def never(*args, **kwargs):
         raise AssertionError("re-exported a bundle")
@@ -46,6 +49,7 @@ def test_an_fp32_bundle_source_is_only_quantized(bundles, tmp_path, monkeypatch)
     assert manifest.recipe == "int4" and manifest.quantization["block_size"] == 32 and report
 
 
+@pytest.mark.slow  # exports a bundle
 def test_a_failed_quantization_leaves_nothing(checkpoints, tmp_path, monkeypatch):
     from qwen_asr_edge.quant import quantize
 
@@ -74,6 +78,7 @@ def test_bad_requests_fail_before_any_work(checkpoints, tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["exists"]
 
 
+@pytest.mark.slow  # exports a bundle
 def test_a_bundle_source_needs_a_recipe(checkpoints, tmp_path):
     fp32, _ = build_bundle(checkpoints["tied"], tmp_path / "fp32")
     with pytest.raises(InputError, match="already a bundle"):
@@ -81,6 +86,7 @@ def test_a_bundle_source_needs_a_recipe(checkpoints, tmp_path):
     assert build.is_bundle(fp32) and not build.is_bundle(checkpoints["tied"])
 
 
+@pytest.mark.slow  # exports a bundle
 def test_validation_failure_is_the_package_error(checkpoints, tmp_path, monkeypatch):
     monkeypatch.setattr(write, "validate", lambda *a, **k: {"encoder": 0.5, "decoder_logits": 1e-6})
     with pytest.raises(ExportValidationError) as e:

@@ -261,6 +261,7 @@ def test_recipes_are_the_manifest_vocabulary():
     assert tuple(DEFINED) == RECIPE_NAMES == tuple(RECIPES)
 
 
+@pytest.mark.slow  # quantizes a bundle
 def test_onnxruntime_chatter_is_filtered_not_reconfigured(bundles, tmp_path, caplog):
     """onnxruntime's quantizers log per node at INFO (their own logger, and the root logger);
     quantizing drops those records with a filter held for the call, and leaves every logger's
