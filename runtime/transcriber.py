@@ -395,7 +395,8 @@ class Transcriber:
 
         Args:
             audio: A path (any format soundfile reads), a numpy array at 16 kHz, or
-                ``(array, sample_rate)``; mono or multi-channel, any length.
+                ``(array, sample_rate)``; any length; mono (N,) or multi-channel (N, C) or
+                (C, N) with C <= 8, channels averaged; float in [-1, 1] or integer PCM.
             language: Force the language (a name such as "English", or an ISO code such as
                 "en"); None detects it per chunk.
             context: Hot words or background text for the model's system turn.
