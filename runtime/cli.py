@@ -175,7 +175,7 @@ def run(args: argparse.Namespace, resolve_model: ModelResolver | None = None) ->
     files, wavs, failed = [], [], 0
     for path in inputs:
         try:
-            wav = transcriber.prepare(path, options)  # long files stay paths, to be streamed
+            wav = transcriber.prepare(path, options)  # long files stay paths, read a block at a time
         except AudioError as e:
             print(f"error: {e}", file=sys.stderr)
             failed += 1
