@@ -47,7 +47,7 @@ def run(bundle: Path, minutes: list[float], repeats: int, work: Path) -> list[di
         if not wav.exists():
             write_noise(wav, m)
         runs = [run_child("bench.measure.memory", bundle, wav) for _ in range(repeats)]
-        peaks = [r["peak_rss_kb"] / 1e3 for r in runs]  # MB
+        peaks = [r["peak_rss_gb"] * 1e3 for r in runs]  # MB
         rows.append(
             {
                 "minutes": m,

@@ -6,8 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-import soundfile as sf
-
+from .audio import duration
 from .console import run_command
 from .prompt import normalize_language
 from .results import Segment, Transcript
@@ -52,9 +51,9 @@ def align(args: argparse.Namespace) -> int:
     aligner = Aligner(args.bundle, providers=args.providers, verify=not args.no_verify)
     words = aligner.align(args.audio, text, args.language)
     language = normalize_language(args.language, aligner.languages)  # "english" -> "English"
-    duration = sf.info(str(args.audio)).duration
-    segment = Segment(0.0, duration, text, language, words=words)
-    transcript = Transcript(text, language, duration, [segment], source=str(args.audio))
+    seconds = duration(args.audio)
+    segment = Segment(0.0, seconds, text, language, words=words)
+    transcript = Transcript.of([segment], seconds, source=str(args.audio))
     print(get_writer(args.format).format(transcript), end="")
     return 0
 

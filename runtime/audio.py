@@ -172,16 +172,20 @@ def load_audio(audio: AudioInput, sample_rate: int = 16000) -> np.ndarray:
     return peak_normalized(wav)
 
 
-def read_blocks(path: str | os.PathLike, sample_rate: int) -> Iterator[np.ndarray]:
+def read_blocks(path: str | os.PathLike, sample_rate: int, checked: bool = False) -> Iterator[np.ndarray]:
     """A file as consecutive (n,) float32 mono blocks at ``sample_rate``, ``BLOCK_SECONDS`` each,
     not peak-normalised (see ``peak_normalized``).
+
+    Args:
+        checked: the caller has already checked the header (``duration``): skip reading it again.
 
     Raises:
         AudioError: as ``duration`` for the header; while reading, for NaN samples or a stream
             that cannot be decoded.
     """
     source = Path(path)
-    _info(source)
+    if not checked:
+        _info(source)
     try:
         with sf.SoundFile(str(source)) as f:
             resampler = None

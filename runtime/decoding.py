@@ -212,13 +212,11 @@ class GreedyDecoder:
         while True:
             token = next_token.numpy()[:, 0].copy()
             active = np.flatnonzero(~done)
-            naming = []  # rows whose next token starts the language name (once per row)
-            if language is not None:
-                naming = [
-                    r
-                    for r in active[counts[active] == len(language.prefix)]
-                    if tuple(out[r]) == language.prefix
-                ]
+            # Every row starts generating at the same step, so the language name starts at the same
+            # step in all of them: iteration len(prefix), where the rows that said "language" name it.
+            naming = []
+            if language is not None and len(steps) == len(language.prefix):
+                naming = [r for r in active if tuple(out[r]) == language.prefix]
             if log_probs or naming:
                 host_logits = logits.numpy()[:, 0]  # a view on the CPU, a copy from a GPU
                 if log_probs:

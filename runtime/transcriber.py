@@ -379,9 +379,12 @@ class Transcriber:
         self, audio: AudioInput, wav: np.ndarray | None, options: TranscriptionOptions
     ) -> Iterator[Chunk]:
         """One recording's chunks: from its samples, or read from its file a block at a time."""
-        blocks = [wav] if wav is not None else read_blocks(audio, self.sample_rate)
+        if wav is not None:  # decoded whole: already peak-normalised (load)
+            yield from cut_at_quiet_points([wav], self.sample_rate, self.chunk_seconds(options))
+            return
+        blocks = read_blocks(audio, self.sample_rate, checked=True)  # _prepare read the header
         for chunk in cut_at_quiet_points(blocks, self.sample_rate, self.chunk_seconds(options)):
-            yield dataclasses.replace(chunk, wav=peak_normalized(chunk.wav))  # per chunk for files
+            yield dataclasses.replace(chunk, wav=peak_normalized(chunk.wav))  # a file's peak: per chunk
 
     def transcribe(
         self,
@@ -427,8 +430,8 @@ class Transcriber:
         language = normalize_language(language, self.languages) if language and language.strip() else None
         wav, _ = self._prepare(audio, options)
         items = (_Item(0, c, context or "", language) for c in self._chunks(audio, wav, options))
-        for _, segment, _ in self._run(_in_batches(items, options.batch_size), options):
-            yield segment
+        for _, segments, _ in self._run(_in_batches(items, options.batch_size), options):
+            yield from segments
 
     def transcribe_batch(
         self,
@@ -485,15 +488,14 @@ class Transcriber:
         found: dict[int, list[Segment]] = {i: [] for i in range(n)}
         timings = [Timings() for _ in range(n)]
         progress = progress_bar(sum(seconds for _, seconds in prepared), options.progress)
-        counted: set[tuple[int, int]] = set()  # (input, batch): a batch's timings count once per input
-        for item, segment, batch in self._run(batches, options):
-            found[item.index].append(segment)
-            progress.update(item.chunk.duration)
-            if (item.index, id(batch)) not in counted:
-                counted.add((item.index, id(batch)))
-                timings[item.index].encode.extend(batch.encode)
-                timings[item.index].prefill.extend(batch.prefill)
-                timings[item.index].steps.extend(batch.steps)
+        for items, segments, batch in self._run(batches, options):
+            for item, segment in zip(items, segments, strict=True):
+                found[item.index].append(segment)
+                progress.update(item.chunk.duration)
+            for index in {item.index for item in items}:  # a batch's time counts once per input
+                timings[index].encode.extend(batch.encode)
+                timings[index].prefill.extend(batch.prefill)
+                timings[index].steps.extend(batch.steps)
         progress.close()
         return [
             Transcript.of(
@@ -510,8 +512,8 @@ class Transcriber:
 
     def _run(
         self, batches: Iterable[list[_Item]], options: TranscriptionOptions
-    ) -> Iterator[tuple[_Item, Segment, Timings]]:
-        """The one decode loop: each batch encoded, decoded and parsed; its items yielded in order."""
+    ) -> Iterator[tuple[list[_Item], list[Segment], Timings]]:
+        """The one decode loop: each batch encoded, decoded and parsed, yielded with its items."""
         for items in batches:
             encoding = self.encode([it.chunk.wav for it in items])
             prompts = [
@@ -528,8 +530,11 @@ class Transcriber:
             timings = Timings(
                 [float(encoding.seconds)], [generation.prefill_seconds], generation.step_seconds
             )
-            for row, item in enumerate(items):
-                yield item, self._segment(item, generation, row, options), timings
+            yield (
+                items,
+                [self._segment(it, generation, row, options) for row, it in enumerate(items)],
+                timings,
+            )
 
     def _segment(
         self, item: _Item, generation: Generation, row: int, options: TranscriptionOptions

@@ -21,7 +21,7 @@ def main() -> None:
     args = p.parse_args()
     options = TranscriptionOptions(max_new_tokens=2)
     result = Transcriber(args.bundle, providers="cpu").transcribe(args.wav, options=options)
-    emit({"peak_rss_kb": peak_rss_gb() * 1e6, "duration": result.duration})
+    emit({"peak_rss_gb": peak_rss_gb(), "duration": result.duration})
 
 
 if __name__ == "__main__":

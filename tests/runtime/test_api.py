@@ -3,6 +3,8 @@ probabilities, token log-probabilities, ISO codes, and results that say how they
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -39,6 +41,10 @@ def test_iter_segments_yields_what_transcribe_returns_in_time_order(tiny):
     whole = tiny.transcribe(wav, options=options)
     assert [first, *rest] == whole.segments
     assert len(whole.segments) == 4 and whole.timings.prefill and len(whole.timings.prefill) == 2
+    # One entry per batch however many batches (an identity-keyed dedupe once dropped reused ones).
+    one_by_one = tiny.transcribe(wav, options=dataclasses.replace(options, batch_size=1))
+    assert len(one_by_one.timings.prefill) == len(one_by_one.timings.encode) == 4
+    assert one_by_one.segments == whole.segments
 
 
 def test_iter_segments_checks_its_input_when_iterated(tiny, tmp_path):
