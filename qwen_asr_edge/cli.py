@@ -4,6 +4,7 @@ imported only when asked for, so the runtime never loads torch."""
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 from qwen_asr_edge import __version__
@@ -27,7 +28,18 @@ def usage() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    """Run ``qwen-asr-edge ARGV``; returns the exit code."""
+    try:
+        return _dispatch(sys.argv[1:] if argv is None else argv)
+    except BrokenPipeError:
+        # The reader went away (`qwen-asr-edge ... | head`): stop quietly, as Python's docs advise
+        # (signal module, "Note on SIGPIPE"), with stdout pointed at devnull so the interpreter's
+        # final flush cannot raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _dispatch(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(usage())
         return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -12,10 +13,12 @@ from pathlib import Path
 from .audio import audio_files
 from .bundle import RECIPE_NAMES
 from .console import run_command
-from .errors import AudioError, InputError
+from .errors import AudioError, InputError, MissingDependencyError, OutputError, QwenAsrEdgeError
 from .options import DEFAULTS, TranscriptionOptions
+from .outputs import plan_outputs, write_text
 from .providers import OPTIMIZATION_LEVELS, SessionSettings
-from .writers import WRITERS, get_writer
+from .results import Transcript
+from .writers import WRITERS, ResultWriter, TxtWriter, get_writer
 
 
 def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcribe") -> argparse.Namespace:
@@ -64,7 +67,14 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcr
         action="store_true",
         help="word times from the bundle's forced aligner (export --aligner); chunks are then at most 180 s",
     )
-    p.add_argument("--output-dir", "-o", type=Path, help="write one file per input here instead of stdout")
+    p.add_argument(
+        "--output-dir",
+        "-o",
+        type=Path,
+        help="write one file per input here instead of stdout (inputs whose names clash keep more of "
+        "their name: clip.wav.txt, clip.flac.txt; a/take.txt, b/take.txt)",
+    )
+    p.add_argument("--force", action="store_true", help="replace output files that exist")
     p.add_argument("--providers", default="auto", help="auto, cpu, cuda, dml, or onnxruntime provider names")
     p.add_argument("--threads", type=int, help="intra-op threads (default: the CPUs this process may use)")
     p.add_argument(
@@ -148,18 +158,31 @@ def bundle_of(args: argparse.Namespace, resolve_model: ModelResolver | None = No
 def run(args: argparse.Namespace, resolve_model: ModelResolver | None = None) -> int:
     """Transcribe ``args.files`` as parsed by :func:`parse_args`.
 
+    Every output is planned and checked before any work (``outputs.plan_outputs``); every input is
+    checked by its header before decoding starts; a file that fails, even one read a block at a
+    time that fails an hour in, costs only its own result. Results are written (or printed) in
+    input order as soon as they and the ones before them are finished.
+
     Args:
         args: the parsed options.
         resolve_model: turns ``--model`` and ``--recipe`` into a bundle folder; None refuses --model.
 
     Returns:
-        The exit code: 0, or 1 when some files could not be transcribed.
+        The exit code: 0, or 1 when some inputs could not be transcribed or written.
 
     Raises:
-        QwenAsrEdgeError: a bad bundle, model or option (the CLI's ``main`` reports it in one line).
+        QwenAsrEdgeError: a bad bundle, model, option or output folder (the CLI's ``main`` reports
+            it in one line), before any input is decoded.
     """
     from .transcriber import Transcriber
 
+    inputs = _each_once(audio_files(args.files))
+    if not inputs:
+        raise InputError(f"no audio files in {', '.join(map(str, args.files))}")
+    writer = get_writer(args.format)
+    targets = None
+    if args.output_dir is not None:
+        targets = plan_outputs(inputs, args.output_dir, writer.extension, force=args.force)
     settings = SessionSettings(
         threads=args.threads,
         optimization=args.optimization,
@@ -169,37 +192,141 @@ def run(args: argparse.Namespace, resolve_model: ModelResolver | None = None) ->
         bundle_of(args, resolve_model), providers=args.providers, verify=not args.no_verify, settings=settings
     )
     options = args.options
-    inputs = audio_files(args.files)
-    if not inputs:
-        raise InputError(f"no audio files in {', '.join(map(str, args.files))}")
-    files, wavs, failed = [], [], 0
-    for path in inputs:
+    # Options that would fail every input fail now, before any work: the language, the context,
+    # and the aligner that word timestamps need.
+    transcriber.prompt_ids(1, args.context, args.language)
+    if options.word_timestamps:
+        _ = transcriber.aligner
+    results = _Results(inputs, writer, targets, several=len(inputs) > 1, as_json=args.format == "json")
+    try:
+        _transcribe_all(transcriber, inputs, args, results)
+    except KeyboardInterrupt:
+        print(f"error: interrupted; {results.emitted} of {len(inputs)} inputs finished", file=sys.stderr)
+        results.close()
+        return 130
+    results.close()
+    return 1 if results.problems else 0
+
+
+def _transcribe_all(transcriber, inputs: list[Path], args: argparse.Namespace, results: _Results) -> None:
+    """Every input checked by its header first; then the short ones decoded together, then each
+    long one read a block at a time; each outcome handed to ``results`` as soon as it is known."""
+    options = args.options
+    kwargs = {"language": args.language, "context": args.context, "options": options}
+
+    def attempt(i: int, work: Callable[[], Transcript]) -> None:
         try:
-            wav = transcriber.prepare(path, options)  # long files stay paths, read a block at a time
+            results.finished(i, work())
+        except Exception as e:  # one input's fault, even a bug, costs that input only
+            if args.debug and not isinstance(e, (AudioError, MissingDependencyError)):
+                raise
+            results.failed(i, e)
+
+    prepared: dict[int, object] = {}
+    for i, path in enumerate(inputs):
+        try:
+            prepared[i] = transcriber.prepare(path, options)  # long files stay paths, read a block at a time
         except AudioError as e:
-            print(f"error: {e}", file=sys.stderr)
-            failed += 1
-            continue
-        files.append(path)
-        wavs.append(wav)
-    if files:
-        results = transcriber.transcribe_batch(
-            wavs, language=args.language, context=args.context, options=options
+            results.failed(i, e)
+    decoded = [i for i, audio in prepared.items() if not isinstance(audio, Path)]
+    try:  # the short files in one call, so chunks of similar length decode together
+        transcripts = (
+            transcriber.transcribe_batch([prepared[i] for i in decoded], **kwargs) if decoded else []
         )
-        results = [dataclasses.replace(r, source=str(f)) for r, f in zip(results, files, strict=True)]
-        writer = get_writer(args.format)
-        if args.output_dir:
-            for f, r in zip(files, results, strict=True):
-                writer.write(r, args.output_dir, f.stem)
-        elif args.format == "json":
-            print(json.dumps([r.to_dict() for r in results], ensure_ascii=False, indent=2))
-        elif args.format != "txt":
-            for r in results:
-                print(writer.format(r), end="")
+    except Exception:  # find which file it was: each on its own
+        if args.debug:
+            raise
+        for i in decoded:
+            attempt(i, lambda i=i: transcriber.transcribe(prepared[i], **kwargs))
+    else:
+        for i, transcript in zip(decoded, transcripts, strict=True):
+            results.finished(i, transcript)
+    for i in (i for i, audio in prepared.items() if isinstance(audio, Path)):
+        # one long file at a time: a fault an hour in loses that file only
+        attempt(i, lambda i=i: transcriber.transcribe(prepared[i], **kwargs))
+
+
+def _each_once(paths: list[Path]) -> list[Path]:
+    """The inputs with repeats dropped (the same file named twice, or through a folder and by name),
+    so it is transcribed once and has one output."""
+    seen: set[str] = set()
+    out = []
+    for p in paths:
+        key = os.path.realpath(p)
+        if key in seen:
+            print(f"note: {p} is given more than once; transcribing it once", file=sys.stderr)
+            continue
+        seen.add(key)
+        out.append(p)
+    return out
+
+
+class _Results:
+    """Where each input's outcome goes, in input order: an output file, or stdout (txt, subtitles,
+    or one JSON list at the end). A failed input is reported at once; a result that cannot be
+    written is reported and printed on stdout instead, so no finished work is lost."""
+
+    def __init__(
+        self,
+        inputs: list[Path],
+        writer: ResultWriter,
+        targets: list[Path] | None,
+        several: bool,
+        as_json: bool,
+    ):
+        self.inputs, self.writer, self.targets = inputs, writer, targets
+        self.several, self.as_json = several, as_json
+        self.outcomes: dict[int, Transcript | None] = {}
+        self.next = 0  # the first input not yet emitted
+        self.json: list[dict] = []
+        self.problems = 0
+        self.emitted = 0  # inputs whose transcript is out
+
+    def failed(self, i: int, error: Exception) -> None:
+        if isinstance(error, QwenAsrEdgeError):
+            print(f"error: {error}", file=sys.stderr)
+        else:  # a bug: still one line, and the other inputs go on
+            print(
+                f"error: {self.inputs[i]}: unexpected {type(error).__name__}: {error} "
+                "(--debug shows the traceback; please report it)",
+                file=sys.stderr,
+            )
+        self.problems += 1
+        self.outcomes[i] = None
+        self._flush()
+
+    def finished(self, i: int, transcript: Transcript) -> None:
+        self.outcomes[i] = dataclasses.replace(transcript, source=str(self.inputs[i]))
+        self._flush()
+
+    def close(self) -> None:
+        if self.as_json and self.targets is None:
+            print(json.dumps(self.json, ensure_ascii=False, indent=2))
+
+    def _flush(self) -> None:
+        while self.next in self.outcomes:
+            transcript = self.outcomes.pop(self.next)
+            if transcript is not None:
+                self._emit(self.next, transcript)
+                self.emitted += 1
+            self.next += 1
+
+    def _emit(self, i: int, transcript: Transcript) -> None:
+        if self.targets is not None:
+            try:
+                write_text(self.targets[i], self.writer.format(transcript))
+                return
+            except OutputError as e:
+                print(f"error: {e}; its transcript follows on stdout", file=sys.stderr)
+                self.problems += 1
+                print(self.writer.format(transcript), end="")
+                return
+        if self.as_json:
+            self.json.append(transcript.to_dict())
+        elif isinstance(self.writer, TxtWriter):
+            print(f"{transcript.source}: {transcript.text}" if self.several else transcript.text)
         else:
-            for r in results:
-                print(f"{r.source}: {r.text}" if len(inputs) > 1 else r.text)
-    return 1 if failed else 0
+            print(self.writer.format(transcript), end="")
 
 
 def main(

@@ -79,6 +79,18 @@ class OutputExistsError(QwenAsrEdgeError, FileExistsError):
         super().__init__(f"{self.path} exists; {fix}")
 
 
+class OutputError(QwenAsrEdgeError, OSError):
+    """A place to write results that cannot be used: not a folder, not writable, a folder in the way."""
+
+    def __init__(self, path: str | Path, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+    def __str__(self) -> str:  # OSError's own str would show the args tuple
+        return f"{self.path}: {self.problem}"
+
+
 class ExportValidationError(QwenAsrEdgeError, RuntimeError):
     """An exported graph disagrees with the torch model it came from (a bug in the exporter).
 

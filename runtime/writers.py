@@ -1,13 +1,12 @@
-"""Transcripts to files: one writer class per format, each written to a temp file then renamed."""
+"""Transcripts as text: one writer class per format (txt, json, srt, vtt, tsv)."""
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import ClassVar
 
+from .outputs import write_text
 from .results import Transcript
 from .subtitles import cues, timestamp
 
@@ -19,19 +18,12 @@ class ResultWriter:
         raise NotImplementedError
 
     def write(self, transcript: Transcript, out_dir: str | Path, stem: str) -> Path:
-        """Write ``out_dir/stem.ext`` atomically; a crash leaves no half-written file behind."""
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        target = out_dir / f"{stem}.{self.extension}"
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=out_dir)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(self.format(transcript))
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return target
+        """Write ``out_dir/stem.ext`` atomically (``outputs.write_text``).
+
+        Raises:
+            OutputError: it cannot be written.
+        """
+        return write_text(Path(out_dir) / f"{stem}.{self.extension}", self.format(transcript))
 
 
 class TxtWriter(ResultWriter):

@@ -1,0 +1,133 @@
+"""Where transcripts go: one output file per input, names that never collide, destinations checked
+before any work, and each file written atomically.
+
+A run's outputs are planned before the first input is decoded (``plan_outputs``), so a bad
+``--output-dir`` or an output that would replace an existing file is refused in one line before
+minutes of work, and two inputs never share an output (``a/take.wav`` and ``b/take.wav``, or
+``clip.wav`` and ``clip.flac``).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import OutputError, OutputExistsError
+
+
+def output_names(sources: Sequence[Path], extension: str) -> list[Path]:
+    """Relative output paths, one per source, distinct from each other.
+
+    Each name is the source's stem plus ``extension`` (``talk.wav`` -> ``talk.txt``, as whisper
+    names them). Sources whose names would collide keep more of their own name, just as far as
+    it takes to tell them apart: first the whole file name (``clip.wav.txt``, ``clip.flac.txt``),
+    then their folders as sub-folders (``a/take.txt``, ``b/take.txt``).
+
+    Args:
+        sources: Input files, each given once (distinct resolved paths).
+        extension: Without the dot ("txt").
+
+    Returns:
+        Paths relative to the output folder, in the order of ``sources``.
+    """
+    full = [Path(os.path.abspath(s)) for s in sources]
+    folders = [p.parent.parts[1:] for p in full]  # without the root: names stay relative
+    levels = [0] * len(full)
+
+    def name(i: int) -> Path:
+        path, level = full[i], levels[i]
+        if level == 0:
+            return Path(f"{path.stem}.{extension}")
+        if level == 1:
+            return Path(f"{path.name}.{extension}")
+        kept = folders[i][len(folders[i]) - (level - 1) :]
+        return Path(*kept, f"{path.stem}.{extension}")
+
+    while True:
+        names = [name(i) for i in range(len(full))]
+        counts = Counter(names)
+        clashing = [i for i, n in enumerate(names) if counts[n] > 1]
+        if not clashing:
+            return names
+        deeper = [i for i in clashing if levels[i] < len(folders[i]) + 1]
+        if not deeper:  # only for the same path given twice
+            raise ValueError(f"{full[clashing[0]]} is given more than once")
+        for i in deeper:
+            levels[i] += 1
+
+
+def check_output_dir(out_dir: Path) -> None:
+    """Create ``out_dir`` if needed and prove it writable, before any work.
+
+    Raises:
+        OutputError: it is a file, cannot be created, or cannot be written to.
+    """
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(out_dir, "is a file, not a folder (--output-dir takes a folder)")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / f".qwen-asr-edge-probe-{secrets.token_hex(4)}"
+        probe.touch(exist_ok=False)
+        probe.unlink()
+    except OSError as e:
+        raise OutputError(out_dir, f"cannot write there ({e.strerror or e})") from None
+
+
+def plan_outputs(sources: Sequence[Path], out_dir: Path, extension: str, force: bool = False) -> list[Path]:
+    """The output file of every source, checked before any work.
+
+    Args:
+        sources: Input files, each given once.
+        out_dir: The output folder (created if missing).
+        extension: The format's file extension, without the dot.
+        force: Replace existing output files (never a folder in the way).
+
+    Returns:
+        One path under ``out_dir`` per source, in order.
+
+    Raises:
+        OutputError: ``out_dir`` unusable, or a folder where an output file should go.
+        OutputExistsError: outputs exist and ``force`` is false (all named in the message's count).
+    """
+    check_output_dir(out_dir)
+    targets = [out_dir / n for n in output_names(sources, extension)]
+    folders = [t for t in targets if t.is_dir()]
+    if folders:
+        raise OutputError(folders[0], "is a folder, where an output file would go")
+    existing = [t for t in targets if t.exists()]
+    if existing and not force:
+        fix = "pass --force to replace it"
+        if len(existing) > 1:
+            fix = f"{len(existing) - 1} more outputs exist too; pass --force to replace them"
+        raise OutputExistsError(existing[0], fix)
+    return targets
+
+
+def write_text(target: Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``target`` atomically: a temporary file beside it, then a rename,
+    so a crash leaves either the old file or the new one, never half of one. The file gets the
+    usual permissions (0666 less the umask), as ``open`` would give it.
+
+    Raises:
+        OutputError: it cannot be written (a folder in the way, no space, no permission).
+    """
+    target = Path(target)
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    if target.is_dir():
+        raise OutputError(target, "is a folder, where an output file would go")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
+                f.write(text)
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    except OSError as e:
+        raise OutputError(target, f"cannot write ({e.strerror or e})") from None
+    return target

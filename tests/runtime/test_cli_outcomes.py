@@ -1,0 +1,191 @@
+"""Every input is transcribed or refused in one line, and nothing a user gave is lost: one bad file
+among good ones, outputs that would collide or replace earlier work, unusable destinations, a
+write that fails after the work, a reader that goes away. With the built-in demo model, as a new
+user runs it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from qwen_asr_edge.runtime import cli as transcribe_cli
+from qwen_asr_edge.runtime.demo import demo_examples
+from qwen_asr_edge.runtime.errors import OutputError
+from qwen_asr_edge.runtime.transcriber import Transcriber
+from tests.support import run_cli
+
+
+class Example:
+    def __init__(self, record: dict):
+        self.path, self.text = Path(record["audio"]), record["text"]
+
+
+EXAMPLES = {Path(r["audio"]).stem: Example(r) for r in demo_examples()}
+
+
+def one_line_error(stderr: str, *names: str) -> str:
+    """The stderr's error lines, checked: no traceback, each error one line naming its file."""
+    assert "Traceback" not in stderr, stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    for name in names:
+        assert any(name in line for line in errors), (name, stderr)
+    return "\n".join(errors)
+
+
+@pytest.fixture
+def nan_at_35s(tmp_path) -> Path:
+    """40 s of noise with one NaN at 35 s: longer than a chunk, so it is read a block at a time
+    and fails only once decoding has begun (the issue's first example)."""
+    x = (0.05 * np.random.default_rng(0).standard_normal(640000)).astype("float32")
+    x[560000] = np.nan
+    path = tmp_path / "nan40.wav"
+    sf.write(path, x, 16000, subtype="FLOAT")
+    return path
+
+
+def test_a_file_failing_mid_stream_costs_only_itself(tmp_path, nan_at_35s):
+    german, english = EXAMPLES["german"], EXAMPLES["english"]
+    out = tmp_path / "out"
+    result = run_cli("transcribe", german.path, nan_at_35s, english.path, "-o", out)
+    assert result.returncode == 1
+    errors = one_line_error(result.stderr, "nan40.wav")
+    assert errors.count("\n") == 0 and "NaN" in errors
+    assert (out / "german.txt").read_text(encoding="utf-8").strip() == german.text
+    assert (out / "english.txt").read_text(encoding="utf-8").strip() == english.text
+    assert sorted(p.name for p in out.iterdir()) == ["english.txt", "german.txt"]
+
+    to_stdout = run_cli("transcribe", german.path, nan_at_35s, english.path)
+    assert to_stdout.returncode == 1
+    assert to_stdout.stdout.splitlines() == [
+        f"{german.path}: {german.text}",
+        f"{english.path}: {english.text}",
+    ]
+
+
+def test_clashing_names_get_distinct_outputs_and_earlier_work_is_kept(tmp_path):
+    german, english = EXAMPLES["german"], EXAMPLES["english"]
+    for folder, example in (("a", english), ("b", german)):
+        (tmp_path / folder).mkdir()
+        shutil.copy(example.path, tmp_path / folder / "take.wav")
+    shutil.copy(english.path, tmp_path / "clip.wav")
+    data, rate = sf.read(german.path)
+    sf.write(tmp_path / "clip.flac", data, rate)
+    inputs = [tmp_path / "a/take.wav", tmp_path / "b/take.wav", tmp_path / "clip.wav", tmp_path / "clip.flac"]
+    out = tmp_path / "out"
+
+    result = run_cli("transcribe", *inputs, "-o", out)
+    assert result.returncode == 0, result.stderr
+    texts = {str(p.relative_to(out)): p.read_text(encoding="utf-8").strip() for p in out.rglob("*.txt")}
+    assert texts == {
+        "a/take.txt": english.text,
+        "b/take.txt": german.text,
+        "clip.wav.txt": english.text,
+        "clip.flac.txt": german.text,
+    }
+
+    (out / "clip.wav.txt").write_text("edited by hand\n", encoding="utf-8")
+    again = run_cli("transcribe", *inputs, "-o", out)
+    assert again.returncode == 2
+    assert "3 more outputs exist too; pass --force" in one_line_error(again.stderr, "take.txt")
+    assert "demo model" not in again.stderr  # refused before the model was even loaded
+    assert (out / "clip.wav.txt").read_text(encoding="utf-8") == "edited by hand\n"
+
+    forced = run_cli("transcribe", *inputs, "-o", out, "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert (out / "clip.wav.txt").read_text(encoding="utf-8").strip() == english.text
+
+
+def test_the_same_file_twice_is_transcribed_once(tmp_path):
+    english = EXAMPLES["english"]
+    result = run_cli("transcribe", english.path, english.path.parent, "-o", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    assert "more than once" in result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["english.txt", "german.txt"]
+
+
+@pytest.mark.parametrize("destination", ["a file", "a file's child", "/proc", "a folder named english.txt"])
+def test_unusable_destinations_are_refused_before_any_work(tmp_path, destination):
+    (tmp_path / "file").write_text("mine\n")
+    out = {
+        "a file": tmp_path / "file",
+        "a file's child": tmp_path / "file" / "out",
+        "/proc": Path("/proc/qwen-asr-edge-out"),
+        "a folder named english.txt": tmp_path / "out",
+    }[destination]
+    (tmp_path / "out" / "english.txt").mkdir(parents=True)
+    result = run_cli("transcribe", EXAMPLES["english"].path, "-o", out)
+    assert result.returncode == 2
+    one_line_error(result.stderr, str(out))
+    assert "demo model" not in result.stderr  # before the model was loaded
+    assert (tmp_path / "file").read_text() == "mine\n"
+
+
+def test_a_write_that_fails_after_the_work_keeps_the_transcript(tmp_path, monkeypatch, capsys):
+    """A disk that fills up mid-run: the transcript goes to stdout instead, with one error line."""
+    german, english = EXAMPLES["german"], EXAMPLES["english"]
+
+    def disk_full(target, text):
+        if target.name == "english.txt":
+            raise OutputError(target, "cannot write (No space left on device)")
+        target.write_text(text, encoding="utf-8")
+        return target
+
+    monkeypatch.setattr(transcribe_cli, "write_text", disk_full)
+    out = tmp_path / "out"
+    code = transcribe_cli.main([str(english.path), str(german.path), "-o", str(out)])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "english.txt: cannot write (No space left on device)" in one_line_error(captured.err)
+    assert captured.out.strip() == english.text
+    assert (out / "german.txt").read_text(encoding="utf-8").strip() == german.text
+
+
+def test_an_unexpected_fault_in_one_file_spares_the_others(tmp_path, monkeypatch, capsys):
+    """A bug that strikes one input (here a simulated one) is one error line, not a lost run."""
+    german, english = EXAMPLES["german"], EXAMPLES["english"]
+    long_file = tmp_path / "long.wav"
+    data, rate = sf.read(english.path)
+    sf.write(long_file, np.tile(data, int(40 * rate / len(data)) + 1), rate)  # > one chunk: alone
+    original = Transcriber.transcribe
+
+    def flaky(self, audio, **kwargs):
+        if str(audio).endswith("long.wav"):
+            raise RuntimeError("simulated fault")
+        return original(self, audio, **kwargs)
+
+    monkeypatch.setattr(Transcriber, "transcribe", flaky)
+    code = transcribe_cli.main([str(german.path), str(long_file), "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "long.wav: unexpected RuntimeError: simulated fault" in one_line_error(err)
+    assert (tmp_path / "out" / "german.txt").read_text(encoding="utf-8").strip() == german.text
+
+
+@pytest.mark.parametrize("args", [["-h"], ["transcribe", "-h"], ["transcribe", "{english}"]])
+def test_a_reader_that_goes_away_is_no_traceback(args):
+    """`qwen-asr-edge ... | head -1`: the pipe closes before we write."""
+    args = [a.format(english=EXAMPLES["english"].path) for a in args]
+    child = subprocess.Popen(
+        [sys.executable, "-m", "qwen_asr_edge", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    child.stdout.close()  # the reader is gone before the child has started
+    _, stderr = child.communicate(timeout=120)
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
+
+
+def test_outputs_get_the_usual_permissions(tmp_path):
+    umask = os.umask(0)
+    os.umask(umask)
+    result = run_cli("transcribe", EXAMPLES["english"].path, "-o", tmp_path, "-f", "srt")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "english.srt").stat().st_mode & 0o777 == 0o666 & ~umask
