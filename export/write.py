@@ -37,8 +37,47 @@ from .tokenizer import added_tokens, build_tokenizer
 
 log = logging.getLogger("qwen_asr_edge.export")
 
-# Max abs error allowed between ORT and torch in fp32; round-off is ~1e-5 on these graphs.
+# The largest error allowed between onnxruntime and torch in fp32, relative to the output's scale
+# (its largest |value|): round-off is ~1e-6 of the scale on these graphs, and real checkpoints'
+# outputs are large (hidden channels in the hundreds, logits of +-30), so an absolute bound would
+# fail them for round-off alone.
 TOLERANCE = 1e-3
+
+
+def compare(graph: str, got: np.ndarray, want: np.ndarray, *, argmax: bool = False) -> float:
+    """The relative error of an exported graph's output against torch's, checked.
+
+    Args:
+        graph: The output's name, for the error.
+        got: onnxruntime's output.
+        want: torch's output, same shape.
+        argmax: Logits: also the top class at every position must be torch's, unless torch
+            itself ranks the two within the tolerance (a tie that round-off may break).
+
+    Returns:
+        max |got - want| / max |want|.
+
+    Raises:
+        ExportValidationError: beyond ``TOLERANCE``, or a different top class.
+    """
+    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
+    scale = max(float(np.abs(want).max()), 1e-12)
+    error = float(np.abs(got - want).max()) / scale
+    if not error <= TOLERANCE:  # NaN fails too
+        raise ExportValidationError(graph, "max error relative to the output's scale", error, TOLERANCE)
+    if argmax:
+        picked = np.take_along_axis(want, got.argmax(-1)[..., None], -1)[..., 0]
+        margin = want.max(-1) - picked  # how much worse, by torch, ORT's pick is than torch's
+        if (margin > TOLERANCE * scale).any():
+            at = np.unravel_index(int(margin.argmax()), margin.shape)
+            raise ExportValidationError(
+                graph,
+                "top class",
+                f"{int(got[at].argmax())} at {tuple(map(int, at))}",
+                f"torch's {int(want[at].argmax())}",
+            )
+    return error
+
 
 CONTEXT_MARK = "\u0000CONTEXT\u0000"
 
@@ -103,7 +142,11 @@ def mel_spec(checkpoint: Path, cfg: CheckpointConfig) -> MelSpec:
 
 
 def validate(bundle_dir: Path, encoder, decoder, cfg: CheckpointConfig) -> dict[str, float]:
-    """ORT against torch at shapes other than the traced ones; returns max abs errors."""
+    """ORT against torch at shapes other than the traced ones; returns relative errors (``compare``).
+
+    Raises:
+        ExportValidationError: an output beyond the tolerance or a different top token.
+    """
     import onnxruntime as ort
 
     rng = np.random.default_rng(0)
@@ -114,7 +157,7 @@ def validate(bundle_dir: Path, encoder, decoder, cfg: CheckpointConfig) -> dict[
     got, got_lens = sess.run(None, {"input_features": feats, "feature_lens": lens})
     with torch.no_grad():
         want, want_lens = encoder(torch.from_numpy(feats), torch.from_numpy(lens))
-    errors = {"encoder": float(np.abs(got - want.numpy()).max())}
+    errors = {"encoder": compare("encoder", got, want.numpy())}
     if not np.array_equal(got_lens, want_lens.numpy()):
         raise ExportValidationError(
             "encoder", "output lengths", f"{got_lens.tolist()}", f"torch's {want_lens.numpy().tolist()}"
@@ -145,7 +188,7 @@ def validate(bundle_dir: Path, encoder, decoder, cfg: CheckpointConfig) -> dict[
                 *(torch.from_numpy(np.asarray(v)) for v in feeds.values()),
                 tuple(map(torch.from_numpy, cache)),
             )
-        worst = max(worst, float(np.abs(got[0] - want[0].numpy()).max()))
+        worst = max(worst, compare("decoder logits", got[0], want[0].numpy(), argmax=True))
         ids, cache, lens = got[1], got[2:], lens + 1
         audio_lens = np.zeros(b, dtype=np.int64)
         embeds = np.zeros((b, 1, t.hidden_size), dtype=np.float32)
@@ -169,7 +212,7 @@ def _validate_aligner(path: Path, text, cfg: CheckpointConfig) -> float:
     got = sess.run(["logits"], {"input_ids": ids, "audio_embeds": embeds, "audio_embed_lens": lens})[0]
     with torch.no_grad():
         want = text(torch.from_numpy(ids), torch.from_numpy(embeds), torch.from_numpy(lens))[0].numpy()
-    return float(np.abs(got - want).max())
+    return compare("aligner logits", got, want, argmax=True)
 
 
 def export_aligner(
@@ -191,9 +234,7 @@ def export_aligner(
     log.info("exporting the aligner")
     export_graph(text, specs.aligner_example(cfg), specs.aligner_io(cfg), folder / "aligner.onnx")
     err = _validate_aligner(folder / "aligner.onnx", text, cfg)
-    log.info("validation aligner_logits: max abs error %.2e", err)
-    if err > TOLERANCE:
-        raise ExportValidationError("aligner", "max abs error of the logits", err, TOLERANCE)
+    log.info("validation aligner_logits: relative error %.2e", err)
     spec = AlignerSpec(
         timestamp_token_id=cfg.timestamp_token_id,
         segment_ms=cfg.timestamp_segment_time,
@@ -253,9 +294,7 @@ def export_bundle(
             aligner_spec, aligner_graphs = export_aligner(aligner, tmp, encoder_attention, mel)
         errors = validate(tmp, encoder, decoder, cfg) if run_validation else {}
         for name, err in errors.items():
-            log.info("validation %s: max abs error %.2e", name, err)
-            if err > TOLERANCE:
-                raise ExportValidationError(name, "max abs error", err, TOLERANCE)
+            log.info("validation %s: relative error %.2e", name, err)
 
         files = sorted(p.name for p in tmp.iterdir())
         manifest = Manifest(
@@ -333,5 +372,5 @@ def _producer(errors: dict[str, float]) -> dict[str, str]:
         "onnx": onnx.__version__,
         "onnxruntime": onnxruntime.__version__,
         "python": platform.python_version(),
-        **{f"validation_max_abs_{k}": f"{v:.3e}" for k, v in errors.items()},
+        **{f"validation_relative_error_{k}": f"{v:.3e}" for k, v in errors.items()},
     }

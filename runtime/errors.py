@@ -91,11 +91,15 @@ class OutputError(QwenAsrEdgeError, OSError):
         return f"{self.path}: {self.problem}"
 
 
-class ExportValidationError(QwenAsrEdgeError, RuntimeError):
+class ExportError(QwenAsrEdgeError, RuntimeError):
+    """Exporting a checkpoint failed (the checkpoint itself was fine: see CheckpointError)."""
+
+
+class ExportValidationError(ExportError):
     """An exported graph disagrees with the torch model it came from (a bug in the exporter).
 
-    ``value`` and ``tolerance`` are numbers for a measured error (max abs difference), or text
-    for a structural check (lengths, input/output names) whose tolerance is "equal".
+    ``value`` and ``tolerance`` are numbers for a measured error (relative to the output's
+    scale), or text for a structural check (lengths, names, top classes).
     """
 
     def __init__(self, graph: str, metric: str, value: float | str, tolerance: float | str):

@@ -3,6 +3,7 @@ behind on success or failure."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 pytest.importorskip("torch")
@@ -12,6 +13,7 @@ from qwen_asr_edge.export.build import build_bundle
 from qwen_asr_edge.runtime import load_bundle
 from qwen_asr_edge.runtime.errors import (
     BundleError,
+    ExportError,
     ExportValidationError,
     InputError,
     OutputExistsError,
@@ -88,10 +90,67 @@ def test_a_bundle_source_needs_a_recipe(checkpoints, tmp_path):
 
 @pytest.mark.slow  # exports a bundle
 def test_validation_failure_is_the_package_error(checkpoints, tmp_path, monkeypatch):
-    monkeypatch.setattr(write, "validate", lambda *a, **k: {"encoder": 0.5, "decoder_logits": 1e-6})
-    with pytest.raises(ExportValidationError) as e:
+    off = lambda *a, **k: {"encoder": write.compare("encoder", np.full(3, 1.5), np.ones(3))}  # noqa: E731
+    monkeypatch.setattr(write, "validate", off)
+    with pytest.raises(ExportError) as e:
         build_bundle(checkpoints["tied"], tmp_path / "fp32")
     err = e.value
+    assert isinstance(err, ExportValidationError)
     assert (err.graph, err.value, err.tolerance) == ("encoder", 0.5, write.TOLERANCE)
     assert "encoder" in str(err) and "5.00e-01" in str(err) and "1.00e-03" in str(err)
+    assert "\n" not in str(err)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_validation_is_relative_to_the_outputs_scale():
+    rng = np.random.default_rng(0)
+    logits = 30 * rng.standard_normal((2, 7, 50))  # real checkpoints' logits reach +-30
+    round_off = logits * (1 + 1e-6 * rng.standard_normal(logits.shape))
+    assert np.abs(round_off - logits).max() > 0  # the absolute error grows with the scale...
+    assert write.compare("decoder logits", round_off, logits, argmax=True) < 1e-5  # ...the relative not
+    hidden = 3000 * rng.standard_normal((2, 5, 64))  # hidden channels in the thousands
+    assert write.compare("encoder", hidden + 1e-2, hidden) < write.TOLERANCE  # abs 1e-2: fine at this scale
+    with pytest.raises(ExportValidationError, match="encoder fails validation.*exceeds tolerance 1.00e-03"):
+        write.compare("encoder", hidden * 1.01, hidden)
+    with pytest.raises(ExportValidationError, match="NaN|nan"):
+        write.compare("encoder", hidden * np.nan, hidden)
+
+
+def test_validation_needs_the_same_top_class_except_for_ties():
+    want = np.array([[1.0, 5.0, 2.0], [3.0, 3.0 - 1e-7, 0.0]])
+    tie_broken = np.array([[1.0, 5.0, 2.0], [3.0 - 2e-7, 3.0, 0.0]])  # torch ranks them within round-off
+    assert write.compare("aligner logits", tie_broken, want, argmax=True) < write.TOLERANCE
+    want[0, 2] = 5.0 - 8e-3  # torch: class 1 by 8e-3, more than the tolerance (5e-3 at this scale)
+    flipped = want.copy()
+    flipped[0, 1:] += [-4.5e-3, 4.5e-3]  # each within the tolerance, yet the top class changes
+    with pytest.raises(ExportValidationError, match="top class 2 at \\(0,\\) is not torch's 1"):
+        write.compare("aligner logits", flipped, want, argmax=True)
+
+
+@pytest.mark.slow  # exports an aligner
+def test_checkpoints_with_large_activations_export(tmp_path, monkeypatch, vocab_dir):
+    """An aligner whose final norm gain is scaled up 10000x: logits in the ten thousands, round-off of
+    ~2e-2 in absolute terms, which the old absolute bound (1e-3) refused with a traceback."""
+    from safetensors.torch import load_file, save_file
+
+    from qwen_asr_edge.export.synthetic import write_checkpoint
+
+    path = write_checkpoint(
+        tmp_path / "aligner", "tiny", seed=7, peaky=True, vocab_dir=vocab_dir, aligner=True
+    )
+    weights = load_file(str(path / "model.safetensors"))
+    norm = "thinker.model.norm.weight"
+    weights[norm] = (weights[norm].float() * 10000).to(weights[norm].dtype)
+    save_file(weights, str(path / "model.safetensors"), metadata={"format": "pt"})
+    seen = []
+    real_compare = write.compare
+
+    def spy(graph, got, want, **options):
+        seen.append((float(np.abs(np.asarray(got, float) - want).max()), float(np.abs(want).max())))
+        return real_compare(graph, got, want, **options)
+
+    monkeypatch.setattr(write, "compare", spy)
+    out, _ = build_bundle(path, tmp_path / "bundle")
+    assert load_bundle(out).manifest.model.kind == "aligner"
+    (abs_error, scale), *_ = seen
+    assert scale > 1e4 and abs_error > 1e-3  # the old absolute bound would have refused it
