@@ -9,10 +9,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from .audio import audio_files
+from .audio import Skipped, audio_files, describe
 from .bundle import RECIPE_NAMES
 from .console import run_command
-from .errors import AudioError, InputError
+from .errors import AudioError, InputError, MissingDependencyError, display_name
 from .options import DEFAULTS, TranscriptionOptions
 from .providers import OPTIMIZATION_LEVELS, SessionSettings
 from .writers import WRITERS, get_writer
@@ -20,7 +20,10 @@ from .writers import WRITERS, get_writer
 
 def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcribe") -> argparse.Namespace:
     p = argparse.ArgumentParser(prog=prog, description="Transcribe audio files with an exported bundle.")
-    p.add_argument("files", nargs="+", type=Path, help="audio files, or folders of them")
+    p.add_argument("files", nargs="+", type=Path, help="audio or video files, or folders of them")
+    p.add_argument(
+        "--recursive", "-r", action="store_true", help="also transcribe what is in sub-folders of a folder"
+    )
     source = p.add_mutually_exclusive_group()
     source.add_argument(
         "--bundle",
@@ -145,6 +148,20 @@ def bundle_of(args: argparse.Namespace, resolve_model: ModelResolver | None = No
     return demo.demo_bundle()
 
 
+# More skipped entries than this are summed up in one line.
+MAX_SKIP_NOTES = 5
+
+
+def report_skipped(skipped: list[Skipped]) -> None:
+    """One ``note:`` line on stderr per entry a folder skipped, or one line for many."""
+    if len(skipped) <= MAX_SKIP_NOTES:
+        for s in skipped:
+            print(f"note: {display_name(s.path)}: skipped: {s.reason}", file=sys.stderr)
+        return
+    examples = "; ".join(f"{display_name(s.path)}: {s.reason}" for s in skipped[:3])
+    print(f"note: skipped {len(skipped)} entries of the folders given, e.g. {examples}", file=sys.stderr)
+
+
 def run(args: argparse.Namespace, resolve_model: ModelResolver | None = None) -> int:
     """Transcribe ``args.files`` as parsed by :func:`parse_args`.
 
@@ -169,14 +186,15 @@ def run(args: argparse.Namespace, resolve_model: ModelResolver | None = None) ->
         bundle_of(args, resolve_model), providers=args.providers, verify=not args.no_verify, settings=settings
     )
     options = args.options
-    inputs = audio_files(args.files)
+    inputs, skipped = audio_files(args.files, recursive=args.recursive)
+    report_skipped(skipped)
     if not inputs:
-        raise InputError(f"no audio files in {', '.join(map(str, args.files))}")
+        raise InputError(f"no audio files in {', '.join(map(display_name, args.files))}")
     files, wavs, failed = [], [], 0
     for path in inputs:
         try:
             wav = transcriber.prepare(path, options)  # long files stay paths, read a block at a time
-        except AudioError as e:
+        except (AudioError, MissingDependencyError) as e:  # a file needing the [media] extra
             print(f"error: {e}", file=sys.stderr)
             failed += 1
             continue
@@ -186,7 +204,7 @@ def run(args: argparse.Namespace, resolve_model: ModelResolver | None = None) ->
         results = transcriber.transcribe_batch(
             wavs, language=args.language, context=args.context, options=options
         )
-        results = [dataclasses.replace(r, source=str(f)) for r, f in zip(results, files, strict=True)]
+        results = [dataclasses.replace(r, source=describe(f)) for r, f in zip(results, files, strict=True)]
         writer = get_writer(args.format)
         if args.output_dir:
             for f, r in zip(files, results, strict=True):
