@@ -25,7 +25,7 @@ log = logging.getLogger("qwen_asr_edge.quant")
 def calibration_audio(folder: Path | None, sample_rate: int) -> list[np.ndarray]:
     if folder is None:
         return quality.generated_audio(sample_rate=sample_rate)
-    files = audio_files([Path(folder)])
+    files, _ = audio_files([Path(folder)])
     if not files:
         raise InputError(f"no audio files in {folder}")
     return [load_audio(f, sample_rate) for f in files]

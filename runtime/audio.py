@@ -1,59 +1,140 @@
 """Any audio input -> float32 mono at the model's sample rate, in [-1, 1]: whole, or a block at a
 time for long files.
 
-Files are read with soundfile (WAV, FLAC, OGG/Vorbis/Opus, MP3, ...), channels are averaged,
-other rates are resampled with soxr's high-quality mode (what librosa, and so the official
-package, uses), and a signal that exceeds full scale is divided by its peak, as the official
-package does. Integer arrays passed directly are scaled by their type's full scale. A bare
-numpy array is taken to be at the model's rate (16 kHz); pass ``(array, sample_rate)`` otherwise.
+Files are decoded by soundfile (libsndfile: WAV, FLAC, OGG/Vorbis/Opus, MP3, ...) or, for what
+libsndfile cannot read (AAC in .m4a, and the sound of .mp4/.mkv/.webm videos), by PyAV (FFmpeg's
+libraries, faster-whisper's choice) from the [media] extra. Channels are averaged, other rates are
+resampled with soxr's high-quality mode (what librosa, and so the official package, uses), and a
+signal that exceeds full scale is divided by its peak, as the official package does. Integer arrays
+passed directly are scaled by their type's full scale. A bare numpy array is taken to be at the
+model's rate (16 kHz); pass ``(array, sample_rate)`` otherwise.
 
-Long files are read by ``read_blocks``: decoded, mixed down and resampled (soxr's streaming
-resampler) ``BLOCK_SECONDS`` at a time, so memory does not grow with the file's length; there
-the peak is only known per chunk, so ``peak_normalized`` is applied per chunk.
+Every file is decoded ``BLOCK_SECONDS`` at a time; long files are read by ``read_blocks``, which
+mixes down and resamples (soxr's streaming resampler) block by block, so memory does not grow with
+the file's length; there the peak is only known per chunk, so ``peak_normalized`` is applied per chunk.
+
+A file that ends before its header says (a cut download, a full disk) is transcribed up to where its
+audio ends, the same for every format: the decoded length is what counts, and one warning on the
+``qwen_asr_edge`` logger names the file as truncated.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import itertools
+import logging
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import soundfile as sf
 import soxr
 
-from .errors import AudioError, AudioFileNotFoundError
+from .errors import AudioError, AudioFileNotFoundError, MissingDependencyError, display_name
+
+log = logging.getLogger("qwen_asr_edge")
 
 AudioInput = str | os.PathLike | np.ndarray | tuple[np.ndarray, int]
 
-AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au", ".caf", ".w64"}
+# What libsndfile reads; a folder yields these and AV_SUFFIXES.
+SOUNDFILE_SUFFIXES = {
+    ".wav",
+    ".flac",
+    ".ogg",
+    ".oga",
+    ".opus",
+    ".mp3",
+    ".aiff",
+    ".aif",
+    ".au",
+    ".caf",
+    ".w64",
+}
+# What only FFmpeg reads: voice memos (AAC in MP4), videos, Windows Media, raw AAC/AC-3/AMR.
+AV_SUFFIXES = {
+    ".m4a", ".m4b", ".aac", ".mp4", ".m4v", ".mov", ".3gp", ".mkv", ".mka", ".webm", ".avi", ".wmv",
+    ".wma", ".asf", ".flv", ".ts", ".mts", ".ac3", ".amr", ".mp2",
+}  # fmt: skip
+AUDIO_SUFFIXES = SOUNDFILE_SUFFIXES | AV_SUFFIXES
+MEDIA_EXTRA = "media"
 BLOCK_SECONDS = 10.0
+# A decoded length this much shorter than the header's is not called truncated: lossy codecs'
+# priming and padding differ by a few hundredths of a second between encoders and decoders.
+TRUNCATION_TOLERANCE_SECONDS = 0.25
 
 
-def audio_files(paths: list[Path]) -> list[Path]:
-    """Paths as given, with each folder replaced by the audio files in it (sorted)."""
-    out: list[Path] = []
+class Skipped(NamedTuple):
+    """A path ``audio_files`` left out, and why (for a ``note:`` line)."""
+
+    path: Path
+    reason: str
+
+
+def audio_files(
+    paths: Iterable[str | os.PathLike], recursive: bool = False
+) -> tuple[list[Path], list[Skipped]]:
+    """The files to transcribe: paths as given, each folder replaced by the audio and video files in it.
+
+    Files named on the command line are taken whatever their suffix (decoding says if they are not
+    audio); in a folder, files whose suffix is not in ``AUDIO_SUFFIXES`` are skipped and reported,
+    hidden files and folders (a leading ".") are skipped silently, as ``ls`` and ``find``'s users expect.
+
+    Args:
+        paths: files and folders, in the user's order.
+        recursive: also walk sub-folders (sorted, depth first); else they are skipped and reported.
+            Links to folders are never followed inside a folder (a loop would never end).
+
+    Returns:
+        (files in order, the folder entries skipped with a reason each). Names are kept as the
+        file system gives them (undecodable bytes as surrogate escapes; see ``display_name``).
+    """
+    files: list[Path] = []
+    skipped: list[Skipped] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out += sorted(f for f in p.iterdir() if f.suffix.lower() in AUDIO_SUFFIXES)
+            _walk(p, recursive, files, skipped)
         else:
-            out.append(p)
-    return out
+            files.append(p)
+    return files, skipped
+
+
+def _walk(folder: Path, recursive: bool, files: list[Path], skipped: list[Skipped]) -> None:
+    try:
+        entries = sorted(e for e in folder.iterdir() if not e.name.startswith("."))
+    except OSError as e:
+        skipped.append(Skipped(folder, f"cannot be listed ({e.strerror or type(e).__name__})"))
+        return
+    for entry in entries:
+        if entry.is_dir():
+            if entry.is_symlink():
+                skipped.append(Skipped(entry, "a link to a folder (not followed)"))
+            elif recursive:
+                _walk(entry, recursive, files, skipped)
+            else:
+                skipped.append(Skipped(entry, "a folder (pass --recursive to include sub-folders)"))
+        elif entry.suffix.lower() in AUDIO_SUFFIXES:
+            files.append(entry)
+        else:
+            kind = f"{entry.suffix} is" if entry.suffix else "files without a suffix are"
+            skipped.append(Skipped(entry, f"not an audio or video file ({kind} not read from folders)"))
 
 
 def describe(audio: AudioInput) -> str:
-    """A name for error messages and results: the path, or a description of the array."""
+    """A name for error messages and results: the path (printable, see ``display_name``), or a
+    description of the array."""
     if isinstance(audio, (str, os.PathLike)):
-        return str(audio)
+        return display_name(audio)
     arr = audio[0] if isinstance(audio, tuple) and audio else audio
     if not hasattr(arr, "shape"):
         return f"<{type(audio).__name__}>"
     return f"<array {arr.shape}>"
 
 
-def _info(path: str | os.PathLike) -> sf._SoundFileInfo:
-    """A file's header, checked: missing, a folder, empty, not audio, or truncated raise AudioError."""
+def _checked(path: str | os.PathLike) -> Path:
+    """The path, when it names a non-empty file."""
     p = Path(path)
     if not p.exists():
         raise AudioFileNotFoundError(p)
@@ -61,45 +142,243 @@ def _info(path: str | os.PathLike) -> sf._SoundFileInfo:
         raise AudioError(p, "is a folder, not an audio file")
     if p.stat().st_size == 0:
         raise AudioError(p, "file is empty")
-    try:
-        info = sf.info(str(p))
-    except (sf.LibsndfileError, RuntimeError, TypeError) as e:
-        raise AudioError(p, f"not a readable audio file ({_detail(e)})") from None
-    # libsndfile reads a cut-off WAV/AIFF silently but logs ``data : 32000 (should be 15978)``.
-    match = re.search(r"^(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", info.extra_info, re.MULTILINE)
-    if match and int(match.group(2)) < int(match.group(1)):
-        raise AudioError(
-            p,
-            f"truncated: the header announces {match.group(1)} bytes of audio, "
-            f"the file holds {match.group(2)}",
-        )
-    if not info.frames:
-        raise AudioError(p, "contains no samples")
-    return info
+    return p
 
 
 def _detail(e: Exception) -> str:
     return str(e).split(":", 1)[-1].strip() or type(e).__name__
 
 
-def duration(path: str | os.PathLike) -> float:
-    """Seconds of audio in a file, from its (checked) header.
+def _fs_name(path: Path) -> str | bytes:
+    """The path for libsndfile: soundfile encodes a str strictly, so a name with bytes that are not
+    valid in the file system's encoding (surrogate escapes) goes as its original bytes."""
+    name = os.fspath(path)
+    try:
+        name.encode()
+    except UnicodeEncodeError:
+        return os.fsencode(name)
+    return name
+
+
+class _SoundFileDecoder:
+    """A file libsndfile reads: its rate, its length, and its samples as mono blocks.
+
+    Attributes:
+        rate: Hz.
+        frames: samples per channel the file holds, as far as its header tells.
+        announced: samples per channel the header announces (more than ``frames`` for a WAV or
+            AIFF cut short, which libsndfile reads silently but notes in its log).
+        error: why decoding stopped before the end, when a decoder failed (FLAC: "lost sync").
+    """
+
+    SALVAGE_FRAMES = 4096  # a FLAC block: what a failing read is retried in
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            self._file = sf.SoundFile(_fs_name(path))
+        except (sf.LibsndfileError, RuntimeError, TypeError) as e:
+            raise AudioError(path, f"not a readable audio file ({_detail(e)})") from None
+        self.rate = int(self._file.samplerate)
+        self.frames = int(self._file.frames)
+        self.announced = self.frames
+        self.error: str | None = None
+        # libsndfile logs ``data : 32000 (should be 15978)`` (bytes) for a cut-off WAV/AIFF.
+        match = re.search(r"^(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", self._file.extra_info, re.M)
+        if match and 0 < int(match.group(2)) < int(match.group(1)):
+            self.announced = round(self.frames * int(match.group(1)) / int(match.group(2)))
+
+    def blocks(self, size: int) -> Iterator[np.ndarray]:
+        """(n,) float32 mono blocks of ``size`` samples (the last shorter), until the end or an error."""
+        done = 0
+        try:
+            while True:
+                data = self._file.read(size, dtype="float32", always_2d=True)
+                done += data.shape[0]
+                if data.shape[0]:
+                    yield mix_down(data)
+                if data.shape[0] < size:
+                    return
+        except (sf.LibsndfileError, RuntimeError) as e:
+            self.error = _detail(e)
+        # A failing read returns nothing, and libsndfile's state is then broken: read that block
+        # again from a fresh handle in small pieces, to keep what precedes the damage.
+        yield from self._salvage(done)
+
+    def _salvage(self, start: int) -> Iterator[np.ndarray]:
+        try:
+            with sf.SoundFile(_fs_name(self.path)) as f:
+                f.seek(start)
+                while True:
+                    data = f.read(self.SALVAGE_FRAMES, dtype="float32", always_2d=True)
+                    if data.shape[0]:
+                        yield mix_down(data)
+                    if data.shape[0] < self.SALVAGE_FRAMES:
+                        return
+        except (sf.LibsndfileError, RuntimeError):
+            return
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _import_av(path: Path):
+    try:
+        import av
+    except ImportError:
+        what = f"{display_name(path)}: reading {path.suffix or 'this'} files"
+        raise MissingDependencyError(what, MEDIA_EXTRA) from None
+    return av
+
+
+def _av_detail(e: Exception) -> str:
+    """FFmpeg's message without the errno and the file name PyAV appends."""
+    return getattr(e, "strerror", None) or _detail(e)
+
+
+class _AvDecoder:
+    """A file FFmpeg reads (through PyAV): its first audio stream, with ``_SoundFileDecoder``'s
+    attributes. ``announced`` is the stream's duration from the container's index (MP4's moov,
+    FLAC's STREAMINFO), or the container's when it holds no video; None when neither says."""
+
+    def __init__(self, path: Path):
+        av = self._av = _import_av(path)
+        self.path = path
+        self.error: str | None = None
+        try:
+            self._container = av.open(os.fspath(path))
+        except (av.error.FFmpegError, OSError, UnicodeError) as e:
+            raise AudioError(path, f"not a readable audio or video file ({_av_detail(e)})") from None
+        streams = self._container.streams
+        if not streams.audio:
+            problem = "a video without sound (no audio stream)" if streams.video else "no audio stream"
+            self._container.close()  # after reading ``streams``: PyAV crashes on a closed container's
+            raise AudioError(path, problem)
+        self._stream = streams.audio[0]
+        self.rate = int(self._stream.codec_context.sample_rate or 0)
+        if self.rate <= 0:
+            self._container.close()
+            raise AudioError(path, "its audio stream has no sample rate")
+        seconds = None
+        if self._stream.duration and self._stream.time_base:
+            seconds = float(self._stream.duration * self._stream.time_base)
+        elif self._container.duration and not streams.video:
+            seconds = self._container.duration / 1e6  # av.time_base: microseconds
+        self.announced = None if seconds is None else round(seconds * self.rate)
+        estimate = (self._container.duration or 0) / 1e6 * self.rate
+        self.frames = self.announced if self.announced is not None else round(estimate)
+
+    def blocks(self, size: int) -> Iterator[np.ndarray]:
+        """As ``_SoundFileDecoder.blocks``: FFmpeg's frames regrouped into blocks of ``size``."""
+        resampler = self._av.AudioResampler(format="fltp", rate=self.rate)  # planar float32, layout kept
+        pending: list[np.ndarray] = []
+        held = 0
+        try:
+            for frame in itertools.chain(self._container.decode(self._stream), [None]):
+                for out in resampler.resample(frame):  # None flushes
+                    planes = out.to_ndarray()  # (channels, n)
+                    pending.append(planes.mean(axis=0, dtype=np.float32) if len(planes) > 1 else planes[0])
+                    held += pending[-1].shape[0]
+                    while held >= size:
+                        whole = np.concatenate(pending)
+                        yield whole[:size]
+                        pending, held = [whole[size:]], whole.shape[0] - size
+        except (self._av.error.FFmpegError, ValueError) as e:  # ValueError: a frame the resampler refuses
+            self.error = _av_detail(e)
+        if held:
+            yield np.concatenate(pending)
+
+    def close(self) -> None:
+        self._container.close()
+
+
+_Decoder = _SoundFileDecoder | _AvDecoder
+
+
+def _open(path: str | os.PathLike) -> _Decoder:
+    """The decoder for a file: PyAV for AV_SUFFIXES, else libsndfile, else PyAV when installed.
 
     Raises:
-        AudioError: missing, a folder, empty, not audio, truncated, or no samples.
+        AudioError: missing, a folder, empty, or neither decoder can read it.
+        MissingDependencyError: it needs PyAV, which is not installed.
     """
-    info = _info(path)
-    return info.frames / info.samplerate
+    p = _checked(path)
+    if p.suffix.lower() in AV_SUFFIXES:
+        return _AvDecoder(p)
+    try:
+        return _SoundFileDecoder(p)
+    except AudioError as refused:
+        if importlib.util.find_spec("av") is None:
+            raise
+        first = refused
+    try:  # a format libsndfile lacks behind a common suffix (AAC in .wav, FLAC in .ogg, ...)
+        return _AvDecoder(p)
+    except AudioError:
+        raise first from None
+
+
+def _decoded(path: Path, decoder: _Decoder) -> Iterator[np.ndarray]:
+    """The decoder's mono blocks at its own rate, ``BLOCK_SECONDS`` each; at the end, the length is
+    checked against the header (see ``_check_length``)."""
+    count = 0
+    try:
+        for block in decoder.blocks(max(1, int(BLOCK_SECONDS * decoder.rate))):
+            count += block.shape[0]
+            yield check_finite(block, path)
+    finally:
+        decoder.close()
+    _check_length(path, decoder, count)
+
+
+def _check_length(path: Path, decoder: _Decoder, count: int) -> None:
+    """Nothing decoded is an error; less than the header announces is transcribed and named as
+    truncated in one warning; a decoder error that truncation does not explain is an error.
+
+    Raises:
+        AudioError: no samples, or a decoder error before the end the header announces was unknown.
+    """
+    rate = decoder.rate
+    if count == 0:
+        raise AudioError(
+            path, f"not a readable audio file ({decoder.error})" if decoder.error else "contains no samples"
+        )
+    if decoder.announced is not None and decoder.announced - count > TRUNCATION_TOLERANCE_SECONDS * rate:
+        log.warning(
+            "%s: truncated: the header announces %.1f s, the file decodes to %.1f s; "
+            "transcribed what is there",
+            display_name(path),
+            decoder.announced / rate,
+            count / rate,
+        )
+    elif decoder.error:
+        raise AudioError(path, f"cannot be decoded after {count / rate:.1f} s ({decoder.error})")
+
+
+def duration(path: str | os.PathLike) -> float:
+    """Seconds of audio in a file, as its header tells (the decoded length may be shorter: see
+    ``read_blocks``).
+
+    Raises:
+        AudioError: missing, a folder, empty, not audio, or no samples.
+        MissingDependencyError: the file needs PyAV ([media] extra), which is not installed.
+    """
+    decoder = _open(path)
+    decoder.close()
+    if decoder.frames <= 0:
+        raise AudioError(path, "contains no samples")
+    return decoder.frames / decoder.rate
 
 
 def read_file(path: str | os.PathLike) -> tuple[np.ndarray, int]:
-    """(samples (N, channels) float32, sample rate) of a whole file. Raises AudioError."""
-    _info(path)
-    try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as e:
-        raise AudioError(path, f"not a readable audio file ({_detail(e)})") from None
-    return data, int(rate)
+    """((N,) float32 mono samples, sample rate in Hz) of a whole file, decoded to where its audio ends.
+
+    Raises:
+        AudioError: missing, a folder, empty, not audio, no samples, NaN, or a decoder error.
+        MissingDependencyError: the file needs PyAV ([media] extra), which is not installed.
+    """
+    p = Path(path)
+    decoder = _open(p)
+    return np.concatenate(list(_decoded(p, decoder))), decoder.rate
 
 
 def to_mono(data: np.ndarray, source: str) -> np.ndarray:
@@ -146,6 +425,7 @@ def load_audio(audio: AudioInput, sample_rate: int = 16000) -> np.ndarray:
 
     Raises:
         AudioError: the file cannot be read, or the samples are empty, NaN or not audio.
+        MissingDependencyError: the file needs PyAV ([media] extra), which is not installed.
     """
     source = describe(audio)
     if isinstance(audio, (str, os.PathLike)):
@@ -172,34 +452,48 @@ def load_audio(audio: AudioInput, sample_rate: int = 16000) -> np.ndarray:
     return peak_normalized(wav)
 
 
-def read_blocks(path: str | os.PathLike, sample_rate: int, checked: bool = False) -> Iterator[np.ndarray]:
+def read_blocks(path: str | os.PathLike, sample_rate: int) -> BlockReader:
+    """A file as consecutive (n,) float32 mono blocks at ``sample_rate``: see ``BlockReader``."""
+    return BlockReader(path, sample_rate)
+
+
+class BlockReader:
     """A file as consecutive (n,) float32 mono blocks at ``sample_rate``, ``BLOCK_SECONDS`` each,
-    not peak-normalised (see ``peak_normalized``).
+    not peak-normalised (see ``peak_normalized``); iterating decodes it (lazily, once).
 
     Args:
-        checked: the caller has already checked the header (``duration``): skip reading it again.
+        path: the file.
+        sample_rate: Hz to resample to (soxr's streaming resampler, HQ).
 
-    Raises:
-        AudioError: as ``duration`` for the header; while reading, for NaN samples or a stream
-            that cannot be decoded.
+    Attributes:
+        samples: samples yielded so far; after the last block, the decoded length, which is what a
+            transcript reports (a truncated file's header announces more: see ``_check_length``).
+
+    Raises (while iterating):
+        AudioError: as ``read_file``.
+        MissingDependencyError: the file needs PyAV ([media] extra), which is not installed.
     """
-    source = Path(path)
-    if not checked:
-        _info(source)
-    try:
-        with sf.SoundFile(str(source)) as f:
-            resampler = None
-            if f.samplerate != sample_rate:
-                resampler = soxr.ResampleStream(f.samplerate, sample_rate, 1, dtype="float32", quality="HQ")
-            block = max(1, int(BLOCK_SECONDS * f.samplerate))
-            while True:
-                data = f.read(block, dtype="float32", always_2d=True)
-                last = data.shape[0] < block
-                mono = mix_down(data)
-                if resampler is not None:
-                    mono = resampler.resample_chunk(mono, last=last)
-                yield check_finite(mono, source)
-                if last:
-                    break
-    except (sf.LibsndfileError, RuntimeError) as e:
-        raise AudioError(source, f"not a readable audio file ({e})") from None
+
+    def __init__(self, path: str | os.PathLike, sample_rate: int):
+        self.path = Path(path)
+        self.sample_rate = sample_rate
+        self.samples = 0
+
+    @property
+    def seconds(self) -> float:
+        """The decoded length so far, in seconds."""
+        return self.samples / self.sample_rate
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        decoder = _open(self.path)
+        resampler = None
+        if decoder.rate != self.sample_rate:
+            resampler = soxr.ResampleStream(decoder.rate, self.sample_rate, 1, dtype="float32", quality="HQ")
+        for block in _decoded(self.path, decoder):
+            yield self._counted(block if resampler is None else resampler.resample_chunk(block))
+        if resampler is not None:
+            yield self._counted(resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
+
+    def _counted(self, block: np.ndarray) -> np.ndarray:
+        self.samples += block.shape[0]
+        return block

@@ -10,10 +10,17 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from .audio import audio_files
+from .audio import Skipped, audio_files, describe
 from .bundle import RECIPE_NAMES
 from .console import run_command
-from .errors import AudioError, InputError, MissingDependencyError, OutputError, QwenAsrEdgeError
+from .errors import (
+    AudioError,
+    InputError,
+    MissingDependencyError,
+    OutputError,
+    QwenAsrEdgeError,
+    display_name,
+)
 from .options import DEFAULTS, TranscriptionOptions
 from .outputs import plan_outputs, write_text
 from .providers import OPTIMIZATION_LEVELS, SessionSettings
@@ -23,7 +30,10 @@ from .writers import WRITERS, ResultWriter, TxtWriter, get_writer
 
 def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcribe") -> argparse.Namespace:
     p = argparse.ArgumentParser(prog=prog, description="Transcribe audio files with an exported bundle.")
-    p.add_argument("files", nargs="+", type=Path, help="audio files, or folders of them")
+    p.add_argument("files", nargs="+", type=Path, help="audio or video files, or folders of them")
+    p.add_argument(
+        "--recursive", "-r", action="store_true", help="also transcribe what is in sub-folders of a folder"
+    )
     source = p.add_mutually_exclusive_group()
     source.add_argument(
         "--bundle",
@@ -155,6 +165,20 @@ def bundle_of(args: argparse.Namespace, resolve_model: ModelResolver | None = No
     return demo.demo_bundle()
 
 
+# More skipped entries than this are summed up in one line.
+MAX_SKIP_NOTES = 5
+
+
+def report_skipped(skipped: list[Skipped]) -> None:
+    """One ``note:`` line on stderr per entry a folder skipped, or one line for many."""
+    if len(skipped) <= MAX_SKIP_NOTES:
+        for s in skipped:
+            print(f"note: {display_name(s.path)}: skipped: {s.reason}", file=sys.stderr)
+        return
+    examples = "; ".join(f"{display_name(s.path)}: {s.reason}" for s in skipped[:3])
+    print(f"note: skipped {len(skipped)} entries of the folders given, e.g. {examples}", file=sys.stderr)
+
+
 def run(args: argparse.Namespace, resolve_model: ModelResolver | None = None) -> int:
     """Transcribe ``args.files`` as parsed by :func:`parse_args`.
 
@@ -176,9 +200,11 @@ def run(args: argparse.Namespace, resolve_model: ModelResolver | None = None) ->
     """
     from .transcriber import Transcriber
 
-    inputs = _each_once(audio_files(args.files))
+    found, skipped = audio_files(args.files, recursive=args.recursive)
+    report_skipped(skipped)
+    inputs = _each_once(found)
     if not inputs:
-        raise InputError(f"no audio files in {', '.join(map(str, args.files))}")
+        raise InputError(f"no audio files in {', '.join(map(display_name, args.files))}")
     writer = get_writer(args.format)
     targets = None
     if args.output_dir is not None:
@@ -226,7 +252,7 @@ def _transcribe_all(transcriber, inputs: list[Path], args: argparse.Namespace, r
     for i, path in enumerate(inputs):
         try:
             prepared[i] = transcriber.prepare(path, options)  # long files stay paths, read a block at a time
-        except AudioError as e:
+        except (AudioError, MissingDependencyError) as e:  # e.g. a file that needs the [media] extra
             results.failed(i, e)
     decoded = [i for i, audio in prepared.items() if not isinstance(audio, Path)]
     try:  # the short files in one call, so chunks of similar length decode together
@@ -254,7 +280,7 @@ def _each_once(paths: list[Path]) -> list[Path]:
     for p in paths:
         key = os.path.realpath(p)
         if key in seen:
-            print(f"note: {p} is given more than once; transcribing it once", file=sys.stderr)
+            print(f"note: {display_name(p)} is given more than once; transcribing it once", file=sys.stderr)
             continue
         seen.add(key)
         out.append(p)
@@ -287,7 +313,7 @@ class _Results:
             print(f"error: {error}", file=sys.stderr)
         else:  # a bug: still one line, and the other inputs go on
             print(
-                f"error: {self.inputs[i]}: unexpected {type(error).__name__}: {error} "
+                f"error: {display_name(self.inputs[i])}: unexpected {type(error).__name__}: {error} "
                 "(--debug shows the traceback; please report it)",
                 file=sys.stderr,
             )
@@ -296,7 +322,7 @@ class _Results:
         self._flush()
 
     def finished(self, i: int, transcript: Transcript) -> None:
-        self.outcomes[i] = dataclasses.replace(transcript, source=str(self.inputs[i]))
+        self.outcomes[i] = dataclasses.replace(transcript, source=describe(self.inputs[i]))
         self._flush()
 
     def close(self) -> None:

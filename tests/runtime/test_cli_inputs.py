@@ -1,0 +1,120 @@
+"""The inputs users have, end to end through the CLI with the built-in demo model: names that are
+not UTF-8, folders, truncated files, and what only PyAV decodes."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+from qwen_asr_edge.runtime.audio import load_audio
+from tests.support import noise_clip, require, write_media
+from tests.support import run_cli as cli
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "runtime" / "assets" / "demo" / "examples"
+LATIN1 = os.fsdecode(b"r\xe9union.wav")  # "réunion.wav" as an old archive or USB stick names it
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """english.wav, réunion.wav (German speech, a Latin-1 name), notes.txt and sub/english2.wav."""
+    d = tmp_path / "in"
+    d.mkdir()
+    shutil.copy(EXAMPLES / "english.wav", d / "english.wav")
+    shutil.copy(EXAMPLES / "german.wav", os.fsencode(d / LATIN1))
+    (d / "notes.txt").write_text("not audio\n")
+    (d / "sub").mkdir()
+    shutil.copy(EXAMPLES / "english.wav", d / "sub" / "english2.wav")
+    return d
+
+
+def test_a_folder_with_a_latin1_name_is_all_transcribed(folder, tmp_path):
+    result = cli("transcribe", folder, "-f", "json")
+    assert result.returncode == 0, result.stderr
+    items = json.loads(result.stdout)
+    assert [i["source"] for i in items] == [f"{folder}/english.wav", f"{folder}/r\\xe9union.wav"]
+    assert items[1]["text"]  # German speech, decoded
+    assert f"note: {folder}/notes.txt: skipped: not an audio or video file" in result.stderr
+    assert f"note: {folder}/sub: skipped: a folder (pass --recursive" in result.stderr
+
+    text = cli("transcribe", folder, "--recursive")
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.splitlines()
+    assert [line.split(": ", 1)[0] for line in lines] == [
+        f"{folder}/english.wav",
+        f"{folder}/r\\xe9union.wav",
+        f"{folder}/sub/english2.wav",
+    ]
+
+    out = tmp_path / "out"
+    srt = cli("transcribe", folder / LATIN1, "-f", "srt", "-o", out)
+    assert srt.returncode == 0, srt.stderr
+    assert os.listdir(os.fsencode(out)) == [b"r\xe9union.srt"]  # the original bytes, not the escape
+
+
+def test_a_missing_latin1_name_is_one_line(folder):
+    missing = folder / os.fsdecode(b"f\xeate.wav")
+    result = cli("transcribe", missing, folder / "english.wav")
+    assert result.returncode == 1
+    assert f"error: {folder}/f\\xeate.wav: no such file\n" in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout.strip()
+
+
+def test_truncated_files_report_the_decoded_length_with_one_warning(tmp_path):
+    """A short file decoded whole and a long one read a block at a time (longer than
+    --max-chunk-seconds by its header): both say the length they decode to."""
+    for name, seconds in (("short.flac", 8.0), ("long.flac", 24.0)):
+        sf.write(tmp_path / name, noise_clip(seconds) * 0.5, 16000, format="FLAC")
+        data = (tmp_path / name).read_bytes()
+        (tmp_path / name).write_bytes(data[: len(data) // 2])
+    result = cli(
+        "transcribe", tmp_path / "short.flac", tmp_path / "long.flac", "-f", "json",
+        "--max-chunk-seconds", "10", "--max-new-tokens", "4",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    durations = {Path(i["source"]).name: i["duration"] for i in json.loads(result.stdout)}
+    for name, header in (("short.flac", 8.0), ("long.flac", 24.0)):  # about half, and what decodes
+        assert header / 2 - 1 < durations[name] < header / 2 + 0.5
+        assert durations[name] == pytest.approx(load_audio(tmp_path / name).size / 16000, abs=1e-3)
+    warnings = [line for line in result.stderr.splitlines() if "truncated" in line]
+    assert warnings == [
+        f"{tmp_path}/short.flac: truncated: the header announces 8.0 s, the file decodes to "
+        f"{durations['short.flac']:.1f} s; transcribed what is there",
+        f"{tmp_path}/long.flac: truncated: the header announces 24.0 s, the file decodes to "
+        f"{durations['long.flac']:.1f} s; transcribed what is there",
+    ]
+
+
+def test_voice_memos_and_videos_in_a_folder(tmp_path):
+    require(importlib.util.find_spec("av") is not None, "PyAV (the [media] extra)")
+    speech, rate = sf.read(EXAMPLES / "english.wav", dtype="float32")
+    write_media(tmp_path / "a_memo.m4a", speech, "aac", rate=rate)
+    write_media(tmp_path / "b_talk.mp4", speech, "aac", video=True, rate=rate)
+    write_media(tmp_path / "c_screen.mp4", None, video=True)
+    result = cli("transcribe", tmp_path, "-f", "json")
+    assert result.returncode == 1
+    assert (
+        result.stderr.splitlines()[-1]
+        == f"error: {tmp_path}/c_screen.mp4: a video without sound (no audio stream)"
+    )
+    items = json.loads(result.stdout)
+    assert [Path(i["source"]).name for i in items] == ["a_memo.m4a", "b_talk.mp4"]
+    assert all(i["text"] and i["duration"] == pytest.approx(2.08, abs=0.1) for i in items)
+
+
+def test_without_pyav_a_memo_names_the_extra_and_the_rest_is_transcribed(tmp_path):
+    blocker = tmp_path / "no_av"
+    (blocker / "av").mkdir(parents=True)
+    (blocker / "av" / "__init__.py").write_text("raise ImportError('PyAV is not installed')\n")
+    memo = tmp_path / "memo.m4a"
+    memo.write_bytes(b"\0" * 1000)
+    env = {**os.environ, "PYTHONPATH": str(blocker)}
+    result = cli("transcribe", memo, EXAMPLES / "english.wav", env=env)
+    assert result.returncode == 1
+    assert f"error: {memo}: reading .m4a files needs the [media] extra: pip install" in result.stderr
+    assert "Traceback" not in result.stderr and "english.wav" in result.stdout
