@@ -15,6 +15,7 @@ from .bundle import RECIPE_NAMES
 from .console import run_command
 from .errors import (
     AudioError,
+    BundleError,
     InputError,
     MissingDependencyError,
     OutputError,
@@ -222,7 +223,15 @@ def run(args: argparse.Namespace, resolve_model: ModelResolver | None = None) ->
     # and the aligner that word timestamps need.
     transcriber.prompt_ids(1, args.context, args.language)
     if options.word_timestamps:
-        _ = transcriber.aligner
+        try:
+            _ = transcriber.aligner
+        except BundleError:
+            if args.bundle is None and args.model is None:
+                raise InputError(
+                    "--word-timestamps needs a forced aligner, which the built-in demo model lacks: pass "
+                    "--bundle DIR of a bundle exported with --aligner Qwen/Qwen3-ForcedAligner-0.6B"
+                ) from None
+            raise
     results = _Results(inputs, writer, targets, several=len(inputs) > 1, as_json=args.format == "json")
     try:
         _transcribe_all(transcriber, inputs, args, results)

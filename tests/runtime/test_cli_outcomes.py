@@ -189,3 +189,9 @@ def test_outputs_get_the_usual_permissions(tmp_path):
     result = run_cli("transcribe", EXAMPLES["english"].path, "-o", tmp_path, "-f", "srt")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "english.srt").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_word_timestamps_with_the_demo_model_say_what_to_do_before_any_work():
+    result = run_cli("transcribe", EXAMPLES["english"].path, "--word-timestamps")
+    assert result.returncode == 2 and not result.stdout
+    assert "demo model lacks" in one_line_error(result.stderr) and "--bundle" in result.stderr
