@@ -346,15 +346,14 @@ def test_a_long_file_read_in_blocks_gives_what_the_array_gives(demo, tmp_path):
 
 
 @needs_vad
-def test_cli_vad_gives_empty_text_for_silence_noise_and_a_tone(tmp_path):
+def test_cli_vad_gives_empty_text_for_silence_noise_a_tone_and_20_ms(tmp_path):
     files = []
-    for name, wav in [
-        ("silence", np.zeros(10 * SR, np.float32)),
-        ("noise", white_noise(10)),
-        ("tone", tone(10)),
-    ]:
-        files.append(tmp_path / f"{name}.wav")
-        sf.write(files[-1], wav, SR)
+    for make in (silence, white_noise, tone):
+        files.append(tmp_path / f"{make.__name__}.wav")
+        sf.write(files[-1], make(10.0), SR)
+    english = load_audio(next(e["audio"] for e in demo_examples() if e["language"] == "English"))
+    files.append(tmp_path / "20ms.wav")  # 20 ms of a word: without --vad the demo model says a sentence
+    sf.write(files[-1], english[SR : SR + SR // 50], SR)
     done = run_cli("transcribe", "--vad", *files)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [f"{f}: " for f in files]
