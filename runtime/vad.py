@@ -250,8 +250,8 @@ class _SpanTracker:
                 self.open.certain = max(self.open.certain, sure)
         if self.last_end is not None:
             earliest = self.start if self.start is not None else self.window * self.index
-            if earliest - self.last_end >= 2 * self.pad:
-                self._resolve(self.last_end + self.pad)
+            if earliest - self.last_end >= 2 * self.pad:  # clamped: the last window may be partial
+                self._resolve(min(self.length, self.last_end + self.pad))
 
 
 class _SpeechStream:
