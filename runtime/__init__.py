@@ -9,10 +9,10 @@
         print(segment.start, segment.end, segment.avg_logprob, segment.text)
 
 Modules, each with one job: audio (files and arrays -> 16 kHz mono), chunking (quiet-point
-cuts), mel, prompt, decoding (greedy loop, KV cache), parsing (model output -> language, text),
-transcriber (the pipeline), aligner and alignment (word times), options and results (the data
-types), writers and subtitles (output formats), bundle (the export contract), providers
-(onnxruntime sessions), errors, and the CLI modules.
+cuts), vad (the voice-activity filter), mel, prompt, decoding (greedy loop, KV cache), parsing
+(model output -> language, text), transcriber (the pipeline), aligner and alignment (word times),
+options and results (the data types), writers and subtitles (output formats), bundle (the export
+contract), providers (onnxruntime sessions), errors, and the CLI modules.
 """
 
 from .aligner import Aligner
@@ -32,6 +32,7 @@ from .options import TranscriptionOptions
 from .providers import SessionSettings
 from .results import Segment, Timings, Transcript, Word
 from .transcriber import AudioEncoding, Transcriber
+from .vad import VadOptions
 
 __all__ = [
     "Aligner",
@@ -52,6 +53,7 @@ __all__ = [
     "Transcriber",
     "Transcript",
     "TranscriptionOptions",
+    "VadOptions",
     "Word",
     "demo_bundle",
     "demo_examples",

@@ -26,6 +26,7 @@ from .options import DEFAULTS, TranscriptionOptions
 from .outputs import plan_outputs, write_text
 from .providers import OPTIMIZATION_LEVELS, SessionSettings
 from .results import Transcript
+from .vad import VadOptions
 from .writers import WRITERS, ResultWriter, TxtWriter, get_writer
 
 
@@ -115,9 +116,24 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcr
         "(default %(default)s; "
         "the official package uses 1200, and 180 with timestamps)",
     )
+    p.add_argument(
+        "--vad",
+        dest="vad_filter",
+        action="store_true",
+        help="decode only the speech silero VAD finds (as faster-whisper's vad_filter): silence, noise and "
+        "tones give no text, chunks are cut at speech pauses; needs the [vad] extra",
+    )
+    p.add_argument(
+        "--vad-threshold",
+        type=float,
+        metavar="P",
+        help=f"with --vad: the speech probability from which a 32 ms window is speech "
+        f"(default {VadOptions.threshold})",
+    )
     p.add_argument("--no-verify", action="store_true", help="skip checking the bundle files' sha256")
     p.add_argument("--debug", action="store_true", help="show tracebacks and the provider in use")
     args = p.parse_args(argv)
+    vad_parameters = _vad_parameters(p, args)
     try:  # TranscriptionOptions checks its own values; the CLI names the option
         args.options = TranscriptionOptions(
             max_new_tokens=args.max_new_tokens,
@@ -125,6 +141,8 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcr
             max_chunk_seconds=args.max_chunk_seconds,
             word_timestamps=args.word_timestamps,
             progress=True,
+            vad_filter=args.vad_filter,
+            vad_parameters=vad_parameters,
         )
     except ValueError as e:
         name, rest = str(e).split(" ", 1)
@@ -139,6 +157,18 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcr
     if bad:
         p.error(f"--session-config takes KEY=VALUE, not {bad[0]!r}")
     return args
+
+
+def _vad_parameters(p: argparse.ArgumentParser, args: argparse.Namespace) -> VadOptions | None:
+    """VadOptions from --vad-threshold, None for the defaults; a bad value is a usage error."""
+    if args.vad_threshold is None:
+        return None
+    if not args.vad_filter:
+        p.error("--vad-threshold goes with --vad")
+    try:
+        return VadOptions(threshold=args.vad_threshold)
+    except ValueError as e:
+        p.error(f"--vad-{e}")
 
 
 # Turns --model CHECKPOINT (and --recipe) into a bundle folder. Resolving needs the exporter, which

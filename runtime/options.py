@@ -3,7 +3,9 @@ defaults are read from here, never restated)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass
+
+from .vad import VadOptions
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,11 @@ class TranscriptionOptions:
             step) for ``Segment.avg_logprob``; off by default to keep the decode loop lean.
         ignore_stop: Decode exactly the token cap, ignoring stop ids (benchmarks: equal work).
         progress: A progress bar over audio seconds on stderr, for long work on a terminal.
+        vad_filter: Decode only the speech that silero VAD finds (faster-whisper's ``vad_filter``):
+            non-speech is dropped and chunks are cut at speech pauses, each one a contiguous span of
+            the recording (see vad.speech_chunks); a recording with no speech gives no segments.
+            Needs the [vad] extra.
+        vad_parameters: With ``vad_filter``, how speech is found (None: VadOptions' defaults).
 
     Raises:
         ValueError: ``max_new_tokens`` or ``batch_size`` below 1, or ``max_chunk_seconds`` not
@@ -41,6 +48,8 @@ class TranscriptionOptions:
     log_probs: bool = False
     ignore_stop: bool = False
     progress: bool = False
+    vad_filter: bool = False
+    vad_parameters: VadOptions | None = None
 
     def __post_init__(self):
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
@@ -62,7 +71,7 @@ class TranscriptionOptions:
         return self.min_token_cap + int(self.tokens_per_second * seconds + 0.999)
 
     def to_dict(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return asdict(self)
 
 
 DEFAULTS = TranscriptionOptions()

@@ -40,6 +40,7 @@ from .prompt import PromptBuilder, normalize_language
 from .providers import SessionSettings, create_session, resolve_providers, session_device
 from .results import Segment, Timings, Transcript, Word
 from .tokenizer import Tokenizer
+from .vad import check_available, speech_chunks
 
 log = logging.getLogger("qwen_asr_edge")
 
@@ -368,6 +369,8 @@ class Transcriber:
 
     def _prepare(self, audio: AudioInput, options: TranscriptionOptions) -> tuple[np.ndarray | None, float]:
         """(None, seconds) for a file to read in blocks, else (samples, seconds)."""
+        if options.vad_filter:
+            check_available()  # before any decoding: a missing extra is one error, not one per file
         if isinstance(audio, (str, os.PathLike)):
             seconds = duration(audio)
             if seconds > self.chunk_seconds(options):
@@ -383,13 +386,20 @@ class Transcriber:
         blocks: BlockReader | None = None,
     ) -> Iterator[Chunk]:
         """One recording's chunks: from its samples, or read from its file a block at a time
-        (``blocks``, whose count of samples read is then the decoded length)."""
+        (``blocks``, whose count of samples read is then the decoded length); with ``vad_filter``,
+        its speech only."""
         if wav is not None:  # decoded whole: already peak-normalised (load)
-            yield from cut_at_quiet_points([wav], self.sample_rate, self.chunk_seconds(options))
+            yield from self._cut([wav], options)
             return
         blocks = blocks or read_blocks(audio, self.sample_rate)
-        for chunk in cut_at_quiet_points(blocks, self.sample_rate, self.chunk_seconds(options)):
+        for chunk in self._cut(blocks, options):
             yield dataclasses.replace(chunk, wav=peak_normalized(chunk.wav))  # a file's peak: per chunk
+
+    def _cut(self, blocks: Iterable[np.ndarray], options: TranscriptionOptions) -> Iterator[Chunk]:
+        seconds = self.chunk_seconds(options)
+        if options.vad_filter:
+            return speech_chunks(blocks, self.sample_rate, seconds, options.vad_parameters)
+        return cut_at_quiet_points(blocks, self.sample_rate, seconds)
 
     def transcribe(
         self,
