@@ -26,7 +26,7 @@ from .options import DEFAULTS, TranscriptionOptions
 from .outputs import plan_outputs, write_text
 from .providers import OPTIMIZATION_LEVELS, SessionSettings
 from .results import Transcript
-from .vad import VadOptions
+from .vad import VadOptions, check_available
 from .writers import WRITERS, ResultWriter, TxtWriter, get_writer
 
 
@@ -250,8 +250,10 @@ def run(args: argparse.Namespace, resolve_model: ModelResolver | None = None) ->
     )
     options = args.options
     # Options that would fail every input fail now, before any work: the language, the context,
-    # and the aligner that word timestamps need.
+    # the VAD's package, and the aligner that word timestamps need.
     transcriber.prompt_ids(1, args.context, args.language)
+    if options.vad_filter:
+        check_available()
     if options.word_timestamps:
         try:
             _ = transcriber.aligner
