@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .audio import audio_files
 from .bundle import RECIPE_NAMES
+from .chunking import MIN_MAX_CHUNK_SECONDS
 from .console import run_command
 from .errors import AudioError, InputError
 from .options import DEFAULTS, TranscriptionOptions
@@ -90,8 +91,8 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcr
         "--max-chunk-seconds",
         type=float,
         default=DEFAULTS.max_chunk_seconds,
-        help="cut longer recordings at quiet points into chunks of about this, within 5 s "
-        "(default %(default)s; "
+        help="cut longer recordings at quiet points into chunks of at most this, and at least 1 s "
+        f"(at least {MIN_MAX_CHUNK_SECONDS:g}; default %(default)s; "
         "the official package uses 1200, and 180 with timestamps)",
     )
     p.add_argument("--no-verify", action="store_true", help="skip checking the bundle files' sha256")

@@ -3,7 +3,10 @@ defaults are read from here, never restated)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
+
+from .chunking import MIN_MAX_CHUNK_SECONDS
 
 
 @dataclass(frozen=True)
@@ -15,8 +18,9 @@ class TranscriptionOptions:
             (``min_token_cap + tokens_per_second * seconds``, see ``token_cap``).
         batch_size: Chunks decoded together in one decoder batch.
         max_chunk_seconds: Recordings longer than this are cut at quiet points into chunks of at
-            most this many seconds (the official package uses 1200 s, and 180 s with word
-            timestamps). 30 s keeps a chunk's KV cache near 0.2 GB (0.6B, fp32).
+            most this many seconds and at least 1 s (chunking.py; the official package uses
+            1200 s, and 180 s with word timestamps). 30 s keeps a chunk's KV cache near 0.2 GB
+            (0.6B, fp32). At least 2 s, so that both sides of every cut can be 1 s long.
         tokens_per_second: Slope of the length-based cap: about twice the densest real speech.
         min_token_cap: Floor of the length-based cap (the language prefix alone takes ~3 tokens).
         word_timestamps: Word start and end times from the bundle's forced aligner; chunks are then
@@ -28,8 +32,8 @@ class TranscriptionOptions:
         progress: A progress bar over audio seconds on stderr, for long work on a terminal.
 
     Raises:
-        ValueError: ``max_new_tokens`` or ``batch_size`` below 1, or ``max_chunk_seconds`` not
-            longer than 0.5 s.
+        ValueError: ``max_new_tokens`` or ``batch_size`` below 1, or ``max_chunk_seconds`` below
+            2 s (or not a number).
     """
 
     max_new_tokens: int | None = None
@@ -47,8 +51,11 @@ class TranscriptionOptions:
             raise ValueError("max_new_tokens must be at least 1")
         if self.batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        if self.max_chunk_seconds <= 0.5:
-            raise ValueError("max_chunk_seconds must be longer than 0.5")
+        if not (self.max_chunk_seconds >= MIN_MAX_CHUNK_SECONDS and math.isfinite(self.max_chunk_seconds)):
+            raise ValueError(
+                f"max_chunk_seconds must be a number of seconds, at least {MIN_MAX_CHUNK_SECONDS:g} "
+                f"(chunks are at least 1 s long); got {self.max_chunk_seconds}"
+            )
 
     @property
     def wants_log_probs(self) -> bool:
