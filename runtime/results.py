@@ -6,6 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .options import TranscriptionOptions
+from .text import join_texts
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,9 @@ class Transcript:
     """One recording's transcription.
 
     Attributes:
-        text: All segments' texts joined.
+        text: All segments' texts joined as their language writes (text.join_texts: a space
+            between chunks, none next to Chinese or Japanese characters; the official package
+            joins with nothing).
         language: The main language: the one whose segments cover the most audio ("" if none).
         duration: Seconds of audio.
         segments: The decoded chunks in time order.
@@ -108,7 +111,7 @@ class Transcript:
         language = max(seconds, key=seconds.__getitem__) if seconds else ""  # first among ties
         first = next((s for s in segments if s.language == language), None)
         return cls(
-            text="".join(s.text for s in segments),
+            text=join_texts(s.text for s in segments),
             language=language,
             duration=duration,
             segments=segments,

@@ -221,3 +221,22 @@ def test_cli_refuses_a_limit_under_two_seconds_in_one_line(tmp_path):
     result = cli("transcribe", path, "--max-chunk-seconds", "1.5")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "error: --max-chunk-seconds must be a number of seconds, at least 2" in result.stderr
+
+
+def test_cli_joins_chunk_texts_with_spaces_in_text_txt_and_json(tmp_path):
+    """English and German chunks were glued together: ``...auf 85.Turn on ...``."""
+    import re
+
+    path = tmp_path / "mix.wav"
+    demo_recording(path, "gegeg", [0.6, 0.5, 0.8, 0.4, 0.0])
+    options = ["--max-chunk-seconds", "4", "-o", tmp_path / "out"]
+    for fmt in ("json", "txt", "srt"):
+        result = cli("transcribe", path, *options, "-f", fmt)
+        assert result.returncode == 0, result.stderr
+    doc = json.loads((tmp_path / "out" / "mix.json").read_text(encoding="utf-8"))
+    texts = [s["text"] for s in doc["segments"] if s["text"]]
+    assert len(texts) >= 4 and doc["text"] == " ".join(texts)
+    assert not re.search(r"[.!?][^\s]", doc["text"]) and "  " not in doc["text"]
+    assert (tmp_path / "out" / "mix.txt").read_text(encoding="utf-8") == doc["text"] + "\n"
+    srt_texts = [block.split("\n")[2] for block in (tmp_path / "out" / "mix.srt").read_text().split("\n\n")]
+    assert srt_texts == texts
