@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from collections.abc import Callable
@@ -48,8 +47,8 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcr
     p.add_argument(
         "--max-new-tokens",
         type=int,
-        help=f"token cap per chunk (default: {DEFAULTS.min_token_cap} "
-        f"+ {DEFAULTS.tokens_per_second:g} per second of audio)",
+        help="token cap per chunk (default: the language prefix, 3 tokens for Qwen3-ASR, "
+        f"+ {DEFAULTS.tokens_per_second:g} per second of audio + the stop token)",
     )
     p.add_argument(
         "--format",
@@ -185,9 +184,12 @@ def run(args: argparse.Namespace, resolve_model: ModelResolver | None = None) ->
         wavs.append(wav)
     if files:
         results = transcriber.transcribe_batch(
-            wavs, language=args.language, context=args.context, options=options
+            wavs,
+            language=args.language,
+            context=args.context,
+            options=options,
+            sources=[str(f) for f in files],
         )
-        results = [dataclasses.replace(r, source=str(f)) for r, f in zip(results, files, strict=True)]
         writer = get_writer(args.format)
         if args.output_dir:
             for f, r in zip(files, results, strict=True):

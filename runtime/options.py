@@ -14,15 +14,16 @@ class TranscriptionOptions:
     """Options of ``Transcriber.transcribe``, ``transcribe_batch`` and ``iter_segments``.
 
     Attributes:
-        max_new_tokens: Token cap per chunk; ``None`` ties the cap to the chunk's length
-            (``min_token_cap + tokens_per_second * seconds``, see ``token_cap``).
+        max_new_tokens: Token cap per chunk, its stop id included; ``None`` ties the cap to the
+            chunk's length (the language prefix + ``tokens_per_second`` per second, see
+            ``token_cap``). A chunk that reaches its cap says so (``Segment.finish_reason``).
         batch_size: Chunks decoded together in one decoder batch.
         max_chunk_seconds: Recordings longer than this are cut at quiet points into chunks of at
             most this many seconds and at least 1 s (chunking.py; the official package uses
             1200 s, and 180 s with word timestamps). 30 s keeps a chunk's KV cache near 0.2 GB
             (0.6B, fp32). At least 2 s, so that both sides of every cut can be 1 s long.
-        tokens_per_second: Slope of the length-based cap: about twice the densest real speech.
-        min_token_cap: Floor of the length-based cap (the language prefix alone takes ~3 tokens).
+        tokens_per_second: Slope of the length-based cap: about twice the densest real speech
+            (fast Mandarin, ~8 characters per second, about one token each).
         word_timestamps: Word start and end times from the bundle's forced aligner; chunks are then
             cut at the aligner's limit (180 s, as the official package cuts) and each word gets a
             ``probability`` from the decoder's log-probabilities.
@@ -40,7 +41,6 @@ class TranscriptionOptions:
     batch_size: int = 8
     max_chunk_seconds: float = 30.0
     tokens_per_second: float = 16.0
-    min_token_cap: int = 32
     word_timestamps: bool = False
     log_probs: bool = False
     ignore_stop: bool = False
@@ -62,11 +62,17 @@ class TranscriptionOptions:
         """Whether decoding must compute token log-probabilities (asked for, or for word ones)."""
         return self.log_probs or self.word_timestamps
 
-    def token_cap(self, seconds: float) -> int:
-        """The most tokens a chunk of ``seconds`` may generate, its stop id included."""
+    def token_cap(self, seconds: float, prefix_tokens: int = 0) -> int:
+        """The most tokens a chunk of ``seconds`` may generate, its stop id included.
+
+        ``max_new_tokens`` when set; else ``prefix_tokens`` (the longest ``language X<asr_text>``
+        in the bundle's tokens: 3 for Qwen3-ASR) + ``ceil(tokens_per_second * seconds)`` + 1 for
+        the stop id. So 20 ms of audio may have 2 tokens of text, not a sentence (the former
+        floor of 32 let a clip of any length invent one), and 30 s keep 480.
+        """
         if self.max_new_tokens is not None:
             return self.max_new_tokens
-        return self.min_token_cap + int(self.tokens_per_second * seconds + 0.999)
+        return prefix_tokens + math.ceil(self.tokens_per_second * seconds) + 1
 
     def to_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}

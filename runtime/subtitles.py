@@ -31,6 +31,11 @@ def _join(words: list[Word]) -> str:
     return text
 
 
+def _one_line(text: str) -> str:
+    """Whitespace runs made one space: a blank line would end an srt or vtt cue early."""
+    return " ".join(text.split())
+
+
 def _cue_texts(seg: Segment):
     """A function (i, j) -> the text of the cue made of ``seg.words[i:j]``."""
     spans = word_spans(seg.text, [w.text for w in seg.words])
@@ -38,7 +43,7 @@ def _cue_texts(seg: Segment):
         return lambda i, j: _join(seg.words[i:j])
     # A cue runs from its first word (the text's start, for the first) to the next cue's first word.
     starts = [0] + [a for a, _ in spans[1:]] + [len(seg.text)]
-    return lambda i, j: seg.text[starts[i] : starts[j]].strip()
+    return lambda i, j: _one_line(seg.text[starts[i] : starts[j]])
 
 
 def cues(
@@ -48,7 +53,7 @@ def cues(
     for seg in transcript.segments:
         if not seg.words:
             if seg.text.strip():
-                out.append(Cue(seg.start, seg.end, seg.text.strip()))
+                out.append(Cue(seg.start, seg.end, _one_line(seg.text)))
             continue
         text = _cue_texts(seg)
         first = 0  # the group is seg.words[first:j]

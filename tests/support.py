@@ -68,3 +68,18 @@ class Lazy(Mapping):
 
     def __len__(self) -> int:
         return len(self._makers)
+
+
+def official_where_well_formed(want, segment, tokenizer, language: str | None) -> tuple[str, str]:
+    """The (language, text) a segment must have, given the official package's result ``want`` for
+    the same tokens: the official one where the model's output is well formed; elsewhere (random
+    weights write no ``<asr_text>`` unless the language is forced) what parse_transcript promises
+    instead: no control markup, and "" when the output never reached ``<asr_text>``."""
+    from qwen_asr_edge.runtime.parsing import parse_transcript, well_formed
+
+    raw = tokenizer.decode(segment.tokens)
+    truncated = segment.finish_reason == "length"
+    if well_formed(raw, language, truncated=truncated):
+        return want.language, want.text
+    parsed = parse_transcript(raw, language, truncated=truncated)
+    return parsed.language, parsed.text

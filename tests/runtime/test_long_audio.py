@@ -83,6 +83,8 @@ def test_ten_minutes_with_timestamps_streamed_to_subtitles(bundles, ten_minutes,
         "--timestamps",
         "--max-new-tokens",
         "16",
+        "--language",  # random weights write no <asr_text>: without a language, no text, no cues
+        "en",
         "-o",
         str(out),
     ]

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qwen_asr_edge.runtime.chunking import split_at_quiet_points
-from qwen_asr_edge.runtime.parsing import fix_repetitions, parse_output
+from qwen_asr_edge.runtime.parsing import fix_repetitions, parse_output, parse_transcript, well_formed
 from qwen_asr_edge.runtime.results import language_runs
 
 utils = pytest.importorskip("qwen_asr.inference.utils")
@@ -44,6 +44,34 @@ def test_repetition_fix_matches_official(text):
 @given(texts, st.sampled_from([None, "English", "Chinese"]))
 def test_parse_matches_official(text, forced):
     assert parse_output(text, forced) == utils.parse_asr_output(text, user_language=forced)
+
+
+@settings(max_examples=400, deadline=None)
+@given(texts, st.sampled_from([None, "English", "Chinese"]), st.booleans())
+def test_parse_transcript_is_the_official_parse_wherever_the_output_is_well_formed(text, forced, truncated):
+    ours = parse_transcript(text, forced, truncated=truncated)
+    official = utils.parse_asr_output(text, user_language=forced)
+    if well_formed(text, forced, truncated=truncated):
+        assert (ours.language, ours.text) == official
+    elif forced or "<asr_text>" in text:  # only the text differs: the official one keeps markup
+        assert ours.language == official[0]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(["English", "chinese", "GERMAN", "None", "Cantonese"]),
+    st.lists(st.sampled_from(["Hello", " ", ",", ".", "你好", "language", "85", "\n", "ß"]), max_size=12).map(
+        "".join
+    ),
+    st.sampled_from(["", "\n", "\n\n"]),
+)
+def test_well_formed_outputs_parse_as_the_official_parser_does(name, text, gap):
+    raw = f"language {name}{gap}<asr_text>{text}"
+    assert well_formed(raw)
+    ours = parse_transcript(raw)
+    assert (ours.language, ours.text, ours.reached_text) == (*utils.parse_asr_output(raw), True)
+    assert well_formed(text, "English")
+    assert parse_transcript(text, "English").text == utils.parse_asr_output(text, user_language="English")[1]
 
 
 @pytest.mark.parametrize(

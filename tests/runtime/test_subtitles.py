@@ -69,6 +69,17 @@ def test_segments_without_words_are_cues():
     assert [(c.start, c.end, c.text) for c in cues(t)] == [(0.0, 2.0, "a")]
 
 
+def test_cue_text_is_one_line_whatever_the_model_wrote(tmp_path):
+    """A blank line in a segment's text ended its srt cue early, and the rest broke the file."""
+    text = "first part\n\nsecond  part"
+    with_words = transcript([Word(w, i * 0.5, i * 0.5 + 0.4) for i, w in enumerate(text.split())], text)
+    without = Transcript(text, "English", 2.0, [Segment(0.0, 2.0, text, "English")])
+    for t in (with_words, without):
+        assert [c.text for c in cues(t)] == ["first part second part"]
+        parsed = list(srt.parse(get_writer("srt").format(t)))
+        assert [c.content for c in parsed] == ["first part second part"]
+
+
 def test_timestamp_format():
     assert timestamp(3725.0456, ",") == "01:02:05,046"
     assert timestamp(0.0, ".") == "00:00:00.000"
