@@ -47,7 +47,7 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcr
     p.add_argument(
         "--max-new-tokens",
         type=int,
-        help="token cap per chunk (default: the language prefix, 3 tokens for Qwen3-ASR, "
+        help="token cap per chunk (default: the language prefix, 4 tokens for Qwen3-ASR, "
         f"+ {DEFAULTS.tokens_per_second:g} per second of audio + the stop token)",
     )
     p.add_argument(

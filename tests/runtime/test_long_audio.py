@@ -95,7 +95,7 @@ def test_ten_minutes_with_timestamps_streamed_to_subtitles(bundles, ten_minutes,
     assert doc["duration"] == pytest.approx(600.0)
     starts = [s["start"] for s in doc["segments"]]
     assert len(starts) >= 20 and starts == sorted(starts)  # 30 s chunks, in file order
-    assert all(0 < s["end"] - s["start"] <= 35 for s in doc["segments"])
+    assert all(0 < s["end"] - s["start"] <= 30.0 for s in doc["segments"])  # never past the limit
     cues = list(srt.parse((out / "ten_minutes.srt").read_text(encoding="utf-8")))
     assert cues and all(a.end <= b.start for a, b in itertools.pairwise(cues))
     assert cues[0].start.total_seconds() >= 0 and cues[-1].end.total_seconds() <= 600.5
