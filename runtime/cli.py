@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -12,6 +11,7 @@ from pathlib import Path
 
 from .audio import Skipped, audio_files, describe
 from .bundle import RECIPE_NAMES
+from .chunking import MIN_MAX_CHUNK_SECONDS
 from .console import run_command
 from .errors import (
     AudioError,
@@ -62,8 +62,8 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcr
     p.add_argument(
         "--max-new-tokens",
         type=int,
-        help=f"token cap per chunk (default: {DEFAULTS.min_token_cap} "
-        f"+ {DEFAULTS.tokens_per_second:g} per second of audio)",
+        help="token cap per chunk (default: the language prefix, 4 tokens for Qwen3-ASR, "
+        f"+ {DEFAULTS.tokens_per_second:g} per second of audio + the stop token)",
     )
     p.add_argument(
         "--format",
@@ -112,8 +112,8 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcr
         "--max-chunk-seconds",
         type=float,
         default=DEFAULTS.max_chunk_seconds,
-        help="cut longer recordings at quiet points into chunks of about this, within 5 s "
-        "(default %(default)s; "
+        help="cut longer recordings at quiet points into chunks of at most this, and at least 1 s "
+        f"(at least {MIN_MAX_CHUNK_SECONDS:g}; default %(default)s; "
         "the official package uses 1200, and 180 with timestamps)",
     )
     p.add_argument(
@@ -298,7 +298,11 @@ def _transcribe_all(transcriber, inputs: list[Path], args: argparse.Namespace, r
     decoded = [i for i, audio in prepared.items() if not isinstance(audio, Path)]
     try:  # the short files in one call, so chunks of similar length decode together
         transcripts = (
-            transcriber.transcribe_batch([prepared[i] for i in decoded], **kwargs) if decoded else []
+            transcriber.transcribe_batch(
+                [prepared[i] for i in decoded], sources=[describe(inputs[i]) for i in decoded], **kwargs
+            )
+            if decoded
+            else []
         )
     except Exception:  # find which file it was: each on its own
         if args.debug:
@@ -363,7 +367,7 @@ class _Results:
         self._flush()
 
     def finished(self, i: int, transcript: Transcript) -> None:
-        self.outcomes[i] = dataclasses.replace(transcript, source=describe(self.inputs[i]))
+        self.outcomes[i] = transcript
         self._flush()
 
     def close(self) -> None:

@@ -3,8 +3,10 @@ defaults are read from here, never restated)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
+from .chunking import MIN_MAX_CHUNK_SECONDS
 from .vad import VadOptions
 
 
@@ -13,14 +15,16 @@ class TranscriptionOptions:
     """Options of ``Transcriber.transcribe``, ``transcribe_batch`` and ``iter_segments``.
 
     Attributes:
-        max_new_tokens: Token cap per chunk; ``None`` ties the cap to the chunk's length
-            (``min_token_cap + tokens_per_second * seconds``, see ``token_cap``).
+        max_new_tokens: Token cap per chunk, its stop id included; ``None`` ties the cap to the
+            chunk's length (the language prefix + ``tokens_per_second`` per second, see
+            ``token_cap``). A chunk that reaches its cap says so (``Segment.finish_reason``).
         batch_size: Chunks decoded together in one decoder batch.
         max_chunk_seconds: Recordings longer than this are cut at quiet points into chunks of at
-            most this many seconds (the official package uses 1200 s, and 180 s with word
-            timestamps). 30 s keeps a chunk's KV cache near 0.2 GB (0.6B, fp32).
-        tokens_per_second: Slope of the length-based cap: about twice the densest real speech.
-        min_token_cap: Floor of the length-based cap (the language prefix alone takes ~3 tokens).
+            most this many seconds and at least 1 s (chunking.py; the official package uses
+            1200 s, and 180 s with word timestamps). 30 s keeps a chunk's KV cache near 0.2 GB
+            (0.6B, fp32). At least 2 s, so that both sides of every cut can be 1 s long.
+        tokens_per_second: Slope of the length-based cap: about twice the densest real speech
+            (fast Mandarin, ~8 characters per second, about one token each).
         word_timestamps: Word start and end times from the bundle's forced aligner; chunks are then
             cut at the aligner's limit (180 s, as the official package cuts) and each word gets a
             ``probability`` from the decoder's log-probabilities.
@@ -35,15 +39,14 @@ class TranscriptionOptions:
         vad_parameters: With ``vad_filter``, how speech is found (None: VadOptions' defaults).
 
     Raises:
-        ValueError: ``max_new_tokens`` or ``batch_size`` below 1, or ``max_chunk_seconds`` not
-            longer than 0.5 s.
+        ValueError: ``max_new_tokens`` or ``batch_size`` below 1, or ``max_chunk_seconds`` below
+            2 s (or not a number).
     """
 
     max_new_tokens: int | None = None
     batch_size: int = 8
     max_chunk_seconds: float = 30.0
     tokens_per_second: float = 16.0
-    min_token_cap: int = 32
     word_timestamps: bool = False
     log_probs: bool = False
     ignore_stop: bool = False
@@ -56,19 +59,28 @@ class TranscriptionOptions:
             raise ValueError("max_new_tokens must be at least 1")
         if self.batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        if self.max_chunk_seconds <= 0.5:
-            raise ValueError("max_chunk_seconds must be longer than 0.5")
+        if not (self.max_chunk_seconds >= MIN_MAX_CHUNK_SECONDS and math.isfinite(self.max_chunk_seconds)):
+            raise ValueError(
+                f"max_chunk_seconds must be a number of seconds, at least {MIN_MAX_CHUNK_SECONDS:g} "
+                f"(chunks are at least 1 s long); got {self.max_chunk_seconds}"
+            )
 
     @property
     def wants_log_probs(self) -> bool:
         """Whether decoding must compute token log-probabilities (asked for, or for word ones)."""
         return self.log_probs or self.word_timestamps
 
-    def token_cap(self, seconds: float) -> int:
-        """The most tokens a chunk of ``seconds`` may generate, its stop id included."""
+    def token_cap(self, seconds: float, prefix_tokens: int = 0) -> int:
+        """The most tokens a chunk of ``seconds`` may generate, its stop id included.
+
+        ``max_new_tokens`` when set; else ``prefix_tokens`` (the longest ``language X<asr_text>``
+        in the bundle's tokens: 4 for Qwen3-ASR) + ``ceil(tokens_per_second * seconds)`` + 1 for
+        the stop id. So 20 ms of audio may have 2 tokens of text, not a sentence (the former
+        floor of 32 let a clip of any length invent one), and 30 s may have 480.
+        """
         if self.max_new_tokens is not None:
             return self.max_new_tokens
-        return self.min_token_cap + int(self.tokens_per_second * seconds + 0.999)
+        return prefix_tokens + math.ceil(self.tokens_per_second * seconds) + 1
 
     def to_dict(self) -> dict:
         return asdict(self)

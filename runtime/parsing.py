@@ -1,8 +1,19 @@
 """Raw decoded text -> (language, text), as the official ``parse_asr_output`` does, including its
 repetition fix. Re-implemented without recursion so that long outputs cannot hit the stack limit.
+
+``parse_output`` is the official parser; ``parse_transcript`` is what transcription uses: the same
+result wherever the model's output is well formed (``language X<asr_text>text``, or plain text
+when the language was forced), and never any model control markup in the text otherwise.
 """
 
 from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .prompt import ISO_CODES
+from .text import join_texts
 
 ASR_TEXT_TAG = "<asr_text>"
 LANGUAGE_PREFIX = "language "
@@ -79,3 +90,95 @@ def parse_output(raw: str, forced_language: str | None = None) -> tuple[str, str
                 language = value[:1].upper() + value[1:].lower()
             break
     return language, text.strip()
+
+
+# Qwen's added tokens that decoding with skip_special_tokens keeps (tokenizer.json marks them
+# non-special), and any token spelled <|...|>. The Transcriber adds its own tokenizer's list.
+CONTROL_TOKENS = (
+    "<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>", "<think>", "</think>",
+    "<non_speech>", "<timestamp>", "<tts_pad>", "<tts_text_bos>", "<tts_text_eod>", "<tts_text_bos_single>",
+)  # fmt: skip
+_BAR_TOKEN = r"<\|[^<>|\s]{1,64}\|>"
+_NAMES = "|".join(sorted({*ISO_CODES.values(), "None"}, key=len, reverse=True))
+# The language prefix wherever it appears in the text: "language X<asr_text>", or what is left of it
+# before a tag (a bare name; nothing), as the model writes it when it restarts mid-output.
+_PREFIX = re.compile(rf"(?:language[ \t]*)?(?:\b(?:{_NAMES})\b)?\s*{re.escape(ASR_TEXT_TAG)}", re.IGNORECASE)
+# A prefix the token cap cut short, at the very end: "language Ger", "langu", "l", glued to the text
+# before it (the model writes the prefix's first token with no space) or alone; "this language" stays.
+_CUT_PREFIX = re.compile(
+    r"(?:^|(?<=[^\w\s]))(?:language(?:[ \t]+[^\W\d_]*)?|languag|langua|langu|lang|lan|la|l)\s*$",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class ParsedOutput:
+    """One chunk's output, parsed.
+
+    Attributes:
+        language: The language the model named (or the forced one); "" for none or "None".
+        text: The transcript, with no control markup: no ``language X<asr_text>`` prefix (not
+            even repeated mid-text or cut short by the token cap), no ``<asr_text>`` tag, no
+            control tokens (``<|im_end|>``, ``<|...|>``, ``<non_speech>``).
+        reached_text: False when the language was not forced and the output never reached
+            ``<asr_text>``: no transcript was written (silence or noise give "l." or "langu",
+            the prefix begun, or an immediate stop), so ``text`` is "". Always True with a
+            forced language, whose prompt holds the prefix.
+    """
+
+    language: str
+    text: str
+    reached_text: bool = True
+
+
+def strip_control_tokens(raw: str, markup: Iterable[str] = ()) -> str:
+    """``raw`` without control tokens (``<asr_text>`` stays: parsing needs it)."""
+    tokens = {*CONTROL_TOKENS, *markup} - {ASR_TEXT_TAG}
+    pattern = "|".join([_BAR_TOKEN, *(re.escape(t) for t in sorted(tokens, key=len, reverse=True))])
+    return re.sub(pattern, "", raw)
+
+
+def well_formed(raw: str, forced_language: str | None = None, *, truncated: bool = False, markup=()) -> bool:
+    """Whether ``raw`` is output as the model is meant to write it, where ``parse_transcript``
+    gives the official parser's result: ``language X<asr_text>text`` (or, with a forced
+    language, plain text), with no control tokens, no prefix or tag in the text, and, when
+    ``truncated``, no prefix cut short at its end."""
+    s = raw or ""
+    if strip_control_tokens(s, markup) != s or not (forced_language or ASR_TEXT_TAG in s):
+        return False
+    text = parse_output(s, forced_language)[1]
+    return not (_PREFIX.search(text) or (truncated and _CUT_PREFIX.search(text)))
+
+
+def parse_transcript(
+    raw: str, forced_language: str | None = None, *, truncated: bool = False, markup: Iterable[str] = ()
+) -> ParsedOutput:
+    """One chunk's decoded output -> language and text, with no model control markup in the text.
+
+    The official ``parse_asr_output`` (``parse_output`` here) returns the text unchanged when the
+    language was forced, and everything after the first ``<asr_text>``: a model that writes the
+    prefix anyway, repeats it mid-text or is cut by the token cap leaves ``language
+    English<asr_text>`` and broken ``lang...`` prefixes in the text, and an output that never
+    reaches ``<asr_text>`` (silence, noise) is taken whole as text. Here, after the same parse:
+    control tokens are dropped, every prefix in the text is removed (the pieces around it are
+    joined as their language writes), a prefix cut short at the end of a ``truncated`` output is
+    dropped, and an output that never reached ``<asr_text>`` gives "" with ``reached_text``
+    False. Where the output is ``well_formed``, the result is the official one.
+
+    Args:
+        raw: The generated tokens decoded with special tokens skipped.
+        forced_language: The language the prompt forced (its name), or None.
+        truncated: Whether generation stopped at the token cap rather than at a stop id.
+        markup: More control-token strings to drop (the tokenizer's added tokens).
+
+    Returns:
+        A ParsedOutput.
+    """
+    s = strip_control_tokens(raw or "", markup)
+    language, text = parse_output(s, forced_language)
+    if not forced_language and ASR_TEXT_TAG not in s:
+        return ParsedOutput(language, "", reached_text=False)
+    text = join_texts(_PREFIX.split(text))
+    if truncated:
+        text = _CUT_PREFIX.sub("", text).strip()
+    return ParsedOutput(language, text)

@@ -6,6 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .options import TranscriptionOptions
+from .text import join_texts
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,8 @@ class Segment:
 
     Attributes:
         start, end: Seconds in the recording (``end`` excludes any zero padding).
-        text: The chunk's text, without the ``language X<asr_text>`` prefix.
+        text: The chunk's text, without the ``language X<asr_text>`` prefix or any other model
+            control markup (parsing.parse_transcript); "" when ``reached_text`` is False.
         language: The chunk's language name ("" when the model heard no speech or named none).
         tokens: Generated token ids, the stop id included.
         words: With ``word_timestamps``: the aligner's word times.
@@ -40,6 +42,12 @@ class Segment:
         language_probability: Probability of ``language`` among the language names at the
             position where the model names it (1.0 when the language was forced; ``None`` when
             the model named none).
+        finish_reason: "stop" when the model ended the chunk, "length" when it reached its
+            token cap (``TranscriptionOptions.token_cap``), so its text may be cut short or a
+            repetition (as OpenAI's completions say).
+        reached_text: False when the model's output never reached ``<asr_text>`` (its output
+            was no transcript: silence, noise), so ``text`` is "". Always True when the
+            language was forced.
     """
 
     start: float
@@ -50,6 +58,8 @@ class Segment:
     words: list[Word] = field(default_factory=list)
     avg_logprob: float | None = None
     language_probability: float | None = None
+    finish_reason: str = "stop"
+    reached_text: bool = True
 
 
 @dataclass(frozen=True)
@@ -72,7 +82,9 @@ class Transcript:
     """One recording's transcription.
 
     Attributes:
-        text: All segments' texts joined.
+        text: All segments' texts joined as their language writes (text.join_texts: a space
+            between chunks, none next to Chinese or Japanese characters; the official package
+            joins with nothing).
         language: The main language: the one whose segments cover the most audio ("" if none).
         duration: Seconds of audio.
         segments: The decoded chunks in time order.
@@ -108,7 +120,7 @@ class Transcript:
         language = max(seconds, key=seconds.__getitem__) if seconds else ""  # first among ties
         first = next((s for s in segments if s.language == language), None)
         return cls(
-            text="".join(s.text for s in segments),
+            text=join_texts(s.text for s in segments),
             language=language,
             duration=duration,
             segments=segments,
@@ -132,6 +144,8 @@ class Transcript:
                     "end": round(s.end, 3),
                     "language": s.language,
                     "text": s.text,
+                    "finish_reason": s.finish_reason,
+                    "reached_text": s.reached_text,
                     **({"avg_logprob": _rounded(s.avg_logprob)} if s.avg_logprob is not None else {}),
                     **(
                         {

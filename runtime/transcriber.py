@@ -35,7 +35,7 @@ from .decoding import Generation, GreedyDecoder, LanguageProbe
 from .errors import AudioError, BundleError, InputError
 from .mel import LogMel, batch_features
 from .options import TranscriptionOptions
-from .parsing import parse_output
+from .parsing import parse_transcript
 from .prompt import PromptBuilder, normalize_language
 from .providers import SessionSettings, create_session, resolve_providers, session_device
 from .results import Segment, Timings, Transcript, Word
@@ -78,6 +78,7 @@ class _Item:
     chunk: Chunk
     context: str
     language: str | None
+    source: str = ""  # the input, as messages name it
 
 
 class Transcriber:
@@ -129,6 +130,9 @@ class Transcriber:
         self._mel = LogMel(manifest.mel)
         self._greedy = GreedyDecoder(self._decoder, self.device, manifest)
         self._language_probe = self._probe()
+        self._prefix_tokens = self._prefix_length()
+        asr_text = self.tokenizer.decode([manifest.tokens.asr_text], skip_special_tokens=False)
+        self._markup = self.tokenizer.added_strings - {asr_text}  # control tokens decoding keeps
         if (
             self.device.ort_device == "cuda"
             and manifest.decoder.attention == "gqa"
@@ -154,6 +158,18 @@ class Transcriber:
         names = (*self.languages, "None")
         first = [self.tokenizer.encode(head[len(head.rstrip()) :] + name)[0] for name in names]
         return LanguageProbe(tuple(self.tokenizer.encode(head.rstrip())), names, np.array(first))
+
+    def _prefix_length(self) -> int:
+        """Tokens of the longest ``language X<asr_text>`` the model can write (X a language
+        name or "None"): the part of a chunk's token cap that is not text."""
+        suffix = self.bundle.manifest.prompt.language_suffix
+        names = (*self.languages, "None")
+        return max(len(self.tokenizer.encode(suffix.format(language=name))) for name in names)
+
+    def token_cap(self, seconds: float, options: TranscriptionOptions) -> int:
+        """The most tokens a chunk of ``seconds`` may generate with these options, its stop id
+        included (TranscriptionOptions.token_cap, with this bundle's language prefix)."""
+        return options.token_cap(seconds, self._prefix_tokens)
 
     @property
     def provider(self) -> str:
@@ -444,7 +460,8 @@ class Transcriber:
         options = options or TranscriptionOptions()
         language = normalize_language(language, self.languages) if language and language.strip() else None
         wav, _ = self._prepare(audio, options)
-        items = (_Item(0, c, context or "", language) for c in self._chunks(audio, wav, options))
+        source = describe(audio)
+        items = (_Item(0, c, context or "", language, source) for c in self._chunks(audio, wav, options))
         for _, segments, _ in self._run(_in_batches(items, options.batch_size), options):
             yield from segments
 
@@ -455,6 +472,7 @@ class Transcriber:
         language: str | Sequence[str | None] | None = None,
         context: str | Sequence[str] = "",
         options: TranscriptionOptions | None = None,
+        sources: Sequence[str] | None = None,
     ) -> list[Transcript]:
         """Transcribe several recordings, decoding their chunks together in batches.
 
@@ -468,6 +486,8 @@ class Transcriber:
             language: One language for all, or one per input (None: detect).
             context: One context for all, or one per input.
             options: See TranscriptionOptions.
+            sources: A name per input for messages and ``Transcript.source`` (the file an array
+                was read from); default: the path, or a description of the array.
 
         Returns:
             One Transcript per input, in order.
@@ -483,9 +503,10 @@ class Transcriber:
             for x in _per_item(language, n, "language")
         ]
         contexts = _per_item(context, n, "context")
+        names = [describe(a) for a in audios] if sources is None else _per_item(list(sources), n, "sources")
         prepared = [self._prepare(audio, options) for audio in audios]
         in_memory = [
-            _Item(i, c, contexts[i] or "", languages[i])
+            _Item(i, c, contexts[i] or "", languages[i], names[i])
             for i, (wav, _) in enumerate(prepared)
             if wav is not None
             for c in self._chunks(audios[i], wav, options)
@@ -497,7 +518,7 @@ class Transcriber:
             i: read_blocks(audios[i], self.sample_rate) for i, (wav, _) in enumerate(prepared) if wav is None
         }
         from_files = (
-            _Item(i, c, contexts[i] or "", languages[i])
+            _Item(i, c, contexts[i] or "", languages[i], names[i])
             for i, reader in readers.items()
             for c in self._chunks(audios[i], None, options, reader)
         )
@@ -520,13 +541,13 @@ class Transcriber:
             Transcript.of(
                 sorted(found[i], key=lambda s: s.start),
                 readers[i].seconds if i in readers else prepared[i][1],
-                source=describe(audio),
+                source=names[i],
                 provider=self.provider,
                 precision=self.precision,
                 options=options,
                 timings=timings[i],
             )
-            for i, audio in enumerate(audios)
+            for i in range(n)
         ]
 
     def _run(
@@ -539,31 +560,37 @@ class Transcriber:
                 self.prompt_ids(int(n), it.context, it.language)
                 for it, n in zip(items, encoding.lengths, strict=True)
             ]
+            caps = [self.token_cap(it.chunk.duration, options) for it in items]
             generation = self.decode(
-                prompts,
-                encoding,
-                [options.token_cap(it.chunk.duration) for it in items],
-                stop=not options.ignore_stop,
-                log_probs=options.wants_log_probs,
+                prompts, encoding, caps, stop=not options.ignore_stop, log_probs=options.wants_log_probs
             )
             timings = Timings(
                 [float(encoding.seconds)], [generation.prefill_seconds], generation.step_seconds
             )
             yield (
                 items,
-                [self._segment(it, generation, row, options) for row, it in enumerate(items)],
+                [self._segment(it, generation, row, caps[row], options) for row, it in enumerate(items)],
                 timings,
             )
 
     def _segment(
-        self, item: _Item, generation: Generation, row: int, options: TranscriptionOptions
+        self, item: _Item, generation: Generation, row: int, cap: int, options: TranscriptionOptions
     ) -> Segment:
         tokens = generation.tokens[row]
-        lang, text = parse_output(self.tokenizer.decode(tokens), item.language)
+        stopped = bool(tokens) and tokens[-1] in self.bundle.manifest.tokens.eos
+        finish_reason = "length" if len(tokens) >= cap and not stopped else "stop"
+        parsed = parse_transcript(
+            self.tokenizer.decode(tokens),
+            item.language,
+            truncated=finish_reason == "length",
+            markup=self._markup,
+        )
+        lang, text = parsed.language, parsed.text
+        _report(item, cap, finish_reason, parsed.reached_text, options)
         log_probs = generation.log_probs[row] if generation.log_probs is not None else None
         chunk = item.chunk
         words: list[Word] = []
-        if options.word_timestamps:  # on the chunk as decoded, tail padding included (as official)
+        if options.word_timestamps:  # on the chunk as decoded
             words = self.aligner.words(chunk.wav, text, lang, chunk.offset)
             if log_probs is not None:
                 words = _with_probabilities(words, text, self._token_spans(tokens, text), log_probs)
@@ -581,6 +608,8 @@ class Transcriber:
             words,
             avg_logprob=float(np.mean(log_probs)) if log_probs else None,
             language_probability=language_probability,
+            finish_reason=finish_reason,
+            reached_text=parsed.reached_text,
         )
 
     def _token_spans(self, tokens: list[int], text: str) -> list[tuple[int, int]] | None:
@@ -596,6 +625,21 @@ class Transcriber:
             start, end = end, max(end, len(decoded.lstrip()))  # parse_output strips the text
             spans.append((start, end))
         return spans if decoded.strip() == text else None
+
+
+def _report(item: _Item, cap: int, finish_reason: str, reached_text: bool, options: TranscriptionOptions):
+    """Say, on the package logger, when a chunk's text is cut short or was never written."""
+    chunk = item.chunk
+    where = f"{item.source}: {chunk.offset:.2f}-{chunk.offset + chunk.duration:.2f} s"
+    if finish_reason == "length" and not options.ignore_stop:
+        log.warning(
+            "%s reached its cap of %d tokens, so its text may be cut short or a repetition; "
+            "raise the cap with --max-new-tokens (TranscriptionOptions.max_new_tokens)",
+            where,
+            cap,
+        )
+    if not reached_text:
+        log.info("%s: the model wrote no transcript (no <asr_text>): silence or noise, empty text", where)
 
 
 def _with_probabilities(

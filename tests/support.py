@@ -97,3 +97,18 @@ def write_media(
                 out.mux(picture.encode(av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), "rgb24")))
             out.mux(picture.encode(None))
     return path
+
+
+def official_where_well_formed(want, segment, tokenizer, language: str | None) -> tuple[str, str]:
+    """The (language, text) a segment must have, given the official package's result ``want`` for
+    the same tokens: the official one where the model's output is well formed; elsewhere (random
+    weights write no ``<asr_text>`` unless the language is forced) what parse_transcript promises
+    instead: no control markup, and "" when the output never reached ``<asr_text>``."""
+    from qwen_asr_edge.runtime.parsing import parse_transcript, well_formed
+
+    raw = tokenizer.decode(segment.tokens)
+    truncated = segment.finish_reason == "length"
+    if well_formed(raw, language, truncated=truncated):
+        return want.language, want.text
+    parsed = parse_transcript(raw, language, truncated=truncated)
+    return parsed.language, parsed.text

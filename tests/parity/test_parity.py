@@ -14,7 +14,7 @@ import soundfile as sf
 
 from qwen_asr_edge.runtime.options import TranscriptionOptions
 from qwen_asr_edge.runtime.transcriber import Transcriber
-from tests.support import PARITY_TOKENS, SR, Lazy, noise_clip, record_error
+from tests.support import PARITY_TOKENS, SR, Lazy, noise_clip, official_where_well_formed, record_error
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("qwen_asr")
@@ -186,7 +186,8 @@ def test_greedy_tokens_and_text_match_official(
         wav, context=context, language=language, options=TranscriptionOptions(max_new_tokens=PARITY_TOKENS)
     )
     assert got.segments[0].tokens == want_tokens
-    assert (got.language, got.text) == (want.language, want.text)
+    tokenizer = transcribers[bundle].tokenizer
+    assert (got.language, got.text) == official_where_well_formed(want, got.segments[0], tokenizer, language)
 
 
 @pytest.mark.parametrize("seconds", [0.3, 2.0, 5.5, 8.0])
@@ -216,7 +217,8 @@ def test_batched_decoding_equals_official_single_clips(
     for wav, g in zip(wavs, got, strict=True):
         assert g.segments[0].tokens == official_tokens(asr, wav, context, language)
         want = asr.transcribe((wav, SR), context=context, language=language)[0]
-        assert (g.language, g.text) == (want.language, want.text)
+        tokenizer = transcribers[bundle].tokenizer
+        assert (g.language, g.text) == official_where_well_formed(want, g.segments[0], tokenizer, language)
 
 
 def test_equal_length_batch_equals_official_batch(official, checkpoints, transcribers):
@@ -231,10 +233,14 @@ def test_equal_length_batch_equals_official_batch(official, checkpoints, transcr
         language=[None, None, "English"],
         options=TranscriptionOptions(max_new_tokens=PARITY_TOKENS),
     )
-    assert [(g.language, g.text) for g in got] == [(w.language, w.text) for w in want]
+    tokenizer = transcribers["untied-full"].tokenizer
+    assert [(g.language, g.text) for g in got] == [
+        official_where_well_formed(w, g.segments[0], tokenizer, lang)
+        for g, w, lang in zip(got, want, [None, None, "English"], strict=True)
+    ]
 
 
-def test_cli_transcribe_matches_official(official, checkpoints, bundles, tmp_path, capsys):
+def test_cli_transcribe_matches_official(official, checkpoints, bundles, transcribers, tmp_path, capsys):
     from qwen_asr_edge.cli import main
 
     asr = official(checkpoints["untied"])
@@ -261,5 +267,14 @@ def test_cli_transcribe_matches_official(official, checkpoints, bundles, tmp_pat
         assert main(args) == 0
         got = json.loads(capsys.readouterr().out)
         want = asr.transcribe([str(f) for f in files], context=CONTEXT, language=language)
-        assert [(g["language"], g["text"]) for g in got] == [(w.language, w.text) for w in want]
+        options = TranscriptionOptions(max_new_tokens=PARITY_TOKENS)
+        tr = transcribers["untied-full"]
+        ours = tr.transcribe_batch(
+            [str(f) for f in files], context=CONTEXT, language=language, options=options
+        )
+        forced = "English" if language else None
+        assert [(g["language"], g["text"]) for g in got] == [
+            official_where_well_formed(w, o.segments[0], tr.tokenizer, forced)
+            for w, o in zip(want, ours, strict=True)
+        ]
         assert [g["source"] for g in got] == [str(f) for f in files]

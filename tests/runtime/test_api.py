@@ -112,8 +112,32 @@ def test_main_language_is_the_one_spoken_longest():
         Segment(38.0, 39.0, "", ""),
     ]
     t = Transcript.of(segments, 39.0)
-    assert (t.language, t.languages, t.text) == ("German", ["English", "German", "English"], "abc")
+    assert (t.language, t.languages, t.text) == ("German", ["English", "German", "English"], "a b c")
     assert Transcript.of([], 1.0).language == ""
+
+
+@pytest.mark.parametrize(
+    "texts,languages,joined",
+    [
+        (["Stelle die Lautstärke auf 85.", "Turn on the lights."], ["German", "English"], None),
+        (["Hello there.", " General Kenobi. "], ["English", "English"], "Hello there. General Kenobi."),
+        (["今天天气很好。", "我们去公园吧。"], ["Chinese", "Chinese"], "今天天气很好。我们去公园吧。"),
+        (["明日は晴れです。", "行きましょう"], ["Japanese", "Japanese"], "明日は晴れです。行きましょう"),
+        (["佢哋去咗", "香港"], ["Cantonese", "Cantonese"], "佢哋去咗香港"),
+        (["我用iPhone", "拍照。", "Very good."], ["Chinese", "", "English"], "我用iPhone拍照。Very good."),
+        (["Hola.", "", "  ", "Adiós."], ["Spanish", "", "", ""], "Hola. Adiós."),
+        (["One", "two"], ["", ""], "One two"),
+    ],
+)
+def test_chunk_texts_are_joined_as_their_language_writes(texts, languages, joined):
+    """A space between chunks of languages written with spaces, none next to Chinese or Japanese
+    characters, whatever the chunks' languages (also none); never a double space. The official
+    package glued them: ``...auf 85.Turn``."""
+    pairs = enumerate(zip(texts, languages, strict=True))
+    segments = [Segment(float(i), i + 1.0, t, lang) for i, (t, lang) in pairs]
+    text = Transcript.of(segments, float(len(texts))).text
+    assert text == (joined or " ".join(texts))
+    assert "  " not in text and text == text.strip()
 
 
 def test_inputs_that_are_not_audio_or_text_are_refused_in_one_line(demo):
