@@ -30,6 +30,10 @@ EDGE_CASES = [
     [80, 160, 9000, 9100, 9200, 9300, 9400, 240, 320],  # five: interpolated
     [5000, 5000, 5000, 80, 160, 240, 320],  # a run at the start
     [80, 160, 240, 320, 0, 0, 0],  # a run at the end
+    # The slot classes (x 80 ms) of the parity test's 2 s clip, ours then the official prompt's:
+    # a run of four at the start takes its right neighbour (171.76 and 94.08 s).
+    [332400] * 4 + [171760] * 32,
+    [332400] * 4 + [94080] + [171760] * 31,
     [80],
     [],
 ]
