@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
         # final flush cannot raise again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except KeyboardInterrupt:  # Ctrl-C before a command took over (while loading, say)
+        print("error: interrupted", file=sys.stderr)
+        return 130
 
 
 def _dispatch(argv: list[str]) -> int:

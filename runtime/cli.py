@@ -19,6 +19,7 @@ from .errors import (
     InputError,
     MissingDependencyError,
     OutputError,
+    OutputExistsError,
     QwenAsrEdgeError,
     display_name,
 )
@@ -28,6 +29,9 @@ from .providers import OPTIMIZATION_LEVELS, SessionSettings
 from .results import Transcript
 from .vad import VadOptions, check_available
 from .writers import WRITERS, ResultWriter, TxtWriter, get_writer
+
+# More intra-op threads than this only oversubscribes any machine (and 100000 hangs session creation).
+MAX_THREADS = 1024
 
 
 def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcribe") -> argparse.Namespace:
@@ -132,7 +136,7 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcr
     )
     p.add_argument("--no-verify", action="store_true", help="skip checking the bundle files' sha256")
     p.add_argument("--debug", action="store_true", help="show tracebacks and the provider in use")
-    args = p.parse_args(argv)
+    args = p.parse_intermixed_args(argv)  # files may come after options too
     vad_parameters = _vad_parameters(p, args)
     try:  # TranscriptionOptions checks its own values; the CLI names the option
         args.options = TranscriptionOptions(
@@ -147,10 +151,8 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcr
     except ValueError as e:
         name, rest = str(e).split(" ", 1)
         p.error(f"--{name.replace('_', '-')} {rest}")
-    if args.threads is not None and args.threads < 1:
-        p.error("--threads must be at least 1")
-    if args.format in ("srt", "vtt", "tsv") and len(args.files) > 1 and not args.output_dir:
-        p.error(f"--format {args.format} with several inputs needs --output-dir")
+    if args.threads is not None and not 1 <= args.threads <= MAX_THREADS:
+        p.error(f"--threads must be between 1 and {MAX_THREADS}")
     if args.recipe and not args.model:
         p.error("--recipe goes with --model (a bundle is quantized with `qwen-asr-edge quantize`)")
     bad = [e for e in args.session_config if "=" not in e]
@@ -236,6 +238,10 @@ def run(args: argparse.Namespace, resolve_model: ModelResolver | None = None) ->
     inputs = _each_once(found)
     if not inputs:
         raise InputError(f"no audio files in {', '.join(map(display_name, args.files))}")
+    if args.format in ("srt", "vtt", "tsv") and len(inputs) > 1 and not args.output_dir:
+        raise InputError(f"--format {args.format} with several inputs needs --output-dir")
+    if args.output_dir is None and sys.stdout is None:
+        raise InputError("stdout is closed: pass --output-dir to write the transcripts to files")
     writer = get_writer(args.format)
     targets = None
     if args.output_dir is not None:
@@ -264,9 +270,15 @@ def run(args: argparse.Namespace, resolve_model: ModelResolver | None = None) ->
                     "--bundle DIR of a bundle exported with --aligner Qwen/Qwen3-ForcedAligner-0.6B"
                 ) from None
             raise
-    results = _Results(inputs, writer, targets, several=len(inputs) > 1, as_json=args.format == "json")
+    transcriber.check_options(options, args.context)
+    results = _Results(
+        inputs, writer, targets, several=len(inputs) > 1, as_json=args.format == "json", force=args.force
+    )
     try:
         _transcribe_all(transcriber, inputs, args, results)
+    except OutputError as e:  # stdout itself failed (a full disk behind >): nowhere left to put results
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"error: interrupted; {results.emitted} of {len(inputs)} inputs finished", file=sys.stderr)
         results.close()
@@ -283,17 +295,21 @@ def _transcribe_all(transcriber, inputs: list[Path], args: argparse.Namespace, r
 
     def attempt(i: int, work: Callable[[], Transcript]) -> None:
         try:
-            results.finished(i, work())
+            transcript = work()
         except Exception as e:  # one input's fault, even a bug, costs that input only
             if args.debug and not isinstance(e, (AudioError, MissingDependencyError)):
                 raise
             results.failed(i, e)
+        else:  # outside the try: a closed pipe or a full stdout is no fault of this input
+            results.finished(i, transcript)
 
     prepared: dict[int, object] = {}
     for i, path in enumerate(inputs):
         try:
             prepared[i] = transcriber.prepare(path, options)  # long files stay paths, read a block at a time
-        except (AudioError, MissingDependencyError) as e:  # e.g. a file that needs the [media] extra
+        except Exception as e:  # e.g. a file that needs the [media] extra; or a bug reading one file
+            if args.debug and not isinstance(e, (AudioError, MissingDependencyError)):
+                raise
             results.failed(i, e)
     decoded = [i for i, audio in prepared.items() if not isinstance(audio, Path)]
     try:  # the short files in one call, so chunks of similar length decode together
@@ -344,8 +360,9 @@ class _Results:
         targets: list[Path] | None,
         several: bool,
         as_json: bool,
+        force: bool = False,
     ):
-        self.inputs, self.writer, self.targets = inputs, writer, targets
+        self.inputs, self.writer, self.targets, self.force = inputs, writer, targets, force
         self.several, self.as_json = several, as_json
         self.outcomes: dict[int, Transcript | None] = {}
         self.next = 0  # the first input not yet emitted
@@ -372,7 +389,7 @@ class _Results:
 
     def close(self) -> None:
         if self.as_json and self.targets is None:
-            print(json.dumps(self.json, ensure_ascii=False, indent=2))
+            _print(json.dumps(self.json, ensure_ascii=False, indent=2) + "\n")
 
     def _flush(self) -> None:
         while self.next in self.outcomes:
@@ -385,19 +402,35 @@ class _Results:
     def _emit(self, i: int, transcript: Transcript) -> None:
         if self.targets is not None:
             try:
-                write_text(self.targets[i], self.writer.format(transcript))
+                write_text(self.targets[i], self.writer.format(transcript), replace=self.force)
                 return
-            except OutputError as e:
+            except (OutputError, OutputExistsError) as e:
                 print(f"error: {e}; its transcript follows on stdout", file=sys.stderr)
                 self.problems += 1
-                print(self.writer.format(transcript), end="")
+                _print(self.writer.format(transcript))
                 return
         if self.as_json:
             self.json.append(transcript.to_dict())
         elif isinstance(self.writer, TxtWriter):
-            print(f"{transcript.source}: {transcript.text}" if self.several else transcript.text)
+            _print((f"{transcript.source}: {transcript.text}" if self.several else transcript.text) + "\n")
         else:
-            print(self.writer.format(transcript), end="")
+            _print(self.writer.format(transcript))
+
+
+def _print(text: str) -> None:
+    """Write to stdout now (not when the buffer fills), so a failure names itself at once.
+
+    Raises:
+        BrokenPipeError: the reader went away (``| head``); the dispatcher stops quietly.
+        OutputError: stdout cannot be written (``> /dev/full``, a full disk).
+    """
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        raise OutputError("stdout", f"cannot write ({e.strerror or e})") from None
 
 
 def main(

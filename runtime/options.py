@@ -9,6 +9,9 @@ from dataclasses import asdict, dataclass
 from .chunking import MIN_MAX_CHUNK_SECONDS
 from .vad import VadOptions
 
+# Chunks decoded together at most: beyond this, memory (a KV cache per row) fails long before speed gains.
+MAX_BATCH_SIZE = 1024
+
 
 @dataclass(frozen=True)
 class TranscriptionOptions:
@@ -39,8 +42,9 @@ class TranscriptionOptions:
         vad_parameters: With ``vad_filter``, how speech is found (None: VadOptions' defaults).
 
     Raises:
-        ValueError: ``max_new_tokens`` or ``batch_size`` below 1, or ``max_chunk_seconds`` below
-            2 s (or not a number).
+        ValueError: ``max_new_tokens`` below 1, ``batch_size`` not within 1 to ``MAX_BATCH_SIZE``,
+            or ``max_chunk_seconds`` below 2 s (or not a number). ``Transcriber.check_options``
+            also refuses chunks and caps beyond the model's positions.
     """
 
     max_new_tokens: int | None = None
@@ -57,8 +61,8 @@ class TranscriptionOptions:
     def __post_init__(self):
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
             raise ValueError("max_new_tokens must be at least 1")
-        if self.batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
+        if not 1 <= self.batch_size <= MAX_BATCH_SIZE:
+            raise ValueError(f"batch_size must be between 1 and {MAX_BATCH_SIZE}")
         if not (self.max_chunk_seconds >= MIN_MAX_CHUNK_SECONDS and math.isfinite(self.max_chunk_seconds)):
             raise ValueError(
                 f"max_chunk_seconds must be a number of seconds, at least {MIN_MAX_CHUNK_SECONDS:g} "

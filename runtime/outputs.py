@@ -97,7 +97,7 @@ def plan_outputs(sources: Sequence[Path], out_dir: Path, extension: str, force: 
     folders = [t for t in targets if t.is_dir()]
     if folders:
         raise OutputError(folders[0], "is a folder, where an output file would go")
-    existing = [t for t in targets if t.exists()]
+    existing = [t for t in targets if os.path.lexists(t)]  # a dangling link too
     if existing and not force:
         fix = "pass --force to replace it"
         if len(existing) > 1:
@@ -106,28 +106,55 @@ def plan_outputs(sources: Sequence[Path], out_dir: Path, extension: str, force: 
     return targets
 
 
-def write_text(target: Path, text: str) -> Path:
+def write_text(target: Path, text: str, replace: bool = False) -> Path:
     """Write ``text`` (UTF-8) to ``target`` atomically: a temporary file beside it, then a rename,
     so a crash leaves either the old file or the new one, never half of one. The file gets the
     usual permissions (0666 less the umask), as ``open`` would give it.
 
+    Args:
+        target: The file to write.
+        text: Its content.
+        replace: Replace ``target`` if it exists. Without it, a file that appeared there since the
+            run was planned (a user's, another run's) is kept: the new file is linked in only
+            where nothing is, in one step, so no check-then-write race can lose it.
+
     Raises:
+        OutputExistsError: ``target`` exists (a file, or a link even to nothing) and not ``replace``.
         OutputError: it cannot be written (a folder in the way, no space, no permission).
     """
     target = Path(target)
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
     if target.is_dir():
         raise OutputError(target, "is a folder, where an output file would go")
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         try:
             with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
                 f.write(text)
-            os.replace(tmp, target)
-        except BaseException:
+            if replace:
+                os.replace(tmp, target)
+            else:
+                _link_where_nothing_is(tmp, target)
+        finally:
             tmp.unlink(missing_ok=True)
-            raise
+    except FileExistsError:
+        raise OutputExistsError(target, "it appeared during this run; pass --force to replace it") from None
     except OSError as e:
         raise OutputError(target, f"cannot write ({e.strerror or e})") from None
     return target
+
+
+def _link_where_nothing_is(tmp: Path, target: Path) -> None:
+    """Give ``tmp``'s content the name ``target`` unless something has that name.
+
+    Raises:
+        FileExistsError: something has.
+    """
+    try:
+        os.link(tmp, target)  # atomic, and fails if target exists
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links here (FAT, exFAT, some network file systems): claim the name
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        os.replace(tmp, target)

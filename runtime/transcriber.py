@@ -171,6 +171,32 @@ class Transcriber:
         included (TranscriptionOptions.token_cap, with this bundle's language prefix)."""
         return options.token_cap(seconds, self._prefix_tokens)
 
+    def check_options(self, options: TranscriptionOptions, context: str = "") -> None:
+        """Refuse, before any work, options under which a chunk could not be decoded: the longest
+        chunk's prompt (its audio placeholders, the chat template, ``context``) plus its token
+        cap must fit in the model's positions (``max_position_embeddings``).
+
+        Raises:
+            InputError: naming the options to lower, and the model's limit.
+        """
+        seconds = self.chunk_seconds(options)
+        manifest = self.bundle.manifest
+        limit = manifest.kv_cache.max_positions
+        per_second = manifest.mel.sample_rate / manifest.mel.hop_length  # mel frames
+        audio_per_second = per_second / manifest.encoder.chunk_frames * manifest.encoder.tokens_per_chunk
+        rough = seconds * (audio_per_second + options.tokens_per_second)  # floats: no overflow
+        cap = options.max_new_tokens or 0
+        if rough + cap <= 2 * limit:  # small enough to count exactly
+            frames = int(np.ceil(seconds * per_second))
+            audio = -(-frames // manifest.encoder.chunk_frames) * manifest.encoder.tokens_per_chunk
+            needed = len(self._prompts.ids(audio, context, None)) + self.token_cap(seconds, options)
+            if needed <= limit:
+                return
+        raise InputError(
+            f"a chunk of {seconds:g} s (--max-chunk-seconds) with its token cap (--max-new-tokens) "
+            f"needs more than the model's {limit} positions; lower them"
+        )
+
     @property
     def provider(self) -> str:
         """The onnxruntime execution provider in use, e.g. "CPUExecutionProvider"."""
@@ -458,6 +484,7 @@ class Transcriber:
         Arguments and errors as ``transcribe``; the input is checked when the iteration starts.
         """
         options = options or TranscriptionOptions()
+        self.check_options(options, context)
         language = normalize_language(language, self.languages) if language and language.strip() else None
         wav, _ = self._prepare(audio, options)
         source = describe(audio)
@@ -497,6 +524,7 @@ class Transcriber:
             has the wrong length.
         """
         options = options or TranscriptionOptions()
+        self.check_options(options)
         n = len(audios)
         languages = [
             normalize_language(x, self.languages) if x and str(x).strip() else None

@@ -131,7 +131,7 @@ def test_a_write_that_fails_after_the_work_keeps_the_transcript(tmp_path, monkey
     """A disk that fills up mid-run: the transcript goes to stdout instead, with one error line."""
     german, english = EXAMPLES["german"], EXAMPLES["english"]
 
-    def disk_full(target, text):
+    def disk_full(target, text, replace=False):
         if target.name == "english.txt":
             raise OutputError(target, "cannot write (No space left on device)")
         target.write_text(text, encoding="utf-8")
@@ -195,3 +195,89 @@ def test_word_timestamps_with_the_demo_model_say_what_to_do_before_any_work():
     result = run_cli("transcribe", EXAMPLES["english"].path, "--word-timestamps")
     assert result.returncode == 2 and not result.stdout
     assert "demo model lacks" in one_line_error(result.stderr) and "--bundle" in result.stderr
+
+
+def test_an_output_that_appears_during_the_run_is_kept(tmp_path, monkeypatch, capsys):
+    """Planned outputs are checked before the work, and again, atomically, when written: a file
+    the user (or a second run into the same folder) put there meanwhile is not replaced."""
+    english = EXAMPLES["english"]
+    out = tmp_path / "out"
+    original = Transcriber.transcribe_batch
+
+    def meanwhile(self, *args, **kwargs):
+        (out / "english.txt").write_text("precious\n")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Transcriber, "transcribe_batch", meanwhile)
+    code = transcribe_cli.main([str(english.path), "-o", str(out)])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "english.txt exists; it appeared during this run" in one_line_error(captured.err)
+    assert (out / "english.txt").read_text() == "precious\n"
+    assert captured.out.strip() == english.text  # the new transcript is not lost either
+
+
+def test_a_stdout_that_cannot_be_written_is_one_line(tmp_path):
+    english = EXAMPLES["english"]
+    command = [sys.executable, "-m", "qwen_asr_edge", "transcribe", str(english.path)]
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(command, stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert done.returncode == 1
+    assert "stdout: cannot write (No space left on device)" in one_line_error(done.stderr)
+    closed = subprocess.run(  # `>&-`: no stdout at all
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=120,
+        preexec_fn=lambda: os.close(1),
+    )  # fmt: skip
+    assert closed.returncode == 2
+    assert "stdout is closed" in one_line_error(closed.stderr)
+
+
+def test_a_reader_that_goes_away_while_a_long_file_is_transcribed(tmp_path):
+    english = EXAMPLES["english"]
+    data, rate = sf.read(english.path)
+    long_file = tmp_path / "long.wav"
+    sf.write(long_file, np.tile(data, int(40 * rate / len(data)) + 1), rate)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "qwen_asr_edge", "transcribe", str(english.path), str(long_file)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    child.stdout.close()
+    _, stderr = child.communicate(timeout=300)
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr and "error" not in stderr, stderr
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--max-chunk-seconds", "1e308"], "needs more than the model's 65536 positions"),
+        (["--max-new-tokens", "100000000"], "needs more than the model's 65536 positions"),
+        (["--batch-size", "99999999999999999999"], "--batch-size must be between 1 and 1024"),
+        (["--threads", "100000"], "--threads must be between 1 and 1024"),
+        (["-f", "srt"], "--format srt with several inputs needs --output-dir"),  # a folder of two
+    ],
+)
+def test_options_that_would_fail_every_input_are_refused_before_any_work(options, message):
+    folder = EXAMPLES["english"].path.parent
+    result = run_cli("transcribe", folder, *options)
+    assert result.returncode == 2 and not result.stdout
+    assert "Traceback" not in result.stderr and message in result.stderr
+
+
+def test_files_may_follow_options():
+    german, english = EXAMPLES["german"], EXAMPLES["english"]
+    result = run_cli("transcribe", german.path, "-f", "txt", english.path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [f"{german.path}: {german.text}", f"{english.path}: {english.text}"]
+
+
+def test_ctrl_c_before_a_command_takes_over_is_one_line(monkeypatch, capsys):
+    from qwen_asr_edge import cli as dispatcher
+
+    def interrupted(name):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dispatcher.importlib, "import_module", interrupted)
+    assert dispatcher.main(["transcribe", "x.wav"]) == 130
+    assert capsys.readouterr().err == "error: interrupted\n"

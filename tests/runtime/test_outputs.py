@@ -85,3 +85,23 @@ def test_write_text_gives_usual_permissions_and_leaves_no_temp_files(tmp_path):
     with pytest.raises(OutputError, match="is a folder"):
         write_text(tmp_path / "dir.txt", "x")
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["a.txt", "dir.txt", "sub"]
+
+
+def test_write_text_never_replaces_a_file_that_appeared_unless_asked(tmp_path):
+    """Another run, or the user, wrote the output after this run planned it: it is kept."""
+    target = tmp_path / "a.txt"
+    target.write_text("theirs\n")
+    with pytest.raises(OutputExistsError, match="appeared during this run"):
+        write_text(target, "ours\n")
+    assert target.read_text() == "theirs\n"
+    (tmp_path / "gone.txt").symlink_to(tmp_path / "nowhere")  # a dangling link is something too
+    with pytest.raises(OutputExistsError):
+        write_text(tmp_path / "gone.txt", "ours\n")
+    assert write_text(target, "ours\n", replace=True).read_text() == "ours\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "gone.txt"]  # no temp files
+
+
+def test_plan_counts_a_dangling_link_as_an_existing_output(tmp_path):
+    (tmp_path / "a.txt").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(OutputExistsError, match=r"a\.txt exists"):
+        plan_outputs([tmp_path / "a.wav"], tmp_path, "txt")
