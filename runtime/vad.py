@@ -31,7 +31,9 @@ import numpy as np
 from .chunking import Chunk, cut_at_quiet_points
 from .errors import MissingDependencyError
 
-MIN_CHUNK_SECONDS = 0.5  # shorter chunks are zero-padded to this, as chunking pads a multi-chunk recording's
+# A speech chunk shorter than this (a lone word) is zero-padded to it, as the official
+# split_audio_into_chunks pads its short chunks.
+MIN_SPEECH_CHUNK_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -408,7 +410,7 @@ def speech_chunks(
         MissingDependencyError: no detector given and the [vad] extra is not installed.
     """
     stream = _SpeechStream(blocks, options or VadOptions(), sample_rate, detector)
-    min_len = int(MIN_CHUNK_SECONDS * sample_rate)
+    min_len = int(MIN_SPEECH_CHUNK_SECONDS * sample_rate)
     while (span := stream.next_span()) is not None:
         offset = span.start / sample_rate
         for chunk in cut_at_quiet_points(stream.span_blocks(span), sample_rate, max_seconds):
