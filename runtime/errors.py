@@ -10,16 +10,24 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+# Characters that would split a name over lines or move the cursor: C0 and C1 controls, DEL, and
+# Unicode's line and paragraph separators (which ``str.splitlines`` splits at).
+_CONTROL_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
+_CONTROL_ESCAPES.update({ord("\n"): "\\n", ord("\t"): "\\t", ord("\r"): "\\r"})
+_CONTROL_ESCAPES.update({0x2028: "\\u2028", 0x2029: "\\u2029"})
+
 
 def display_name(source: str | os.PathLike) -> str:
-    """A file name as text that can always be printed, written to JSON or logged.
+    """A file name as one line of text that can always be printed, written to JSON or logged.
 
     Python decodes a name whose bytes are not valid UTF-8 (a Latin-1 "é" from an old archive or a
     USB stick) with surrogate escapes, which stdout and UTF-8 files refuse; such bytes are shown
-    as ``\\xNN``, the way Python's own ``backslashreplace`` shows them. Keep the original path (not
-    this text) to open or name files.
+    as ``\\xNN``, the way Python's own ``backslashreplace`` shows them. Control characters (a
+    newline or a tab in a name) are shown as escapes too (``\\n``, ``\\t``, ``\\r``, else
+    ``\\xNN``), so an error or a ``name: text`` line is always one line. Keep the original path
+    (not this text) to open or name files.
     """
-    return os.fsencode(os.fspath(source)).decode("utf-8", "backslashreplace")
+    return os.fsencode(os.fspath(source)).decode("utf-8", "backslashreplace").translate(_CONTROL_ESCAPES)
 
 
 class QwenAsrEdgeError(Exception):
@@ -44,7 +52,7 @@ class BundleError(QwenAsrEdgeError, ValueError):
     """A bundle folder that is missing, incomplete, altered or of an unknown format."""
 
     def __init__(self, path: str | Path, problem: str, fix: str | None = None):
-        self.path = str(path)
+        self.path = display_name(path)
         self.problem = problem
         message = f"bundle {self.path}: {problem}"
         if fix:
@@ -56,7 +64,7 @@ class CheckpointError(QwenAsrEdgeError, ValueError):
     """A source checkpoint that is incomplete, inconsistent or not a Qwen3-ASR model."""
 
     def __init__(self, path: str | Path, problem: str):
-        self.path = str(path)
+        self.path = display_name(path)
         self.problem = problem
         super().__init__(f"checkpoint {self.path}: {problem}")
 
