@@ -21,13 +21,31 @@ ISO_CODES = {
 }  # fmt: skip
 
 
+def checked_text(text: str, what: str) -> str:
+    """``text`` when the tokenizer can take it, else an InputError naming ``what`` ("context").
+
+    Python hands a command-line argument or a file name whose bytes are not UTF-8 over with
+    surrogate escapes, which the tokenizer refuses with a TypeError.
+
+    Raises:
+        InputError: not a str, or not valid UTF-8 text.
+    """
+    if not isinstance(text, str):
+        raise InputError(f"{what} must be text, not {type(text).__name__}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(f"{what} is not valid UTF-8 text") from None
+    return text
+
+
 def normalize_language(language: str, supported: list[str]) -> str:
     """A language name in any case ('cHINese ') or its ISO code ('zh', 'ZH') -> 'Chinese'.
 
     Raises:
-        InputError: not one of ``supported``, naming them.
+        InputError: not valid UTF-8 text, or not one of ``supported``, naming them.
     """
-    key = str(language).strip()
+    key = checked_text(str(language), "the language").strip()
     name = ISO_CODES.get(key.lower(), key[:1].upper() + key[1:].lower())
     if name not in supported:
         codes: dict[str, str] = {}
@@ -53,7 +71,15 @@ class PromptBuilder:
         return text
 
     def ids(self, n_audio_tokens: int, context: str = "", language: str | None = None) -> np.ndarray:
-        """Token ids with the single audio placeholder expanded to ``n_audio_tokens`` copies."""
+        """Token ids with the single audio placeholder expanded to ``n_audio_tokens`` copies.
+
+        Raises:
+            InputError: a context that is not valid UTF-8 text or holds control tokens; a language
+                that is not valid UTF-8 text; a broken template.
+        """
+        checked_text(context, "context")
+        if language is not None:
+            checked_text(language, "the language")
         bad = [t for t in self.tokenizer.added_strings if t in context]
         if bad:
             raise InputError(f"context must not contain control tokens such as {sorted(bad)[0]!r}")
