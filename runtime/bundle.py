@@ -276,10 +276,21 @@ def load_bundle(path: str | os.PathLike[str], verify: bool = True) -> Bundle:
         The Bundle: its path and parsed Manifest.
 
     Raises:
-        BundleError: no such folder, a missing or invalid manifest, an unknown format version,
-            or a file missing, resized or altered; the message says what to do.
+        BundleError: no such folder (or a file, not a folder), a missing or invalid manifest, an
+            unknown format version, or a file missing, resized or altered; the message says what to do.
     """
     folder = Path(path)
+    if folder.is_file():
+        fix = "pass the folder that holds it" if folder.name == MANIFEST_NAME else None
+        raise BundleError(
+            folder,
+            "is a file, not a bundle folder",
+            fix or "pass the folder that `qwen-asr-edge export` wrote",
+        )
+    if folder.exists() and not folder.is_dir():
+        raise BundleError(
+            folder, "is not a folder (a pipe or device)", "pass the folder that `qwen-asr-edge export` wrote"
+        )
     if not folder.is_dir():
         raise BundleError(folder, "no such folder", "pass the folder that `qwen-asr-edge export` wrote")
     manifest_path = folder / MANIFEST_NAME

@@ -114,3 +114,16 @@ def test_kv_buffers_are_updated_in_place(bundles, name):
     assert not key0[:, :, 5:].any()  # the rest untouched
     outputs = io.get_outputs()  # in binding order: present.0.key was bound first
     assert [o.data_ptr() for o in outputs[: len(cache.buffers)]] == [b.data_ptr() for b in cache.buffers]
+
+
+def test_a_file_given_as_the_bundle_is_named_as_a_file(bundles, tmp_path):
+    clip = tmp_path / "clip.flac"
+    clip.write_bytes(b"fLaC")
+    with pytest.raises(BundleError, match=r"clip.flac: is a file, not a bundle folder \(pass the folder"):
+        load_bundle(clip)
+    with pytest.raises(
+        BundleError, match=r"manifest.json: is a file, not a bundle folder \(pass the folder that holds it\)"
+    ):
+        load_bundle(bundles["tied-full"] / "manifest.json")
+    with pytest.raises(BundleError, match=r"missing: no such folder"):
+        load_bundle(tmp_path / "missing")
