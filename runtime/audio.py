@@ -25,6 +25,7 @@ import itertools
 import logging
 import os
 import re
+import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -134,19 +135,50 @@ def describe(audio: AudioInput) -> str:
 
 
 def _checked(path: str | os.PathLike) -> Path:
-    """The path, when it names a non-empty file."""
+    """The path, when it names a regular file with something in it.
+
+    A pipe, a device or a socket (``/dev/stdin``, ``<(cat x.flac)``, ``/dev/zero``) is refused
+    rather than read: its length is unknown, reading it cannot be repeated (it is read twice: for
+    the length, then the samples) and ``/dev/zero`` never ends. The kernel's pseudo-files in /proc
+    and /sys say size 0 whatever they hold, so they are named as such, not as empty.
+    """
     p = Path(path)
-    if not p.exists():
-        raise AudioFileNotFoundError(p)
-    if p.is_dir():
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise AudioFileNotFoundError(p) from None
+    except OSError as e:
+        raise AudioError(p, f"cannot be opened ({e.strerror or type(e).__name__})") from None
+    if stat.S_ISDIR(st.st_mode):
         raise AudioError(p, "is a folder, not an audio file")
-    if p.stat().st_size == 0:
+    if not stat.S_ISREG(st.st_mode):
+        kind = (
+            "a pipe" if stat.S_ISFIFO(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode) else "a device"
+        )
+        raise AudioError(p, f"is not a regular file ({kind}): save it to a file first")
+    if st.st_size == 0:
+        if os.path.realpath(p).startswith(("/proc/", "/sys/")):
+            raise AudioError(p, "is a kernel pseudo-file (/proc, /sys), not an audio file")
         raise AudioError(p, "file is empty")
     return p
 
 
 def _detail(e: Exception) -> str:
     return str(e).split(":", 1)[-1].strip() or type(e).__name__
+
+
+# What libsndfile says when its MP3 decoder (mpg123) finds no frame in a regular file: its text
+# is about pipes, which ``_checked`` has ruled out.
+_SF_NOT_A_FILE = "File does not exist or is not a regular file"
+
+
+def _sf_refusal(path: Path, e: Exception) -> AudioError:
+    detail = _detail(e)
+    if detail.startswith(_SF_NOT_A_FILE):
+        if path.suffix.lower() == ".mp3":
+            return AudioError(path, "not a readable audio file (no MP3 frames found)")
+        return AudioError(path, "not a readable audio file")
+    return AudioError(path, f"not a readable audio file ({detail})")
 
 
 def _fs_name(path: Path) -> str | bytes:
@@ -160,14 +192,94 @@ def _fs_name(path: Path) -> str | bytes:
     return name
 
 
+# A WAV or AU written to a pipe cannot go back to fill in its sizes: ``arecord``, ffmpeg and sox
+# leave 0xFFFFFFFF (AU's "unknown size"), 0x7FFFFFFF or 0x7FFFF000 there, meaning "until the end".
+_UNKNOWN_SIZE_MIN = (0x7FFFF000, 0x7FFFFFFF), (0xFFFFF000, 0xFFFFFFFF)
+
+
+def _unknown_size(size: int) -> bool:
+    return any(low <= size <= high for low, high in _UNKNOWN_SIZE_MIN)
+
+
+# libsndfile's log of a header that announces more than the file holds, in the order trusted:
+# a frame count (AIFF's COMM chunk, RF64's ds64), or a byte count and what the file holds, for
+# the data (WAV ``data``, AIFF ``SSND``, AU ``Data Size``), else the whole file (W64 ``riff``).
+_LOGGED_FRAMES = (
+    re.compile(r"Frame count read from 'COMM' chunk \((\d+)\)"),
+    re.compile(r"does not match value from 'ds64' chunk of (\d+)"),
+)
+_LOGGED_SIZES = (
+    re.compile(r"^\s*(?:data|SSND|Data Size)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.M),
+    re.compile(r"^\s*(?:RIFF|riff|FORM)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.M),
+)
+
+
+def _announced(info: str, frames: int) -> int:
+    """Samples per channel the header announces, from libsndfile's log (``frames`` when it notes
+    nothing, or an unknown length)."""
+    for pattern in _LOGGED_FRAMES:
+        if (match := pattern.search(info)) and int(match.group(1)) > frames:
+            return int(match.group(1))
+    for pattern in _LOGGED_SIZES:
+        if match := pattern.search(info):
+            said, holds = int(match.group(1)), int(match.group(2))
+            if _unknown_size(said):
+                return frames
+            if 0 < holds < said:
+                return round(frames * said / holds)
+    return frames
+
+
+class _Window:
+    """The bytes of a file from ``offset`` on, as a file object (for libsndfile's RAW reader)."""
+
+    def __init__(self, path: Path, offset: int):
+        self._file = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self._offset = offset
+        self._file.seek(offset)
+
+    def seek(self, pos: int, whence: int = os.SEEK_SET) -> int:
+        if whence == os.SEEK_SET:
+            pos += self._offset
+        return self._file.seek(pos, whence) - self._offset
+
+    def tell(self) -> int:
+        return self._file.tell() - self._offset
+
+    def read(self, n: int = -1) -> bytes:
+        return self._file.read(n)
+
+    def readinto(self, buffer) -> int:
+        return self._file.readinto(buffer)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _wav_data_offset(path: Path) -> int | None:
+    """Where a RIFF/WAVE file's ``data`` chunk's samples begin (None when it has none)."""
+    with open(path, "rb") as f:
+        head = f.read(1 << 16)
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    pos = 12
+    while pos + 8 <= len(head):
+        size = int.from_bytes(head[pos + 4 : pos + 8], "little")
+        if head[pos : pos + 4] == b"data":
+            return pos + 8
+        pos += 8 + size + (size & 1)
+    return None
+
+
 class _SoundFileDecoder:
     """A file libsndfile reads: its rate, its length, and its samples as mono blocks.
 
     Attributes:
         rate: Hz.
         frames: samples per channel the file holds, as far as its header tells.
-        announced: samples per channel the header announces (more than ``frames`` for a WAV or
-            AIFF cut short, which libsndfile reads silently but notes in its log).
+        announced: samples per channel the header announces (more than ``frames`` for a WAV, AIFF,
+            AU, W64 or RF64 cut short, which libsndfile reads silently but notes in its log); the
+            same as ``frames`` when the header says the length is unknown (a WAV streamed to a pipe).
         error: why decoding stopped before the end, when a decoder failed (FLAC: "lost sync").
     """
 
@@ -175,18 +287,47 @@ class _SoundFileDecoder:
 
     def __init__(self, path: Path):
         self.path = path
-        try:
-            self._file = sf.SoundFile(_fs_name(path))
-        except (sf.LibsndfileError, RuntimeError, TypeError) as e:
-            raise AudioError(path, f"not a readable audio file ({_detail(e)})") from None
+        self._raw: dict | None = None  # how to reopen a streamed WAV: see _unknown_wav_length
+        self._file = self._open_file()
+        if self._file.format == "RAW":
+            # libsndfile reads a .au without its header as 8 kHz mu-law: any file (text, a
+            # document) would be transcribed as noise.
+            self._file.close()
+            raise AudioError(path, f"not a readable audio file (no {path.suffix or 'audio'} header)")
         self.rate = int(self._file.samplerate)
         self.frames = int(self._file.frames)
-        self.announced = self.frames
         self.error: str | None = None
-        # libsndfile logs ``data : 32000 (should be 15978)`` (bytes) for a cut-off WAV/AIFF.
-        match = re.search(r"^(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", self._file.extra_info, re.M)
-        if match and 0 < int(match.group(2)) < int(match.group(1)):
-            self.announced = round(self.frames * int(match.group(1)) / int(match.group(2)))
+        if self.frames == 0 and self._file.format in ("WAV", "WAVEX"):
+            self._unknown_wav_length()
+        self.announced = _announced(self._file.extra_info, self.frames)
+
+    def _open_file(self) -> sf.SoundFile:
+        try:
+            if self._raw is None:
+                return sf.SoundFile(_fs_name(self.path))
+            return sf.SoundFile(_Window(self.path, self._raw["offset"]), closefd=True, **self._raw["format"])
+        except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
+            raise _sf_refusal(self.path, e) from None
+
+    def _unknown_wav_length(self) -> None:
+        """A WAV whose data size is 0 (a recorder that streamed it and never came back) but whose
+        file goes on: its samples are read as headerless audio, from its data chunk to the end."""
+        if not re.search(r"^data\s*:\s*0\s*$", self._file.extra_info, re.M):
+            return
+        offset = _wav_data_offset(self.path)
+        if offset is None or self.path.stat().st_size <= offset:
+            return
+        f = self._file
+        fmt = {"format": "RAW", "subtype": f.subtype, "samplerate": f.samplerate, "channels": f.channels}
+        self._raw = {"offset": offset, "format": {**fmt, "endian": "LITTLE"}}
+        try:
+            raw = self._open_file()
+        except AudioError:
+            self._raw = None  # a compressed subtype libsndfile cannot read headerless: no samples
+            return
+        f.close()
+        self._file = raw
+        self.frames = int(raw.frames)
 
     def blocks(self, size: int) -> Iterator[np.ndarray]:
         """(n,) float32 mono blocks of ``size`` samples (the last shorter), until the end or an error."""
@@ -207,7 +348,7 @@ class _SoundFileDecoder:
 
     def _salvage(self, start: int) -> Iterator[np.ndarray]:
         try:
-            with sf.SoundFile(_fs_name(self.path)) as f:
+            with self._open_file() as f:
                 f.seek(start)
                 while True:
                     data = f.read(self.SALVAGE_FRAMES, dtype="float32", always_2d=True)
@@ -215,7 +356,7 @@ class _SoundFileDecoder:
                         yield mix_down(data)
                     if data.shape[0] < self.SALVAGE_FRAMES:
                         return
-        except (sf.LibsndfileError, RuntimeError):
+        except (sf.LibsndfileError, RuntimeError, AudioError):
             return
 
     def close(self) -> None:
@@ -233,32 +374,55 @@ def _import_av(path: Path):
 
 def _av_detail(e: Exception) -> str:
     """FFmpeg's message without the errno and the file name PyAV appends."""
+    if isinstance(e, UnicodeError):  # PyAV decoding text FFmpeg gave it: not the reason to show
+        return "text in it is not valid UTF-8"
     return getattr(e, "strerror", None) or _detail(e)
 
 
 class _AvDecoder:
     """A file FFmpeg reads (through PyAV): its first audio stream, with ``_SoundFileDecoder``'s
     attributes. ``announced`` is the stream's duration from the container's index (MP4's moov,
-    FLAC's STREAMINFO), or the container's when it holds no video; None when neither says."""
+    FLAC's STREAMINFO), or the container's when it holds no video; None when neither says.
 
-    def __init__(self, path: Path):
+    Args:
+        path: the file.
+        refused: libsndfile's refusal, when PyAV is the fallback: the reason given if PyAV cannot
+            read it either (PyAV's own, for a WAV with a damaged header, is vaguer).
+    """
+
+    def __init__(self, path: Path, refused: AudioError | None = None):
         av = self._av = _import_av(path)
         self.path = path
+        self.refused = refused
         self.error: str | None = None
+        what = "audio" if refused else "audio or video"
         try:
-            self._container = av.open(os.fspath(path))
-        except (av.error.FFmpegError, OSError, UnicodeError) as e:
-            raise AudioError(path, f"not a readable audio or video file ({_av_detail(e)})") from None
+            # Tags that are not UTF-8 (an old tagger's Latin-1 title) do not make the sound unreadable.
+            self._container = av.open(os.fspath(path), metadata_errors="replace")
+        except (av.error.FFmpegError, OSError, UnicodeError, ValueError) as e:
+            raise AudioError(path, f"not a readable {what} file ({_av_detail(e)})") from None
+        try:
+            self._init_stream()
+        except AudioError:
+            self._container.close()  # after reading ``streams``: PyAV crashes on a closed container's
+            raise
+        except (av.error.FFmpegError, OSError, UnicodeError, ValueError) as e:
+            self._container.close()
+            raise AudioError(path, f"not a readable {what} file ({_av_detail(e)})") from None
+
+    def _init_stream(self) -> None:
         streams = self._container.streams
         if not streams.audio:
-            problem = "a video without sound (no audio stream)" if streams.video else "no audio stream"
-            self._container.close()  # after reading ``streams``: PyAV crashes on a closed container's
-            raise AudioError(path, problem)
+            raise AudioError(
+                self.path, "a video without sound (no audio stream)" if streams.video else "no audio stream"
+            )
         self._stream = streams.audio[0]
-        self.rate = int(self._stream.codec_context.sample_rate or 0)
+        codec = self._stream.codec_context  # None: FFmpeg has no decoder for the stream's format code
+        if codec is None:
+            raise self.refused or AudioError(self.path, "its audio is in a format FFmpeg cannot decode")
+        self.rate = int(codec.sample_rate or 0)
         if self.rate <= 0:
-            self._container.close()
-            raise AudioError(path, "its audio stream has no sample rate")
+            raise self.refused or AudioError(self.path, "its audio stream has no sample rate")
         seconds = None
         if self._stream.duration and self._stream.time_base:
             seconds = float(self._stream.duration * self._stream.time_base)
@@ -283,7 +447,8 @@ class _AvDecoder:
                         whole = np.concatenate(pending)
                         yield whole[:size]
                         pending, held = [whole[size:]], whole.shape[0] - size
-        except (self._av.error.FFmpegError, ValueError) as e:  # ValueError: a frame the resampler refuses
+        # ValueError: a frame the resampler refuses (UnicodeDecodeError: text in an FFmpeg message)
+        except (self._av.error.FFmpegError, ValueError, OSError) as e:
             self.error = _av_detail(e)
         if held:
             yield np.concatenate(pending)
@@ -312,7 +477,7 @@ def _open(path: str | os.PathLike) -> _Decoder:
             raise
         first = refused
     try:  # a format libsndfile lacks behind a common suffix (AAC in .wav, FLAC in .ogg, ...)
-        return _AvDecoder(p)
+        return _AvDecoder(p, refused=first)
     except AudioError:
         raise first from None
 
@@ -339,6 +504,8 @@ def _check_length(path: Path, decoder: _Decoder, count: int) -> None:
     """
     rate = decoder.rate
     if count == 0:
+        if getattr(decoder, "refused", None) is not None:  # PyAV, after libsndfile: its reason stands
+            raise decoder.refused
         raise AudioError(
             path, f"not a readable audio file ({decoder.error})" if decoder.error else "contains no samples"
         )

@@ -118,3 +118,34 @@ def test_without_pyav_a_memo_names_the_extra_and_the_rest_is_transcribed(tmp_pat
     assert result.returncode == 1
     assert f"error: {memo}: reading .m4a files needs the [media] extra: pip install" in result.stderr
     assert "Traceback" not in result.stderr and "english.wav" in result.stdout
+
+
+def test_names_with_control_characters_pipes_and_bad_text_keep_every_message_to_one_line(tmp_path):
+    """A newline in a name is shown escaped in the result's line and in an error; a pipe is named
+    as one, not as empty; a context that is not UTF-8 is refused before any work; a file given as
+    --bundle is named as a file."""
+    two_lines = tmp_path / "two\nlines.wav"
+    shutil.copy(EXAMPLES / "english.wav", two_lines)
+    fifo = tmp_path / "fifo\t.wav"
+    os.mkfifo(fifo)
+    result = cli("transcribe", two_lines, fifo, tmp_path / "gone\r.wav")
+    assert result.returncode == 1
+    (line,) = result.stdout.splitlines()
+    assert line.startswith(f"{tmp_path}/two\\nlines.wav: ") and len(line) > len(
+        f"{tmp_path}/two\\nlines.wav: "
+    )
+    errors = [e for e in result.stderr.splitlines() if e.startswith("error: ")]
+    assert errors == [
+        f"error: {tmp_path}/fifo\\t.wav: is not a regular file (a pipe): save it to a file first",
+        f"error: {tmp_path}/gone\\r.wav: no such file",
+    ]
+
+    latin1 = os.fsdecode(b"caf\xe9")
+    refused = cli("transcribe", EXAMPLES / "english.wav", "--context", latin1)
+    assert refused.returncode != 0 and not refused.stdout
+    assert refused.stderr.splitlines()[-1] == "error: context is not valid UTF-8 text"
+    assert "Traceback" not in refused.stderr
+
+    bundle = cli("transcribe", "--bundle", EXAMPLES / "english.wav", EXAMPLES / "english.wav")
+    assert bundle.returncode != 0 and "Traceback" not in bundle.stderr
+    assert f"bundle {EXAMPLES}/english.wav: is a file, not a bundle folder" in bundle.stderr
