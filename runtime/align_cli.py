@@ -6,8 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from .audio import duration
+from .audio import describe, duration
 from .console import run_command
+from .errors import InputError
 from .prompt import normalize_language
 from .results import Segment, Transcript
 from .writers import get_writer
@@ -47,13 +48,16 @@ def align(args: argparse.Namespace) -> int:
     """
     from .aligner import Aligner
 
-    text = sys.stdin.read() if args.text == "-" else args.text
+    try:
+        text = sys.stdin.read() if args.text == "-" else args.text
+    except UnicodeDecodeError:
+        raise InputError("the transcript on stdin is not valid UTF-8 text") from None
     aligner = Aligner(args.bundle, providers=args.providers, verify=not args.no_verify)
     words = aligner.align(args.audio, text, args.language)
     language = normalize_language(args.language, aligner.languages)  # "english" -> "English"
     seconds = duration(args.audio)
     segment = Segment(0.0, seconds, text, language, words=words)
-    transcript = Transcript.of([segment], seconds, source=str(args.audio))
+    transcript = Transcript.of([segment], seconds, source=describe(args.audio))
     print(get_writer(args.format).format(transcript), end="")
     return 0
 

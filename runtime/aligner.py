@@ -20,7 +20,7 @@ from .audio import AudioInput, describe, load_audio
 from .bundle import Bundle, load_bundle
 from .errors import AudioError, BundleError, InputError
 from .mel import LogMel
-from .prompt import normalize_language
+from .prompt import checked_text, normalize_language
 from .providers import SessionSettings, create_session, resolve_providers
 from .results import Word
 from .tokenizer import Tokenizer
@@ -89,11 +89,12 @@ class Aligner:
             audio (80 ms steps), non-decreasing.
 
         Raises:
-            InputError: an unsupported language, or text with nothing to align.
+            InputError: an unsupported language, text that is not valid UTF-8, or text with
+                nothing to align.
             AudioError: unreadable audio, longer than the aligner's limit, or too short.
         """
         language = normalize_language(language, self.languages)
-        units = split_words(text, language)
+        units = split_words(checked_text(text, "the transcript"), language)
         if not units:
             raise InputError(f"the text has nothing to align (no letters or digits): {text[:80]!r}")
         rate = self.bundle.manifest.mel.sample_rate

@@ -106,3 +106,35 @@ def test_segmenter_missing_names_its_extra(monkeypatch, language, module, extra)
     with pytest.raises(MissingDependencyError, match=rf"\[{extra}\]"):
         split_words("テスト 테스트", language)
     alignment._korean_tokenizer.cache_clear()
+
+
+@pytest.mark.slow  # exports an aligner bundle
+def test_align_refuses_text_that_is_not_utf8_in_one_line(bundles, tmp_path):
+    """A transcript passed with a Latin-1 byte (argv's surrogate escapes), or piped in as Latin-1."""
+    import subprocess
+    import sys
+
+    import soundfile as sf
+
+    from tests.support import noise_clip, run_cli
+
+    clip = tmp_path / "clip.wav"
+    sf.write(clip, noise_clip(2.0), 16000)
+    bundle = str(bundles["untied-full-aligner"])
+    command = [sys.executable, "-m", "qwen_asr_edge", "align", str(clip)]
+    as_argument = subprocess.run(
+        [*command, b"caf\xe9", "--language", "English", "--bundle", bundle], capture_output=True, timeout=300
+    )
+    piped = subprocess.run(
+        [*command, "-", "--language", "English", "--bundle", bundle],
+        input=b"caf\xe9\n",
+        capture_output=True,
+        timeout=300,
+    )
+    for done, message in (
+        (as_argument, b"the transcript is not valid UTF-8"),
+        (piped, b"on stdin is not valid"),
+    ):
+        assert done.returncode == 2 and b"Traceback" not in done.stderr, done.stderr
+        assert message in done.stderr
+    assert run_cli("align", clip, "cafe", "--language", "English", "--bundle", bundle).returncode == 0
