@@ -131,10 +131,10 @@ def test_align_refuses_text_that_is_not_utf8_in_one_line(bundles, tmp_path):
         capture_output=True,
         timeout=300,
     )
-    for done, message in (
-        (as_argument, b"the transcript is not valid UTF-8"),
-        (piped, b"on stdin is not valid"),
-    ):
+    for done in (
+        as_argument,
+        piped,
+    ):  # stdin decodes strictly or with surrogates, by locale: one line both ways
         assert done.returncode == 2 and b"Traceback" not in done.stderr, done.stderr
-        assert message in done.stderr
+        assert b"transcript" in done.stderr and b"is not valid UTF-8 text" in done.stderr
     assert run_cli("align", clip, "cafe", "--language", "English", "--bundle", bundle).returncode == 0
