@@ -29,6 +29,8 @@ def usage() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``qwen-asr-edge ARGV``; returns the exit code."""
+    if sys.stderr is None:  # started with stderr closed (2>&-): print(file=None) would go to stdout
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
     try:
         return _dispatch(sys.argv[1:] if argv is None else argv)
     except BrokenPipeError:

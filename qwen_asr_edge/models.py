@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 
 from qwen_asr_edge.runtime.bundle import MANIFEST_NAME
-from qwen_asr_edge.runtime.errors import MissingDependencyError
+from qwen_asr_edge.runtime.errors import CheckpointError, MissingDependencyError
 
 log = logging.getLogger("qwen_asr_edge.models")
 
@@ -74,6 +74,8 @@ def cached_bundle(source: str, recipe: str | None = None) -> Path:
     out = cache_dir() / "bundles" / (cache_key(source) + (f"-{recipe}" if recipe else ""))
     if (out / MANIFEST_NAME).is_file():
         return out
+    if source.startswith(("/", ".", "~")) and not Path(source).expanduser().exists():
+        raise CheckpointError(source, "no such folder")  # a path, not a hub id: say so before "exporting"
     from qwen_asr_edge.export.build import build_bundle  # imports no torch until it runs
 
     log.warning("exporting %s to %s (first use; later runs reuse it)", source, out)

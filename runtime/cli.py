@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -36,7 +37,7 @@ MAX_THREADS = 1024
 
 def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcribe") -> argparse.Namespace:
     p = argparse.ArgumentParser(prog=prog, description="Transcribe audio files with an exported bundle.")
-    p.add_argument("files", nargs="+", type=Path, help="audio or video files, or folders of them")
+    p.add_argument("files", nargs="+", type=_input_path, help="audio or video files, or folders of them")
     p.add_argument(
         "--recursive", "-r", action="store_true", help="also transcribe what is in sub-folders of a folder"
     )
@@ -173,6 +174,14 @@ def _vad_parameters(p: argparse.ArgumentParser, args: argparse.Namespace) -> Vad
         p.error(f"--vad-{e}")
 
 
+def _input_path(text: str) -> Path:
+    """A FILES argument; an empty one is refused (an unset shell variable), never taken as "." (the
+    current folder, which is what Path("") means)."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty file name (an unset shell variable?)")
+    return Path(text)
+
+
 # Turns --model CHECKPOINT (and --recipe) into a bundle folder. Resolving needs the exporter, which
 # the runtime never imports: the package's dispatcher injects qwen_asr_edge.models.cached_bundle.
 ModelResolver = Callable[[str, "str | None"], Path]
@@ -238,12 +247,14 @@ def run(args: argparse.Namespace, resolve_model: ModelResolver | None = None) ->
     inputs = _each_once(found)
     if not inputs:
         raise InputError(f"no audio files in {', '.join(map(display_name, args.files))}")
+    empty = _folders_without_audio(args.files, found)
     if args.format in ("srt", "vtt", "tsv") and len(inputs) > 1 and not args.output_dir:
         raise InputError(f"--format {args.format} with several inputs needs --output-dir")
     if args.output_dir is None and sys.stdout is None:
         raise InputError("stdout is closed: pass --output-dir to write the transcripts to files")
     writer = get_writer(args.format)
     targets = None
+    created = _first_missing(args.output_dir) if args.output_dir is not None else None
     if args.output_dir is not None:
         targets = plan_outputs(inputs, args.output_dir, writer.extension, force=args.force)
     settings = SessionSettings(
@@ -274,17 +285,50 @@ def run(args: argparse.Namespace, resolve_model: ModelResolver | None = None) ->
     results = _Results(
         inputs, writer, targets, several=len(inputs) > 1, as_json=args.format == "json", force=args.force
     )
+    for folder in empty:  # a folder given among other inputs that held nothing to transcribe
+        print(f"error: {display_name(folder)}: no audio files in it", file=sys.stderr)
+        results.problems += 1
+    code = 0
     try:
-        _transcribe_all(transcriber, inputs, args, results)
+        try:
+            _transcribe_all(transcriber, inputs, args, results)
+        except KeyboardInterrupt:
+            print(f"error: interrupted; {results.emitted} of {len(inputs)} inputs finished", file=sys.stderr)
+            code = 130
+        results.close()
     except OutputError as e:  # stdout itself failed (a full disk behind >): nowhere left to put results
         print(f"error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"error: interrupted; {results.emitted} of {len(inputs)} inputs finished", file=sys.stderr)
-        results.close()
-        return 130
-    results.close()
-    return 1 if results.problems else 0
+        code = code or 1
+    finally:
+        if created is not None and results.written == 0:  # all failed: leave no empty folders behind
+            _remove_empty_folders(created)
+    return code or (1 if results.problems else 0)
+
+
+def _folders_without_audio(arguments: list[Path], found: list[Path]) -> list[Path]:
+    """The folders among ``arguments`` that gave no file to transcribe."""
+    folders = [a for a in arguments if a.is_dir()]
+    return [d for d in folders if not any(f.is_relative_to(d) for f in found)]
+
+
+def _first_missing(folder: Path) -> Path | None:
+    """The outermost folder of ``folder``'s path that does not exist yet (what a run would create),
+    or None when ``folder`` exists."""
+    missing = None
+    for path in (folder, *folder.parents):
+        if os.path.lexists(path):
+            break
+        missing = path
+    return missing
+
+
+def _remove_empty_folders(top: Path) -> None:
+    """Remove ``top`` and the sub-folders this run made in it, if nothing is in them."""
+    for folder in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+    with contextlib.suppress(OSError):
+        top.rmdir()
 
 
 def _transcribe_all(transcriber, inputs: list[Path], args: argparse.Namespace, results: _Results) -> None:
@@ -369,6 +413,7 @@ class _Results:
         self.json: list[dict] = []
         self.problems = 0
         self.emitted = 0  # inputs whose transcript is out
+        self.written = 0  # of those, written to their output file
 
     def failed(self, i: int, error: Exception) -> None:
         if isinstance(error, QwenAsrEdgeError):
@@ -388,7 +433,7 @@ class _Results:
         self._flush()
 
     def close(self) -> None:
-        if self.as_json and self.targets is None:
+        if self.as_json and (self.targets is None or self.json):
             _print(json.dumps(self.json, ensure_ascii=False, indent=2) + "\n")
 
     def _flush(self) -> None:
@@ -403,14 +448,14 @@ class _Results:
         if self.targets is not None:
             try:
                 write_text(self.targets[i], self.writer.format(transcript), replace=self.force)
+                self.written += 1
                 return
             except (OutputError, OutputExistsError) as e:
-                print(f"error: {e}; its transcript follows on stdout", file=sys.stderr)
+                print(f"error: {e}; its transcript goes to stdout instead", file=sys.stderr)
                 self.problems += 1
-                _print(self.writer.format(transcript))
-                return
+                self.several = True  # named on stdout, so it can be told from any other diverted one
         if self.as_json:
-            self.json.append(transcript.to_dict())
+            self.json.append(transcript.to_dict())  # one valid JSON list at the end
         elif isinstance(self.writer, TxtWriter):
             _print((f"{transcript.source}: {transcript.text}" if self.several else transcript.text) + "\n")
         else:

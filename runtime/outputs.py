@@ -101,7 +101,10 @@ def plan_outputs(sources: Sequence[Path], out_dir: Path, extension: str, force: 
     if existing and not force:
         fix = "pass --force to replace it"
         if len(existing) > 1:
-            fix = f"{len(existing) - 1} more outputs exist too; pass --force to replace them"
+            more = len(existing) - 1
+            fix = (
+                f"{more} more output{'s exist' if more > 1 else ' exists'} too; pass --force to replace them"
+            )
         raise OutputExistsError(existing[0], fix)
     return targets
 

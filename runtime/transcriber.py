@@ -192,9 +192,11 @@ class Transcriber:
             needed = len(self._prompts.ids(audio, context, None)) + self.token_cap(seconds, options)
             if needed <= limit:
                 return
+        context_tokens = len(self._prompts.ids(0, context, None)) - len(self._prompts.ids(0, "", None))
+        with_context = f" and the context ({context_tokens} tokens)" if context_tokens > 100 else ""
         raise InputError(
-            f"a chunk of {seconds:g} s (--max-chunk-seconds) with its token cap (--max-new-tokens) "
-            f"needs more than the model's {limit} positions; lower them"
+            f"a chunk of {seconds:g} s (--max-chunk-seconds) with its token cap (--max-new-tokens)"
+            f"{with_context} needs more than the model's {limit} positions; lower them"
         )
 
     @property

@@ -5,6 +5,7 @@ user runs it."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -143,7 +144,7 @@ def test_a_write_that_fails_after_the_work_keeps_the_transcript(tmp_path, monkey
     captured = capsys.readouterr()
     assert code == 1
     assert "english.txt: cannot write (No space left on device)" in one_line_error(captured.err)
-    assert captured.out.strip() == english.text
+    assert captured.out.strip() == f"{english.path}: {english.text}"  # named: it is one of several
     assert (out / "german.txt").read_text(encoding="utf-8").strip() == german.text
 
 
@@ -214,7 +215,7 @@ def test_an_output_that_appears_during_the_run_is_kept(tmp_path, monkeypatch, ca
     assert code == 1
     assert "english.txt exists; it appeared during this run" in one_line_error(captured.err)
     assert (out / "english.txt").read_text() == "precious\n"
-    assert captured.out.strip() == english.text  # the new transcript is not lost either
+    assert captured.out.strip() == f"{english.path}: {english.text}"  # not lost either
 
 
 def test_a_stdout_that_cannot_be_written_is_one_line(tmp_path):
@@ -281,3 +282,80 @@ def test_ctrl_c_before_a_command_takes_over_is_one_line(monkeypatch, capsys):
     monkeypatch.setattr(dispatcher.importlib, "import_module", interrupted)
     assert dispatcher.main(["transcribe", "x.wav"]) == 130
     assert capsys.readouterr().err == "error: interrupted\n"
+
+
+def test_an_empty_name_is_refused_not_taken_as_the_current_folder(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "qwen_asr_edge", "transcribe", ""],
+        capture_output=True, text=True, timeout=120, cwd=EXAMPLES["english"].path.parent,
+    )  # fmt: skip
+    assert result.returncode == 2 and not result.stdout
+    assert "an empty file name" in result.stderr
+
+
+def test_a_folder_with_nothing_to_transcribe_among_other_inputs_is_named(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("x")
+    english = EXAMPLES["english"]
+    result = run_cli("transcribe", tmp_path / "empty", english.path, tmp_path / "notes")
+    assert result.returncode == 1
+    errors = one_line_error(result.stderr, "empty: no audio files in it", "notes: no audio files in it")
+    assert errors.count("\n") == 1
+    assert result.stdout.strip() == english.text
+
+
+@pytest.mark.parametrize("fmt", ["json", "txt"])
+def test_transcripts_diverted_to_stdout_stay_valid_and_named(tmp_path, monkeypatch, capsys, fmt):
+    german, english = EXAMPLES["german"], EXAMPLES["english"]
+    out = tmp_path / "out"
+
+    def disk_full(target, text, replace=False):
+        raise OutputError(target, "cannot write (No space left on device)")
+
+    monkeypatch.setattr(transcribe_cli, "write_text", disk_full)
+    code = transcribe_cli.main([str(german.path), str(english.path), "-o", str(out), "-f", fmt])
+    stdout = capsys.readouterr().out
+    assert code == 1
+    if fmt == "json":
+        assert [d["text"] for d in json.loads(stdout)] == [german.text, english.text]
+    else:
+        assert stdout.splitlines() == [f"{german.path}: {german.text}", f"{english.path}: {english.text}"]
+    assert not out.exists()  # made by this run, nothing written to it: removed again
+
+
+def test_a_closed_stderr_keeps_stdout_clean(tmp_path):
+    english = EXAMPLES["english"]
+    done = subprocess.run(
+        [sys.executable, "-m", "qwen_asr_edge", "transcribe", str(english.path), "-f", "json", "missing.wav"],
+        capture_output=True, text=True, timeout=120, preexec_fn=lambda: os.close(2),
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert [d["text"] for d in json.loads(done.stdout)] == [english.text]  # no note or error lines in it
+
+
+def test_json_to_a_full_stdout_is_exit_1(tmp_path):
+    command = [
+        sys.executable,
+        "-m",
+        "qwen_asr_edge",
+        "transcribe",
+        str(EXAMPLES["english"].path),
+        "-f",
+        "json",
+    ]
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(command, stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert done.returncode == 1 and "stdout: cannot write" in one_line_error(done.stderr)
+
+
+def test_a_context_too_long_for_the_model_is_named(tmp_path):
+    result = run_cli("transcribe", EXAMPLES["english"].path, "--context", "hello " * 20000)
+    assert result.returncode == 2
+    assert "and the context (" in one_line_error(result.stderr)
+
+
+def test_a_model_path_that_does_not_exist_is_refused_before_exporting(tmp_path):
+    result = run_cli("transcribe", EXAMPLES["english"].path, "--model", tmp_path / "no-such-checkpoint")
+    assert result.returncode == 2
+    assert "no such folder" in one_line_error(result.stderr) and "exporting" not in result.stderr
