@@ -469,7 +469,10 @@ class Transcriber:
 
         Raises:
             AudioError: the input cannot be transcribed (the message names it).
-            InputError: an unsupported language or a bad context.
+            InputError: an unsupported language, a bad context, or options beyond the model's
+                positions (``check_options``).
+            MissingDependencyError: a file that needs the [media] extra, or ``vad_filter``
+                without the [vad] extra.
         """
         return self.transcribe_batch([audio], language=language, context=context, options=options)[0]
 
@@ -523,16 +526,16 @@ class Transcriber:
 
         Raises:
             AudioError, InputError: as ``transcribe``; InputError also when a per-input list
-            has the wrong length.
+            has the wrong length, or when the options cannot fit the model (``check_options``).
         """
         options = options or TranscriptionOptions()
-        self.check_options(options)
         n = len(audios)
         languages = [
             normalize_language(x, self.languages) if x and str(x).strip() else None
             for x in _per_item(language, n, "language")
         ]
         contexts = _per_item(context, n, "context")
+        self.check_options(options, max((c or "" for c in contexts), key=len, default=""))
         names = [describe(a) for a in audios] if sources is None else _per_item(list(sources), n, "sources")
         prepared = [self._prepare(audio, options) for audio in audios]
         in_memory = [
@@ -657,7 +660,9 @@ class Transcriber:
         return spans if decoded.strip() == text else None
 
 
-def _report(item: _Item, cap: int, finish_reason: str, reached_text: bool, options: TranscriptionOptions):
+def _report(
+    item: _Item, cap: int, finish_reason: str, reached_text: bool, options: TranscriptionOptions
+) -> None:
     """Say, on the package logger, when a chunk's text is cut short or was never written."""
     chunk = item.chunk
     where = f"{item.source}: {chunk.offset:.2f}-{chunk.offset + chunk.duration:.2f} s"
