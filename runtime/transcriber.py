@@ -494,8 +494,12 @@ class Transcriber:
         wav, _ = self._prepare(audio, options)
         source = describe(audio)
         items = (_Item(0, c, context or "", language, source) for c in self._chunks(audio, wav, options))
+        capped, chunks = [], 0
         for _, segments, _ in self._run(_in_batches(items, options.batch_size), options):
+            chunks += len(segments)
+            capped += [s for s in segments if s.finish_reason == "length"]
             yield from segments
+        report_capped(source, capped, chunks, options)
 
     def transcribe_batch(
         self,
@@ -570,6 +574,9 @@ class Transcriber:
                 timings[index].prefill.extend(batch.prefill)
                 timings[index].steps.extend(batch.steps)
         progress.close()
+        for i in range(n):
+            capped = sorted((s for s in found[i] if s.finish_reason == "length"), key=lambda s: s.start)
+            report_capped(names[i], capped, len(found[i]), options)
         return [
             Transcript.of(
                 sorted(found[i], key=lambda s: s.start),
@@ -619,7 +626,7 @@ class Transcriber:
             markup=self._markup,
         )
         lang, text = parsed.language, parsed.text
-        _report(item, cap, finish_reason, parsed.reached_text, options)
+        _report(item, parsed.reached_text)
         log_probs = generation.log_probs[row] if generation.log_probs is not None else None
         chunk = item.chunk
         words: list[Word] = []
@@ -660,21 +667,44 @@ class Transcriber:
         return spans if decoded.strip() == text else None
 
 
-def _report(
-    item: _Item, cap: int, finish_reason: str, reached_text: bool, options: TranscriptionOptions
-) -> None:
-    """Say, on the package logger, when a chunk's text is cut short or was never written."""
-    chunk = item.chunk
-    where = f"{item.source}: {chunk.offset:.2f}-{chunk.offset + chunk.duration:.2f} s"
-    if finish_reason == "length" and not options.ignore_stop:
-        log.warning(
-            "%s reached its cap of %d tokens, so its text may be cut short or a repetition; "
-            "raise the cap with --max-new-tokens (TranscriptionOptions.max_new_tokens)",
-            where,
-            cap,
-        )
+def _report(item: _Item, reached_text: bool) -> None:
+    """Say (at INFO, shown with --debug) when a chunk's output never reached its text."""
     if not reached_text:
-        log.info("%s: the model wrote no transcript (no <asr_text>): silence or noise, empty text", where)
+        chunk = item.chunk
+        log.info(
+            "%s: %.2f-%.2f s: the model wrote no transcript (no <asr_text>): silence or noise, empty text",
+            item.source,
+            chunk.offset,
+            chunk.offset + chunk.duration,
+        )
+
+
+def report_capped(source: str, capped: Sequence[Segment], chunks: int, options: TranscriptionOptions) -> None:
+    """One warning per recording whose chunks reached their token cap (``finish_reason`` "length"),
+    on the package logger (the CLI prints it): where, and what to do. Nothing with ``ignore_stop``.
+
+    Args:
+        source: The recording's name.
+        capped: Its capped segments, in time order.
+        chunks: How many chunks it had.
+        options: The options it was decoded with.
+    """
+    if not capped or options.ignore_stop:
+        return
+    first = capped[0]
+    where = f"{first.start:.2f}-{first.end:.2f} s"
+    if len(capped) == 1:
+        what = f"{where} reached its cap of {len(first.tokens)} tokens, so its text may be cut short"
+    else:
+        what = (
+            f"{len(capped)} of {chunks} chunks reached their token cap (the first at {where}, "
+            f"{len(first.tokens)} tokens), so their text may be cut short"
+        )
+    log.warning(
+        "%s: %s or a repetition; raise the cap with --max-new-tokens (TranscriptionOptions.max_new_tokens)",
+        source,
+        what,
+    )
 
 
 def _with_probabilities(

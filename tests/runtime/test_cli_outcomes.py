@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -359,3 +360,18 @@ def test_a_model_path_that_does_not_exist_is_refused_before_exporting(tmp_path):
     result = run_cli("transcribe", EXAMPLES["english"].path, "--model", tmp_path / "no-such-checkpoint")
     assert result.returncode == 2
     assert "no such folder" in one_line_error(result.stderr) and "exporting" not in result.stderr
+
+
+def test_chunks_at_their_token_cap_are_one_warning_per_file(tmp_path):
+    english = EXAMPLES["english"]
+    data, rate = sf.read(english.path)
+    long_file = tmp_path / "long.wav"
+    sf.write(long_file, np.tile(data, int(40 * rate / len(data)) + 1), rate)  # several chunks
+    result = run_cli(
+        "transcribe", long_file, english.path, "--max-new-tokens", "3", "--max-chunk-seconds", "10"
+    )
+    assert result.returncode == 0, result.stderr
+    capped = [line for line in result.stderr.splitlines() if "token cap" in line or "its cap" in line]
+    assert len(capped) == 2, result.stderr  # one per file, whatever the number of chunks
+    (long_line,) = [line for line in capped if "long.wav" in line]
+    assert re.search(r"long\.wav: (\d+) of \1 chunks reached their token cap", long_line), long_line

@@ -18,7 +18,7 @@ from qwen_asr_edge.runtime.chunking import Chunk
 from qwen_asr_edge.runtime.decoding import Generation
 from qwen_asr_edge.runtime.parsing import parse_transcript
 from qwen_asr_edge.runtime.results import Transcript
-from qwen_asr_edge.runtime.transcriber import _Item
+from qwen_asr_edge.runtime.transcriber import _Item, report_capped
 from qwen_asr_edge.runtime.writers import get_writer
 from tests.support import run_cli as cli
 
@@ -136,10 +136,19 @@ def test_markup_reaches_neither_text_nor_json_nor_subtitles(demo, tmp_path):
 
 
 def test_a_chunk_at_its_cap_says_so_in_the_segment_json_and_a_warning(demo, caplog):
-    segment = segment_of(demo, "language English<asr_text>Book a table for", None, 15, stop=False)
+    raw = "language English<asr_text>Book a table for"
+    cap = len(demo.tokenizer.encode(raw))  # the decoder stopped at the cap, mid-sentence
+    segment = segment_of(demo, raw, None, cap, stop=False)
     assert (segment.finish_reason, segment.reached_text) == ("length", True)
-    assert "talk.wav: 3.00-4.00 s reached its cap of 15 tokens" in caplog.text
+    report_capped("talk.wav", [segment], 1, TranscriptionOptions())
+    assert f"talk.wav: 3.00-4.00 s reached its cap of {cap} tokens" in caplog.text
     assert "--max-new-tokens" in caplog.text
+    caplog.clear()  # many capped chunks of one recording: one line, not one per chunk
+    report_capped("talk.wav", [segment] * 3, 40, TranscriptionOptions())
+    (line,) = caplog.text.splitlines()
+    assert (
+        f"talk.wav: 3 of 40 chunks reached their token cap (the first at 3.00-4.00 s, {cap} tokens)" in line
+    )
     doc = Transcript.of([segment], 4.0).to_dict()["segments"][0]
     assert (doc["finish_reason"], doc["reached_text"]) == ("length", True)
     caplog.clear()
