@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -14,22 +12,21 @@ from .audio import Skipped, audio_files, describe
 from .bundle import RECIPE_NAMES
 from .chunking import MIN_MAX_CHUNK_SECONDS
 from .console import run_command
+from .delivery import Delivery, first_missing, remove_empty_folders
 from .errors import (
     AudioError,
     BundleError,
     InputError,
     MissingDependencyError,
     OutputError,
-    OutputExistsError,
-    QwenAsrEdgeError,
     display_name,
 )
 from .options import DEFAULTS, TranscriptionOptions
-from .outputs import plan_outputs, write_text
+from .outputs import plan_outputs
 from .providers import OPTIMIZATION_LEVELS, SessionSettings
 from .results import Transcript
 from .vad import VadOptions, check_available
-from .writers import WRITERS, ResultWriter, TxtWriter, get_writer
+from .writers import WRITERS, get_writer
 
 # More intra-op threads than this only oversubscribes any machine (and 100000 hangs session creation).
 MAX_THREADS = 1024
@@ -254,7 +251,7 @@ def run(args: argparse.Namespace, resolve_model: ModelResolver | None = None) ->
         raise InputError("stdout is closed: pass --output-dir to write the transcripts to files")
     writer = get_writer(args.format)
     targets = None
-    created = _first_missing(args.output_dir) if args.output_dir is not None else None
+    created = first_missing(args.output_dir) if args.output_dir is not None else None
     if args.output_dir is not None:
         targets = plan_outputs(inputs, args.output_dir, writer.extension, force=args.force)
     settings = SessionSettings(
@@ -282,7 +279,7 @@ def run(args: argparse.Namespace, resolve_model: ModelResolver | None = None) ->
                 ) from None
             raise
     transcriber.check_options(options, args.context)
-    results = _Results(
+    results = Delivery(
         inputs, writer, targets, several=len(inputs) > 1, as_json=args.format == "json", force=args.force
     )
     for folder in empty:  # a folder given among other inputs that held nothing to transcribe
@@ -301,7 +298,7 @@ def run(args: argparse.Namespace, resolve_model: ModelResolver | None = None) ->
         code = code or 1
     finally:
         if created is not None and results.written == 0:  # all failed: leave no empty folders behind
-            _remove_empty_folders(created)
+            remove_empty_folders(created)
     return code or (1 if results.problems else 0)
 
 
@@ -311,27 +308,7 @@ def _folders_without_audio(arguments: list[Path], found: list[Path]) -> list[Pat
     return [d for d in folders if not any(f.is_relative_to(d) for f in found)]
 
 
-def _first_missing(folder: Path) -> Path | None:
-    """The outermost folder of ``folder``'s path that does not exist yet (what a run would create),
-    or None when ``folder`` exists."""
-    missing = None
-    for path in (folder, *folder.parents):
-        if os.path.lexists(path):
-            break
-        missing = path
-    return missing
-
-
-def _remove_empty_folders(top: Path) -> None:
-    """Remove ``top`` and the sub-folders this run made in it, if nothing is in them."""
-    for folder in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
-        with contextlib.suppress(OSError):
-            folder.rmdir()
-    with contextlib.suppress(OSError):
-        top.rmdir()
-
-
-def _transcribe_all(transcriber, inputs: list[Path], args: argparse.Namespace, results: _Results) -> None:
+def _transcribe_all(transcriber, inputs: list[Path], args: argparse.Namespace, results: Delivery) -> None:
     """Every input checked by its header first; then the short ones decoded together, then each
     long one read a block at a time; each outcome handed to ``results`` as soon as it is known."""
     options = args.options
@@ -390,92 +367,6 @@ def _each_once(paths: list[Path]) -> list[Path]:
         seen.add(key)
         out.append(p)
     return out
-
-
-class _Results:
-    """Where each input's outcome goes, in input order: an output file, or stdout (txt, subtitles,
-    or one JSON list at the end). A failed input is reported at once; a result that cannot be
-    written is reported and printed on stdout instead, so no finished work is lost."""
-
-    def __init__(
-        self,
-        inputs: list[Path],
-        writer: ResultWriter,
-        targets: list[Path] | None,
-        several: bool,
-        as_json: bool,
-        force: bool = False,
-    ):
-        self.inputs, self.writer, self.targets, self.force = inputs, writer, targets, force
-        self.several, self.as_json = several, as_json
-        self.outcomes: dict[int, Transcript | None] = {}
-        self.next = 0  # the first input not yet emitted
-        self.json: list[dict] = []
-        self.problems = 0
-        self.emitted = 0  # inputs whose transcript is out
-        self.written = 0  # of those, written to their output file
-
-    def failed(self, i: int, error: Exception) -> None:
-        if isinstance(error, QwenAsrEdgeError):
-            print(f"error: {error}", file=sys.stderr)
-        else:  # a bug: still one line, and the other inputs go on
-            print(
-                f"error: {display_name(self.inputs[i])}: unexpected {type(error).__name__}: {error} "
-                "(--debug shows the traceback; please report it)",
-                file=sys.stderr,
-            )
-        self.problems += 1
-        self.outcomes[i] = None
-        self._flush()
-
-    def finished(self, i: int, transcript: Transcript) -> None:
-        self.outcomes[i] = transcript
-        self._flush()
-
-    def close(self) -> None:
-        if self.as_json and (self.targets is None or self.json):
-            _print(json.dumps(self.json, ensure_ascii=False, indent=2) + "\n")
-
-    def _flush(self) -> None:
-        while self.next in self.outcomes:
-            transcript = self.outcomes.pop(self.next)
-            if transcript is not None:
-                self._emit(self.next, transcript)
-                self.emitted += 1
-            self.next += 1
-
-    def _emit(self, i: int, transcript: Transcript) -> None:
-        if self.targets is not None:
-            try:
-                write_text(self.targets[i], self.writer.format(transcript), replace=self.force)
-                self.written += 1
-                return
-            except (OutputError, OutputExistsError) as e:
-                print(f"error: {e}; its transcript goes to stdout instead", file=sys.stderr)
-                self.problems += 1
-                self.several = True  # named on stdout, so it can be told from any other diverted one
-        if self.as_json:
-            self.json.append(transcript.to_dict())  # one valid JSON list at the end
-        elif isinstance(self.writer, TxtWriter):
-            _print((f"{transcript.source}: {transcript.text}" if self.several else transcript.text) + "\n")
-        else:
-            _print(self.writer.format(transcript))
-
-
-def _print(text: str) -> None:
-    """Write to stdout now (not when the buffer fills), so a failure names itself at once.
-
-    Raises:
-        BrokenPipeError: the reader went away (``| head``); the dispatcher stops quietly.
-        OutputError: stdout cannot be written (``> /dev/full``, a full disk).
-    """
-    try:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        raise
-    except OSError as e:
-        raise OutputError("stdout", f"cannot write ({e.strerror or e})") from None
 
 
 def main(

@@ -18,6 +18,7 @@ import pytest
 import soundfile as sf
 
 from qwen_asr_edge.runtime import cli as transcribe_cli
+from qwen_asr_edge.runtime import delivery
 from qwen_asr_edge.runtime.demo import demo_examples
 from qwen_asr_edge.runtime.errors import OutputError
 from qwen_asr_edge.runtime.transcriber import Transcriber
@@ -139,7 +140,7 @@ def test_a_write_that_fails_after_the_work_keeps_the_transcript(tmp_path, monkey
         target.write_text(text, encoding="utf-8")
         return target
 
-    monkeypatch.setattr(transcribe_cli, "write_text", disk_full)
+    monkeypatch.setattr(delivery, "write_text", disk_full)
     out = tmp_path / "out"
     code = transcribe_cli.main([str(english.path), str(german.path), "-o", str(out)])
     captured = capsys.readouterr()
@@ -314,7 +315,7 @@ def test_transcripts_diverted_to_stdout_stay_valid_and_named(tmp_path, monkeypat
     def disk_full(target, text, replace=False):
         raise OutputError(target, "cannot write (No space left on device)")
 
-    monkeypatch.setattr(transcribe_cli, "write_text", disk_full)
+    monkeypatch.setattr(delivery, "write_text", disk_full)
     code = transcribe_cli.main([str(german.path), str(english.path), "-o", str(out), "-f", fmt])
     stdout = capsys.readouterr().out
     assert code == 1
