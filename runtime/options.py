@@ -79,8 +79,8 @@ class TranscriptionOptions:
 
         ``max_new_tokens`` when set; else ``prefix_tokens`` (the longest ``language X<asr_text>``
         in the bundle's tokens: 4 for Qwen3-ASR) + ``ceil(tokens_per_second * seconds)`` + 1 for
-        the stop id. So 20 ms of audio may have 2 tokens of text, not a sentence (the former
-        floor of 32 let a clip of any length invent one), and 30 s may have 480.
+        the stop id. So 20 ms of audio may have 1 token of text, not a sentence, and 30 s may
+        have 480.
         """
         if self.max_new_tokens is not None:
             return self.max_new_tokens
