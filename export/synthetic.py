@@ -8,6 +8,44 @@ template, preprocessor and generation configs, and bf16 safetensors (optionally 
 With ``peaky=True`` the weights are drawn with unit gain (std 1/sqrt(fan_in)) instead of the
 usual 0.02, so that attention is sharp and logits have clear margins: with flat random weights
 argmax ties hide real differences between two implementations.
+
+With ``realistic=True`` the unit-gain weights get the statistics of trained Qwen-family models
+planted on top (``plant_realistic_statistics``), because fp16 overflow, INT8 activation ranges
+and INT4 block errors depend on them and unit-gain weights have none. What they aim at, and where
+the numbers come from:
+
+* Massive activations (Sun, Chen, Kolter, Liu 2024, "Massive Activations in Large Language
+  Models", COLM): a handful of activations up to ~1e4-1e5 times the median, on two or so *fixed*
+  feature dimensions (LLaMA2-7B: dims 1415 and 2533, top values ~2.6e3 against a median well
+  under 1), on the starting token and on the first delimiter tokens, appearing abruptly in an early
+  layer's MLP and then nearly constant through the residual stream. Chen et al. 2026 ("Measuring
+  Maximum Activations in Open Large Language Models") put Qwen3.5 checkpoints' global maxima in
+  the 1e2-1e3 range, and find the residual stream carries the maximum in 22 of 24 checkpoints.
+  Here: ``MASSIVE`` = (2400, -1500) on two fixed channels of the chat delimiter
+  ``<|im_start|>`` (position 0 and each later turn), written by one unit of the first layer's MLP
+  behind an outlier RMSNorm weight (the "massive emergence layer" mechanism), so max|h| / median
+  |h| is in the thousands from the first layer on.
+* Attention sinks (Xiao et al. 2023, "Efficient Streaming Language Models with Attention Sinks";
+  Sun et al. §4): past the first layer or two, most heads put most of their probability (often
+  over half) on the first token(s), whose value vectors are small, so attention to them is a
+  no-op. Here: from the second layer on the sink tokens take ~0.7-1.0 of the attention mass
+  (position 0 alone ~0.35-0.55), through the slowest rotary dims, with values that ignore the
+  massive channels.
+* Outlier features (Dettmers et al. 2022, "LLM.int8()"): a few hidden dimensions with magnitude
+  >= 6 (up to ~20) on most tokens, systematic across layers; they are what breaks per-tensor INT8
+  activation scales. Here: two channels at ``FEATURE`` times the mean |embedding| on every token,
+  text and audio, with x4 RMSNorm weights on them.
+* Logits: trained heads give top logits of about 20-35 over a 152k vocabulary with a spread of
+  a few units; here ``LOGIT_SCALE`` puts the top near 25-30 (random heads at unit gain give ~3).
+* The audio encoder gets one outlier residual channel (``ENCODER_OUTLIER`` per layer's fc2 bias),
+  down-weighted by its layer norms.
+
+``activation_statistics`` measures these on any checkpoint (tests/export/test_synthetic.py checks
+realistic ones have them and the default ones do not). Measured on tiny checkpoints (seeds 5
+and 11, tied and untied): realistic max|h|/median 3.1e3-6.9e3 from layer 0 (max 2.4e3-2.6e3),
+0.69-0.99 of layer 1's attention on the sink tokens (0.36-0.53 on position 0), top logit 23-29;
+default 7-9, no sink (0.07-0.08 on position 0, i.e. uniform), top logit 0.7; peaky 5-8, 0.07-0.08,
+3.4-4.4.
 """
 
 from __future__ import annotations
@@ -358,6 +396,256 @@ def random_weights(
     return weights
 
 
+# --- Realistic weights -------------------------------------------------------------------------
+# Where the statistics below sit in a real checkpoint; the ``realistic`` weights plant them on
+# top of the unit-gain ("peaky") draw. Indices are drawn from the seed, fixed per checkpoint.
+MASSIVE = (2400.0, -1500.0)  # the values of the massive channels on sink tokens, from layer 1 on
+FEATURE = 6.0  # the systematic outlier channels' value on every token (Dettmers: >= 6, up to ~20)
+SINK_NORM_WEIGHT = 4.0  # q_norm/k_norm weight on the sink's rotary dims (the rest stay near 1)
+LOGIT_SCALE = 7.0  # final norm gain: the top logit lands near 30 over a 152k vocabulary
+ENCODER_OUTLIER = 40.0  # the encoder's outlier channel: fc2 bias added per layer
+
+
+@dataclass(frozen=True)
+class Outliers:
+    """The hidden channels that carry the planted statistics (text model)."""
+
+    massive: tuple[int, ...]  # massive activations on sink tokens (Sun et al.)
+    feature: tuple[int, ...]  # systematic outlier features on every token (Dettmers et al.)
+    trigger: int  # carried only by the sink token's embedding; the first layer's MLP reads it
+    encoder: int  # the audio encoder's outlier channel
+
+
+def outlier_channels(cfg: CheckpointConfig, seed: int = 0) -> Outliers:
+    gen = torch.Generator().manual_seed(seed + 1_000_003)
+    order = torch.randperm(cfg.text.hidden_size, generator=gen).tolist()
+    encoder = int(torch.randint(cfg.audio.d_model, (1,), generator=gen))
+    return Outliers(massive=tuple(order[:2]), feature=tuple(order[2:4]), trigger=order[4], encoder=encoder)
+
+
+def _low_frequency_dims(head_dim: int, pairs: int = 4) -> list[int]:
+    """The rotary pairs that turn slowest (rotate_half layout: dims i and i + head_dim/2 share the
+    frequency theta^(-2i/head_dim)): a key there scores alike from every query position."""
+    half = head_dim // 2
+    return [d for i in range(half - pairs, half) for d in (i, i + half)]
+
+
+def plant_realistic_statistics(
+    weights: dict[str, torch.Tensor], cfg: CheckpointConfig, seed: int = 0, sink_token: int | None = None
+) -> Outliers:
+    """Turn unit-gain weights into ones with real models' statistics, in place.
+
+    * Massive activations: the sink token's embedding alone carries a ``trigger`` channel; the
+      first layer's post-attention RMSNorm has an outlier weight there and one MLP unit of that
+      layer reads it and writes ``MASSIVE`` into two fixed channels. Nothing else writes much into
+      those channels (their rows of o_proj/down_proj are 1/20 of the rest), so every other token
+      stays near the median and the sink keeps its values through the later layers.
+    * Attention sinks: from the second layer on, the key projection maps the massive channels onto
+      the slowest rotary dims of every kv head, and the query projection maps the ``feature``
+      channels (present on every token) onto the same dims, which q_norm and k_norm weight by
+      ``SINK_NORM_WEIGHT`` (outlier norm weights): every query scores the sink tokens high, at any
+      distance. The value projection ignores the massive channels, so attending to the sinks is
+      a near no-op, as in real models.
+    * Outlier features: every embedding row and every audio embedding carries ``FEATURE`` on two
+      fixed channels; the RMSNorm weights have outliers (x4) on them.
+    * Logits: the final norm's gain is ``LOGIT_SCALE`` except on the outlier channels (1/20),
+      which real models' final norms also suppress.
+    """
+    t, a = cfg.text, cfg.audio
+    o = outlier_channels(cfg, seed)
+    gen = torch.Generator().manual_seed(seed + 2_000_003)
+    d = t.head_dim
+    massive, feature = list(o.massive), list(o.feature)
+    low = _low_frequency_dims(d)
+    sink_token = TOKEN_IDS["<|im_start|>"] if sink_token is None else sink_token
+    text = "thinker.model."
+
+    embed = weights[text + "embed_tokens.weight"]
+    embed[:, o.trigger] = 0.0
+    embed[:, massive] = 0.0
+    embed[:, feature] = FEATURE * embed.abs().mean() * torch.tensor([1.0, -1.0])
+    if sink_token < embed.shape[0]:
+        embed[sink_token, o.trigger] = 40.0 * embed.abs().mean()
+    # Audio embeddings (proj2's output) carry the feature channels and no trigger either.
+    proj2_w, proj2_b = weights["thinker.audio_tower.proj2.weight"], weights["thinker.audio_tower.proj2.bias"]
+    proj2_w[[o.trigger, *massive]] = 0.0
+    proj2_b[[o.trigger, *massive]] = 0.0
+    proj2_b[feature] = FEATURE * embed.abs().mean() * torch.tensor([1.0, -1.0])
+
+    for i in range(t.layers):
+        p = f"{text}layers.{i}."
+        for norm in ("input_layernorm", "post_attention_layernorm"):
+            weights[p + norm + ".weight"][feature] *= 4.0
+        # The features are read as a constant (the sink query below), not as content: read as
+        # content, their constant push makes one token win every step.
+        for n in ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "mlp.gate_proj", "mlp.up_proj"):
+            weights[p + n + ".weight"][:, feature] = 0.0
+        o_proj, down = weights[p + "self_attn.o_proj.weight"], weights[p + "mlp.down_proj.weight"]
+        o_proj[massive] /= 20.0
+        down[massive] /= 20.0
+        o_proj[o.trigger] = 0.0
+        down[o.trigger] = 0.0
+        if i == 0:
+            _plant_massive_unit(weights, cfg, o, embed[sink_token] if sink_token < embed.shape[0] else None)
+            continue
+        q, k, v = (weights[p + f"self_attn.{n}_proj.weight"] for n in "qkv")
+        sink = torch.zeros(d)
+        sink[low] = torch.randn(len(low), generator=gen).sign()
+        sink /= sink.norm()
+        for head in range(t.kv_heads):
+            rows = slice(head * d, (head + 1) * d)
+            k[rows][low] *= 0.2  # ordinary keys hardly use the slow dims
+            k[rows, massive[0]] = sink * 3.0
+            k[rows, massive[1]] = -sink * 3.0
+        v[:, massive] = 0.0
+        for head in range(t.heads):
+            rows = slice(head * d, (head + 1) * d)
+            q[rows, feature[0]] += sink * 3.0
+            q[rows, feature[1]] -= sink * 3.0
+        for norm in ("q_norm", "k_norm"):
+            weights[p + f"self_attn.{norm}.weight"][low] = SINK_NORM_WEIGHT
+
+    final = weights[text + "norm.weight"]
+    final *= LOGIT_SCALE
+    final[[*massive, *feature, o.trigger]] /= 20.0 * LOGIT_SCALE
+
+    # The encoder: one outlier channel grown by each layer's fc2 bias (Whisper-like encoders carry
+    # a few large residual channels too); its layer norms down-weight it.
+    for i in range(a.layers):
+        p = f"thinker.audio_tower.layers.{i}."
+        weights[p + "fc2.bias"][o.encoder] += ENCODER_OUTLIER
+        for norm in ("self_attn_layer_norm", "final_layer_norm"):
+            weights[p + norm + ".weight"][o.encoder] *= 0.05
+    weights["thinker.audio_tower.ln_post.weight"][o.encoder] *= 0.05
+    return o
+
+
+def _plant_massive_unit(
+    weights: dict[str, torch.Tensor], cfg: CheckpointConfig, o: Outliers, sink_row: torch.Tensor | None
+) -> None:
+    """The first layer's MLP unit 0 reads only the trigger channel (an outlier weight of its RMSNorm)
+    and writes ``MASSIVE`` into the massive channels: sized exactly on the sink token at position 0,
+    where attention sees only the token itself. Attention ignores the trigger channel."""
+    t = cfg.text
+    p = "thinker.model.layers.0."
+    for n in "qkv":
+        weights[p + f"self_attn.{n}_proj.weight"][:, o.trigger] = 0.0
+    weights[p + "post_attention_layernorm.weight"][o.trigger] = 20.0
+    gate, up, down = (weights[p + f"mlp.{n}_proj.weight"] for n in ("gate", "up", "down"))
+    gate[0], up[0], down[:, 0] = 0.0, 0.0, 0.0
+    gate[:, o.trigger], up[:, o.trigger] = 0.0, 0.0
+    if sink_row is None:
+        return
+
+    def norm(v, weight):
+        return weight * v * torch.rsqrt(v.pow(2).mean() + t.rms_norm_eps)
+
+    x = sink_row.clone()
+    v = weights[p + "self_attn.v_proj.weight"] @ norm(x, weights[p + "input_layernorm.weight"])
+    heads = v.view(t.kv_heads, t.head_dim).repeat_interleave(t.heads // t.kv_heads, 0).reshape(-1)
+    x = x + weights[p + "self_attn.o_proj.weight"] @ heads
+    read = float(norm(x, weights[p + "post_attention_layernorm.weight"])[o.trigger])
+    gate[0, o.trigger] = up[0, o.trigger] = 6.0 / read  # the unit's pre-activation: 6 on the sink
+    unit = 6.0 * torch.sigmoid(torch.tensor(6.0)) * 6.0
+    down[list(o.massive), 0] = torch.tensor(MASSIVE) / unit
+
+
+def activation_statistics(folder: str | Path, ids: list[int] | None = None) -> dict:
+    """The statistics ``realistic`` weights aim at, measured on a checkpoint's text model.
+
+    A plain fp32 forward of the Qwen3 text model (the same maths as the official one for text
+    positions, where the three M-RoPE axes coincide) over ``ids``: by default a chat prompt whose
+    audio span is 40 ordinary tokens. Returns per layer the largest |hidden| over the median
+    |hidden| and the channels holding the largest values, the attention mass that queries past
+    position 0 put on position 0 (mean over heads and queries), and the last position's top
+    logit and logit spread.
+    """
+    from .checkpoint import load_weights, parse_config
+
+    path = Path(folder)
+    cfg = parse_config(path)
+    w = load_weights(path, cfg)
+    t = cfg.text
+    if ids is None:
+        middle = torch.randint(1000, 100000, (40,), generator=torch.Generator().manual_seed(0)).tolist()
+        im_start, im_end = TOKEN_IDS["<|im_start|>"], TOKEN_IDS["<|im_end|>"]
+        ids = [
+            im_start,
+            8948,
+            198,
+            im_end,
+            198,
+            im_start,
+            872,
+            198,
+            *middle,
+            im_end,
+            198,
+            im_start,
+            77091,
+            198,
+        ]
+    p = "thinker.model."
+    x = w[p + "embed_tokens.weight"][torch.tensor(ids)]
+    s, d = x.shape[0], t.head_dim
+    inv_freq = 1.0 / (t.rope_theta ** (torch.arange(0, d, 2).float() / d))
+    angles = torch.arange(s).float()[:, None] * inv_freq
+    cos, sin = torch.cat((angles, angles), -1).cos(), torch.cat((angles, angles), -1).sin()
+
+    def norm(v, weight):
+        return weight * v * torch.rsqrt(v.pow(2).mean(-1, keepdim=True) + t.rms_norm_eps)
+
+    def rope(v):
+        half = v.shape[-1] // 2
+        return v * cos + torch.cat((-v[..., half:], v[..., :half]), -1) * sin
+
+    layers = []
+    causal = torch.ones(s, s).tril().bool()
+    for i in range(t.layers):
+        lp = f"{p}layers.{i}."
+        hn = norm(x, w[lp + "input_layernorm.weight"])
+        q = norm(
+            (hn @ w[lp + "self_attn.q_proj.weight"].T).view(s, t.heads, d), w[lp + "self_attn.q_norm.weight"]
+        )
+        k = norm(
+            (hn @ w[lp + "self_attn.k_proj.weight"].T).view(s, t.kv_heads, d),
+            w[lp + "self_attn.k_norm.weight"],
+        )
+        v = (hn @ w[lp + "self_attn.v_proj.weight"].T).view(s, t.kv_heads, d)
+        group = t.heads // t.kv_heads
+        q, k = rope(q.transpose(0, 1)), rope(k.transpose(0, 1)).repeat_interleave(group, 0)
+        v = v.transpose(0, 1).repeat_interleave(group, 0)
+        scores = (q @ k.transpose(1, 2)) * d**-0.5
+        probs = torch.softmax(scores.masked_fill(~causal, float("-inf")), -1)
+        attn = (probs @ v).transpose(0, 1).reshape(s, -1)
+        x = x + attn @ w[lp + "self_attn.o_proj.weight"].T
+        hn = norm(x, w[lp + "post_attention_layernorm.weight"])
+        gate, up = hn @ w[lp + "mlp.gate_proj.weight"].T, hn @ w[lp + "mlp.up_proj.weight"].T
+        x = x + (torch.nn.functional.silu(gate) * up) @ w[lp + "mlp.down_proj.weight"].T
+        a = x.abs()
+        top = a.max(0).values.topk(2).indices.tolist()
+        sinks = a.max(-1).values > 100 * a.median()  # the positions carrying massive activations
+        on_sinks = probs[:, 1:][..., sinks].sum(-1).mean() if bool(sinks.any()) else torch.tensor(0.0)
+        layers.append(
+            {
+                "max_over_median": float(a.max() / a.median()),
+                "max_abs": float(a.max()),
+                "top_channels": top,
+                "sink_positions": sinks.nonzero().flatten().tolist(),
+                "attention_on_first": float(probs[:, 1:, 0].mean()),
+                "attention_on_sinks": float(on_sinks),
+            }
+        )
+    head = w.get("thinker.lm_head.weight", w[p + "embed_tokens.weight"])
+    logits = norm(x[-1], w[p + "norm.weight"]) @ head.T
+    return {
+        "layers": layers,
+        "top_logit": float(logits.max()),
+        "logit_std": float(logits.std()),
+        "next": int(logits.argmax()),
+    }
+
+
 def write_checkpoint(
     folder: str | Path,
     shape: str | Shape = "tiny",
@@ -370,9 +658,12 @@ def write_checkpoint(
     shards: int = 1,
     store_tied_head: bool = True,
     aligner: bool = False,
+    realistic: bool = False,
 ) -> Path:
     """Write a random checkpoint folder; ``heads`` overrides (query heads, kv heads) of the text
-    model; ``aligner`` writes a Qwen3-ForcedAligner checkpoint of that shape instead."""
+    model; ``aligner`` writes a Qwen3-ForcedAligner checkpoint of that shape instead;
+    ``realistic`` plants real models' activation statistics (see the module docstring) on
+    unit-gain weights (it implies ``peaky``)."""
     s = SHAPES[shape] if isinstance(shape, str) else shape
     if aligner:
         s = aligner_shape(s)
@@ -394,7 +685,11 @@ def write_checkpoint(
     from .checkpoint import parse_config
 
     cfg = parse_config(out)
-    weights = random_weights(cfg, seed=seed, peaky=peaky, store_tied_head=store_tied_head)
+    weights = random_weights(cfg, seed=seed, peaky=peaky or realistic, store_tied_head=True)
+    if realistic:
+        plant_realistic_statistics(weights, cfg, seed=seed)
+    if cfg.text.tie_word_embeddings and not store_tied_head:
+        del weights["thinker.lm_head.weight"]
     # bf16 like the releases; safetensors refuses tensors that share memory, so clone the head.
     tensors = {k: v.to(torch.bfloat16).clone() for k, v in weights.items()}
     names = list(tensors)
@@ -418,6 +713,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--shape", choices=sorted(SHAPES), default="tiny")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--peaky", action="store_true", help="unit-gain weights: sharp attention, clear argmax")
+    p.add_argument(
+        "--realistic",
+        action="store_true",
+        help="real models' statistics: massive activations, attention sinks, logits near 30",
+    )
     p.add_argument("--vocab-dir", type=Path, help="folder with the real Qwen3 vocab.json and merges.txt")
     p.add_argument("--shards", type=int, default=1)
     p.add_argument("--aligner", action="store_true", help="a Qwen3-ForcedAligner checkpoint of that shape")
@@ -432,6 +732,7 @@ def main(argv: list[str] | None = None) -> int:
         vocab_dir=args.vocab_dir,
         shards=args.shards,
         aligner=args.aligner,
+        realistic=args.realistic,
     )
     print(args.out)
     return 0

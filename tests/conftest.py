@@ -79,8 +79,11 @@ BUNDLE_KINDS = (
     "untied-full-portable",
     "tied-full-portable",
     "untied-full-aligner",
+    "realistic-full",
 )
 INNER_LOOP_BUNDLE = "tied-full"
+
+
 def _needs_another_bundle(item) -> bool:
     params = getattr(getattr(item, "callspec", None), "params", {})
     return any(v in BUNDLE_KINDS and v != INNER_LOOP_BUNDLE for v in params.values() if isinstance(v, str))
@@ -152,6 +155,11 @@ def checkpoints(tmp_path_factory, vocab_dir) -> Mapping[str, Path]:
             "aligner": lambda: write_checkpoint(
                 root / "aligner", "tiny", seed=7, peaky=True, vocab_dir=vocab_dir, aligner=True
             ),
+            # Real models' statistics (massive activations, attention sinks, logits near 30),
+            # tied like the 0.6B release.
+            "realistic": lambda: write_checkpoint(
+                root / "realistic", "tiny", seed=11, realistic=True, tie=True, vocab_dir=vocab_dir
+            ),
         }
     )
 
@@ -185,6 +193,7 @@ def bundles(tmp_path_factory, checkpoints) -> Mapping[str, Path]:
                 encoder_attention="full",
                 aligner=str(checkpoints["aligner"]),
             ),
+            "realistic-full": make("realistic-full", "realistic", encoder_attention="full"),
         }
     )
     assert tuple(made) == BUNDLE_KINDS

@@ -1,7 +1,9 @@
 """fp32 bundles against the official qwen-asr package on the same tiny random checkpoints.
 
 Stages: mel, encoder (both attention scopes), prefill logits, greedy token ids and the parsed
-(language, text), alone and batched, through the Python API and the CLI.
+(language, text), alone and batched, through the Python API and the CLI. The full-attention
+encoder, prefill logits and greedy tokens run on realistic weights too (massive activations,
+attention sinks, logits near 30: export/synthetic.py).
 """
 
 from __future__ import annotations
@@ -91,12 +93,15 @@ def test_mel_matches_official_extractor(official, checkpoints, transcribers, sec
     assert err <= 1e-4
 
 
+@pytest.mark.parametrize("bundle,checkpoint", [("untied-full", "untied"), ("realistic-full", "realistic")])
 @pytest.mark.parametrize("seconds", CLIP_SECONDS)
-def test_full_attention_encoder_matches_official_tower(official, checkpoints, transcribers, seconds):
-    asr = official(checkpoints["untied"])
+def test_full_attention_encoder_matches_official_tower(
+    official, checkpoints, transcribers, bundle, checkpoint, seconds
+):
+    asr = official(checkpoints[checkpoint])
     mel = official_mel(asr, noise_clip(seconds, seed=2))
     ref = official_tower(asr, mel)
-    got, lens = run_encoder(transcribers["untied-full"], mel[None], np.array([mel.shape[1]]))
+    got, lens = run_encoder(transcribers[bundle], mel[None], np.array([mel.shape[1]]))
     assert lens.tolist() == [ref.shape[0]]
     err = np.abs(got[0, : ref.shape[0]] - ref).max()
     record_error("encoder (full) max abs / max |ref|", err / np.abs(ref).max())
@@ -141,7 +146,12 @@ def test_batched_encoder_equals_single_clips(transcribers, bundle):
 
 @pytest.mark.parametrize(
     "bundle,checkpoint",
-    [("untied-full", "untied"), ("tied-full", "tied"), ("untied-full-portable", "untied")],
+    [
+        ("untied-full", "untied"),
+        ("tied-full", "tied"),
+        ("untied-full-portable", "untied"),
+        ("realistic-full", "realistic"),
+    ],
 )
 @pytest.mark.parametrize("seconds", [0.3, 5.5, 12.0])
 @pytest.mark.parametrize("context,language", PROMPTS)
@@ -170,7 +180,12 @@ def test_prefill_logits_match_official(
 
 @pytest.mark.parametrize(
     "bundle,checkpoint",
-    [("untied-full", "untied"), ("tied-full", "tied"), ("tied-full-portable", "tied")],
+    [
+        ("untied-full", "untied"),
+        ("tied-full", "tied"),
+        ("tied-full-portable", "tied"),
+        ("realistic-full", "realistic"),
+    ],
 )
 @pytest.mark.parametrize("seconds", CLIP_SECONDS)
 @pytest.mark.parametrize("context,language", PROMPTS)
