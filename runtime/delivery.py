@@ -110,11 +110,12 @@ class Delivery:
             except (OutputError, OutputExistsError) as e:
                 print(f"error: {e}; its transcript goes to stdout instead", file=sys.stderr)
                 self.problems += 1
-                self.several = True  # named on stdout, so it can be told from any other diverted one
+        # Diverted transcripts are always named: the run may divert more than one.
+        named = self.several or self.targets is not None
         if self.as_json:
             self.json.append(transcript.to_dict())  # one valid JSON list at the end
         elif isinstance(self.writer, TxtWriter):
-            print_out((f"{transcript.source}: {transcript.text}" if self.several else transcript.text) + "\n")
+            print_out((f"{transcript.source}: {transcript.text}" if named else transcript.text) + "\n")
         else:
             print_out(self.writer.format(transcript))
 

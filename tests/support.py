@@ -34,6 +34,12 @@ def require(condition: bool, what: str) -> None:
         pytest.skip(f"{what} is missing (run scripts/setup.sh)")
 
 
+def truncation_warnings(caplog) -> list[str]:
+    """The package's truncation warnings among caplog's records (by their ": truncated:" marker: a
+    test's tmp path may hold the word "truncated" too)."""
+    return [r.getMessage() for r in caplog.records if ": truncated:" in r.getMessage()]
+
+
 def noise_clip(seconds: float, seed: int = 0) -> np.ndarray:
     """Band-limited noise with some structure: a cheap stand-in for speech on random weights."""
     rng = np.random.default_rng(seed)

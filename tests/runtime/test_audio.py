@@ -13,7 +13,7 @@ import soundfile as sf
 
 from qwen_asr_edge.runtime.audio import BLOCK_SECONDS, audio_files, load_audio, read_blocks
 from qwen_asr_edge.runtime.errors import AudioError, AudioFileNotFoundError, MissingDependencyError
-from tests.support import noise_clip, require, write_media
+from tests.support import noise_clip, require, truncation_warnings, write_media
 
 
 @pytest.mark.parametrize(
@@ -100,10 +100,6 @@ def _cut(path, keep: float = 0.5):
     return path
 
 
-def _truncation_warnings(caplog) -> list[str]:
-    return [r.getMessage() for r in caplog.records if "truncated" in r.getMessage()]
-
-
 @pytest.mark.parametrize(
     "fmt,subtype",
     [("WAV", "PCM_16"), ("FLAC", "PCM_16"), ("MP3", "MPEG_LAYER_III")],
@@ -117,7 +113,7 @@ def test_truncated_file_is_decoded_to_where_it_ends_with_one_warning(tmp_path, c
     with caplog.at_level(logging.WARNING, logger="qwen_asr_edge"):
         whole = load_audio(path)
     assert whole.size / 16000 == pytest.approx(12.0, abs=0.5)  # not 24 s, and not an error
-    (warning,) = _truncation_warnings(caplog)
+    (warning,) = truncation_warnings(caplog)
     assert warning == (
         f"{path}: truncated: the header announces 24.0 s, the file decodes to {whole.size / 16000:.1f} s; "
         "transcribed what is there"
@@ -128,7 +124,7 @@ def test_truncated_file_is_decoded_to_where_it_ends_with_one_warning(tmp_path, c
         streamed = np.concatenate(list(reader))
     assert reader.samples == streamed.size == whole.size  # the length a transcript reports
     np.testing.assert_array_equal(streamed, whole)
-    assert len(_truncation_warnings(caplog)) == 1
+    assert len(truncation_warnings(caplog)) == 1
 
 
 @pytest.mark.parametrize("subtype", ["VORBIS", "OPUS"])
@@ -240,7 +236,7 @@ def test_pyav_refusals_are_one_line_audio_errors(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="qwen_asr_edge"):
         got = load_audio(cut)
     assert 2.0 < got.size / 16000 < 6.0
-    assert _truncation_warnings(caplog) and "header announces 8.0 s" in _truncation_warnings(caplog)[0]
+    assert truncation_warnings(caplog) and "header announces 8.0 s" in truncation_warnings(caplog)[0]
 
 
 def test_decoder_errors_mid_file_are_audio_errors(tmp_path, monkeypatch):

@@ -16,7 +16,7 @@ import soundfile as sf
 from qwen_asr_edge.runtime.audio import load_audio, read_blocks
 from qwen_asr_edge.runtime.errors import AudioError, InputError, display_name
 from qwen_asr_edge.runtime.prompt import normalize_language
-from tests.support import noise_clip
+from tests.support import noise_clip, truncation_warnings
 
 HAS_AV = importlib.util.find_spec("av") is not None
 
@@ -31,10 +31,6 @@ def _patch(path, offset: int, fmt: str, value: int):
     struct.pack_into(fmt, data, offset, value)
     path.write_bytes(bytes(data))
     return path
-
-
-def _truncation_warnings(caplog) -> list[str]:
-    return [r.getMessage() for r in caplog.records if ": truncated:" in r.getMessage()]
 
 
 # The canonical 44-byte header soundfile writes: format code at 20, bits per sample at 34.
@@ -142,7 +138,7 @@ def test_a_streamed_wav_of_unknown_length_is_read_whole_without_a_warning(tmp_pa
         streamed = np.concatenate(list(read_blocks(path, 16000)))
     np.testing.assert_array_equal(got, whole)
     np.testing.assert_array_equal(streamed, whole)
-    assert _truncation_warnings(caplog) == []
+    assert truncation_warnings(caplog) == []
 
 
 @pytest.mark.parametrize("fmt,suffix", [("AIFF", "aiff"), ("AU", "au"), ("W64", "w64"), ("RF64", "wav")])
@@ -154,7 +150,7 @@ def test_truncated_files_of_every_header_format_are_named(tmp_path, caplog, fmt,
     with caplog.at_level(logging.WARNING, logger="qwen_asr_edge"):
         got = load_audio(path)
     assert got.size / 16000 == pytest.approx(4.0, abs=0.1)
-    (warning,) = _truncation_warnings(caplog)
+    (warning,) = truncation_warnings(caplog)
     assert warning.startswith(f"{path}: truncated: the header announces 8.0 s, the file decodes to 4.0 s")
 
 

@@ -33,6 +33,14 @@ class Example:
 EXAMPLES = {Path(r["audio"]).stem: Example(r) for r in demo_examples()}
 
 
+def long_copy(example: Example, folder: Path, seconds: float = 40.0) -> Path:
+    """The example repeated to ``seconds``: longer than a 30 s chunk, so read a block at a time."""
+    data, rate = sf.read(example.path)
+    path = folder / "long.wav"
+    sf.write(path, np.tile(data, int(seconds * rate / len(data)) + 1), rate)
+    return path
+
+
 def one_line_error(stderr: str, *names: str) -> str:
     """The stderr's error lines, checked: no traceback, each error one line naming its file."""
     assert "Traceback" not in stderr, stderr
@@ -153,9 +161,7 @@ def test_a_write_that_fails_after_the_work_keeps_the_transcript(tmp_path, monkey
 def test_an_unexpected_fault_in_one_file_spares_the_others(tmp_path, monkeypatch, capsys):
     """A bug that strikes one input (here a simulated one) is one error line, not a lost run."""
     german, english = EXAMPLES["german"], EXAMPLES["english"]
-    long_file = tmp_path / "long.wav"
-    data, rate = sf.read(english.path)
-    sf.write(long_file, np.tile(data, int(40 * rate / len(data)) + 1), rate)  # > one chunk: alone
+    long_file = long_copy(english, tmp_path)  # > one chunk: transcribed alone
     original = Transcriber.transcribe
 
     def flaky(self, audio, **kwargs):
@@ -237,9 +243,7 @@ def test_a_stdout_that_cannot_be_written_is_one_line(tmp_path):
 
 def test_a_reader_that_goes_away_while_a_long_file_is_transcribed(tmp_path):
     english = EXAMPLES["english"]
-    data, rate = sf.read(english.path)
-    long_file = tmp_path / "long.wav"
-    sf.write(long_file, np.tile(data, int(40 * rate / len(data)) + 1), rate)
+    long_file = long_copy(english, tmp_path)
     child = subprocess.Popen(
         [sys.executable, "-m", "qwen_asr_edge", "transcribe", str(english.path), str(long_file)],
         stdout=subprocess.PIPE,
@@ -365,9 +369,7 @@ def test_a_model_path_that_does_not_exist_is_refused_before_exporting(tmp_path):
 
 def test_chunks_at_their_token_cap_are_one_warning_per_file(tmp_path):
     english = EXAMPLES["english"]
-    data, rate = sf.read(english.path)
-    long_file = tmp_path / "long.wav"
-    sf.write(long_file, np.tile(data, int(40 * rate / len(data)) + 1), rate)  # several chunks
+    long_file = long_copy(english, tmp_path)
     result = run_cli(
         "transcribe", long_file, english.path, "--max-new-tokens", "3", "--max-chunk-seconds", "10"
     )
