@@ -282,3 +282,27 @@ def test_onnxruntime_chatter_is_filtered_not_reconfigured(bundles, tmp_path, cap
     assert any(r.name == "qwen_asr_edge.quant" for r in caplog.records)  # our own progress still flows
     assert [(lg.level, list(lg.handlers), list(lg.filters)) for lg in (root, ort)] == state
     assert logging.getLogger("onnxruntime.quantization").level == logging.NOTSET
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["fp32", *RECIPES])
+def test_tokens_do_not_depend_on_batch_neighbours(bundles, quantized, name):
+    """A clip's tokens are the same alone and in any batch: with longer and shorter neighbours
+    (padding), in another order, in batches of two and three. A per-tensor activation scale taken
+    over the padded batch (dynamic INT8's DynamicQuantizeLinear) breaks this."""
+    tr = Transcriber(bundles["untied-full"] if name == "fp32" else quantized[name])
+    clips = [noise_clip(1.0, seed=60), noise_clip(3.5, seed=61), noise_clip(8.0, seed=62)]
+
+    def tokens(group: list[int]) -> dict[int, list[int]]:
+        options = TranscriptionOptions(max_new_tokens=16, batch_size=len(group))
+        results = tr.transcribe_batch([clips[i] for i in group], options=options)
+        return {i: r.segments[0].tokens for i, r in zip(group, results, strict=True)}
+
+    alone = {i: tokens([i])[i] for i in range(len(clips))}
+    differed, compared = 0, 0
+    for group in ([0, 1, 2], [2, 0], [1, 2]):
+        for i, got in tokens(group).items():
+            want = alone[i]
+            compared += len(want)
+            differed += sum(a != b for a, b in zip(got, want, strict=False)) + abs(len(got) - len(want))
+    assert differed == 0, f"{name}: {differed} of {compared} tokens differ from the clip decoded alone"
