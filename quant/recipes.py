@@ -21,7 +21,8 @@ METHODS = ("fp32", "int8", "int4", "fp16")
 DEFAULT_BLOCK_SIZE = 64
 # How int8 MatMuls run. "MatMulNBits": 8-bit block-wise weights, accuracy_level 4, so each row of
 # activations is quantized on its own, block by block: a clip's result does not depend on what
-# it is batched with, and the kernels' signed 8 x 8-bit products cannot saturate on AVX2.
+# it is batched with; and under an emulated AVX2 CPU (qemu -cpu Haswell) it kept every clear fp32
+# decision with 8-bit weights, where MatMulInteger needs 7-bit ones (reduce_range below).
 # "MatMulInteger": onnxruntime's dynamic quantization (DynamicQuantizeLinear), one activation
 # scale over the whole padded batch, so a clip's tokens change with its batch neighbours.
 # Measured (README, Quantization): MatMulNBits errs least (demo model: logits cosine 0.99985 vs
