@@ -18,7 +18,7 @@ import logging
 import time
 from pathlib import Path
 
-from bench.utils import dir_size, table
+from bench.utils import cpu, dir_size, table
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -79,10 +79,12 @@ def main(argv: list[str] | None = None) -> int:
         ]
         for name, r in results.items()
     ]
-    print(f"held-out set: {len(records)} clips, {checkpoint}")
+    machine = cpu()
+    print(f"held-out set: {len(records)} clips, {checkpoint}; {machine['model']} ({machine['level']})")
     print(table(headers, rows))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"clips": len(records), "results": results}, indent=2, ensure_ascii=False))
+    record = {"clips": len(records), "cpu": machine, "results": results}
+    args.out.write_text(json.dumps(record, indent=2, ensure_ascii=False))
     return 0
 
 

@@ -21,13 +21,18 @@ class Built:
     build_seconds: float | None  # None when reused from an earlier run
 
 
-def _current(bundle: Path) -> bool:
+def _current(bundle: Path, quantization: dict | None = None) -> bool:
+    """Written for this bundle format and, when given, with these recipe settings (a recipe's
+    graphs change: int8 was MatMulInteger, now MatMulNBits)."""
     from qwen_asr_edge.runtime.bundle import FORMAT_VERSION
 
     manifest = bundle / "manifest.json"
     if not manifest.exists():
         return False
-    return json.loads(manifest.read_text()).get("format_version") == FORMAT_VERSION
+    data = json.loads(manifest.read_text())
+    if quantization is not None and data.get("quantization") != quantization:
+        return False
+    return data.get("format_version") == FORMAT_VERSION
 
 
 def checkpoint(work: Path, shape: str) -> Path:
@@ -43,6 +48,7 @@ def checkpoint(work: Path, shape: str) -> Path:
 def build(work: Path, shape: str, recipes: list[str]) -> dict[str, Built]:
     """Recipe names: "fp32", a recipe ("int8", "int4", ...), or "int4-b32" for a block size."""
     from qwen_asr_edge.export.build import build_bundle
+    from qwen_asr_edge.quant.recipes import get_recipe
 
     ck = checkpoint(work, shape)
     fp32 = work / shape / "fp32"
@@ -58,10 +64,11 @@ def build(work: Path, shape: str, recipes: list[str]) -> dict[str, Built]:
         if name == "fp32":
             continue
         path = work / shape / name
-        if _current(path) and (path / "quality.json").exists():
+        recipe_name, _, block = name.partition("-b")
+        settings = get_recipe(recipe_name, int(block) if block else None).describe()
+        if _current(path, settings) and (path / "quality.json").exists():
             out[name] = Built(path, json.loads((path / "quality.json").read_text()), None)
             continue
-        recipe_name, _, block = name.partition("-b")
         log.info("quantizing %s to %s", shape, name)
         t = time.perf_counter()
         # From the fp32 bundle above: every recipe shares one export.

@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 
 from bench.bundles import build
-from bench.utils import dir_size, run_child, table
+from bench.utils import cpu, dir_size, run_child, table
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,9 +69,11 @@ def main(argv: list[str] | None = None) -> int:
         "logit cos",
         "top-1",
     ]
-    print(f"\n{args.shape} shape, random weights, {args.threads} threads, medians of {args.repeats}")
+    machine = cpu()
+    print(f"\n{args.shape} shape, random weights, {args.threads} threads, medians of {args.repeats}, "
+          f"{machine['model']} ({machine['level']})")  # fmt: skip
     print(table(headers, rows))
-    results = {"shape": args.shape, "rows": rows, "headers": headers}
+    results = {"shape": args.shape, "cpu": machine, "rows": rows, "headers": headers}
 
     (args.work / f"quantization-{args.shape}.json").write_text(json.dumps(results, indent=2))
     return 0

@@ -34,9 +34,10 @@ from pathlib import Path
 import numpy as np
 
 from bench.bundles import build, checkpoint
-from bench.utils import dir_size, run_child, table
+from bench.utils import cpu, dir_size, run_child, table
 
 CLIP_SECONDS = (11.0, 60.0)
+
 
 def memory_bandwidth_gbs(threads: int, size_mb: int = 512, repeats: int = 7) -> float:
     """Bytes of weights per second that onnxruntime streams through a matrix-vector product as
@@ -213,8 +214,9 @@ def main(argv: list[str] | None = None) -> int:
         print(table(["batch", "audio s per s", "vs batch 1"], rows))
 
     minutes = (time.perf_counter() - started) / 60
-    print(f"\n{os.uname().machine}, {os.cpu_count()} CPUs; whole run {minutes:.1f} min")
-    results = {"shape": args.shape, "threads": args.threads, "bandwidth_gbs": bandwidth,
+    machine = cpu()
+    print(f"\n{machine['model']} ({machine['level']}), {os.cpu_count()} CPUs; whole run {minutes:.1f} min")
+    results = {"shape": args.shape, "threads": args.threads, "bandwidth_gbs": bandwidth, "cpu": machine,
                "ours": ours, "official": official}  # fmt: skip
     (args.work / f"speed-{args.shape}.json").write_text(json.dumps(results, indent=2))
     return 0

@@ -38,6 +38,13 @@ def table(headers: list[str], rows: list[list]) -> str:
     return "\n".join([line(headers), sep, *(line(r) for r in cells)])
 
 
+def cpu() -> dict:
+    """The CPU and its SIMD level (AVX2 / AVX-512 / VNNI), which decide onnxruntime's int8 kernels."""
+    from qwen_asr_edge.quant.quality import instruction_set
+
+    return {"model": cpu_model(), **instruction_set()}
+
+
 def cpu_model() -> str:
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout

@@ -157,6 +157,26 @@ def quantize_int4(
     model: onnx.ModelProto, nodes: list[str], recipe: Recipe, calibration=None
 ) -> onnx.ModelProto:
     """Weight-only block-wise INT4 (MatMulNBits for MatMuls, GatherBlockQuantized for the table)."""
+    if not nodes:
+        return model
+    model = quantize_nbits(model, nodes, 4, recipe.block_size, recipe.algorithm, calibration)
+    pack_gather_tables_as_uint8(model)
+    if share_tied_int4_table(model):
+        log.info("decoder: the tied head shares the token table's INT4 blocks")
+    return model
+
+
+def quantize_nbits(
+    model: onnx.ModelProto,
+    nodes: list[str],
+    bits: int,
+    block_size: int,
+    algorithm: str = "rtn",
+    calibration=None,
+) -> onnx.ModelProto:
+    """Block-wise symmetric weights of ``bits`` bits: MatMulNBits for MatMuls (accuracy_level 4:
+    each row of activations quantized to INT8 on its own, block by block), GatherBlockQuantized
+    for tables."""
     from onnxruntime.quantization.matmul_nbits_quantizer import (
         DefaultWeightOnlyQuantConfig,
         GPTQWeightOnlyQuantConfig,
@@ -167,12 +187,12 @@ def quantize_int4(
         return model
     gathers = [n.name for n in model.graph.node if n.name in nodes and n.op_type == "Gather"]
     matmuls = [n for n in nodes if n not in gathers]
-    common = dict(block_size=recipe.block_size, is_symmetric=True, accuracy_level=4)
-    if recipe.algorithm == "gptq" and matmuls:
+    common = dict(block_size=block_size, is_symmetric=True, accuracy_level=4)
+    if algorithm == "gptq" and matmuls:
         config = GPTQWeightOnlyQuantConfig(
             calibration_data_reader=calibration,
             percdamp=0.01,
-            block_size=recipe.block_size,
+            block_size=block_size,
             actorder=False,
             mse=False,
             perchannel=True,
@@ -185,7 +205,7 @@ def quantize_int4(
     if todo:
         types = tuple(t for t, group in (("MatMul", matmuls), ("Gather", gathers)) if group)
         config = DefaultWeightOnlyQuantConfig(
-            op_types_to_quantize=types, quant_axes=(("MatMul", 0), ("Gather", 1)), **common
+            op_types_to_quantize=types, quant_axes=(("MatMul", 0), ("Gather", 1)), bits=bits, **common
         )
         quantizer = MatMulNBitsQuantizer(
             model,
@@ -197,9 +217,6 @@ def quantize_int4(
         )
         quantizer.process()
         model = quantizer.model.model
-    pack_gather_tables_as_uint8(model)
-    if share_tied_int4_table(model):
-        log.info("decoder: the tied head shares the token table's INT4 blocks")
     return model
 
 
@@ -453,12 +470,16 @@ def _quantize_graph(src: Path, dst: Path, graph: str, recipe: Recipe, calibratio
         for m in chosen:
             chosen[m] = [n for n in chosen[m] if n not in _excluded(chosen[m], recipe)]
         model = quantize_int4(model, chosen["int4"], recipe, calibration)
+        if recipe.int8_op == "MatMulNBits":  # the table (a Gather) stays with the dynamic quantizer
+            matmuls = [n.name for n in model.graph.node if n.name in chosen["int8"] and n.op_type == "MatMul"]
+            model = quantize_nbits(model, matmuls, 8, recipe.int8_block_size)
+            chosen["int8"] = [n for n in chosen["int8"] if n not in matmuls]
         if chosen["int8"]:
             types = sorted({n.op_type for n in model.graph.node if n.name in chosen["int8"]})
             with tempfile.TemporaryDirectory(dir=dst.parent) as tmp:
                 staged = Path(tmp) / dst.name
                 save(model, staged)
                 del model  # a 1.7B decoder is 6 GB in fp32: do not hold it while the quantizer loads its own
-                quantize_int8(staged, dst, chosen["int8"], types, recipe.reduce_range)
+                quantize_int8(staged, dst, chosen["int8"], types, recipe.reduce_range and "MatMul" in types)
             return
     save(model, dst)

@@ -7,6 +7,9 @@ of those logits, and whether whole greedy transcripts come out token for token t
 
 from __future__ import annotations
 
+import platform
+from pathlib import Path
+
 import numpy as np
 
 from qwen_asr_edge.runtime.bundle import Bundle
@@ -31,6 +34,34 @@ def generated_audio(seconds=(2.0, 5.0, 9.0), sample_rate: int = 16000) -> list[n
         wav[int(0.4 * t.size) : int(0.5 * t.size)] *= 0.02
         clips.append(wav.astype(np.float32))
     return clips
+
+
+def instruction_set(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict:
+    """The CPU's SIMD level, which decides onnxruntime's integer kernels (and, for dynamic INT8
+    without reduce_range, its results: AVX2 without VNNI sums u8 x s8 pairs in saturating 16 bits)."""
+    try:
+        line = next(x for x in cpuinfo.read_text().splitlines() if x.startswith(("flags", "Features")))
+        flags = set(line.split(":", 1)[1].split())
+    except (OSError, StopIteration):
+        flags = set()
+    has = {
+        f: f in flags for f in ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_int8")
+    }
+    if has["avx512_vnni"]:
+        level = "AVX-512 VNNI"
+    elif has["avx_vnni"]:
+        level = "AVX-VNNI"
+    elif has["avx512f"]:
+        level = "AVX-512"
+    elif has["avx2"]:
+        level = "AVX2"
+    else:
+        level = (
+            "unknown"
+            if not flags
+            else f"{platform.machine()} ({'dotprod' if 'asimddp' in flags else 'no dotprod'})"
+        )
+    return {"machine": platform.machine(), "level": level, **has}
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -74,6 +105,7 @@ def compare_bundles(reference: Bundle, candidate: Bundle, audios: list[np.ndarra
         report = compare(reference, candidate, audios)
     if reference.manifest.aligner is not None:
         report["aligner"] = compare_aligners(reference, candidate, audios)
+    report["cpu"] = instruction_set()  # where it was measured: int8 kernels differ by SIMD level
     return report
 
 

@@ -1,10 +1,11 @@
 """Quantization recipes: data, validated; the graph rewriting in quantize.py only reads them.
 
-Each graph part gets a method: "fp32" (left alone), "int8" (onnxruntime's dynamic per-channel
-INT8 for MatMul weights), "int4" (onnxruntime's weight-only MatMulNBits, block-wise, symmetric,
-accuracy_level 4 = INT8 activations on CPU) or "fp16" (everything but the numerically sensitive
-ops). The embedding table and the output head are parts of their own because they are a quarter
-of a 0.6B model and behave differently under quantization.
+Each graph part gets a method: "fp32" (left alone), "int8" (8-bit weights: onnxruntime's
+MatMulNBits with bits=8 by default, or its dynamic MatMulInteger), "int4" (onnxruntime's
+weight-only MatMulNBits, block-wise, symmetric, accuracy_level 4 = INT8 activations on CPU) or
+"fp16" (everything but the numerically sensitive ops). The embedding table and the output head
+are parts of their own because they are a quarter of a 0.6B model and behave differently under
+quantization.
 """
 
 from __future__ import annotations
@@ -18,6 +19,19 @@ METHODS = ("fp32", "int8", "int4", "fp16")
 # Measured on the full-size 0.6B shape (bench/quantization.py): block 64 keeps the int4 bundle
 # under the 600 MB of the GGUF Q4_K_M while erring less than block 128; block 32 does not fit.
 DEFAULT_BLOCK_SIZE = 64
+# How int8 MatMuls run. "MatMulNBits": 8-bit block-wise weights, accuracy_level 4, so each row of
+# activations is quantized on its own, block by block: a clip's result does not depend on what
+# it is batched with; and under an emulated AVX2 CPU (qemu -cpu Haswell) it kept every clear fp32
+# decision with 8-bit weights, where MatMulInteger needs 7-bit ones (reduce_range below).
+# "MatMulInteger": onnxruntime's dynamic quantization (DynamicQuantizeLinear), one activation
+# scale over the whole padded batch, so a clip's tokens change with its batch neighbours.
+# Measured (README, Quantization): MatMulNBits errs least (demo model: logits cosine 0.99985 vs
+# 0.99918, encoder 0.99984 vs 0.99935) and decodes as fast, but its prefill and encoder run about
+# 2.5x slower than MatMulInteger's on an AVX-512 VNNI CPU. Per-row scales around MatMulInteger
+# (onnxruntime takes only a scalar activation zero point, so symmetric) lost too much in the
+# encoder (cosine 0.979) and were dropped.
+INT8_OPS = ("MatMulNBits", "MatMulInteger")
+BLOCK_SIZES = (16, 32, 64, 128, 256)
 
 
 @dataclass(frozen=True)
@@ -31,18 +45,22 @@ class Recipe:
     algorithm: str = "rtn"  # int4: "rtn" or "gptq" (needs calibration audio)
     # Node-name prefixes that stay fp32 whatever the method (sensitive layers, by measurement).
     keep_fp32: tuple[str, ...] = ()
-    # int8 only: 7-bit weights. onnxruntime's u8 x s8 kernels on CPUs without AVX-512 VNNI (AVX2 only)
-    # add pairs of products in saturating 16-bit sums; 7-bit weights cannot overflow them (its
-    # documented remedy). On the tiny test checkpoint under qemu -cpu Haswell (AVX2): without it int8
-    # flipped 3 of 24 of fp32's clear greedy decisions, with it none.
+    int8_op: str = "MatMulNBits"
+    int8_block_size: int = 32  # int8 MatMulNBits only
+    # int8 MatMulInteger only: 7-bit weights. onnxruntime's u8 x s8 kernels on CPUs without
+    # AVX-512 VNNI (AVX2 only) add pairs of products in saturating 16-bit sums; 7-bit weights
+    # cannot overflow them (its documented remedy). On the tiny test checkpoint under qemu -cpu
+    # Haswell (AVX2): without it int8 flipped 3 of 24 of fp32's clear greedy decisions, with it none.
     reduce_range: bool = True
 
     def __post_init__(self):
         for part in (self.encoder, self.decoder, self.embedding, self.head):
             if part not in METHODS:
                 raise ValueError(f"recipe {self.name}: unknown method {part!r} (choose from {METHODS})")
-        if self.block_size not in (16, 32, 64, 128, 256):
+        if self.block_size not in BLOCK_SIZES or self.int8_block_size not in BLOCK_SIZES:
             raise ValueError(f"recipe {self.name}: block size must be a power of two from 16 to 256")
+        if self.int8_op not in INT8_OPS:
+            raise ValueError(f"recipe {self.name}: unknown int8 op {self.int8_op!r} (choose from {INT8_OPS})")
         if self.algorithm not in ("rtn", "gptq"):
             raise ValueError(f"recipe {self.name}: unknown algorithm {self.algorithm!r}")
         if "fp16" in (self.encoder, self.decoder) and {self.encoder, self.decoder} != {"fp16"}:
@@ -59,6 +77,8 @@ class Recipe:
         }
 
     def describe(self) -> dict:
+        int8 = "int8" in (self.encoder, self.decoder, self.embedding, self.head)
+        integer = int8 and self.int8_op == "MatMulInteger"
         return {
             "name": self.name,
             "encoder": self.encoder,
@@ -68,9 +88,9 @@ class Recipe:
             "block_size": self.block_size if "int4" in (self.decoder, self.embedding, self.head) else None,
             "algorithm": self.algorithm,
             "keep_fp32": list(self.keep_fp32),
-            "reduce_range": self.reduce_range
-            if "int8" in (self.encoder, self.decoder, self.embedding, self.head)
-            else None,
+            "int8_op": self.int8_op if int8 else None,
+            "int8_block_size": self.int8_block_size if int8 and not integer else None,
+            "reduce_range": self.reduce_range if integer else None,
         }
 
 

@@ -7,7 +7,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .errors import MissingDependencyError, ProviderError
+from .errors import BundleError, MissingDependencyError, ProviderError
 
 log = logging.getLogger("qwen_asr_edge")
 
@@ -128,10 +128,24 @@ class SessionSettings:
         return opts
 
 
+# onnxruntime before 1.22 runs MatMulNBits with 4-bit weights only; int8 bundles (and int4's INT8
+# encoder) use 8-bit ones. Its message, measured on 1.20.1 and 1.21.1:
+OLD_MATMULNBITS = "Only 4b quantization is supported for MatMulNBits"
+
+
 def create_session(path: str, providers: list[str], settings: SessionSettings | None = None):
     ort = import_onnxruntime()
     settings = settings or SessionSettings()
-    return ort.InferenceSession(path, sess_options=settings.options(), providers=providers)
+    try:
+        return ort.InferenceSession(path, sess_options=settings.options(), providers=providers)
+    except Exception as e:
+        if OLD_MATMULNBITS not in str(e):
+            raise
+        raise BundleError(
+            os.path.dirname(path) or path,
+            f"its 8-bit MatMulNBits layers need onnxruntime 1.22 or later (this is {ort.__version__})",
+            "pip install -U onnxruntime",
+        ) from None
 
 
 def session_device(session) -> Device:

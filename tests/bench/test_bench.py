@@ -25,6 +25,7 @@ def test_speed_benchmark_prints_its_tables(tmp_path):
     assert "## batching, int4" in out
     saved = json.loads((tmp_path / "speed-tiny.json").read_text())
     assert saved["ours"]["int4"]["step_ms_500"] > 0 and saved["bandwidth_gbs"] > 0
+    assert saved["cpu"]["level"] and f"({saved['cpu']['level']})" in out  # int8 kernels differ by SIMD level
 
 
 @pytest.mark.slow

@@ -127,3 +127,26 @@ def test_a_file_given_as_the_bundle_is_named_as_a_file(bundles, tmp_path):
         load_bundle(bundles["tied-full"] / "manifest.json")
     with pytest.raises(BundleError, match=r"missing: no such folder"):
         load_bundle(tmp_path / "missing")
+
+
+def test_an_onnxruntime_without_8bit_matmulnbits_is_named(monkeypatch, tmp_path):
+    """onnxruntime 1.20 and 1.21 refuse 8-bit MatMulNBits (int8 bundles, int4's encoder) with a
+    message about 4-bit support; the user is told the version the bundle needs instead."""
+    import onnxruntime as ort
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError(
+            "matmul_nbits.cc:92 nbits_ == 4 was false. Only 4b quantization is supported for "
+            "MatMulNBits op, additional bits support is planned."
+        )
+
+    monkeypatch.setattr(ort, "InferenceSession", refuse)
+    with pytest.raises(BundleError, match="need onnxruntime 1.22 or later"):
+        create_session(str(tmp_path / "encoder.onnx"), ["CPUExecutionProvider"])
+
+    def other(*args, **kwargs):
+        raise RuntimeError("something else")
+
+    monkeypatch.setattr(ort, "InferenceSession", other)
+    with pytest.raises(RuntimeError, match="something else"):
+        create_session(str(tmp_path / "encoder.onnx"), ["CPUExecutionProvider"])
