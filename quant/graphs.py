@@ -187,6 +187,10 @@ def quantize_nbits(
         return model
     gathers = [n.name for n in model.graph.node if n.name in nodes and n.op_type == "Gather"]
     matmuls = [n for n in nodes if n not in gathers]
+    # onnxruntime's quantizer takes every node of op_types_to_quantize whatever nodes_to_include
+    # says (include *or* op type), so what is not ours must be excluded by name (keep_fp32, the head
+    # of a recipe that keeps it fp32, int8 layers beside int4 ones).
+    others = [n.name for n in model.graph.node if n.op_type in ("MatMul", "Gather") and n.name not in nodes]
     common = dict(block_size=block_size, is_symmetric=True, accuracy_level=4)
     if algorithm == "gptq" and matmuls:
         config = GPTQWeightOnlyQuantConfig(
@@ -197,7 +201,9 @@ def quantize_nbits(
             mse=False,
             perchannel=True,
         )
-        quantizer = MatMulNBitsQuantizer(model, nodes_to_include=matmuls, algo_config=config, **common)
+        quantizer = MatMulNBitsQuantizer(
+            model, nodes_to_include=matmuls, nodes_to_exclude=others, algo_config=config, **common
+        )
         quantizer.process()
         model = quantizer.model.model
         matmuls = []
@@ -210,6 +216,7 @@ def quantize_nbits(
         quantizer = MatMulNBitsQuantizer(
             model,
             nodes_to_include=todo,
+            nodes_to_exclude=others,
             op_types_to_quantize=types,
             quant_axes=(("MatMul", 0), ("Gather", 1)),
             algo_config=config,

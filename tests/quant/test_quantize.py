@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import onnx
@@ -173,6 +174,37 @@ def test_int4_graph_uses_the_intended_ops(quantized):
     assert head.input[2] == gbq.input[2]
     names = [i.name for i in model.graph.initializer]
     assert not [n for n in names if n.startswith("lm_head") and not n.endswith("_shape")]  # no second copy
+
+
+@pytest.mark.parametrize(
+    ("recipe", "fp32_nodes", "bits"),
+    [
+        (replace(get_recipe("int8"), keep_fp32=("/model/layers/0/",)), "/model/layers/0/", {"": 8}),
+        (replace(get_recipe("int4"), keep_fp32=("/model/layers/1/mlp/",)), "/model/layers/1/mlp/", {"": 4}),
+        (replace(get_recipe("int4"), head="fp32"), "/lm_head/", {"": 4}),
+        (replace(get_recipe("int4"), head="int8"), None, {"/lm_head/": 8, "": 4}),
+    ],
+    ids=["int8-keep-layer", "int4-keep-mlp", "int4-head-fp32", "int4-head-int8"],
+)
+def test_parts_a_recipe_leaves_unquantized_stay_so(bundles, tmp_path, recipe, fp32_nodes, bits):
+    """keep_fp32 and per-part methods hold for the weight-only quantizer too: onnxruntime's takes
+    every node of its op types unless excluded by name (nodes_to_include does not restrict it)."""
+    dst = tmp_path / "decoder.onnx"
+    graphs.quantize_graph(bundles["untied-full"] / "decoder.onnx", dst, "decoder", recipe)
+    model = onnx.load(str(dst), load_external_data=False)
+    linear = [
+        n
+        for n in model.graph.node
+        if n.op_type in ("MatMul", "MatMulNBits") and ("proj" in n.name or "lm_head" in n.name)
+    ]
+    assert len(linear) == 15  # 2 layers of 7 and the head
+    for node in linear:
+        if fp32_nodes and node.name.startswith(fp32_nodes):
+            assert node.op_type == "MatMul", node.name
+        else:
+            assert node.op_type == "MatMulNBits", node.name
+            want = next(b for prefix, b in bits.items() if node.name.startswith(prefix))
+            assert {a.name: a.i for a in node.attribute}["bits"] == want, node.name
 
 
 def test_shared_int4_table_serves_lookup_and_head(bundles, tmp_path, monkeypatch):
