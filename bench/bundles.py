@@ -8,8 +8,12 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from qwen_asr_edge.quant.recipes import Recipe
 
 log = logging.getLogger("bench")
 
@@ -35,23 +39,50 @@ def _current(bundle: Path, quantization: dict | None = None) -> bool:
     return data.get("format_version") == FORMAT_VERSION
 
 
-def checkpoint(work: Path, shape: str) -> Path:
+def checkpoint(work: Path, shape: str, realistic: bool = False) -> Path:
+    """A random checkpoint of ``shape``; ``realistic`` plants trained models' activation
+    statistics (massive activations, attention sinks, outlier features, logit scale: see
+    ``export.synthetic``)."""
     from qwen_asr_edge.export.synthetic import write_checkpoint
 
-    ck = work / shape / "checkpoint"
+    ck = work / folder(shape, realistic) / "checkpoint"
     if not (ck / "config.json").exists():
-        log.info("writing a random %s checkpoint", shape)
-        write_checkpoint(ck, shape, seed=0)
+        log.info("writing a random %s checkpoint%s", shape, " with realistic statistics" if realistic else "")
+        write_checkpoint(ck, shape, seed=0, realistic=realistic)
     return ck
 
 
-def build(work: Path, shape: str, recipes: list[str]) -> dict[str, Built]:
-    """Recipe names: "fp32", a recipe ("int8", "int4", ...), or "int4-b32" for a block size."""
-    from qwen_asr_edge.export.build import build_bundle
-    from qwen_asr_edge.quant.recipes import get_recipe
+def folder(shape: str, realistic: bool = False) -> str:
+    return f"{shape}-realistic" if realistic else shape
 
-    ck = checkpoint(work, shape)
-    fp32 = work / shape / "fp32"
+
+def variant(name: str) -> Recipe:
+    """A recipe, or a variant of one for measurement: "int4-b32" (INT4 block size; for int8 the
+    INT8 block size), "int4-head8" (the head in INT8), "int8-head32" (the head left fp32)."""
+    from qwen_asr_edge.quant.recipes import RECIPES, get_recipe
+
+    base = max((r for r in RECIPES if name == r or name.startswith(r + "-")), key=len, default=name)
+    recipe = get_recipe(base)
+    for part in filter(None, name[len(base) :].split("-")):
+        if part.startswith("b") and part[1:].isdigit():
+            block = int(part[1:])
+            recipe = replace(
+                recipe, **{"block_size" if recipe.decoder == "int4" else "int8_block_size": block}
+            )
+        elif part in ("head8", "head32"):
+            recipe = replace(recipe, head="int8" if part == "head8" else "fp32")
+        else:
+            raise ValueError(f"unknown recipe variant {name!r}")
+    return recipe
+
+
+def build(work: Path, shape: str, recipes: list[str], realistic: bool = False) -> dict[str, Built]:
+    """Recipe names: "fp32", a recipe ("int8", "int4", ...), or a variant (see ``variant``)."""
+    from qwen_asr_edge.export.build import build_bundle
+    from qwen_asr_edge.quant.quantize import quantize_bundle
+
+    ck = checkpoint(work, shape, realistic)
+    fp32 = work / folder(shape, realistic) / "fp32"
     out: dict[str, Built] = {}
     if _current(fp32):
         out["fp32"] = Built(fp32, None, None)
@@ -63,17 +94,15 @@ def build(work: Path, shape: str, recipes: list[str]) -> dict[str, Built]:
     for name in recipes:
         if name == "fp32":
             continue
-        path = work / shape / name
-        recipe_name, _, block = name.partition("-b")
-        settings = get_recipe(recipe_name, int(block) if block else None).describe()
+        path = work / folder(shape, realistic) / name
+        recipe = variant(name)
+        settings = recipe.describe()
         if _current(path, settings) and (path / "quality.json").exists():
             out[name] = Built(path, json.loads((path / "quality.json").read_text()), None)
             continue
         log.info("quantizing %s to %s", shape, name)
         t = time.perf_counter()
         # From the fp32 bundle above: every recipe shares one export.
-        _, report = build_bundle(
-            fp32, path, recipe=recipe_name, block_size=int(block) if block else None, overwrite=True
-        )
+        _, report = quantize_bundle(fp32, path, recipe, overwrite=True)
         out[name] = Built(path, report, time.perf_counter() - t)
     return out

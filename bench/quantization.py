@@ -1,6 +1,6 @@
 """Bundle size, load time, peak RSS and decode speed per quantization recipe, full-size shapes.
 
-    python -m bench.quantization [--shape 0.6B|1.7B] [--sizes-only] [--work DIR]
+    python -m bench.quantization [--shape 0.6B|1.7B] [--realistic] [--sizes-only] [--work DIR]
 
 Generates a random-weight checkpoint of the real shape (random weights cost the same to run),
 exports it, quantizes it with each recipe, and measures every bundle in a fresh process
@@ -8,7 +8,10 @@ exports it, quantizes it with each recipe, and measures every bundle in a fresh 
 end-to-end time for 1 and for 41 new tokens, the median decode call, and peak RSS (VmHWM).
 Medians over --repeats. Bundles already built under --work are reused (their quantize time then
 shows as "-").
-The int4 rows at block sizes 32/64/128 are how the default block size was chosen.
+The int4 rows at block sizes 32/64/128 are how the default block size was chosen; with
+--realistic the checkpoint carries trained models' activation statistics (export.synthetic), on
+which the INT8 block size and the head's precision were chosen. Recipe variants: see
+bench.bundles.variant ("int8-b128", "int4-b32", "int4-head8").
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import argparse
 import json
 from pathlib import Path
 
-from bench.bundles import build
+from bench.bundles import build, folder
 from bench.utils import cpu, dir_size, run_child, table
 
 
@@ -25,14 +28,15 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--shape", default="0.6B", choices=["0.6B", "1.7B", "tiny"])
     p.add_argument("--work", type=Path, default=Path(".cache/bench"))
-    p.add_argument("--recipes", default="fp32,int8,int4,int4-b32,int4-b128,fp16")
+    p.add_argument("--recipes", default="fp32,int8,int8-b128,int4,int4-b32,int4-b128,fp16")
+    p.add_argument("--realistic", action="store_true", help="plant trained models' activation statistics")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--sizes-only", action="store_true", help="build the bundles and print their sizes only")
     args = p.parse_args(argv)
 
     recipes = args.recipes.split(",")
-    bundles = build(args.work, args.shape, recipes)
+    bundles = build(args.work, args.shape, recipes, args.realistic)
     if args.sizes_only:
         rows = [[name, f"{dir_size(b.path) / 1e6:.0f}"] for name, b in bundles.items()]
         print(f"\n{args.shape} shape: bundle sizes")
@@ -70,12 +74,20 @@ def main(argv: list[str] | None = None) -> int:
         "top-1",
     ]
     machine = cpu()
-    print(f"\n{args.shape} shape, random weights, {args.threads} threads, medians of {args.repeats}, "
+    weights = "realistic random weights" if args.realistic else "random weights"
+    print(f"\n{args.shape} shape, {weights}, {args.threads} threads, medians of {args.repeats}, "
           f"{machine['model']} ({machine['level']})")  # fmt: skip
     print(table(headers, rows))
-    results = {"shape": args.shape, "cpu": machine, "rows": rows, "headers": headers}
-
-    (args.work / f"quantization-{args.shape}.json").write_text(json.dumps(results, indent=2))
+    results = {
+        "shape": args.shape,
+        "realistic": args.realistic,
+        "cpu": machine,
+        "rows": rows,
+        "headers": headers,
+    }
+    (args.work / f"quantization-{folder(args.shape, args.realistic)}.json").write_text(
+        json.dumps(results, indent=2)
+    )
     return 0
 
 
