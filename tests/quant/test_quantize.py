@@ -42,6 +42,18 @@ def quantized(bundles, calibration, tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="module")
+def quantized_realistic(bundles, calibration, tmp_path_factory):
+    """Every recipe on the realistic tiny checkpoint (massive activations, outlier features)."""
+    root = tmp_path_factory.mktemp("quantized-realistic")
+    return {
+        name: quantize_bundle(
+            bundles["realistic-full"], root / name, get_recipe(name), calibration=calibration
+        )[0]
+        for name in RECIPES
+    }
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", [*RECIPES, "tied-int4"])
 def test_every_recipe_transcribes_end_to_end(bundles, quantized, name):
@@ -351,18 +363,28 @@ def test_onnxruntime_chatter_is_filtered_not_reconfigured(bundles, tmp_path, cap
     folder = os.path.dirname(ortq.__file__)
     chatter = [r for r in caplog.records if r.name.startswith("onnxruntime") or r.pathname.startswith(folder)]
     assert chatter == []
+    # The quality report's own transcriptions of generated audio (capped at 32 tokens, often no
+    # text) are not the user's clips: the runtime's per-clip notes about them stay out of the log.
+    assert [r.getMessage() for r in caplog.records if r.name == "qwen_asr_edge"] == []
     assert any(r.name == "qwen_asr_edge.quant" for r in caplog.records)  # our own progress still flows
     assert [(lg.level, list(lg.handlers), list(lg.filters)) for lg in (root, ort)] == state
     assert logging.getLogger("onnxruntime.quantization").level == logging.NOTSET
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("weights", ["unit-gain", "realistic"])
 @pytest.mark.parametrize("name", ["fp32", *RECIPES])
-def test_tokens_do_not_depend_on_batch_neighbours(bundles, quantized, name):
+def test_tokens_do_not_depend_on_batch_neighbours(bundles, quantized, quantized_realistic, name, weights):
     """A clip's tokens are the same alone and in any batch: with longer and shorter neighbours
     (padding), in another order, in batches of two and three. A per-tensor activation scale taken
-    over the padded batch (dynamic INT8's DynamicQuantizeLinear) breaks this."""
-    tr = Transcriber(bundles["untied-full"] if name == "fp32" else quantized[name])
+    over the padded batch (dynamic INT8's DynamicQuantizeLinear) breaks this: on the realistic
+    checkpoint it changed 105 of 112 int8 tokens, on the unit-gain one 26."""
+    fp32, recipes = (
+        (bundles["untied-full"], quantized)
+        if weights == "unit-gain"
+        else (bundles["realistic-full"], quantized_realistic)
+    )
+    tr = Transcriber(fp32 if name == "fp32" else recipes[name])
     clips = [noise_clip(1.0, seed=60), noise_clip(3.5, seed=61), noise_clip(8.0, seed=62)]
 
     def tokens(group: list[int]) -> dict[int, list[int]]:
