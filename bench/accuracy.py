@@ -8,6 +8,13 @@ quantization costs. Its held-out set (sentences and voices training never met) i
 the checkpoint's recipe.json with the same seed and cached under --work; the checkpoint is
 exported to fp32 and quantized with each recipe, and every bundle transcribes every clip through
 the runtime from its WAV file. WER is jiwer's over lower-cased words without punctuation.
+
+Beside the demo model's columns, each recipe's quality report (``quant.quality``: teacher-forced
+on fp32's own tokens, generated audio) on two tiny random checkpoints: unit-gain weights
+("random") and weights with trained models' activation statistics ("realistic": massive
+activations, outlier features, attention sinks, logit scale; ``export.synthetic``). Tiny, because
+a deep random stack amplifies any error (see bench.layer_errors, which measures the full-size
+shape one layer at a time).
 """
 
 from __future__ import annotations
@@ -42,6 +49,29 @@ def bundles(checkpoint: Path, work: Path, recipes: list[str]) -> dict[str, Path]
     return out
 
 
+SYNTHETIC = {
+    "random": dict(seed=3, peaky=True, tie=False),
+    "realistic": dict(seed=11, realistic=True, tie=True),
+}
+
+
+def synthetic_reports(work: Path, recipes: list[str]) -> dict[str, dict[str, dict]]:
+    """{weights kind: {recipe: quality report}} on tiny checkpoints (fp32 is the reference)."""
+    from qwen_asr_edge.export.build import build_bundle
+    from qwen_asr_edge.export.synthetic import write_checkpoint
+
+    out: dict[str, dict[str, dict]] = {}
+    for kind, settings in SYNTHETIC.items():
+        checkpoint = write_checkpoint(work / "synthetic" / kind / "checkpoint", "tiny", **settings)
+        fp32, _ = build_bundle(checkpoint, work / "synthetic" / kind / "fp32", overwrite=True)
+        out[kind] = {
+            name: build_bundle(fp32, work / "synthetic" / kind / name, recipe=name, overwrite=True)[1]
+            for name in recipes
+            if name != "fp32"
+        }
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", type=Path, help="a demo checkpoint (default: the shipped one)")
@@ -63,8 +93,18 @@ def main(argv: list[str] | None = None) -> int:
         t = time.perf_counter()
         results[name] = {**score(path, records)[0], "seconds": round(time.perf_counter() - t, 1)}
         results[name]["size_mb"] = round(dir_size(path) / 1e6, 2)
+    synthetic = synthetic_reports(args.work, list(results))
     base = results["fp32"]["wer"]
-    headers = ["bundle", "size MB", "WER", "WER en", "WER de", "CER", "language ID", "exact", "WER / fp32"]
+
+    def teacher_forced(kind: str, name: str) -> str:
+        report = synthetic[kind].get(name)
+        if report is None:
+            return "-"
+        d = report["decoder"]
+        return f"{d['top1_agreement']:.1%} / {d['logits_cosine_mean']:.4f}"
+
+    headers = ["bundle", "size MB", "WER", "WER en", "WER de", "CER", "language ID", "exact", "WER / fp32",
+               "random: top-1 / logits cos", "realistic: top-1 / logits cos"]  # fmt: skip
     rows = [
         [
             name,
@@ -76,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['language_accuracy']:.1%}",
             f"{r['exact']:.1%}",
             f"{r['wer'] / base:.2f}" if base else "-",
+            teacher_forced("random", name),
+            teacher_forced("realistic", name),
         ]
         for name, r in results.items()
     ]
@@ -83,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"held-out set: {len(records)} clips, {checkpoint}; {machine['model']} ({machine['level']})")
     print(table(headers, rows))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    record = {"clips": len(records), "cpu": machine, "results": results}
+    record = {"clips": len(records), "cpu": machine, "results": results, "synthetic": synthetic}
     args.out.write_text(json.dumps(record, indent=2, ensure_ascii=False))
     return 0
 

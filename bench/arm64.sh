@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Parity and recipe checks on ARM64 (embedded boards, phones), from an x86 machine, under qemu-user:
-# the same tiny bundles (fp32, int8, int4) and clip on both, their tokens and teacher-forced decisions
+# the same tiny bundles (bench/cpu_bundles.py: fp32, int8, int4 of a unit-gain and a realistic
+# checkpoint) and clip on both, and the demo model, their tokens and teacher-forced decisions
 # compared. Run by hand (as root, after scripts/setup.sh), not in CI; results go in the README.
 #
 #   bench/arm64.sh            # work files in .cache/arm64 (ARM64_WORK moves them)
@@ -58,70 +59,21 @@ rm -rf site/qwen_asr_edge site/qwen_asr_edge-*
 "$PY" -m pip install -q --no-deps --target site "$ROOT_DIR" > /dev/null 2>&1
 
 echo "== tiny bundles and a clip (x86, needs [export])"
-"$PY" - <<'EOF'
-import logging
-from pathlib import Path
+read -r -a BUNDLES <<< "$(cd "$ROOT_DIR" && "$PY" -m bench.cpu_bundles "$WORK")"
+DEMO=$ROOT_DIR/runtime/assets/demo/bundle
+EXAMPLE=$ROOT_DIR/runtime/assets/demo/examples/english.wav
+PROBE=$ROOT_DIR/bench/cpu_probe.py
+ARM=("$QEMU" -L "$WORK/root" -E PYTHONPATH="$WORK/site" "$WORK/root/usr/bin/python3.11")
 
-import numpy as np
-import soundfile as sf
-
-from qwen_asr_edge.export.build import build_bundle
-from qwen_asr_edge.export.synthetic import write_checkpoint
-
-logging.getLogger("qwen_asr_edge").setLevel(logging.ERROR)
-work = Path(".")
-if not (work / "bundles" / "int4").exists():
-    checkpoint = write_checkpoint(work / "checkpoint", "tiny", seed=3, peaky=True, tie=False)
-    fp32, _ = build_bundle(checkpoint, work / "bundles" / "fp32", overwrite=True)
-    for recipe in ("int8", "int4"):
-        build_bundle(fp32, work / "bundles" / recipe, recipe=recipe, overwrite=True)
-rng = np.random.default_rng(50)
-t = np.arange(4 * 16000) / 16000
-wav = 0.1 * rng.standard_normal(t.size) + 0.2 * np.sin(2 * np.pi * 350 * t)
-sf.write(work / "clip.wav", wav.astype(np.float32), 16000)
-EOF
-
-PROBE=$ROOT_DIR/bench/arm64_tokens.py
-BUNDLES=(bundles/fp32 bundles/int8 bundles/int4)
 echo "== x86"
 start=$(date +%s)
-"$PY" "$PROBE" clip.wav "${BUNDLES[@]}" > x86.json
+"$PY" "$PROBE" x86 clip.wav "${BUNDLES[@]}" > x86.jsonl
+"$PY" "$PROBE" x86 "$EXAMPLE" "$DEMO" >> x86.jsonl
 echo "   $(( $(date +%s) - start )) s"
 echo "== aarch64 under qemu"
 start=$(date +%s)
-"$QEMU" -L "$WORK/root" -E PYTHONPATH="$WORK/site" "$WORK/root/usr/bin/python3.11" \
-    "$PROBE" clip.wav "${BUNDLES[@]}" 2> >(grep -v "Unknown CPU vendor" >&2) > arm64.json
+"${ARM[@]}" "$PROBE" aarch64 clip.wav "${BUNDLES[@]}" 2> >(grep -v "Unknown CPU vendor" >&2) > arm64.jsonl
+"${ARM[@]}" "$PROBE" aarch64 "$EXAMPLE" "$DEMO" 2> >(grep -v "Unknown CPU vendor" >&2) >> arm64.jsonl
 echo "   $(( $(date +%s) - start )) s (emulated)"
 
-echo "== the demo model on its English example, both machines"
-DEMO=$ROOT_DIR/runtime/assets/demo/bundle
-EXAMPLE=$ROOT_DIR/runtime/assets/demo/examples/english.wav
-"$PY" "$PROBE" "$EXAMPLE" "$DEMO" > x86-demo.json
-"$QEMU" -L "$WORK/root" -E PYTHONPATH="$WORK/site" "$WORK/root/usr/bin/python3.11" \
-    "$PROBE" "$EXAMPLE" "$DEMO" 2> >(grep -v "Unknown CPU vendor" >&2) > arm64-demo.json
-
-"$PY" - <<'EOF'
-import json
-
-
-
-def load(machine: str) -> dict:
-    run = json.load(open(f"{machine}.json"))
-    demo = json.load(open(f"{machine}-demo.json"))["results"][0]
-    run["results"].append(dict(demo, precision="demo"))
-    return run
-
-
-x86, arm = load("x86"), load("arm64")
-print(f"x86: {x86['machine']}\narm64: {arm['machine']}")
-CLEAR = 0.3  # as tests/quant: int8 errs by ~0.1 on these weights
-print(f"{'bundle':8} {'greedy tokens':>14} {'top-1, all steps':>17} {'clear steps':>12} {'agree':>6}")
-for a, b in zip(x86["results"], arm["results"], strict=True):
-    same_tokens = a["tokens"] == b["tokens"]
-    steps = len(a["top"])
-    top_same = sum(x == y for x, y in zip(a["top"], b["top"], strict=True))
-    clear = [i for i, m in enumerate(a["margin"]) if m > CLEAR]
-    agree = sum(a["top"][i] == b["top"][i] for i in clear)
-    print(f"{a['precision']:8} {'equal' if same_tokens else 'DIFFER':>14} {f'{top_same}/{steps}':>17} "
-          f"{len(clear):>12} {agree:>6}")
-EOF
+cd "$ROOT_DIR" && "$PY" -m bench.cpu_compare "$WORK/x86.jsonl" "$WORK/arm64.jsonl" --out "$WORK/arm64-compare.json"

@@ -36,7 +36,8 @@ the numbers come from:
   activation scales. Here: two channels at ``FEATURE`` times the mean |embedding| on every token,
   text and audio, with x4 RMSNorm weights on them.
 * Logits: trained heads give top logits of about 20-35 over a 152k vocabulary with a spread of
-  a few units; here ``LOGIT_SCALE`` puts the top near 25-30 (random heads at unit gain give ~3).
+  a few units; here the final norm's gain, set from the head's rows (``LOGIT_STD``), puts the
+  top near 25-30 at every width (random heads at unit gain give ~3).
 * The audio encoder gets one outlier residual channel (``ENCODER_OUTLIER`` per layer's fc2 bias),
   down-weighted by its layer norms.
 
@@ -53,6 +54,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -402,7 +404,12 @@ def random_weights(
 MASSIVE = (2400.0, -1500.0)  # the values of the massive channels on sink tokens, from layer 1 on
 FEATURE = 6.0  # the systematic outlier channels' value on every token (Dettmers: >= 6, up to ~20)
 SINK_NORM_WEIGHT = 4.0  # q_norm/k_norm weight on the sink's rotary dims (the rest stay near 1)
-LOGIT_SCALE = 7.0  # final norm gain: the top logit lands near 30 over a 152k vocabulary
+# Logits: their spread over the vocabulary (std); the top of 152k lands near 4.5 spreads, 25-30.
+# The final norm's gain is set from the head's rows so that this holds at every width (a fixed
+# gain gave a top logit near 100 on the 0.6B shape).
+LOGIT_STD = 6.5
+
+
 ENCODER_OUTLIER = 40.0  # the encoder's outlier channel: fc2 bias added per layer
 
 
@@ -448,8 +455,8 @@ def plant_realistic_statistics(
       a near no-op, as in real models.
     * Outlier features: every embedding row and every audio embedding carries ``FEATURE`` on two
       fixed channels; the RMSNorm weights have outliers (x4) on them.
-    * Logits: the final norm's gain is ``LOGIT_SCALE`` except on the outlier channels (1/20),
-      which real models' final norms also suppress.
+    * Logits: the final norm's gain gives a logit spread of ``LOGIT_STD``, except on the outlier
+      channels (1/20), which real models' final norms also suppress.
     """
     t, a = cfg.text, cfg.audio
     o = outlier_channels(cfg, seed)
@@ -506,8 +513,12 @@ def plant_realistic_statistics(
             weights[p + f"self_attn.{norm}.weight"][low] = SINK_NORM_WEIGHT
 
     final = weights[text + "norm.weight"]
-    final *= LOGIT_SCALE
-    final[[*massive, *feature, o.trigger]] /= 20.0 * LOGIT_SCALE
+    suppressed = [*massive, *feature, o.trigger]
+    head = weights.get("thinker.lm_head.weight", embed).clone()
+    head[:, suppressed] = 0.0
+    gain = LOGIT_STD / float(head.pow(2).sum(-1).mean().sqrt())  # logit std = gain x |head row|
+    final *= gain
+    final[suppressed] /= 20.0 * gain
 
     # The encoder: one outlier channel grown by each layer's fc2 bias (Whisper-like encoders carry
     # a few large residual channels too); its layer norms down-weight it.
@@ -550,78 +561,81 @@ def _plant_massive_unit(
     down[list(o.massive), 0] = torch.tensor(MASSIVE) / unit
 
 
-def activation_statistics(folder: str | Path, ids: list[int] | None = None) -> dict:
-    """The statistics ``realistic`` weights aim at, measured on a checkpoint's text model.
+def default_prompt() -> list[int]:
+    """A chat prompt whose audio span is 40 ordinary tokens (the text model's view of a clip)."""
+    middle = torch.randint(1000, 100000, (40,), generator=torch.Generator().manual_seed(0)).tolist()
+    im_start, im_end = TOKEN_IDS["<|im_start|>"], TOKEN_IDS["<|im_end|>"]
+    return [im_start, 8948, 198, im_end, 198, im_start, 872, 198, *middle, im_end, 198, im_start, 77091, 198]
 
-    A plain fp32 forward of the Qwen3 text model (the same maths as the official one for text
-    positions, where the three M-RoPE axes coincide) over ``ids``: by default a chat prompt whose
-    audio span is 40 ordinary tokens. Returns per layer the largest |hidden| over the median
-    |hidden| and the channels holding the largest values, the attention mass that queries past
-    position 0 put on position 0 (mean over heads and queries), and the last position's top
-    logit and logit spread.
-    """
-    from .checkpoint import load_weights, parse_config
 
-    path = Path(folder)
-    cfg = parse_config(path)
-    w = load_weights(path, cfg)
+Linear = Callable[[str, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def text_forward(
+    weights: dict[str, torch.Tensor], cfg: CheckpointConfig, ids: list[int], linear: Linear | None = None
+):
+    """A plain fp32 forward of the Qwen3 text model over ``ids`` (the same maths as the official
+    one for text positions, where the three M-RoPE axes coincide). Yields, per layer, the residual
+    stream after it (S, H) and the attention probabilities (heads, S, S); then the logits (S, V).
+    ``linear(name, x, weight)`` computes every projection (default ``x @ weight.T``): a hook to
+    read the layers' inputs, or to put another implementation of one layer in."""
     t = cfg.text
-    if ids is None:
-        middle = torch.randint(1000, 100000, (40,), generator=torch.Generator().manual_seed(0)).tolist()
-        im_start, im_end = TOKEN_IDS["<|im_start|>"], TOKEN_IDS["<|im_end|>"]
-        ids = [
-            im_start,
-            8948,
-            198,
-            im_end,
-            198,
-            im_start,
-            872,
-            198,
-            *middle,
-            im_end,
-            198,
-            im_start,
-            77091,
-            198,
-        ]
+    linear = linear or (lambda name, x, weight: x @ weight.T)
     p = "thinker.model."
-    x = w[p + "embed_tokens.weight"][torch.tensor(ids)]
+    w = weights
+    x = w[p + "embed_tokens.weight"][torch.tensor(ids)].float()
     s, d = x.shape[0], t.head_dim
     inv_freq = 1.0 / (t.rope_theta ** (torch.arange(0, d, 2).float() / d))
     angles = torch.arange(s).float()[:, None] * inv_freq
     cos, sin = torch.cat((angles, angles), -1).cos(), torch.cat((angles, angles), -1).sin()
 
     def norm(v, weight):
-        return weight * v * torch.rsqrt(v.pow(2).mean(-1, keepdim=True) + t.rms_norm_eps)
+        return weight.float() * v * torch.rsqrt(v.pow(2).mean(-1, keepdim=True) + t.rms_norm_eps)
 
     def rope(v):
         half = v.shape[-1] // 2
         return v * cos + torch.cat((-v[..., half:], v[..., :half]), -1) * sin
 
-    layers = []
+    def proj(name, v):
+        return linear(name, v, w[name + ".weight"].float())
+
     causal = torch.ones(s, s).tril().bool()
     for i in range(t.layers):
         lp = f"{p}layers.{i}."
         hn = norm(x, w[lp + "input_layernorm.weight"])
-        q = norm(
-            (hn @ w[lp + "self_attn.q_proj.weight"].T).view(s, t.heads, d), w[lp + "self_attn.q_norm.weight"]
-        )
-        k = norm(
-            (hn @ w[lp + "self_attn.k_proj.weight"].T).view(s, t.kv_heads, d),
-            w[lp + "self_attn.k_norm.weight"],
-        )
-        v = (hn @ w[lp + "self_attn.v_proj.weight"].T).view(s, t.kv_heads, d)
+        q = norm(proj(lp + "self_attn.q_proj", hn).view(s, t.heads, d), w[lp + "self_attn.q_norm.weight"])
+        k = norm(proj(lp + "self_attn.k_proj", hn).view(s, t.kv_heads, d), w[lp + "self_attn.k_norm.weight"])
+        v = proj(lp + "self_attn.v_proj", hn).view(s, t.kv_heads, d)
         group = t.heads // t.kv_heads
         q, k = rope(q.transpose(0, 1)), rope(k.transpose(0, 1)).repeat_interleave(group, 0)
         v = v.transpose(0, 1).repeat_interleave(group, 0)
         scores = (q @ k.transpose(1, 2)) * d**-0.5
         probs = torch.softmax(scores.masked_fill(~causal, float("-inf")), -1)
         attn = (probs @ v).transpose(0, 1).reshape(s, -1)
-        x = x + attn @ w[lp + "self_attn.o_proj.weight"].T
+        x = x + proj(lp + "self_attn.o_proj", attn)
         hn = norm(x, w[lp + "post_attention_layernorm.weight"])
-        gate, up = hn @ w[lp + "mlp.gate_proj.weight"].T, hn @ w[lp + "mlp.up_proj.weight"].T
-        x = x + (torch.nn.functional.silu(gate) * up) @ w[lp + "mlp.down_proj.weight"].T
+        gate, up = proj(lp + "mlp.gate_proj", hn), proj(lp + "mlp.up_proj", hn)
+        x = x + proj(lp + "mlp.down_proj", torch.nn.functional.silu(gate) * up)
+        yield x, probs
+    head = "thinker.lm_head" if "thinker.lm_head.weight" in w else p + "embed_tokens"
+    yield linear(head, norm(x, w[p + "norm.weight"]), w[head + ".weight"].float())
+
+
+def activation_statistics(folder: str | Path, ids: list[int] | None = None) -> dict:
+    """The statistics ``realistic`` weights aim at, measured on a checkpoint's text model.
+
+    ``text_forward`` over ``ids`` (by default ``default_prompt()``). Returns per layer the largest
+    |hidden| over the median |hidden| and the channels holding the largest values, the attention
+    mass that queries past position 0 put on position 0 (mean over heads and queries), and the
+    last position's top logit and logit spread.
+    """
+    from .checkpoint import load_weights, parse_config
+
+    path = Path(folder)
+    cfg = parse_config(path)
+    *steps, logits = text_forward(load_weights(path, cfg), cfg, ids or default_prompt())
+    layers = []
+    for x, probs in steps:
         a = x.abs()
         top = a.max(0).values.topk(2).indices.tolist()
         sinks = a.max(-1).values > 100 * a.median()  # the positions carrying massive activations
@@ -636,13 +650,12 @@ def activation_statistics(folder: str | Path, ids: list[int] | None = None) -> d
                 "attention_on_sinks": float(on_sinks),
             }
         )
-    head = w.get("thinker.lm_head.weight", w[p + "embed_tokens.weight"])
-    logits = norm(x[-1], w[p + "norm.weight"]) @ head.T
+    last = logits[-1]
     return {
         "layers": layers,
-        "top_logit": float(logits.max()),
-        "logit_std": float(logits.std()),
-        "next": int(logits.argmax()),
+        "top_logit": float(last.max()),
+        "logit_std": float(last.std()),
+        "next": int(last.argmax()),
     }
 
 

@@ -1,14 +1,17 @@
-"""Tokens and teacher-forced decisions of some bundles on one clip, as JSON: run on x86 and under
-qemu-aarch64 by ``bench/arm64.sh``, which compares the two.
+"""Tokens and teacher-forced decisions of some bundles on one clip, as one JSON line: run on this
+machine and on another CPU (aarch64 under qemu by ``bench/arm64.sh``, an AVX2-only x86 under
+``qemu-x86_64 -cpu Haswell`` by ``bench/avx2.sh``); ``bench/cpu_compare.py`` compares two runs.
 
-Run by path (``python bench/arm64_tokens.py``), with only the runtime installed: under emulation
-there is no torch, no export and no repository root on the path.
+Run by path (``python bench/cpu_probe.py``), with only the runtime installed: under emulation
+there may be no torch, no export and no repository root on the path.
 
-    python bench/arm64_tokens.py CLIP.wav REFERENCE_BUNDLE [BUNDLE ...] > out.json
+    python bench/cpu_probe.py LABEL CLIP.wav BUNDLE [BUNDLE ...] >> out.jsonl
 
-For every bundle: the greedy tokens of the clip, and, fed the reference bundle's tokens (teacher
-forcing), the top token and its margin over the runner-up at every step, so that two machines can
-be compared step by step where the decision is clear.
+For every bundle: the greedy tokens of the clip, and, fed the tokens of the last fp32 bundle
+before it (teacher forcing; an fp32 bundle is fed its own), the top token and its margin over the
+runner-up at every step, so that two machines can be compared step by step where the decision is
+clear. LABEL names the CPU (under qemu-user, /proc/cpuinfo describes the host, not the emulated
+CPU).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import logging
 import platform
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -27,6 +31,7 @@ MAX_NEW_TOKENS = 24
 
 
 def probe(bundle: str, wav: np.ndarray, forced: list[int] | None) -> dict:
+    name = Path(bundle).name if Path(bundle).name != "bundle" else Path(bundle).parent.name  # demo/bundle
     transcriber = Transcriber(bundle, providers="cpu", threads=1)
     start = time.perf_counter()
     options = TranscriptionOptions(max_new_tokens=MAX_NEW_TOKENS)
@@ -37,6 +42,7 @@ def probe(bundle: str, wav: np.ndarray, forced: list[int] | None) -> dict:
     top2 = np.sort(logits, axis=-1)[:, -2:]
     return {
         "bundle": bundle,
+        "name": name,
         "precision": transcriber.precision,
         "tokens": [int(t) for t in tokens],
         "top": [int(t) for t in logits.argmax(-1)],
@@ -47,15 +53,19 @@ def probe(bundle: str, wav: np.ndarray, forced: list[int] | None) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    clip, reference, *others = argv
+    label, clip, *paths = argv
     logging.getLogger("qwen_asr_edge").setLevel(logging.ERROR)  # capped chunks are expected here
     import soundfile as sf
 
     wav, rate = sf.read(clip, dtype="float32")
     assert rate == 16000, "the probe clip is written at 16 kHz"
-    first = probe(reference, wav, None)
-    results = [first] + [probe(b, wav, first["tokens"]) for b in others]
-    machine = {"machine": platform.machine(), "python": platform.python_version()}
+    results, forced = [], None
+    for path in paths:
+        fp32 = json.loads((Path(path) / "manifest.json").read_text())["recipe"] == "fp32"
+        results.append(probe(path, wav, None if fp32 else forced))
+        if fp32:
+            forced = results[-1]["tokens"]
+    machine = {"label": label, "machine": platform.machine(), "python": platform.python_version()}
     import onnxruntime
 
     machine["onnxruntime"] = onnxruntime.__version__

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The CPU-sensitive recipe checks on an x86 CPU without AVX-512 or VNNI (AVX2 only, as many laptops
+# have), from any x86 machine: the runtime under `qemu-x86_64 -cpu Haswell`, whose CPUID hides
+# AVX-512 and VNNI, so onnxruntime picks its AVX2 kernels. The same tiny bundles and clip
+# (bench/cpu_bundles.py) and the demo model run natively and emulated; their tokens and
+# teacher-forced decisions are compared (bench/cpu_compare.py). Run by hand after scripts/setup.sh,
+# not in CI; results go in the README. Exits 1 if a clear decision differs.
+#
+#   bench/avx2.sh            # work files in .cache/avx2 (AVX2_WORK moves them)
+#
+# qemu-user 10 (Debian 13, static; bench/arm64.sh fetches it into .cache/arm64) is used when
+# present, else the system's qemu-x86_64. Emulation is slow: its times are not speed figures.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT_DIR=$PWD
+WORK=${AVX2_WORK:-$ROOT_DIR/.cache/avx2}
+PY=$ROOT_DIR/.venv/bin/python
+QEMU=$ROOT_DIR/.cache/arm64/qemu/usr/bin/qemu-x86_64
+[ -x "$QEMU" ] || QEMU=$(command -v qemu-x86_64 || true)
+if [ -z "$QEMU" ]; then
+    apt-get install -y -q qemu-user > /dev/null
+    QEMU=$(command -v qemu-x86_64)
+fi
+mkdir -p "$WORK"
+
+echo "== tiny bundles and a clip (needs [export])"
+read -r -a BUNDLES <<< "$("$PY" -m bench.cpu_bundles "$WORK")"
+DEMO=$ROOT_DIR/runtime/assets/demo/bundle
+EXAMPLE=$ROOT_DIR/runtime/assets/demo/examples/english.wav
+PROBE=$ROOT_DIR/bench/cpu_probe.py
+LEVEL=$("$PY" -c "from qwen_asr_edge.quant.quality import instruction_set; print(instruction_set()['level'])")
+
+echo "== this CPU ($LEVEL)"
+start=$(date +%s)
+"$PY" "$PROBE" "native ($LEVEL)" "$WORK/clip.wav" "${BUNDLES[@]}" > "$WORK/native.jsonl"
+"$PY" "$PROBE" "native ($LEVEL)" "$EXAMPLE" "$DEMO" >> "$WORK/native.jsonl"
+echo "   $(( $(date +%s) - start )) s"
+echo "== Haswell (AVX2, FMA; no AVX-512, no VNNI) under qemu"
+start=$(date +%s)
+HASWELL=("$QEMU" -cpu Haswell "$PY")
+"${HASWELL[@]}" "$PROBE" "Haswell (AVX2)" "$WORK/clip.wav" "${BUNDLES[@]}" 2> >(grep -v "TCG doesn't support" >&2) \
+    > "$WORK/haswell.jsonl"
+"${HASWELL[@]}" "$PROBE" "Haswell (AVX2)" "$EXAMPLE" "$DEMO" 2> >(grep -v "TCG doesn't support" >&2) \
+    >> "$WORK/haswell.jsonl"
+echo "   $(( $(date +%s) - start )) s (emulated)"
+
+"$PY" -m bench.cpu_compare "$WORK/native.jsonl" "$WORK/haswell.jsonl" --out "$WORK/avx2-compare.json"
