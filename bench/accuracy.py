@@ -25,6 +25,7 @@ import logging
 import time
 from pathlib import Path
 
+from bench.bundles import variant
 from bench.utils import cpu, dir_size, table
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -39,13 +40,15 @@ def held_out(checkpoint: Path, work: Path) -> list[dict]:
 
 
 def bundles(checkpoint: Path, work: Path, recipes: list[str]) -> dict[str, Path]:
+    """fp32 and each recipe or variant (``bench.bundles.variant``: "int8-b128", "int4-head8")."""
     from qwen_asr_edge.export.build import build_bundle
+    from qwen_asr_edge.quant.quantize import quantize_bundle
 
     fp32 = build_bundle(checkpoint, work / "bundles" / "fp32", overwrite=True)[0]
     out = {"fp32": fp32}
     for name in recipes:  # each quantized from the one fp32 export
         if name != "fp32":
-            out[name] = build_bundle(fp32, work / "bundles" / name, recipe=name, overwrite=True)[0]
+            out[name] = quantize_bundle(fp32, work / "bundles" / name, variant(name), overwrite=True)[0]
     return out
 
 
@@ -59,13 +62,14 @@ def synthetic_reports(work: Path, recipes: list[str]) -> dict[str, dict[str, dic
     """{weights kind: {recipe: quality report}} on tiny checkpoints (fp32 is the reference)."""
     from qwen_asr_edge.export.build import build_bundle
     from qwen_asr_edge.export.synthetic import write_checkpoint
+    from qwen_asr_edge.quant.quantize import quantize_bundle
 
     out: dict[str, dict[str, dict]] = {}
     for kind, settings in SYNTHETIC.items():
         checkpoint = write_checkpoint(work / "synthetic" / kind / "checkpoint", "tiny", **settings)
         fp32, _ = build_bundle(checkpoint, work / "synthetic" / kind / "fp32", overwrite=True)
         out[kind] = {
-            name: build_bundle(fp32, work / "synthetic" / kind / name, recipe=name, overwrite=True)[1]
+            name: quantize_bundle(fp32, work / "synthetic" / kind / name, variant(name), overwrite=True)[1]
             for name in recipes
             if name != "fp32"
         }

@@ -22,6 +22,7 @@ import argparse
 import json
 import logging
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -67,8 +68,9 @@ def layer_inputs(folder: Path, layers: list[int], head: bool) -> dict[str, tuple
     return seen
 
 
-def quantized_product(x: np.ndarray, weight: np.ndarray, how: tuple, work: Path) -> np.ndarray:
-    """x @ weight.T through onnxruntime, with the weight quantized as ``how`` says."""
+def quantized_session(weight: np.ndarray, how: tuple | None, work: Path):
+    """An onnxruntime session computing y = x @ weight.T, the weight quantized as ``how`` says
+    (None: fp32), 2 threads."""
     import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
@@ -85,9 +87,12 @@ def quantized_product(x: np.ndarray, weight: np.ndarray, how: tuple, work: Path)
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 9
-    src, dst = work / "fp32.onnx", work / "q.onnx"
+    src = work / "fp32.onnx"
+    dst = work / f"q{len(list(work.iterdir()))}.onnx"
     with quiet_quantizer():
-        if how[0] == "nbits":
+        if how is None:
+            onnx.save(model, str(dst), save_as_external_data=True)
+        elif how[0] == "nbits":
             onnx.save(
                 quantize_nbits(model, [node.name], how[1], how[2]), str(dst), save_as_external_data=True
             )
@@ -96,8 +101,23 @@ def quantized_product(x: np.ndarray, weight: np.ndarray, how: tuple, work: Path)
             quantize_int8(src, dst, [node.name], ["MatMul"], how[1])
     options = ort.SessionOptions()
     options.intra_op_num_threads = 2
-    session = ort.InferenceSession(str(dst), options, providers=["CPUExecutionProvider"])
-    return session.run(["y"], {"x": x})[0]
+    # Many sessions take turns here: idle pool threads spinning for work would steal the cores.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(dst), options, providers=["CPUExecutionProvider"])
+
+
+def layer_times(sessions: dict[str, list], width: int, rows: int, repeats: int) -> dict[str, float]:
+    """Median ms of one layer's projections (each session in turn) on ``rows`` rows, per variant;
+    the variants interleaved so that a noisy neighbour slows them alike."""
+    x = np.random.default_rng(0).standard_normal((rows, width)).astype(np.float32)
+    times: dict[str, list[float]] = {label: [] for label in sessions}
+    for _ in range(repeats + 1):
+        for label, layer in sessions.items():
+            start = time.perf_counter()
+            for session, k in layer:
+                session.run(["y"], {"x": x[:, :k] if k <= width else np.resize(x, (rows, k))})
+            times[label].append((time.perf_counter() - start) * 1e3)
+    return {label: float(np.median(t[1:])) for label, t in times.items()}  # the first run warms up
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,6 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated; see VARIANTS")
     p.add_argument("--no-head", action="store_true", help="skip the output head (151936 x hidden)")
+    p.add_argument(
+        "--rows", type=int, default=400, help="prefill rows timed (a 30 s chunk: ~390 audio tokens)"
+    )
+    p.add_argument("--repeats", type=int, default=9)
     p.add_argument("--out", type=Path)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
@@ -120,19 +144,32 @@ def main(argv: list[str] | None = None) -> int:
     inputs = layer_inputs(folder, layers, head=not args.no_head)
     variants = {name: VARIANTS[name] for name in args.variants.split(",")}
     results: dict[str, dict[str, dict]] = {}
+    timed_layer = f"layers.{layers[len(layers) // 2]}."  # a middle layer's 7 projections are timed
+    timed: dict[str, list] = {}
     with tempfile.TemporaryDirectory() as tmp:
+        timed["fp32"] = [
+            (quantized_session(w, None, Path(tmp)), w.shape[1])
+            for n, (_, w) in inputs.items()
+            if n.startswith(timed_layer)
+        ]
         for label, how in variants.items():
-            results[label] = {}
+            results[label], timed[label] = {}, []
             for name, (x, weight) in inputs.items():
                 y = x @ weight.T
-                got = quantized_product(x, weight, how, Path(tmp))
+                session = quantized_session(weight, how, Path(tmp))
+                got = session.run(["y"], {"x": x})[0]
                 rows = np.linalg.norm(got - y, axis=-1) / np.maximum(np.linalg.norm(y, axis=-1), 1e-30)
                 results[label][name] = {
                     "relative_error": float(np.linalg.norm(got - y) / np.linalg.norm(y)),
                     "worst_row_error": float(rows.max()),
                     "input_max_over_median": float(np.abs(x).max() / np.median(np.abs(x))),
                 }
+                if name.startswith(timed_layer):
+                    timed[label].append((session, weight.shape[1]))
             print(f"  {label}: done", flush=True)
+        width = max(k for _, k in timed["fp32"])
+        prefill = layer_times(timed, width, args.rows, args.repeats)
+        decode = layer_times(timed, width, 1, args.repeats * 3)
     rows = []
     for label, per_layer in results.items():
         errors = {n: r["relative_error"] for n, r in per_layer.items()}
@@ -145,18 +182,23 @@ def main(argv: list[str] | None = None) -> int:
                 worst,
                 f"{max(r['worst_row_error'] for r in per_layer.values()):.2%}",
                 f"{per_layer['lm_head']['relative_error']:.2%}" if "lm_head" in per_layer else "-",
+                f"{prefill[label]:.1f} ({prefill[label] / prefill['fp32']:.2f})",
+                f"{decode[label]:.2f} ({decode[label] / decode['fp32']:.2f})",
             ]
         )
+    rows.append(
+        ["fp32", "-", "-", "-", "-", "-", f"{prefill['fp32']:.1f} (1.00)", f"{decode['fp32']:.2f} (1.00)"]
+    )
     machine = cpu()
     print(f"\n{args.shape} shape, realistic weights, text layers {layers}: {len(inputs)} projections, "
           f"{machine['model']} ({machine['level']})")  # fmt: skip
-    print(
-        table(
-            ["variant", "median error", "worst layer error", "worst layer", "worst row error", "head error"],
-            rows,
-        )
-    )
-    record = {"shape": args.shape, "layers": layers, "cpu": machine, "results": results}
+    layer = timed_layer[:-1]
+    headers = ["variant", "median error", "worst layer error", "worst layer", "worst row error", "head error",
+               f"{layer} ms, {args.rows} rows (/ fp32)", f"{layer} ms, 1 row (/ fp32)"]  # fmt: skip
+    print(table(headers, rows))
+    print(f"times: medians of {args.repeats} (1 row: {args.repeats * 3}), 2 threads, variants interleaved")
+    record = {"shape": args.shape, "layers": layers, "cpu": machine, "results": results,
+              "prefill_ms": prefill, "decode_ms": decode, "timed_layer": timed_layer}  # fmt: skip
     out = args.out or args.work / f"layer-errors-{args.shape}.json"
     out.write_text(json.dumps(record, indent=2))
     return 0
