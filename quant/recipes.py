@@ -21,15 +21,13 @@ METHODS = ("fp32", "int8", "int4", "fp16")
 DEFAULT_BLOCK_SIZE = 64
 # How int8 MatMuls run. "MatMulNBits": 8-bit block-wise weights, accuracy_level 4, so each row of
 # activations is quantized on its own, block by block: a clip's result does not depend on what
-# it is batched with; and under an emulated AVX2 CPU (qemu -cpu Haswell) it kept every clear fp32
-# decision with 8-bit weights, where MatMulInteger needs 7-bit ones (reduce_range below).
-# "MatMulInteger": onnxruntime's dynamic quantization (DynamicQuantizeLinear), one activation
-# scale over the whole padded batch, so a clip's tokens change with its batch neighbours.
-# Measured (README, Quantization): MatMulNBits errs least (demo model: logits cosine 0.99985 vs
-# 0.99918, encoder 0.99984 vs 0.99935) and decodes as fast, but its prefill and encoder run about
-# 2.5x slower than MatMulInteger's on an AVX-512 VNNI CPU. Per-row scales around MatMulInteger
-# (onnxruntime takes only a scalar activation zero point, so symmetric) lost too much in the
-# encoder (cosine 0.979) and were dropped.
+# it is batched with, nor (beyond rounding order) on the CPU's instruction set. "MatMulInteger":
+# onnxruntime's dynamic quantization (DynamicQuantizeLinear), one activation scale over the whole
+# padded batch, so a clip's tokens change with its batch neighbours, and 7-bit weights on AVX2.
+# Measured per layer on realistic 0.6B-shape activations (bench.layer_errors; README,
+# Quantization): MatMulNBits block 32 errs 0.79 % (median) / 1.55 % (worst layer), MatMulInteger
+# 4.29 % / 24.9 %; block 64 0.89 / 2.03, block 128 1.01 / 2.86. Prefill costs 46 ms a layer at
+# block 32, 37 at 128, 18 with MatMulInteger (fp32: 68); a decode step is a little faster.
 INT8_OPS = ("MatMulNBits", "MatMulInteger")
 BLOCK_SIZES = (16, 32, 64, 128, 256)
 
@@ -46,7 +44,7 @@ class Recipe:
     # Node-name prefixes that stay fp32 whatever the method (sensitive layers, by measurement).
     keep_fp32: tuple[str, ...] = ()
     int8_op: str = "MatMulNBits"
-    int8_block_size: int = 32  # int8 MatMulNBits only
+    int8_block_size: int = 32  # int8 MatMulNBits only; 128 is ~19 % faster at prefill, errs ~28 % more
     # int8 MatMulInteger only: 7-bit weights. onnxruntime's u8 x s8 kernels on CPUs without
     # AVX-512 VNNI (AVX2 only) add pairs of products in saturating 16-bit sums; 7-bit weights
     # cannot overflow them (its documented remedy). On the tiny test checkpoint under qemu -cpu
