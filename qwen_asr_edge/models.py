@@ -14,6 +14,7 @@ out of its engine): it joins export and the runtime, and the runtime never impor
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import re
@@ -63,6 +64,10 @@ def cached_bundle(source: str, recipe: str | None = None) -> Path:
         source: a hub id (``Qwen/Qwen3-ASR-0.6B``) or a checkpoint folder.
         recipe: a quantization recipe name ("int8", "int4", "int4-gptq", "fp16"); None for fp32.
 
+    A cached quantized bundle whose recipe settings are not the recipe's today (int8 was dynamic
+    ``MatMulInteger`` before this version) is built again: it would still run, but not as the
+    recipe now promises (batch-invariant, the same on every CPU).
+
     Returns:
         The bundle folder in the cache.
 
@@ -72,14 +77,35 @@ def cached_bundle(source: str, recipe: str | None = None) -> Path:
         InputError: an unknown recipe.
     """
     out = cache_dir() / "bundles" / (cache_key(source) + (f"-{recipe}" if recipe else ""))
-    if (out / MANIFEST_NAME).is_file():
+    stale = _stale_recipe(out, recipe)
+    if (out / MANIFEST_NAME).is_file() and not stale:
         return out
     if source.startswith(("/", ".", "~")) and not Path(source).expanduser().exists():
         raise CheckpointError(source, "no such folder")  # a path, not a hub id: say so before "exporting"
     from qwen_asr_edge.export.build import build_bundle  # imports no torch until it runs
 
-    log.warning("exporting %s to %s (first use; later runs reuse it)", source, out)
+    if stale:
+        log.warning("%s was quantized with an earlier %s recipe (%s); building it again", out, recipe, stale)
+    else:
+        log.warning("exporting %s to %s (first use; later runs reuse it)", source, out)
     try:
         return build_bundle(source, out, recipe=recipe, overwrite=True)[0]
     except MissingDependencyError as e:
         raise MissingDependencyError(f"{e.what}, on first use (or pass --bundle)", e.extra) from None
+
+
+def _stale_recipe(bundle: Path, recipe: str | None) -> str:
+    """What differs between a cached bundle's recipe settings and ``recipe``'s today ("" if
+    nothing does, or if there is no bundle or no recipe)."""
+    manifest = bundle / MANIFEST_NAME
+    if recipe is None or not manifest.is_file():
+        return ""
+    from qwen_asr_edge.quant.recipes import get_recipe  # data only: no onnx, no torch
+
+    try:
+        built = json.loads(manifest.read_text(encoding="utf-8")).get("quantization") or {}
+    except (OSError, ValueError):
+        return "an unreadable manifest"
+    wanted = get_recipe(recipe).describe()
+    changed = sorted(k for k in wanted.keys() | built.keys() if wanted.get(k) != built.get(k))
+    return ", ".join(f"{k} {built.get(k)} -> {wanted.get(k)}" for k in changed)

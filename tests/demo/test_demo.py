@@ -168,6 +168,20 @@ def test_model_option_with_a_recipe_caches_the_quantized_bundle(checkpoints, tmp
     cached = tmp_path / "cache" / "bundles" / f"{cache_key(str(checkpoints['tied']))}-int8"
     assert load_bundle(cached).manifest.recipe == "int8"
     assert [p.name for p in cached.parent.iterdir()] == [cached.name]  # the fp32 step is gone
+
+    # A bundle cached by an earlier version, whose int8 was dynamic MatMulInteger: built again
+    # (it would run, but not batch-invariant), with a line that says why.
+    manifest = json.loads((cached / "manifest.json").read_text())
+    manifest["quantization"].update(int8_op="MatMulInteger", int8_block_size=None, reduce_range=True)
+    (cached / "manifest.json").write_text(json.dumps(manifest))
+    again = run_cli(*args, env=offline_env(tmp_path))
+    assert again.returncode == 0, again.stderr
+    assert (
+        "earlier int8 recipe (int8_block_size None -> 32, int8_op MatMulInteger -> MatMulNBits"
+        in again.stderr
+    )
+    assert load_bundle(cached).manifest.quantization["int8_op"] == "MatMulNBits"
+    assert again.stdout == result.stdout
     result = run_cli("transcribe", clip, "--recipe", "int8")
     assert result.returncode == 2 and "--recipe goes with --model" in result.stderr
 
