@@ -734,8 +734,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--vocab-dir", type=Path, help="folder with the real Qwen3 vocab.json and merges.txt")
     p.add_argument("--shards", type=int, default=1)
     p.add_argument("--aligner", action="store_true", help="a Qwen3-ForcedAligner checkpoint of that shape")
+    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
     args = p.parse_args(argv)
     if args.out.exists():
+        if not args.force:
+            p.error(f"{args.out} exists; pass --force to replace it")
         shutil.rmtree(args.out)
     write_checkpoint(
         args.out,

@@ -62,3 +62,13 @@ def test_realistic_checkpoint_exports_within_the_relative_tolerance(bundles):
     print(errors)
     assert {"validation_relative_error_decoder_logits", "validation_relative_error_encoder"} <= set(errors)
     assert max(errors.values()) < TOLERANCE / 10
+
+
+def test_the_command_refuses_an_existing_folder_without_force(tmp_path, capsys):
+    from qwen_asr_edge.export.synthetic import main
+
+    (tmp_path / "mine.txt").write_text("keep")
+    with pytest.raises(SystemExit) as e:
+        main([str(tmp_path)])
+    assert e.value.code == 2 and "pass --force" in capsys.readouterr().err
+    assert (tmp_path / "mine.txt").read_text() == "keep"
