@@ -22,17 +22,9 @@ PY=$ROOT_DIR/.venv/bin/python
 mkdir -p "$WORK"
 cd "$WORK"
 
-if [ ! -x qemu/usr/bin/qemu-aarch64 ]; then
-    echo "== qemu-user 10 (Debian 13, static)"
-    mkdir -p apt/lists/partial apt/cache/archives/partial qemu
-    echo "deb [trusted=yes] http://deb.debian.org/debian trixie main" > apt/sources.list
-    APT=(-q -o Dir::Etc::sourcelist="$WORK/apt/sources.list" -o Dir::Etc::sourceparts=/nonexistent
-         -o Dir::State::Lists="$WORK/apt/lists" -o Dir::Cache="$WORK/apt/cache")
-    apt-get "${APT[@]}" update > /dev/null
-    (cd apt && apt-get "${APT[@]}" download qemu-user 2> /dev/null)
-    dpkg-deb -x apt/qemu-user_*.deb qemu
-fi
-QEMU=$WORK/qemu/usr/bin/qemu-aarch64
+source "$ROOT_DIR/bench/qemu.sh"
+fetch_qemu "$WORK"
+QEMU=$QEMU_BIN/qemu-aarch64
 
 if [ ! -x root/usr/bin/python3.11 ]; then
     echo "== arm64 Debian 12 root with python3"
@@ -59,7 +51,7 @@ rm -rf site/qwen_asr_edge site/qwen_asr_edge-*
 "$PY" -m pip install -q --no-deps --target site "$ROOT_DIR" > /dev/null 2>&1
 
 echo "== tiny bundles and a clip (x86, needs [export])"
-read -r -a BUNDLES <<< "$(cd "$ROOT_DIR" && "$PY" -m bench.cpu_bundles "$WORK")"
+tiny_bundles "$WORK"
 DEMO=$ROOT_DIR/runtime/assets/demo/bundle
 EXAMPLE=$ROOT_DIR/runtime/assets/demo/examples/english.wav
 PROBE=$ROOT_DIR/bench/cpu_probe.py

@@ -8,23 +8,20 @@
 #
 #   bench/avx2.sh            # work files in .cache/avx2 (AVX2_WORK moves them)
 #
-# qemu-user 10 (Debian 13, static; bench/arm64.sh fetches it into .cache/arm64) is used when
-# present, else the system's qemu-x86_64. Emulation is slow: its times are not speed figures.
+# qemu-user 10 from Debian 13 (bench/qemu.sh; shared with bench/arm64.sh in .cache/arm64).
+# Emulation is slow: its times are not speed figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT_DIR=$PWD
 WORK=${AVX2_WORK:-$ROOT_DIR/.cache/avx2}
 PY=$ROOT_DIR/.venv/bin/python
-QEMU=$ROOT_DIR/.cache/arm64/qemu/usr/bin/qemu-x86_64
-[ -x "$QEMU" ] || QEMU=$(command -v qemu-x86_64 || true)
-if [ -z "$QEMU" ]; then
-    apt-get install -y -q qemu-user > /dev/null
-    QEMU=$(command -v qemu-x86_64)
-fi
 mkdir -p "$WORK"
+source "$ROOT_DIR/bench/qemu.sh"
+fetch_qemu "${ARM64_WORK:-$ROOT_DIR/.cache/arm64}"  # shared with bench/arm64.sh
+QEMU=$QEMU_BIN/qemu-x86_64
 
 echo "== tiny bundles and a clip (needs [export])"
-read -r -a BUNDLES <<< "$("$PY" -m bench.cpu_bundles "$WORK")"
+tiny_bundles "$WORK"
 DEMO=$ROOT_DIR/runtime/assets/demo/bundle
 EXAMPLE=$ROOT_DIR/runtime/assets/demo/examples/english.wav
 PROBE=$ROOT_DIR/bench/cpu_probe.py

@@ -1,12 +1,14 @@
 """Full-size random-weight checkpoints and their bundles, built once under a work folder and reused.
 
-A bundle is rebuilt when it is missing or was written for another bundle format version.
+A bundle is rebuilt when it is missing, was written for another bundle format version, or was
+quantized with other recipe settings (``quant.recipes.recipe_changes``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import shutil
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,16 +27,17 @@ class Built:
     build_seconds: float | None  # None when reused from an earlier run
 
 
-def _current(bundle: Path, quantization: dict | None = None) -> bool:
-    """Written for this bundle format and, when given, with these recipe settings (a recipe's
-    graphs change: int8 was MatMulInteger, now MatMulNBits)."""
+def current(bundle: Path, recipe: Recipe | None = None) -> bool:
+    """Written for this bundle format and, when given, with ``recipe``'s settings today (a
+    recipe's graphs change: int8 was MatMulInteger, now MatMulNBits)."""
+    from qwen_asr_edge.quant.recipes import recipe_changes
     from qwen_asr_edge.runtime.bundle import FORMAT_VERSION
 
     manifest = bundle / "manifest.json"
     if not manifest.exists():
         return False
     data = json.loads(manifest.read_text())
-    if quantization is not None and data.get("quantization") != quantization:
+    if recipe is not None and recipe_changes(data.get("quantization") or {}, recipe):
         return False
     return data.get("format_version") == FORMAT_VERSION
 
@@ -48,7 +51,10 @@ def checkpoint(work: Path, shape: str, realistic: bool = False) -> Path:
     ck = work / folder(shape, realistic) / "checkpoint"
     if not (ck / "config.json").exists():
         log.info("writing a random %s checkpoint%s", shape, " with realistic statistics" if realistic else "")
-        write_checkpoint(ck, shape, seed=0, realistic=realistic)
+        partial = ck.with_name(ck.name + ".partial")  # renamed when whole: an interrupted write is not reused
+        shutil.rmtree(partial, ignore_errors=True)
+        write_checkpoint(partial, shape, seed=0, realistic=realistic)
+        partial.rename(ck)
     return ck
 
 
@@ -58,18 +64,16 @@ def folder(shape: str, realistic: bool = False) -> str:
 
 def variant(name: str) -> Recipe:
     """A recipe, or a variant of one for measurement: "int4-b32" (INT4 block size; for int8 the
-    INT8 block size), "int4-head8" (the head in INT8), "int8-head32" (the head left fp32)."""
+    INT8 block size), "int4-head8" (the head in INT8), "int4-headfp32" (the head left fp32)."""
     from qwen_asr_edge.quant.recipes import RECIPES, get_recipe
 
     base = max((r for r in RECIPES if name == r or name.startswith(r + "-")), key=len, default=name)
     recipe = get_recipe(base)
     for part in filter(None, name[len(base) :].split("-")):
         if part.startswith("b") and part[1:].isdigit():
-            block = int(part[1:])
-            recipe = replace(
-                recipe, **{"block_size" if recipe.decoder == "int4" else "int8_block_size": block}
-            )
-        elif part in ("head8", "head32"):
+            blocks = get_recipe(base, int(part[1:]))  # INT4's block for int4 recipes, INT8's for int8
+            recipe = replace(recipe, block_size=blocks.block_size, int8_block_size=blocks.int8_block_size)
+        elif part in ("head8", "headfp32"):
             recipe = replace(recipe, head="int8" if part == "head8" else "fp32")
         else:
             raise ValueError(f"unknown recipe variant {name!r}")
@@ -84,7 +88,7 @@ def build(work: Path, shape: str, recipes: list[str], realistic: bool = False) -
     ck = checkpoint(work, shape, realistic)
     fp32 = work / folder(shape, realistic) / "fp32"
     out: dict[str, Built] = {}
-    if _current(fp32):
+    if current(fp32):
         out["fp32"] = Built(fp32, None, None)
     else:
         log.info("exporting %s", shape)
@@ -96,8 +100,7 @@ def build(work: Path, shape: str, recipes: list[str], realistic: bool = False) -
             continue
         path = work / folder(shape, realistic) / name
         recipe = variant(name)
-        settings = recipe.describe()
-        if _current(path, settings) and (path / "quality.json").exists():
+        if current(path, recipe) and (path / "quality.json").exists():
             out[name] = Built(path, json.loads((path / "quality.json").read_text()), None)
             continue
         log.info("quantizing %s to %s", shape, name)

@@ -32,13 +32,18 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")  # onnx_ir's INFO chatter off
     import soundfile as sf
 
+    from bench.bundles import current
     from qwen_asr_edge.export.build import build_bundle
     from qwen_asr_edge.export.synthetic import write_checkpoint
+    from qwen_asr_edge.quant.recipes import get_recipe
 
     logging.getLogger("qwen_asr_edge").setLevel(logging.ERROR)
     work = Path(argv[0])
     for kind, settings in CHECKPOINTS.items():
-        if all((work / "bundles" / f"{kind}-{r}" / "manifest.json").exists() for r in ("fp32", *RECIPES)):
+        # Reused only if every bundle is today's (an int8 bundle of an earlier recipe is not).
+        if current(work / "bundles" / f"{kind}-fp32") and all(
+            current(work / "bundles" / f"{kind}-{r}", get_recipe(r)) for r in RECIPES
+        ):
             continue
         checkpoint = write_checkpoint(work / f"checkpoint-{kind}", "tiny", **settings)
         fp32, _ = build_bundle(checkpoint, work / "bundles" / f"{kind}-fp32", overwrite=True)

@@ -1,7 +1,7 @@
 """Compare two runs of ``bench/cpu_probe.py`` (the reference machine and another CPU), bundle by
 bundle: greedy tokens, and teacher-forced top tokens at every step and at the clear ones.
 
-    python -m bench.cpu_compare REFERENCE.json OTHER.json [--out RESULT.json]
+    python -m bench.cpu_compare REFERENCE.jsonl OTHER.jsonl [--out RESULT.json]
 
 A "clear" step is one whose top two logits are more than ``CLEAR`` apart on the reference
 machine (quantization errs by about 0.1 on the unit-gain tiny weights): there two correct

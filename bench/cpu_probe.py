@@ -61,7 +61,7 @@ def main(argv: list[str]) -> int:
     assert rate == 16000, "the probe clip is written at 16 kHz"
     results, forced = [], None
     for path in paths:
-        fp32 = json.loads((Path(path) / "manifest.json").read_text())["recipe"] == "fp32"
+        fp32 = json.loads((Path(path) / "manifest.json").read_text()).get("recipe", "fp32") == "fp32"
         results.append(probe(path, wav, None if fp32 else forced))
         if fp32:
             forced = results[-1]["tokens"]

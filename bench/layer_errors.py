@@ -72,7 +72,6 @@ def quantized_session(weight: np.ndarray, how: tuple | None, work: Path):
     """An onnxruntime session computing y = x @ weight.T, the weight quantized as ``how`` says
     (None: fp32), 2 threads."""
     import onnx
-    import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 
     from qwen_asr_edge.quant.graphs import quantize_int8, quantize_nbits, quiet_quantizer
@@ -87,23 +86,28 @@ def quantized_session(weight: np.ndarray, how: tuple | None, work: Path):
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 9
-    src = work / "fp32.onnx"
-    dst = work / f"q{len(list(work.iterdir()))}.onnx"
-    with quiet_quantizer():
-        if how is None:
-            onnx.save(model, str(dst), save_as_external_data=True)
-        elif how[0] == "nbits":
-            onnx.save(
-                quantize_nbits(model, [node.name], how[1], how[2]), str(dst), save_as_external_data=True
-            )
-        else:
-            onnx.save(model, str(src), save_as_external_data=True)
-            quantize_int8(src, dst, [node.name], ["MatMul"], how[1])
+    with tempfile.TemporaryDirectory(dir=work) as tmp:  # the session holds the weights: files can go
+        src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "layer.onnx"
+        with quiet_quantizer():
+            if how is None:
+                onnx.save(model, str(dst), save_as_external_data=True)
+            elif how[0] == "nbits":
+                quantized = quantize_nbits(model, [node.name], how[1], how[2])
+                onnx.save(quantized, str(dst), save_as_external_data=True)
+            else:
+                onnx.save(model, str(src), save_as_external_data=True)
+                quantize_int8(src, dst, [node.name], ["MatMul"], how[1])
+        return _session(dst)
+
+
+def _session(path: Path):
+    import onnxruntime as ort
+
     options = ort.SessionOptions()
     options.intra_op_num_threads = 2
     # Many sessions take turns here: idle pool threads spinning for work would steal the cores.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(dst), options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def layer_times(sessions: dict[str, list], width: int, rows: int, repeats: int) -> dict[str, float]:
@@ -115,7 +119,7 @@ def layer_times(sessions: dict[str, list], width: int, rows: int, repeats: int) 
         for label, layer in sessions.items():
             start = time.perf_counter()
             for session, k in layer:
-                session.run(["y"], {"x": x[:, :k] if k <= width else np.resize(x, (rows, k))})
+                session.run(["y"], {"x": x[:, :k]})
             times[label].append((time.perf_counter() - start) * 1e3)
     return {label: float(np.median(t[1:])) for label, t in times.items()}  # the first run warms up
 

@@ -21,22 +21,30 @@ def _w(words: str) -> list[str]:
     """A word list written as one string: split at "|" if it has one, else at spaces."""
     return words.split("|") if "|" in words else words.split()
 
+
 # ---------------------------------------------------------------------------------------------
 # Number words
 
-_EN_ONES = _w("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-            "fifteen sixteen seventeen eighteen nineteen")
+_EN_ONES = _w(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen"
+)
 _EN_TENS = _w("_ _ twenty thirty forty fifty sixty seventy eighty ninety")
-_EN_ORDINAL = _w("_ first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth "
-               "thirteenth fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth "
-               "twentieth")
+_EN_ORDINAL = _w(
+    "_ first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth "
+    "thirteenth fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth "
+    "twentieth"
+)
 _EN_ORDINAL_TENS = {20: "twentieth", 30: "thirtieth"}
 
-_DE_ONES = _w("null eins zwei drei vier fünf sechs sieben acht neun zehn elf zwölf dreizehn vierzehn "
-            "fünfzehn sechzehn siebzehn achtzehn neunzehn")
+_DE_ONES = _w(
+    "null eins zwei drei vier fünf sechs sieben acht neun zehn elf zwölf dreizehn vierzehn "
+    "fünfzehn sechzehn siebzehn achtzehn neunzehn"
+)
 _DE_TENS = _w("_ _ zwanzig dreißig vierzig fünfzig sechzig siebzig achtzig neunzig")
-_DE_ORDINAL = _w("_ ersten zweiten dritten vierten fünften sechsten siebten achten neunten zehnten "
-               "elften zwölften")
+_DE_ORDINAL = _w(
+    "_ ersten zweiten dritten vierten fünften sechsten siebten achten neunten zehnten elften zwölften"
+)
 
 
 def english_number(n: int) -> str:
@@ -91,38 +99,53 @@ WORDS: dict[str, dict[str, list[str]]] = {
         "room": _w("kitchen|living room|bedroom|bathroom|office|garden|hallway|garage"),
         "device": _w("lights|heating|radio|television|fan|music|alarm|oven|coffee machine"),
         "unit": _w("minutes|seconds|hours|days"),
-        "thing": _w("apples|eggs|bananas|tomatoes|potatoes|oranges|bottles of water|cups of tea|"
-                  "pieces of bread|carrots|lemons|onions"),
-        "person": _w("my mother|my father|my sister|my brother|the doctor|the office|my friend|"
-                      "Anna|Peter|Maria"),
+        "thing": _w(
+            "apples|eggs|bananas|tomatoes|potatoes|oranges|bottles of water|cups of tea|"
+            "pieces of bread|carrots|lemons|onions"
+        ),
+        "person": _w(
+            "my mother|my father|my sister|my brother|the doctor|the office|my friend|Anna|Peter|Maria"
+        ),
         "day": _w("Monday Tuesday Wednesday Thursday Friday Saturday Sunday"),
-        "place": _w("the station|the airport|the market|the library|the park|the school|the hospital|"
-                  "the city centre|the beach|the museum"),
+        "place": _w(
+            "the station|the airport|the market|the library|the park|the school|the hospital|"
+            "the city centre|the beach|the museum"
+        ),
         "weather": _w("sunny|cold|warm|rainy|windy|cloudy|very hot|quite cool"),
         "food": _w("soup|pasta|rice|fish|salad|pizza|bread|cake|chicken|vegetables"),
         "subject": _w("I|we|they|my friends|the children|my neighbours|my parents|our guests"),
-        "activity": _w("go for a walk|play football|read a book|watch a film|visit the museum|cook dinner|"
-                     "clean the house|go shopping|call my family|work in the garden"),
+        "activity": _w(
+            "go for a walk|play football|read a book|watch a film|visit the museum|cook dinner|"
+            "clean the house|go shopping|call my family|work in the garden"
+        ),
         "colour": _w("red blue green yellow black white"),
         "object": _w("door|window|car|bag|jacket|book|phone|key"),
     },
     "German": {
-        "room": _w("in der Küche|im Wohnzimmer|im Schlafzimmer|im Badezimmer|im Büro|im Garten|im Flur|"
-                  "in der Garage"),
-        "device": _w("das Licht|die Heizung|das Radio|den Fernseher|den Ventilator|die Musik|den Wecker|"
-                    "die Kaffeemaschine"),
+        "room": _w(
+            "in der Küche|im Wohnzimmer|im Schlafzimmer|im Badezimmer|im Büro|im Garten|im Flur|in der Garage"
+        ),
+        "device": _w(
+            "das Licht|die Heizung|das Radio|den Fernseher|den Ventilator|die Musik|den Wecker|"
+            "die Kaffeemaschine"
+        ),
         "unit": _w("Minuten|Sekunden|Stunden|Tage"),
-        "thing": _w("Äpfel|Eier|Bananen|Tomaten|Kartoffeln|Orangen|Flaschen Wasser|Tassen Tee|"
-                     "Karotten|Zitronen"),
+        "thing": _w(
+            "Äpfel|Eier|Bananen|Tomaten|Kartoffeln|Orangen|Flaschen Wasser|Tassen Tee|Karotten|Zitronen"
+        ),
         "person": _w("meine Mutter|meinen Vater|meine Schwester|meinen Bruder|den Arzt|das Büro|Anna|Peter"),
         "day": _w("Montag Dienstag Mittwoch Donnerstag Freitag Samstag Sonntag"),
-        "place": _w("zum Bahnhof|zum Flughafen|zum Markt|zur Bibliothek|in den Park|zur Schule|"
-                  "ins Krankenhaus|in die Stadt|an den Strand|ins Museum"),
+        "place": _w(
+            "zum Bahnhof|zum Flughafen|zum Markt|zur Bibliothek|in den Park|zur Schule|"
+            "ins Krankenhaus|in die Stadt|an den Strand|ins Museum"
+        ),
         "weather": _w("sonnig|kalt|warm|regnerisch|windig|bewölkt|sehr heiß|ziemlich kühl"),
         "food": _w("Suppe|Nudeln|Reis|Fisch|Salat|Pizza|Brot|Kuchen|Hähnchen|Gemüse"),
         "subject": _w("wir|sie|meine Freunde|die Kinder|unsere Nachbarn|unsere Gäste"),
-        "activity": _w("spazieren gehen|Fußball spielen|ein Buch lesen|einen Film sehen|das Museum besuchen|"
-                     "das Abendessen kochen|einkaufen gehen|die Familie anrufen"),
+        "activity": _w(
+            "spazieren gehen|Fußball spielen|ein Buch lesen|einen Film sehen|das Museum besuchen|"
+            "das Abendessen kochen|einkaufen gehen|die Familie anrufen"
+        ),
         "object": _w("die Tür|das Fenster|die Tasche|die Jacke|das Buch|die Lampe"),
         "mine": _w("mein Schlüssel|meine Tasche|mein Handy|meine Jacke|mein Buch|meine Brille"),
     },

@@ -338,9 +338,9 @@ def score(bundle: Path, records: list[dict]) -> tuple[dict, list]:
     """WER (jiwer, case and punctuation removed) and language-ID accuracy of a bundle on held-out
     clips, transcribed by the runtime from their WAV files; also returns the transcripts.
 
-    One clip per call: a dynamically quantized graph scales its activations over the whole batch
-    (padding included), so in a batch a clip's transcript depends on its neighbours, which would
-    make the int8/int4 numbers a property of the batching."""
+    One clip per call, so that bundles quantized with the legacy dynamic ``MatMulInteger`` op
+    (one activation scale over the whole padded batch: a clip's transcript depends on its
+    neighbours) score as today's batch-invariant ones do."""
     import jiwer
 
     from qwen_asr_edge.runtime import Transcriber
@@ -489,9 +489,7 @@ def ship(out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m demo.train", description=__doc__.split("\n")[0]
-    )
+    p = argparse.ArgumentParser(prog="python -m demo.train", description=__doc__.split("\n")[0])
     p.add_argument("out", type=Path, help="folder to write checkpoint/, bundle/ and examples/ into")
     p.add_argument("--work", type=Path, default=Path(".cache/demo-train"), help="synthesized data cache")
     p.add_argument("--seed", type=int, default=0)

@@ -739,7 +739,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.out.exists():
         if not args.force:
             p.error(f"{args.out} exists; pass --force to replace it")
-        shutil.rmtree(args.out)
+        if args.out.is_dir() and not args.out.is_symlink():
+            shutil.rmtree(args.out)
+        else:
+            args.out.unlink()
     write_checkpoint(
         args.out,
         args.shape,

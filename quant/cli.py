@@ -17,10 +17,14 @@ def add_recipe_arguments(p: argparse.ArgumentParser, required: bool) -> None:
         "--recipe",
         choices=sorted(RECIPES),
         required=required,
-        help="int8: dynamic INT8; int4: INT4 weights (decoder) + INT8 encoder; int4-gptq: the same "
-        "calibrated with GPTQ; fp16: half precision for GPUs",
+        help="int8: INT8 weights (8-bit MatMulNBits); int4: INT4 weights (decoder) + INT8 encoder; "
+        "int4-gptq: the same calibrated with GPTQ; fp16: half precision for GPUs",
     )
-    p.add_argument("--block-size", type=int, help="INT4 block size (default 64)")
+    p.add_argument(
+        "--block-size",
+        type=int,
+        help="block size of the narrowest weights: INT4's (default 64), int8's INT8 (32)",
+    )
     p.add_argument(
         "--calibration",
         type=Path,

@@ -62,6 +62,8 @@ def instruction_set(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict:
             "unknown"
             if not flags
             else f"{platform.machine()} ({'dotprod' if 'asimddp' in flags else 'no dotprod'})"
+            if platform.machine() in ("aarch64", "arm64")
+            else "pre-AVX2"
         )
     return {"machine": platform.machine(), "level": level, **has}
 
@@ -113,14 +115,14 @@ def compare_bundles(reference: Bundle, candidate: Bundle, audios: list[np.ndarra
 
 @contextmanager
 def runtime_notes_dropped():
-    """Drop the runtime's per-clip notes ("reached its cap of 32 tokens", "wrote no transcript")
+    """Drop the runtime's per-clip notes below ERROR ("reached its cap of 32 tokens", "wrote no transcript")
     while the report transcribes its generated audio: they name no file of the user's and would
     tell a user quantizing a model to raise a cap they never set. A filter on the runtime's logger
     only: records of child loggers (qwen_asr_edge.quant's progress) still flow."""
     runtime = logging.getLogger("qwen_asr_edge")
 
     def drop(record: logging.LogRecord) -> bool:
-        return False
+        return record.levelno >= logging.ERROR  # errors (a provider that failed) still show
 
     runtime.addFilter(drop)
     try:

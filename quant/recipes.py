@@ -55,14 +55,20 @@ class Recipe:
         for part in (self.encoder, self.decoder, self.embedding, self.head):
             if part not in METHODS:
                 raise ValueError(f"recipe {self.name}: unknown method {part!r} (choose from {METHODS})")
-        if self.block_size not in BLOCK_SIZES or self.int8_block_size not in BLOCK_SIZES:
-            raise ValueError(f"recipe {self.name}: block size must be a power of two from 16 to 256")
+        for field in ("block_size", "int8_block_size"):
+            if getattr(self, field) not in BLOCK_SIZES:
+                raise ValueError(f"recipe {self.name}: {field} must be a power of two from 16 to 256")
         if self.int8_op not in INT8_OPS:
             raise ValueError(f"recipe {self.name}: unknown int8 op {self.int8_op!r} (choose from {INT8_OPS})")
         if self.algorithm not in ("rtn", "gptq"):
             raise ValueError(f"recipe {self.name}: unknown algorithm {self.algorithm!r}")
         if "fp16" in (self.encoder, self.decoder) and {self.encoder, self.decoder} != {"fp16"}:
             raise ValueError(f"recipe {self.name}: fp16 is all or nothing")
+
+    @property
+    def methods(self) -> set[str]:
+        """The methods of its parts ("int8", "int4", "fp16", "fp32")."""
+        return {self.encoder, self.decoder, self.embedding, self.head}
 
     @property
     def precision(self) -> dict[str, str]:
@@ -75,7 +81,7 @@ class Recipe:
         }
 
     def describe(self) -> dict:
-        int8 = "int8" in (self.encoder, self.decoder, self.embedding, self.head)
+        int8 = "int8" in self.methods
         integer = int8 and self.int8_op == "MatMulInteger"
         return {
             "name": self.name,
@@ -83,7 +89,7 @@ class Recipe:
             "decoder": self.decoder,
             "embedding": self.embedding,
             "head": self.head,
-            "block_size": self.block_size if "int4" in (self.decoder, self.embedding, self.head) else None,
+            "block_size": self.block_size if "int4" in self.methods else None,
             "algorithm": self.algorithm,
             "keep_fp32": list(self.keep_fp32),
             "int8_op": self.int8_op if int8 else None,
@@ -111,11 +117,12 @@ if tuple(RECIPES) != RECIPE_NAMES:  # pragma: no cover - tests/quant/test_quanti
 
 
 def get_recipe(name: str, block_size: int | None = None) -> Recipe:
-    """The named recipe, with another INT4 block size when ``block_size`` is given.
+    """The named recipe, with another block size when ``block_size`` is given.
 
     Args:
         name: one of ``RECIPES`` ("int8", "int4", "int4-gptq", "fp16").
-        block_size: INT4 block size (16 to 256, a power of two); None keeps the recipe's.
+        block_size: the block size of the recipe's narrowest weights (16 to 256, a power of two):
+            INT4's for int4 recipes, INT8's for int8; None keeps the recipe's.
 
     Returns:
         The Recipe.
@@ -129,7 +136,21 @@ def get_recipe(name: str, block_size: int | None = None) -> Recipe:
         raise InputError(f"unknown recipe {name!r}; choose from {', '.join(RECIPES)}") from None
     if not block_size:
         return recipe
+    if "int4" in recipe.methods:
+        field = "block_size"
+    elif "int8" in recipe.methods:
+        field = "int8_block_size"
+    else:
+        raise InputError(f"recipe {name} has no blocks: --block-size applies to int8 and int4 recipes")
     try:
-        return replace(recipe, block_size=block_size)
+        return replace(recipe, **{field: block_size})
     except ValueError as e:
         raise InputError(str(e)) from None
+
+
+def recipe_changes(built: dict, recipe: Recipe) -> str:
+    """What differs between a bundle's recorded recipe settings (its manifest's ``quantization``)
+    and ``recipe``'s today, as "key old -> new, ..."; "" when nothing does."""
+    wanted = recipe.describe()
+    changed = sorted(k for k in wanted.keys() | built.keys() if wanted.get(k) != built.get(k))
+    return ", ".join(f"{k} {built.get(k)} -> {wanted.get(k)}" for k in changed)

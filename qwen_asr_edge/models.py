@@ -100,12 +100,10 @@ def _stale_recipe(bundle: Path, recipe: str | None) -> str:
     manifest = bundle / MANIFEST_NAME
     if recipe is None or not manifest.is_file():
         return ""
-    from qwen_asr_edge.quant.recipes import get_recipe  # data only: no onnx, no torch
+    from qwen_asr_edge.quant.recipes import get_recipe, recipe_changes  # data only: no onnx, no torch
 
     try:
         built = json.loads(manifest.read_text(encoding="utf-8")).get("quantization") or {}
     except (OSError, ValueError):
         return "an unreadable manifest"
-    wanted = get_recipe(recipe).describe()
-    changed = sorted(k for k in wanted.keys() | built.keys() if wanted.get(k) != built.get(k))
-    return ", ".join(f"{k} {built.get(k)} -> {wanted.get(k)}" for k in changed)
+    return recipe_changes(built, get_recipe(recipe))

@@ -334,7 +334,22 @@ def test_bad_recipe_arguments(bundles, tmp_path):
         "48",
         timeout=120,
     )
-    assert result.returncode == 2 and "block size" in result.stderr
+    assert result.returncode == 2 and "block_size must be a power of two" in result.stderr
+
+
+def test_block_size_sets_the_narrowest_weights_blocks():
+    """--block-size is INT4's for int4 recipes and INT8's for int8 (it was silently ignored for
+    int8); a recipe without blocks refuses it."""
+    from qwen_asr_edge.runtime.errors import InputError
+
+    assert get_recipe("int4", 32).block_size == 32 and get_recipe("int4", 32).int8_block_size == 32
+    assert get_recipe("int4", 128).int8_block_size == 32  # the INT8 encoder keeps its own
+    assert get_recipe("int8", 128).int8_block_size == 128
+    assert get_recipe("int8", 128).describe()["int8_block_size"] == 128
+    with pytest.raises(InputError, match="no blocks"):
+        get_recipe("fp16", 64)
+    with pytest.raises(InputError, match="int8_block_size must be"):
+        get_recipe("int8", 48)
 
 
 def test_recipes_are_the_manifest_vocabulary():
