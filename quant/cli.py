@@ -23,7 +23,7 @@ def add_recipe_arguments(p: argparse.ArgumentParser, required: bool) -> None:
     p.add_argument(
         "--block-size",
         type=int,
-        help="block size of the narrowest weights: INT4's (default 64), int8's INT8 (32)",
+        help="block size of the narrowest weights: INT4's (default 64), int8's INT8 (128)",
     )
     p.add_argument(
         "--calibration",

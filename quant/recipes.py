@@ -25,9 +25,11 @@ DEFAULT_BLOCK_SIZE = 64
 # onnxruntime's dynamic quantization (DynamicQuantizeLinear), one activation scale over the whole
 # padded batch, so a clip's tokens change with its batch neighbours, and 7-bit weights on AVX2.
 # Measured per layer on realistic 0.6B-shape activations (bench.layer_errors; README,
-# Quantization): MatMulNBits block 32 errs 0.79 % (median) / 1.55 % (worst layer), MatMulInteger
-# 4.29 % / 24.9 %; block 64 0.89 / 2.03, block 128 1.01 / 2.86. Prefill costs 46 ms a layer at
-# block 32, 37 at 128, 18 with MatMulInteger (fp32: 68); a decode step is a little faster.
+# Quantization): MatMulNBits block 128 errs 1.01 % (median) / 2.86 % (worst layer), block 32
+# 0.79 / 1.55, MatMulInteger 4.29 / 24.9. Block 128 is the default: on the whole 0.6B shape it
+# decodes 20-30 % faster than block 32 (the 152k-row head above all), reaches the first token
+# 8 % sooner and is 7 % smaller. Prefill costs 37 ms a layer at block 128, 46 at 32, 18 with
+# MatMulInteger (fp32: 68).
 INT8_OPS = ("MatMulNBits", "MatMulInteger")
 BLOCK_SIZES = (16, 32, 64, 128, 256)
 
@@ -44,7 +46,7 @@ class Recipe:
     # Node-name prefixes that stay fp32 whatever the method (sensitive layers, by measurement).
     keep_fp32: tuple[str, ...] = ()
     int8_op: str = "MatMulNBits"
-    int8_block_size: int = 32  # int8 MatMulNBits only; 128 is ~19 % faster at prefill, errs ~28 % more
+    int8_block_size: int = 128  # int8 MatMulNBits only; 32 errs ~22 % less, runs 20-30 % slower
     # int8 MatMulInteger only: 7-bit weights. onnxruntime's u8 x s8 kernels on CPUs without
     # AVX-512 VNNI (AVX2 only) add pairs of products in saturating 16-bit sums; 7-bit weights
     # cannot overflow them (its documented remedy). On the tiny test checkpoint under qemu -cpu

@@ -177,7 +177,7 @@ def test_model_option_with_a_recipe_caches_the_quantized_bundle(checkpoints, tmp
     again = run_cli(*args, env=offline_env(tmp_path))
     assert again.returncode == 0, again.stderr
     assert (
-        "earlier int8 recipe (int8_block_size None -> 32, int8_op MatMulInteger -> MatMulNBits"
+        "earlier int8 recipe (int8_block_size None -> 128, int8_op MatMulInteger -> MatMulNBits"
         in again.stderr
     )
     assert load_bundle(cached).manifest.quantization["int8_op"] == "MatMulNBits"

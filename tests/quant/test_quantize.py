@@ -87,9 +87,9 @@ def test_manifest_records_recipe_and_precision(quantized):
     assert m.recipe == "int4" and m.quantization["block_size"] == 64
     assert (m.graphs["encoder"].precision, m.graphs["decoder"].precision) == ("int8", "int4")
     assert m.quantization["int8_op"] == "MatMulNBits"  # the int8 encoder
-    assert m.quantization["int8_block_size"] == 32 and m.quantization["reduce_range"] is None
+    assert m.quantization["int8_block_size"] == 128 and m.quantization["reduce_range"] is None
     int8 = load_bundle(quantized["int8"]).manifest.quantization
-    assert (int8["int8_op"], int8["int8_block_size"], int8["block_size"]) == ("MatMulNBits", 32, None)
+    assert (int8["int8_op"], int8["int8_block_size"], int8["block_size"]) == ("MatMulNBits", 128, None)
     fp16 = load_bundle(quantized["fp16"]).manifest
     assert fp16.kv_cache.dtype == "float16" and fp16.quantization["int8_op"] is None
     assert {t.dtype for t in fp16.graphs["decoder"].inputs if t.name.startswith("past_")} == {"float16"}
@@ -342,10 +342,10 @@ def test_block_size_sets_the_narrowest_weights_blocks():
     int8); a recipe without blocks refuses it."""
     from qwen_asr_edge.runtime.errors import InputError
 
-    assert get_recipe("int4", 32).block_size == 32 and get_recipe("int4", 32).int8_block_size == 32
-    assert get_recipe("int4", 128).int8_block_size == 32  # the INT8 encoder keeps its own
-    assert get_recipe("int8", 128).int8_block_size == 128
-    assert get_recipe("int8", 128).describe()["int8_block_size"] == 128
+    assert get_recipe("int4", 32).block_size == 32 and get_recipe("int4", 32).int8_block_size == 128
+    assert get_recipe("int4", 128).int8_block_size == 128  # the INT8 encoder keeps its own
+    assert get_recipe("int8", 32).int8_block_size == 32
+    assert get_recipe("int8", 32).describe()["int8_block_size"] == 32
     with pytest.raises(InputError, match="no blocks"):
         get_recipe("fp16", 64)
     with pytest.raises(InputError, match="int8_block_size must be"):
