@@ -11,7 +11,7 @@ shows as "-").
 The int4 rows at block sizes 32/64/128 are how the default block size was chosen; with
 --realistic the checkpoint carries trained models' activation statistics (export.synthetic), on
 which the INT8 block size and the head's precision were chosen. Recipe variants: see
-bench.bundles.variant ("int8-b128", "int4-b32", "int4-head8").
+bench.bundles.variant ("int8-b32", "int4-b32", "int4-head8").
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--shape", default="0.6B", choices=["0.6B", "1.7B", "tiny"])
     p.add_argument("--work", type=Path, default=Path(".cache/bench"))
-    p.add_argument("--recipes", default="fp32,int8,int8-b128,int4,int4-b32,int4-b128,fp16")
+    p.add_argument("--recipes", default="fp32,int8,int8-b32,int4,int4-b32,int4-b128,fp16")
     p.add_argument("--realistic", action="store_true", help="plant trained models' activation statistics")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3)
