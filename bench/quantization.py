@@ -9,8 +9,9 @@ end-to-end time for 1 and for 41 new tokens, the median decode call, and peak RS
 Medians over --repeats. Bundles already built under --work are reused (their quantize time then
 shows as "-").
 The int4 rows at block sizes 32/64/128 are how the default block size was chosen; with
---realistic the checkpoint carries trained models' activation statistics (export.synthetic), on
-which the INT8 block size and the head's precision were chosen. Recipe variants: see
+--realistic the checkpoint carries trained models' activation statistics (export.synthetic);
+this table's speeds and bench.layer_errors' per-layer errors chose the INT8 block size (its
+end-to-end quality figures on random full-size weights are a worst case). Recipe variants: see
 bench.bundles.variant ("int8-b32", "int4-b32", "int4-head8").
 """
 
