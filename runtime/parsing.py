@@ -103,6 +103,12 @@ _NAMES = "|".join(sorted({*ISO_CODES.values(), "None"}, key=len, reverse=True))
 # The language prefix wherever it appears in the text: "language X<asr_text>", or what is left of it
 # before a tag (a bare name; nothing), as the model writes it when it restarts mid-output.
 _PREFIX = re.compile(rf"(?:language[ \t]*)?(?:\b(?:{_NAMES})\b)?\s*{re.escape(ASR_TEXT_TAG)}", re.IGNORECASE)
+# A prefix whose tag is begun but not finished ("language English<", "language English<asr_",
+# "language English<0"): the model stopped or strayed inside the markup; never text.
+_HALF_TAG = re.compile(
+    rf"language[ \t]*(?:\b(?:{_NAMES})\b)?\s*<(?:a(?:s(?:r(?:_(?:t(?:e(?:x(?:t>?)?)?)?)?)?)?)?)?",
+    re.IGNORECASE,
+)
 # A prefix the token cap cut short, at the very end: "language Ger", "langu", "l", glued to the text
 # before it (the model writes the prefix's first token with no space) or alone; "this language" stays.
 _CUT_PREFIX = re.compile(
@@ -161,7 +167,8 @@ def parse_transcript(
     English<asr_text>`` and broken ``lang...`` prefixes in the text, and an output that never
     reaches ``<asr_text>`` (silence, noise) is taken whole as text. Here, after the same parse:
     control tokens are dropped, every prefix in the text is removed (the pieces around it are
-    joined as their language writes), a prefix cut short at the end of a ``truncated`` output is
+    joined as their language writes), so is a prefix whose tag is begun but unfinished
+    ("language English<"), a prefix cut short at the end of a ``truncated`` output is
     dropped, and an output that never reached ``<asr_text>`` gives "" with ``reached_text``
     False. Where the output is ``well_formed``, the result is the official one.
 
@@ -178,7 +185,7 @@ def parse_transcript(
     language, text = parse_output(s, forced_language)
     if not forced_language and ASR_TEXT_TAG not in s:
         return ParsedOutput(language, "", reached_text=False)
-    text = join_texts(_PREFIX.split(text))
+    text = join_texts(_HALF_TAG.split(join_texts(_PREFIX.split(text))))
     if truncated:
         text = _CUT_PREFIX.sub("", text).strip()
     return ParsedOutput(language, text)

@@ -10,7 +10,7 @@ import re
 import numpy as np
 import pytest
 import soundfile as sf
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from qwen_asr_edge.runtime import Transcriber, TranscriptionOptions, demo_bundle
@@ -98,6 +98,9 @@ pieces = st.sampled_from(
     st.sampled_from([None, "English", "Chinese"]),
     st.booleans(),
 )
+@example("language English<", "English", False)  # found by this test: a tag begun, not finished
+@example("Hello. language English<asr_", None, False)
+@example("language English<0", "English", False)
 def test_no_control_markup_survives_any_output(raw, forced, truncated):
     parsed = parse_transcript(raw, forced, truncated=truncated)
     assert "<asr_text>" not in parsed.text
