@@ -7,6 +7,7 @@
 # not in CI; results go in the README. Exits 1 if a clear decision differs.
 #
 #   bench/avx2.sh            # work files in .cache/avx2 (AVX2_WORK moves them)
+#   bench/avx2.sh --tests    # then also the CPU-sensitive tests themselves under Haswell (~11 min)
 #
 # qemu-user 10 from Debian 13 (bench/qemu.sh; shared with bench/arm64.sh in .cache/arm64).
 # Emulation is slow: its times are not speed figures.
@@ -42,3 +43,9 @@ HASWELL=("$QEMU" -cpu Haswell "$PY")
 echo "   $(( $(date +%s) - start )) s (emulated)"
 
 "$PY" -m bench.cpu_compare "$WORK/native.jsonl" "$WORK/haswell.jsonl" --out "$WORK/avx2-compare.json"
+
+if [ "${1:-}" = "--tests" ]; then
+    echo "== the CPU-sensitive tests under Haswell (int8 clear-margin decisions, batch invariance)"
+    "${HASWELL[@]}" -m pytest -q -p no:cacheprovider tests/quant/test_quantize.py \
+        -k "keeps_fp32_decisions or (batch_neighbours and (int8 or int4))" 2> >(grep -v "TCG doesn't support" >&2)
+fi
