@@ -28,7 +28,7 @@ DEFAULT_BLOCK_SIZE = 64
 # Quantization): MatMulNBits block 128 errs 1.01 % (median) / 2.86 % (worst layer), block 32
 # 0.79 / 1.55, MatMulInteger 4.29 / 24.9. Block 128 is the default: on the whole 0.6B shape it
 # decodes 20-30 % faster than block 32 (the 152k-row head above all), reaches the first token
-# 8 % sooner and is 7 % smaller. Prefill costs 37 ms a layer at block 128, 46 at 32, 18 with
+# 8-15 % sooner and is 7 % smaller. Prefill costs 37 ms a layer at block 128, 46 at 32, 18 with
 # MatMulInteger (fp32: 68).
 INT8_OPS = ("MatMulNBits", "MatMulInteger")
 BLOCK_SIZES = (16, 32, 64, 128, 256)
