@@ -11,8 +11,8 @@ import logging
 import tempfile
 from pathlib import Path
 
-from qwen_asr_edge.runtime.bundle import MANIFEST_NAME
-from qwen_asr_edge.runtime.errors import InputError, MissingDependencyError, OutputExistsError
+from qwen_asr_edge.runtime.bundle import MANIFEST_NAME, check_bundle_output
+from qwen_asr_edge.runtime.errors import InputError, MissingDependencyError
 
 log = logging.getLogger("qwen_asr_edge.export")
 
@@ -63,18 +63,22 @@ def build_bundle(
 
     Raises:
         OutputExistsError: ``out`` exists and ``overwrite`` is False (checked before any work).
+        OutputError: ``out`` is empty, is or holds the source, or is not a bundle (see
+            ``runtime.bundle.check_bundle_output``).
         InputError: an unknown recipe or block size, or a bundle source without a recipe.
         MissingDependencyError: the ``[export]`` extra (torch, onnx) is not installed.
         CheckpointError: the checkpoint is missing, incomplete or cannot be fetched.
         BundleError: a bundle source that is not an fp32 bundle.
         ExportValidationError: an exported graph disagrees with torch beyond the tolerance.
     """
-    out = Path(out).expanduser().resolve()
-    if out.exists() and not overwrite:
-        raise OutputExistsError(out)
+    out = check_bundle_output(out, [source, *([aligner] if aligner else [])], overwrite)
     from_bundle = is_bundle(source)
     if from_bundle and recipe is None:
         raise InputError(f"{source} is already a bundle: name a recipe to quantize it")
+    if recipe is None and (block_size is not None or calibration is not None):
+        raise InputError("--block-size and --calibration apply to a quantization: name a --recipe")
+    if calibration is not None and not Path(calibration).expanduser().is_dir():
+        raise InputError(f"{calibration}: no such calibration folder")  # before minutes of export
     try:  # torch and onnx only now, so this module imports without the [export] extra
         from qwen_asr_edge.quant.recipes import get_recipe
 

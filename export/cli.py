@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from qwen_asr_edge.quant.cli import add_recipe_arguments
-from qwen_asr_edge.runtime.console import PROGRESS, run_command
+from qwen_asr_edge.runtime.console import PROGRESS, path_argument, run_command
+
+
+def nonempty(value: str) -> str:
+    """argparse ``type=`` for a source that may be a hub id: an empty one is refused."""
+    return str(path_argument(value))
 
 
 def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge export") -> argparse.Namespace:
     p = argparse.ArgumentParser(prog=prog, description="Export a Qwen3-ASR checkpoint to an ONNX bundle.")
     p.add_argument(
-        "source", help="checkpoint folder in the official layout, or a hub id such as Qwen/Qwen3-ASR-0.6B"
+        "source",
+        type=nonempty,
+        help="checkpoint folder in the official layout, or a hub id such as Qwen/Qwen3-ASR-0.6B",
     )
-    p.add_argument("out", type=Path, help="bundle folder to write")
+    p.add_argument("out", type=path_argument, help="bundle folder to write")
     p.add_argument(
         "--encoder-attention",
         choices=["windowed", "full"],

@@ -61,6 +61,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
+from qwen_asr_edge.runtime.console import path_argument
+
 from .checkpoint import OFFICIAL_LANGUAGES, AudioConfig, CheckpointConfig, TextConfig, expected_shapes
 from .tokenizer import train_bpe
 
@@ -722,7 +724,7 @@ def write_checkpoint(
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Write a random-weight Qwen3-ASR checkpoint")
-    p.add_argument("out", type=Path)
+    p.add_argument("out", type=path_argument)
     p.add_argument("--shape", choices=sorted(SHAPES), default="tiny")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--peaky", action="store_true", help="unit-gain weights: sharp attention, clear argmax")
@@ -736,13 +738,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--aligner", action="store_true", help="a Qwen3-ForcedAligner checkpoint of that shape")
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
     args = p.parse_args(argv)
-    if args.out.exists():
+    out = args.out
+    if out.exists() or out.is_symlink():
+        checkpoint = out.is_dir() and not out.is_symlink() and (out / "config.json").is_file()
+        if not (checkpoint or (out.is_dir() and not any(out.iterdir()))):
+            p.error(f"{out} exists and is not a checkpoint; --force replaces checkpoints only")
         if not args.force:
-            p.error(f"{args.out} exists; pass --force to replace it")
-        if args.out.is_dir() and not args.out.is_symlink():
-            shutil.rmtree(args.out)
-        else:
-            args.out.unlink()
+            p.error(f"{out} exists; pass --force to replace it")
+        shutil.rmtree(out)
+    above = next((d for d in out.absolute().parents if d.exists()), None)
+    if above is not None and not above.is_dir():
+        p.error(f"{out}: {above} is a file, not a folder")
     write_checkpoint(
         args.out,
         args.shape,

@@ -22,12 +22,13 @@ from qwen_asr_edge.runtime.bundle import (
     ModelSpec,
     PromptSpec,
     TokenSpec,
+    check_bundle_output,
     file_entries,
     staged,
     write_manifest,
 )
 from qwen_asr_edge.runtime.decoding import length_feeds
-from qwen_asr_edge.runtime.errors import CheckpointError, ExportValidationError, OutputExistsError
+from qwen_asr_edge.runtime.errors import CheckpointError, ExportValidationError
 
 from . import specs
 from .checkpoint import CheckpointConfig, load_weights, parse_config, resolve_source
@@ -262,9 +263,7 @@ def export_bundle(
     run_validation: bool = True,
 ) -> Path:
     """``aligner``: a Qwen3-ForcedAligner checkpoint (folder or hub id) whose graphs join the bundle."""
-    out = Path(out).resolve()
-    if out.exists() and not overwrite:
-        raise OutputExistsError(out)
+    out = check_bundle_output(out, [source, *([aligner] if aligner else [])], overwrite)
     checkpoint = resolve_source(source)
     cfg = parse_config(checkpoint)
     if cfg.kind == "aligner":

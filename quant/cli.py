@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from qwen_asr_edge.runtime.console import run_command
+from qwen_asr_edge.runtime.console import path_argument, run_command
 from qwen_asr_edge.runtime.errors import MissingDependencyError
 
 from .recipes import RECIPES, get_recipe
@@ -27,15 +26,15 @@ def add_recipe_arguments(p: argparse.ArgumentParser, required: bool) -> None:
     )
     p.add_argument(
         "--calibration",
-        type=Path,
+        type=path_argument,
         help="folder of audio for GPTQ and the quality report (default: generated audio)",
     )
 
 
 def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge quantize") -> argparse.Namespace:
     p = argparse.ArgumentParser(prog=prog, description="Quantize an fp32 bundle into a new bundle.")
-    p.add_argument("bundle", type=Path, help="fp32 bundle written by `qwen-asr-edge export`")
-    p.add_argument("out", type=Path, help="bundle folder to write")
+    p.add_argument("bundle", type=path_argument, help="fp32 bundle written by `qwen-asr-edge export`")
+    p.add_argument("out", type=path_argument, help="bundle folder to write")
     add_recipe_arguments(p, required=True)
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
     p.add_argument("--debug", action="store_true", help="show tracebacks")

@@ -11,9 +11,15 @@ from pathlib import Path
 import numpy as np
 
 from qwen_asr_edge.runtime.audio import audio_files, load_audio
-from qwen_asr_edge.runtime.bundle import file_entries, load_bundle, staged, write_manifest
+from qwen_asr_edge.runtime.bundle import (
+    check_bundle_output,
+    file_entries,
+    load_bundle,
+    staged,
+    write_manifest,
+)
 from qwen_asr_edge.runtime.decoding import prefill_feeds
-from qwen_asr_edge.runtime.errors import BundleError, InputError, OutputExistsError
+from qwen_asr_edge.runtime.errors import BundleError, InputError
 
 from . import quality
 from .graphs import quantize_graph
@@ -79,9 +85,7 @@ def quantize_bundle(
             f"is already quantized (recipe {manifest.recipe})",
             "quantize the fp32 bundle that `qwen-asr-edge export` wrote",
         )
-    out = Path(out).resolve()
-    if out.exists() and not overwrite:
-        raise OutputExistsError(out)
+    out = check_bundle_output(out, [bundle.path], overwrite)
     audios = calibration_audio(calibration, manifest.mel.sample_rate)
 
     with staged(out) as tmp:

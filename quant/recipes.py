@@ -136,7 +136,7 @@ def get_recipe(name: str, block_size: int | None = None) -> Recipe:
         recipe = RECIPES[name]
     except KeyError:
         raise InputError(f"unknown recipe {name!r}; choose from {', '.join(RECIPES)}") from None
-    if not block_size:
+    if block_size is None:
         return recipe
     if "int4" in recipe.methods:
         field = "block_size"

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from .audio import describe, duration
-from .console import run_command
+from .console import path_argument, run_command
 from .errors import InputError
 from .prompt import normalize_language
 from .results import Segment, Transcript
@@ -21,7 +21,7 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge align")
     p.add_argument("audio", type=Path, help="an audio file (at most the aligner's 180 s)")
     p.add_argument("text", help="the transcript, or - to read it from standard input")
     p.add_argument("--language", required=True, help="the transcript's language, e.g. English or Chinese")
-    p.add_argument("--bundle", required=True, type=Path, help="a bundle exported with --aligner")
+    p.add_argument("--bundle", required=True, type=path_argument, help="a bundle exported with --aligner")
     p.add_argument(
         "--format",
         "-f",

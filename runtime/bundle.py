@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import BundleError
+from .errors import BundleError, OutputError, OutputExistsError
 
 FORMAT_VERSION = 2  # 2: right-padded decoder interface (seqlens_k), decoder attention kind
 MANIFEST_NAME = "manifest.json"
@@ -234,6 +234,38 @@ def sha256_of(path: Path, block: int = 1 << 22) -> str:
 
 def file_entries(folder: Path, names: list[str]) -> dict[str, FileEntry]:
     return {n: FileEntry(sha256=sha256_of(folder / n), bytes=(folder / n).stat().st_size) for n in names}
+
+
+def check_bundle_output(out: str | os.PathLike[str], sources=(), overwrite: bool = False) -> Path:
+    """Where a new bundle may go: ``out`` resolved, after refusing what would lose something.
+
+    Raises:
+        OutputError: an empty name (an unset variable would mean the current folder), ``out`` is or
+            holds one of ``sources`` (replacing it would delete them), ``out`` exists and is not a
+            bundle (``--force`` replaces bundles, never other folders or files), or a file stands
+            where a folder above ``out`` must be.
+        OutputExistsError: ``out`` is a bundle and ``overwrite`` is False.
+    """
+    if not str(out).strip():
+        raise OutputError(repr(str(out)), "an empty output folder name (an unset variable?)")
+    path = Path(out).expanduser().resolve()
+    for source in sources:
+        src = Path(source).expanduser()
+        if not src.exists():
+            continue  # a hub id, or a source that the caller reports
+        src = src.resolve()
+        if path == src or path in src.parents:
+            raise OutputError(path, f"would replace its own source {src}; write the bundle elsewhere")
+    if path.exists() or path.is_symlink():
+        is_bundle = path.is_dir() and (path / MANIFEST_NAME).is_file()
+        if not (is_bundle or (path.is_dir() and not any(path.iterdir()))):
+            raise OutputError(path, "exists and is not a bundle; --force replaces bundles only")
+        if not overwrite:
+            raise OutputExistsError(path)
+    above = next((p for p in path.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise OutputError(path, f"{above} is a file, not a folder")
+    return path
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from pathlib import Path
 from .audio import Skipped, audio_files, describe
 from .bundle import RECIPE_NAMES
 from .chunking import MIN_MAX_CHUNK_SECONDS
-from .console import run_command
+from .console import path_argument, run_command
 from .delivery import Delivery, first_missing, remove_empty_folders
 from .errors import (
     AudioError,
@@ -41,7 +41,7 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcr
     source = p.add_mutually_exclusive_group()
     source.add_argument(
         "--bundle",
-        type=Path,
+        type=path_argument,
         help="bundle folder written by `qwen-asr-edge export` (default: the built-in demo model)",
     )
     source.add_argument(
@@ -84,7 +84,7 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcr
     p.add_argument(
         "--output-dir",
         "-o",
-        type=Path,
+        type=path_argument,
         help="write one file per input here instead of stdout (inputs whose names clash keep more of "
         "their name: clip.wav.txt, clip.flac.txt; a/take.txt, b/take.txt)",
     )

@@ -9,14 +9,26 @@ logging as it was).
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
 from .errors import QwenAsrEdgeError
 
 PACKAGE_LOGGER = "qwen_asr_edge"
+
+
+def path_argument(value: str) -> Path:
+    """argparse ``type=`` for paths: an empty one (an unset ``$VAR``) is refused, not read as
+    the current folder."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("an empty path (an unset variable?)")
+    return Path(value)
+
+
 # The parts whose INFO messages are progress worth showing on long work (export, quantize).
 PROGRESS = ("qwen_asr_edge.export", "qwen_asr_edge.quant")
 

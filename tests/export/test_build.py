@@ -77,6 +77,12 @@ def test_bad_requests_fail_before_any_work(checkpoints, tmp_path, monkeypatch):
         build_bundle(checkpoints["tied"], tmp_path / "out", recipe="int3")
     with pytest.raises(InputError, match="block_size must be a power of two"):
         build_bundle(checkpoints["tied"], tmp_path / "out", recipe="int4", block_size=48)
+    with pytest.raises(InputError, match="name a --recipe"):
+        build_bundle(checkpoints["tied"], tmp_path / "out", block_size=32)
+    with pytest.raises(InputError, match="nosuch: no such calibration folder"):
+        build_bundle(
+            checkpoints["tied"], tmp_path / "out", recipe="int4-gptq", calibration=tmp_path / "nosuch"
+        )
     assert [p.name for p in tmp_path.iterdir()] == ["exists"]
 
 

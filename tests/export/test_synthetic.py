@@ -64,11 +64,22 @@ def test_realistic_checkpoint_exports_within_the_relative_tolerance(bundles):
     assert max(errors.values()) < TOLERANCE / 10
 
 
-def test_the_command_refuses_an_existing_folder_without_force(tmp_path, capsys):
+def test_the_command_replaces_only_a_checkpoint_and_only_with_force(tmp_path, capsys):
     from qwen_asr_edge.export.synthetic import main
 
     (tmp_path / "mine.txt").write_text("keep")
-    with pytest.raises(SystemExit) as e:
-        main([str(tmp_path)])
-    assert e.value.code == 2 and "pass --force" in capsys.readouterr().err
+    for argv, said in (
+        ([str(tmp_path)], "not a checkpoint"),
+        ([str(tmp_path), "--force"], "not a checkpoint"),  # --force replaces checkpoints only
+        ([""], "an empty path"),  # an unset variable: not the current folder
+        ([str(tmp_path / "mine.txt" / "sub")], "is a file, not a folder"),
+    ):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 2 and said in capsys.readouterr().err, argv
     assert (tmp_path / "mine.txt").read_text() == "keep"
+    (tmp_path / "ck").mkdir()
+    (tmp_path / "ck" / "config.json").write_text("{}")
+    with pytest.raises(SystemExit) as e:
+        main([str(tmp_path / "ck")])
+    assert e.value.code == 2 and "pass --force" in capsys.readouterr().err

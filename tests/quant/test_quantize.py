@@ -415,3 +415,40 @@ def test_tokens_do_not_depend_on_batch_neighbours(bundles, quantized, quantized_
             compared += len(want)
             differed += sum(a != b for a, b in zip(got, want, strict=False)) + abs(len(got) - len(want))
     assert differed == 0, f"{name}: {differed} of {compared} tokens differ from the clip decoded alone"
+
+
+def test_outputs_that_would_lose_something_are_refused(bundles, tmp_path):
+    """An empty name (an unset variable, not the current folder), the source itself or a folder
+    holding it, a folder that is not a bundle (even with --force), a path under a file: each a
+    one-line refusal before any work, nothing touched."""
+    import shutil
+
+    from qwen_asr_edge.runtime.errors import OutputError
+
+    source = tmp_path / "work" / "b"
+    shutil.copytree(bundles["tied-full"], source)
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "cat.jpg").write_bytes(b"jpg")
+    (tmp_path / "afile").write_text("x")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    recipe = get_recipe("int8")
+    for out, said in (
+        ("", "empty output folder name"),
+        (source, "would replace its own source"),
+        (tmp_path / "work", "would replace its own source"),
+        (tmp_path / "photos", "is not a bundle; --force replaces bundles only"),
+        (tmp_path / "afile" / "sub", "is a file, not a folder"),
+    ):
+        with pytest.raises(OutputError, match=said):
+            quantize_bundle(source, out, recipe, overwrite=True)
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+    result = run_cli("quantize", source, "", "--recipe", "int8", "--force", timeout=120)
+    assert result.returncode == 2 and "an empty path" in result.stderr
+
+
+def test_a_block_size_of_zero_is_refused_not_ignored():
+    from qwen_asr_edge.runtime.errors import InputError
+
+    for name in ("int8", "int4"):
+        with pytest.raises(InputError, match="must be a power of two"):
+            get_recipe(name, 0)
