@@ -66,7 +66,8 @@ def cached_bundle(source: str, recipe: str | None = None) -> Path:
 
     A cached quantized bundle whose recipe settings are not the recipe's today (int8 was dynamic
     ``MatMulInteger`` before this version) is built again: it would still run, but not as the
-    recipe now promises (batch-invariant, the same on every CPU).
+    recipe now promises (batch-invariant, the same on every CPU). So is one whose local
+    checkpoint folder's files changed (sizes or times) since it was built.
 
     Returns:
         The bundle folder in the cache.
@@ -78,20 +79,49 @@ def cached_bundle(source: str, recipe: str | None = None) -> Path:
     """
     out = cache_dir() / "bundles" / (cache_key(source) + (f"-{recipe}" if recipe else ""))
     stale = _stale_recipe(out, recipe)
+    fingerprint = _fingerprint(source)
     if (out / MANIFEST_NAME).is_file() and not stale:
-        return out
+        recorded = _recorded_fingerprint(out)
+        if fingerprint is None or recorded is None or recorded == fingerprint:
+            return out
+        stale = "its checkpoint folder changed since"
     if source.startswith(("/", ".", "~")) and not Path(source).expanduser().exists():
         raise CheckpointError(source, "no such folder")  # a path, not a hub id: say so before "exporting"
     from qwen_asr_edge.export.build import build_bundle  # imports no torch until it runs
 
-    if stale:
+    if stale.startswith("its checkpoint"):
+        log.warning("%s: %s; building it again", out, stale)
+    elif stale:
         log.warning("%s was quantized with an earlier %s recipe (%s); building it again", out, recipe, stale)
     else:
         log.warning("exporting %s to %s (first use; later runs reuse it)", source, out)
     try:
-        return build_bundle(source, out, recipe=recipe, overwrite=True)[0]
+        built = build_bundle(source, out, recipe=recipe, overwrite=True)[0]
     except MissingDependencyError as e:
         raise MissingDependencyError(f"{e.what}, on first use (or pass --bundle)", e.extra) from None
+    if fingerprint is not None:
+        (built / SOURCE_RECORD).write_text(json.dumps(fingerprint), encoding="utf-8")
+    return built
+
+
+# Beside a cached bundle's files (not in its manifest): what its local checkpoint folder held.
+SOURCE_RECORD = "source.json"
+
+
+def _fingerprint(source: str) -> list | None:
+    """A local checkpoint folder's files as [name, bytes, mtime_ns] (None for a hub id): a bundle
+    cached from it is built again when they change (new weights written to the same path)."""
+    folder = Path(source).expanduser()
+    if not folder.is_dir():
+        return None
+    return sorted([f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in folder.iterdir() if f.is_file())
+
+
+def _recorded_fingerprint(bundle: Path) -> list | None:
+    try:
+        return json.loads((bundle / SOURCE_RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def _stale_recipe(bundle: Path, recipe: str | None) -> str:

@@ -144,19 +144,31 @@ def test_training_script_smoke(tmp_path):
 
 @pytest.mark.slow
 def test_model_option_exports_on_first_use_and_reuses_the_cache(checkpoints, tmp_path):
+    import os
+    import shutil
+
     env = offline_env(tmp_path)
     clip = demo_examples()[0]["audio"]
-    args = ("transcribe", clip, "--model", checkpoints["tied"], "--max-new-tokens", "3")
+    checkpoint = shutil.copytree(checkpoints["tied"], tmp_path / "ck")
+    args = ("transcribe", clip, "--model", checkpoint, "--max-new-tokens", "3")
     first = run_cli(*args, env=env)
     assert first.returncode == 0, first.stderr
     assert "exporting" in first.stderr and "first use" in first.stderr
-    cached = tmp_path / "cache" / "bundles" / cache_key(str(checkpoints["tied"]))
+    cached = tmp_path / "cache" / "bundles" / cache_key(str(checkpoint))
     assert (cached / "manifest.json").is_file()
     stamp = (cached / "manifest.json").stat().st_mtime_ns
     second = run_cli(*args, env=env)
     assert second.returncode == 0, second.stderr
     assert "exporting" not in second.stderr and second.stdout == first.stdout
     assert (cached / "manifest.json").stat().st_mtime_ns == stamp
+
+    # New weights written to the same folder: the cached bundle is built again, not reused.
+    weights = next(checkpoint.glob("*.safetensors"))
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
+    third = run_cli(*args, env=env)
+    assert third.returncode == 0, third.stderr
+    assert "checkpoint folder changed since; building it again" in third.stderr
+    assert (cached / "manifest.json").stat().st_mtime_ns != stamp
 
 
 @pytest.mark.slow
