@@ -139,12 +139,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=9)
     p.add_argument("--out", type=Path)
     args = p.parse_args(argv)
+    unknown = [v for v in args.variants.split(",") if v not in VARIANTS]
+    if unknown:
+        p.error(f"unknown variants {unknown}; choose from {list(VARIANTS)}")
+    if not all(i.strip().isdigit() for i in args.layers.split(",")):
+        p.error(f"--layers takes layer numbers separated by commas, not {args.layers!r}")
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     folder = checkpoint(args.work, args.shape, realistic=True)
     from qwen_asr_edge.export.checkpoint import parse_config
 
     n_layers = parse_config(folder).text.layers
-    layers = sorted({min(int(i), n_layers - 1) for i in args.layers.split(",")})
+    layers = sorted({int(i) for i in args.layers.split(",")})
+    if layers[-1] >= n_layers:
+        p.error(f"the {args.shape} shape has text layers 0 to {n_layers - 1}")
     inputs = layer_inputs(folder, layers, head=not args.no_head)
     variants = {name: VARIANTS[name] for name in args.variants.split(",")}
     results: dict[str, dict[str, dict]] = {}
