@@ -18,7 +18,7 @@ over --repeats:
 * the same clips through the official qwen-asr transformers backend (fp32 and bf16, same
   thread count, same token count), and the ratio of our end-to-end time to theirs.
 
-Bundles under --work are reused while their format version is current.
+Bundles under --work are reused while their format version and recipe settings are current.
 """
 
 from __future__ import annotations
