@@ -24,7 +24,8 @@ def output_names(sources: Sequence[Path], extension: str) -> list[Path]:
     Each name is the source's stem plus ``extension`` (``talk.wav`` -> ``talk.txt``, as whisper
     names them). Sources whose names would collide keep more of their own name, just as far as
     it takes to tell them apart: first the whole file name (``clip.wav.txt``, ``clip.flac.txt``),
-    then their folders as sub-folders (``a/take.txt``, ``b/take.txt``).
+    then their folders as sub-folders (``a/take.txt``, ``b/take.txt``; ``a/take.wav.txt`` where
+    ``a/take`` is an input too).
 
     Args:
         sources: Input files, each given once (distinct resolved paths).
@@ -38,13 +39,12 @@ def output_names(sources: Sequence[Path], extension: str) -> list[Path]:
     levels = [0] * len(full)
 
     def name(i: int) -> Path:
+        # Levels alternate stem and whole name, with one more folder every two levels: 0 take.txt,
+        # 1 take.wav.txt, 2 a/take.txt, 3 a/take.wav.txt, ... (a/take and a/take.wav need level 3).
         path, level = full[i], levels[i]
-        if level == 0:
-            return Path(f"{path.stem}.{extension}")
-        if level == 1:
-            return Path(f"{path.name}.{extension}")
-        kept = folders[i][len(folders[i]) - (level - 1) :]
-        return Path(*kept, f"{path.stem}.{extension}")
+        base = path.name if level % 2 else path.stem
+        kept = folders[i][len(folders[i]) - level // 2 :] if level >= 2 else ()
+        return Path(*kept, f"{base}.{extension}")
 
     while True:
         names = [name(i) for i in range(len(full))]
@@ -52,7 +52,7 @@ def output_names(sources: Sequence[Path], extension: str) -> list[Path]:
         clashing = [i for i, n in enumerate(names) if counts[n] > 1]
         if not clashing:
             return names
-        deeper = [i for i in clashing if levels[i] < len(folders[i]) + 1]
+        deeper = [i for i in clashing if levels[i] < 2 * len(folders[i]) + 1]
         if not deeper:  # only for the same path given twice
             raise ValueError(f"{full[clashing[0]]} is given more than once")
         for i in deeper:

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from qwen_asr_edge.runtime.errors import OutputError, OutputExistsError
@@ -28,6 +28,13 @@ def test_same_file_names_in_different_folders_keep_their_folders(tmp_path):
     assert output_names(sources, "json") == [Path("a/take.json"), Path("b/take.json"), Path("c.json")]
     deeper = [tmp_path / "x" / "a" / "take.wav", tmp_path / "y" / "a" / "take.wav"]
     assert output_names(deeper, "srt") == [Path("x/a/take.srt"), Path("y/a/take.srt")]
+    both = [Path("/d/take"), Path("/d/take.wav"), Path("/d/a/take"), Path("/d/a/take.wav")]
+    assert output_names(both, "txt") == [
+        Path("d/take.txt"),
+        Path("d/take.wav.txt"),
+        Path("a/take.txt"),
+        Path("a/take.wav.txt"),
+    ]
 
 
 segment = st.sampled_from(["a", "b", "take", "take.wav", "take.flac", "Take.wav", "x.y"])
@@ -35,6 +42,8 @@ segment = st.sampled_from(["a", "b", "take", "take.wav", "take.flac", "Take.wav"
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.lists(segment, min_size=1, max_size=4), min_size=1, max_size=8))
+@example([["take"], ["take.wav"], ["a", "take"], ["a", "take.wav"]])  # found by this test: the
+# folder levels kept only stems, so a/take and a/take.wav never came apart
 def test_distinct_inputs_always_get_distinct_outputs(parts):
     # distinct inputs, as the CLI gives them; some at the file system's root
     sources = list(dict.fromkeys(Path("/", *p) if len(p) % 2 else Path("/data", *p) for p in parts))
