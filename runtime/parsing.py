@@ -147,13 +147,13 @@ def strip_control_tokens(raw: str, markup: Iterable[str] = ()) -> str:
 def well_formed(raw: str, forced_language: str | None = None, *, truncated: bool = False, markup=()) -> bool:
     """Whether ``raw`` is output as the model is meant to write it, where ``parse_transcript``
     gives the official parser's result: ``language X<asr_text>text`` (or, with a forced
-    language, plain text), with no control tokens, no prefix or tag in the text, and, when
+    language, plain text), with no control tokens, no prefix, tag or half tag in the text, and, when
     ``truncated``, no prefix cut short at its end."""
     s = raw or ""
     if strip_control_tokens(s, markup) != s or not (forced_language or ASR_TEXT_TAG in s):
         return False
     text = parse_output(s, forced_language)[1]
-    return not (_PREFIX.search(text) or (truncated and _CUT_PREFIX.search(text)))
+    return not (_PREFIX.search(text) or _HALF_TAG.search(text) or (truncated and _CUT_PREFIX.search(text)))
 
 
 def parse_transcript(
