@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from bench.bundles import variant
+from bench.cpu_bundles import CHECKPOINTS
 from bench.utils import cpu, dir_size, table
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -52,10 +53,8 @@ def bundles(checkpoint: Path, work: Path, recipes: list[str]) -> dict[str, Path]
     return out
 
 
-SYNTHETIC = {
-    "random": dict(seed=3, peaky=True, tie=False),
-    "realistic": dict(seed=11, realistic=True, tie=True),
-}
+# The tiny checkpoints the cross-CPU scripts run too (unit gain and realistic).
+SYNTHETIC = {"random": CHECKPOINTS["unit"], "realistic": CHECKPOINTS["realistic"]}
 
 
 def synthetic_reports(work: Path, recipes: list[str]) -> dict[str, dict[str, dict]]:

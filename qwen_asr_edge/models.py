@@ -78,21 +78,23 @@ def cached_bundle(source: str, recipe: str | None = None) -> Path:
         InputError: an unknown recipe.
     """
     out = cache_dir() / "bundles" / (cache_key(source) + (f"-{recipe}" if recipe else ""))
-    stale = _stale_recipe(out, recipe)
     fingerprint = _fingerprint(source)
-    if (out / MANIFEST_NAME).is_file() and not stale:
+    again = None  # why a cached bundle is built again
+    if (out / MANIFEST_NAME).is_file():
+        changed = _stale_recipe(out, recipe)
         recorded = _recorded_fingerprint(out)
-        if fingerprint is None or recorded is None or recorded == fingerprint:
+        if changed:
+            again = f" was quantized with an earlier {recipe} recipe ({changed})"
+        elif fingerprint is not None and recorded is not None and recorded != fingerprint:
+            again = ": its checkpoint folder changed since"
+        else:
             return out
-        stale = "its checkpoint folder changed since"
     if source.startswith(("/", ".", "~")) and not Path(source).expanduser().exists():
         raise CheckpointError(source, "no such folder")  # a path, not a hub id: say so before "exporting"
     from qwen_asr_edge.export.build import build_bundle  # imports no torch until it runs
 
-    if stale.startswith("its checkpoint"):
-        log.warning("%s: %s; building it again", out, stale)
-    elif stale:
-        log.warning("%s was quantized with an earlier %s recipe (%s); building it again", out, recipe, stale)
+    if again:
+        log.warning("%s%s; building it again", out, again)
     else:
         log.warning("exporting %s to %s (first use; later runs reuse it)", source, out)
     try:

@@ -105,20 +105,8 @@ def test_no_activation_scale_spans_the_batch(quantized, name):
         model = onnx.load(str(quantized[name] / f"{graph}.onnx"), load_external_data=False)
         ops = {n.op_type for n in model.graph.node}
         assert not ops & {"DynamicQuantizeLinear", "MatMulInteger", "DynamicQuantizeMatMul"}, (name, graph)
-        bits = {
-            a.i
-            for n in model.graph.node
-            if n.op_type == "MatMulNBits"
-            for a in n.attribute
-            if a.name == "bits"
-        }
-        levels = {
-            a.i
-            for n in model.graph.node
-            if n.op_type == "MatMulNBits"
-            for a in n.attribute
-            if a.name == "accuracy_level"
-        }
+        nbits = [{a.name: a.i for a in n.attribute} for n in model.graph.node if n.op_type == "MatMulNBits"]
+        bits, levels = {a["bits"] for a in nbits}, {a["accuracy_level"] for a in nbits}
         want = {"fp16": set(), "int8": {8}}.get(name, {8} if graph == "encoder" else {4})
         assert bits == want, (name, graph, bits)
         assert levels <= {4}
