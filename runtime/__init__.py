@@ -31,6 +31,7 @@ from .errors import (
 from .options import TranscriptionOptions
 from .providers import SessionSettings
 from .results import Segment, Timings, Transcript, Word
+from .streaming import StreamingOptions, StreamingSession, StreamUpdate
 from .transcriber import AudioEncoding, Transcriber
 from .vad import VadOptions
 
@@ -49,6 +50,9 @@ __all__ = [
     "QwenAsrEdgeError",
     "Segment",
     "SessionSettings",
+    "StreamUpdate",
+    "StreamingOptions",
+    "StreamingSession",
     "Timings",
     "Transcriber",
     "Transcript",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -64,6 +65,67 @@ class Generation:
     languages: list[dict[str, float] | None] = field(default_factory=list)
     prefill_seconds: float = 0.0
     step_seconds: list[float] = field(default_factory=list)
+
+
+class _Binding(NamedTuple):
+    io: object  # onnxruntime IOBinding
+    cache: KvCache
+    logits: object  # OrtValue (B, 1, V) on the session's device
+    next_token: object  # OrtValue (B, 1) int64 on the host
+
+
+class KeptPrefix:
+    """One row's KV cache kept between ``generate`` calls, for prompts that share their start
+    (a stream's steps: the system turn and the audio of completed encoder windows stay, the open
+    window and the text after it change).
+
+    It remembers the prompt ids whose keys and values it holds and the audio embedding of each
+    audio placeholder among them; the next prompt is computed from the first position where its
+    ids or audio rows differ (compared exactly, so reuse never changes a result beyond the
+    round-off of a shorter prefill), on top of the cache (GroupQueryAttention's continued prompt,
+    see export/modules/decoder.py). Not thread-safe: one per stream.
+    """
+
+    def __init__(self, audio_pad: int):
+        self.audio_pad = audio_pad
+        self.ids = np.zeros(0, dtype=np.int64)
+        self.audio = np.zeros((0, 0), dtype=np.float32)  # (placeholders among ids, H)
+        self.bound: _Binding | None = None
+        self.reused = 0  # positions the last call did not compute
+
+    def reset(self) -> None:
+        """Forget what the cache holds (its buffers stay allocated)."""
+        self.ids = self.ids[:0]
+        self.audio = self.audio[:0]
+
+    def continuation(self, decoder: GreedyDecoder, prompt: np.ndarray, audio, capacity: int):
+        """(binding, ids (1, S), audio (1, A', H), audio lens (1,)) of the positions to compute."""
+        audio = np.zeros((0, 0), np.float32) if audio is None else np.asarray(audio, np.float32)[0]
+        is_audio = prompt == self.audio_pad
+        n_audio = int(is_audio.sum())
+        audio = audio[:n_audio]
+        if self.bound is None or self.bound.cache.capacity < capacity:
+            self.bound = decoder._bind(1, capacity)
+            self.reset()
+        # The longest start whose ids and audio rows both match; at least the last position is
+        # computed, for its logits.
+        same = min(len(self.ids), len(prompt) - 1)
+        differs = np.flatnonzero(self.ids[:same] != prompt[:same])
+        same = int(differs[0]) if differs.size else same
+        held = int(is_audio[:same].sum())
+        rows = min(held, len(self.audio))
+        if rows and audio.shape[1] == self.audio.shape[1]:
+            unequal = np.flatnonzero((self.audio[:rows] != audio[:rows]).any(axis=1))
+        else:
+            unequal = np.arange(rows)
+        if unequal.size:  # cut before the first audio row that changed
+            same = int(np.flatnonzero(is_audio)[unequal[0]])
+        first_audio = int(is_audio[:same].sum())
+        self.ids, self.audio, self.reused = prompt.copy(), audio.copy(), same
+        new_audio = audio[first_audio:][None]
+        if not new_audio.shape[1]:  # text only from here: _prefill binds an empty audio input
+            return self.bound, prompt[same:][None], None, None
+        return self.bound, prompt[same:][None], new_audio, np.array([new_audio.shape[1]], np.int64)
 
 
 def right_pad(prompts: list[np.ndarray], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
@@ -118,11 +180,8 @@ class GreedyDecoder:
         self.stop_ids = np.array(manifest.tokens.eos, dtype=np.int64)
         self.pad_id = manifest.tokens.endoftext
 
-    def _prefill(self, prompts: list[np.ndarray], audio_embeds, audio_lens: np.ndarray, capacity: int):
-        """Bind a fresh cache of ``capacity`` rows, run the prefill; returns (binding, cache,
-        logits, next_token, lens, seconds). The cache is returned to keep it alive."""
-        batch = len(prompts)
-        ids, lens = right_pad(prompts, self.pad_id)
+    def _bind(self, batch: int, capacity: int) -> _Binding:
+        """A fresh cache of ``capacity`` rows bound as past and present, with the outputs bound."""
         zeroed = self.manifest.decoder.attention != "gqa"
         cache = KvCache(self.manifest.kv_cache, batch, capacity, self.device, zeroed)
         io = self.session.io_binding()
@@ -136,10 +195,31 @@ class GreedyDecoder:
         next_token = self.ort.OrtValue.ortvalue_from_shape_and_type((batch, 1), np.int64)  # on the host
         io.bind_ortvalue_output("logits", logits)
         io.bind_ortvalue_output("next_token", next_token)
+        return _Binding(io, cache, logits, next_token)
+
+    def _prefill(
+        self,
+        prompts: list[np.ndarray],
+        audio_embeds,
+        audio_lens: np.ndarray,
+        capacity: int,
+        kept: KeptPrefix | None = None,
+    ):
+        """Run the prefill on a fresh cache of ``capacity`` rows, or with ``kept`` (one row) on
+        its cache from the first position it does not hold; returns (binding, cache, logits,
+        next_token, lens, seconds). The cache is returned to keep it alive."""
+        batch = len(prompts)
+        hidden = self.manifest.model.hidden_size
+        if kept is not None:
+            bound, ids, audio_embeds, audio_lens = kept.continuation(self, prompts[0], audio_embeds, capacity)
+            lens = np.array([len(prompts[0])], dtype=np.int64)
+        else:
+            bound = self._bind(batch, capacity)
+            ids, lens = right_pad(prompts, self.pad_id)
+        io, cache, logits, next_token = bound
         io.bind_cpu_input("input_ids", ids)
         for name, value in length_feeds(lens).items():
             io.bind_cpu_input(name, value)
-        hidden = self.manifest.model.hidden_size
         if audio_embeds is None:  # a text-only prompt: a (B, 1, H) zero tensor of length 0
             audio_embeds = np.zeros((batch, 1, hidden), dtype=np.float32)
             audio_lens = np.zeros(batch, dtype=np.int64)
@@ -177,6 +257,7 @@ class GreedyDecoder:
         stop: bool = True,
         log_probs: bool = False,
         language: LanguageProbe | None = None,
+        kept: KeptPrefix | None = None,
     ) -> Generation:
         """Greedy tokens for a batch of prompts.
 
@@ -189,6 +270,8 @@ class GreedyDecoder:
             stop: False decodes every row to its cap (benchmarks).
             log_probs: Also return each token's log-probability (one log-softmax per step).
             language: Read the language probabilities where the model names the language.
+            kept: One prompt only: decode on this KV cache, computing only the positions after
+                the longest start the prompt shares with the one it holds (streaming steps).
 
         Returns:
             A Generation.
@@ -199,7 +282,7 @@ class GreedyDecoder:
         batch = len(prompts)
         capacity = max(len(p) for p in prompts) + max(max_new_tokens)
         io, _cache, logits, next_token, lens, prefill_seconds = self._prefill(
-            prompts, audio_embeds, audio_lens, capacity
+            prompts, audio_embeds, audio_lens, capacity, kept
         )
         prompt_len = int(lens.max())
         steps: list[float] = []

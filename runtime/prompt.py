@@ -70,8 +70,13 @@ class PromptBuilder:
             text += self.spec.language_suffix.format(language=language)
         return text
 
-    def ids(self, n_audio_tokens: int, context: str = "", language: str | None = None) -> np.ndarray:
+    def ids(
+        self, n_audio_tokens: int, context: str = "", language: str | None = None, prefix: str = ""
+    ) -> np.ndarray:
         """Token ids with the single audio placeholder expanded to ``n_audio_tokens`` copies.
+
+        ``prefix`` is text the assistant turn already holds (a stream's earlier output), encoded
+        together with the template as the official streaming prompt ``prompt_raw + prefix`` is.
 
         Raises:
             InputError: a context that is not valid UTF-8 text or holds control tokens; a language
@@ -83,7 +88,7 @@ class PromptBuilder:
         bad = [t for t in self.tokenizer.added_strings if t in context]
         if bad:
             raise InputError(f"context must not contain control tokens such as {sorted(bad)[0]!r}")
-        ids = np.asarray(self.tokenizer.encode(self.text(context, language)), dtype=np.int64)
+        ids = np.asarray(self.tokenizer.encode(self.text(context, language) + prefix), dtype=np.int64)
         where = np.flatnonzero(ids == self.audio_pad)
         if where.size != 1:  # the template is broken: the manifest was edited by hand
             raise InputError(f"the bundle's prompt template has {where.size} audio placeholders, not 1")

@@ -39,6 +39,7 @@ from .parsing import parse_transcript
 from .prompt import PromptBuilder, normalize_language
 from .providers import SessionSettings, create_session, resolve_providers, session_device
 from .results import Segment, Timings, Transcript, Word
+from .streaming import StreamingOptions, StreamingSession
 from .tokenizer import Tokenizer
 from .vad import check_available, speech_chunks
 
@@ -303,13 +304,16 @@ class Transcriber:
         embeds, out_lens = io.get_outputs()
         return AudioEncoding(embeds, out_lens.numpy(), time.perf_counter() - start)
 
-    def prompt_ids(self, audio_tokens: int, context: str = "", language: str | None = None) -> np.ndarray:
+    def prompt_ids(
+        self, audio_tokens: int, context: str = "", language: str | None = None, prefix: str = ""
+    ) -> np.ndarray:
         """The prompt of one clip, as the official ``_build_text_prompt`` and processor build it.
 
         Args:
             audio_tokens: The clip's encoder length (``AudioEncoding.lengths[i]``).
             context: Text for the system turn (hot words, background).
             language: A supported name or ISO code to force, or None to let the model say.
+            prefix: Output text the answer starts with (streaming: ``prompt_raw + prefix``).
 
         Returns:
             (L,) int64 token ids, the audio placeholder repeated ``audio_tokens`` times.
@@ -319,7 +323,7 @@ class Transcriber:
         """
         if language:
             language = normalize_language(language, self.languages)
-        return self._prompts.ids(audio_tokens, context, language)
+        return self._prompts.ids(audio_tokens, context, language, prefix)
 
     def decode(
         self,
@@ -391,6 +395,33 @@ class Transcriber:
             return "", 0.0, {}
         best = max(probs, key=probs.__getitem__)
         return ("" if best == "None" else best), probs[best], probs
+
+    def stream(
+        self, language: str | None = None, context: str = "", options: StreamingOptions | None = None
+    ) -> StreamingSession:
+        """Start a live stream: feed it audio as it comes, read committed and tentative text.
+
+            session = asr.stream(language="en")
+            for block in microphone_blocks():            # any size, any rate
+                for update in session.feed(block, 48000):
+                    print(update.committed, "|", update.tentative)
+            print(session.finish().committed)
+
+        Args:
+            language: Force the language (name or ISO code); None lets the model say.
+            context: Hot words or background text for the model's system turn.
+            options: See StreamingOptions (the official 2 s steps by default).
+
+        Returns:
+            A StreamingSession (streaming.py: the algorithm, committed text, utterances).
+
+        Raises:
+            InputError: an unsupported language or a bad context.
+        """
+        if language:
+            language = normalize_language(language, self.languages)
+        self._prompts.ids(0, context, language)  # refuses a bad context now, not at the first step
+        return StreamingSession(self, language, context, options or StreamingOptions())
 
     # -- whole recordings -----------------------------------------------------------------------
 
