@@ -105,7 +105,10 @@ class KeptPrefix:
         n_audio = int(is_audio.sum())
         audio = audio[:n_audio]
         if self.bound is None or self.bound.cache.capacity < capacity:
-            self.bound = decoder._bind(1, capacity)
+            # Twice the need, so a growing stream re-allocates (and recomputes from position 0)
+            # a few times in its first utterance, not at every step.
+            limit = decoder.manifest.kv_cache.max_positions
+            self.bound = decoder._bind(1, min(limit, 2 * capacity))
             self.reset()
         # The longest start whose ids and audio rows both match; at least the last position is
         # computed, for its logits.

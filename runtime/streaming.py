@@ -42,7 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .audio import check_finite, to_mono
+from .audio import check_finite, mix_down
 from .chunking import quiet_cut
 from .decoding import KeptPrefix
 from .encoder_windows import EncoderWindows
@@ -182,8 +182,8 @@ class StreamingSession:
         """Add audio; returns one update per step it completes (often none).
 
         Args:
-            samples: (n,), (n, C) or (C, n) with C <= 8 (channels averaged); float in [-1, 1]
-                or integer PCM (scaled by its type's range). Any n, 0 included.
+            samples: (n,) or (n, C) (channels averaged); float in [-1, 1] or integer PCM
+                (scaled by its type's range). Any n, 0 included.
             sample_rate: Of ``samples``, in Hz (default: 16000); resampled as they come
                 (soxr's stream resampler). One rate per stream.
 
@@ -218,8 +218,8 @@ class StreamingSession:
             self._heard += self._pending.shape[0]
             self._audio = np.concatenate([self._audio, self._pending])
             self._pending = np.zeros(0, np.float32)
-            prefix = self._prefix(final=True)
-            timings = self._decode(self._audio, prefix)
+            if self._audio.shape[0] >= self._asr._mel.min_samples():  # else no frame to hear
+                timings = self._decode(self._audio, self._prefix(final=True))
         self._end_utterance()
         self._closed = True
         return self._update(start, timings, is_final=True)
@@ -251,7 +251,14 @@ class StreamingSession:
             data = data.astype(np.float32) / float(-np.iinfo(data.dtype).min)
         elif not np.issubdtype(data.dtype, np.floating):
             raise AudioError("stream", f"samples of type {data.dtype} are not audio")
-        wav = check_finite(to_mono(np.asarray(data, np.float32).reshape(data.shape), "stream"), "stream")
+        data = np.asarray(data, np.float32)
+        if (
+            data.ndim == 2
+        ):  # (n, C) as soundfile and sounddevice give blocks; (C, n) is ambiguous in short ones
+            data = mix_down(data) if data.shape[1] else data[:, :0].reshape(0)
+        elif data.ndim != 1:
+            raise AudioError("stream", f"expected blocks of shape (n,) or (n, channels), got {data.shape}")
+        wav = check_finite(data, "stream")
         if self._resampler is not None:
             wav = self._resampler.resample_chunk(np.ascontiguousarray(wav), last=last)
         return np.ascontiguousarray(wav, dtype=np.float32)
@@ -326,8 +333,6 @@ class StreamingSession:
         )
         tokens = [t for t in generation.tokens[0] if t not in asr.bundle.manifest.tokens.eos]
         self._raw = prefix + asr.tokenizer.decode(tokens)
-        self.last_tokens = generation.tokens[0]
-        self.last_prompt = prompt
         return Timings([encoder_seconds], [generation.prefill_seconds], generation.step_seconds)
 
     def _commit_stable(self) -> None:

@@ -75,6 +75,7 @@ def pytest_ignore_collect(collection_path, config):
 BUNDLE_KINDS = (
     "untied-full",
     "untied-windowed",
+    "untied-windowed-portable",
     "tied-full",
     "untied-full-portable",
     "tied-full-portable",
@@ -178,6 +179,9 @@ def bundles(tmp_path_factory, checkpoints) -> Mapping[str, Path]:
         {
             "untied-full": make("untied-full", "untied", encoder_attention="full"),
             "untied-windowed": make("untied-windowed", "untied"),
+            "untied-windowed-portable": make(
+                "untied-windowed-portable", "untied", decoder_attention="portable"
+            ),
             "tied-full": make("tied-full", "tied", encoder_attention="full"),
             # The same with the decoder in standard ONNX ops instead of GroupQueryAttention.
             "untied-full-portable": make(
