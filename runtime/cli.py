@@ -1,8 +1,11 @@
-"""``qwen-asr-edge transcribe``: audio files in, text (or JSON) out."""
+"""``qwen-asr-edge transcribe``: audio files in, text (or JSON) out; or one stream (standard input,
+a FIFO, a device, or a file with --live / --simulate-live) through a streaming session, its text
+shown as it comes (live.py, sources.py)."""
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -25,6 +28,7 @@ from .options import DEFAULTS, TranscriptionOptions
 from .outputs import plan_outputs
 from .providers import OPTIMIZATION_LEVELS, SessionSettings
 from .results import Transcript
+from .sources import RAW_FORMATS, RawFormat, file_blocks, is_stream, open_stream, stream_name
 from .vad import VadOptions, check_available
 from .writers import WRITERS, get_writer
 
@@ -33,8 +37,18 @@ MAX_THREADS = 1024
 
 
 def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcribe") -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog=prog, description="Transcribe audio files with an exported bundle.")
-    p.add_argument("files", nargs="+", type=_input_path, help="audio or video files, or folders of them")
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description="Transcribe audio files with an exported bundle, or one live stream.",
+        epilog=STREAMS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "files",
+        nargs="+",
+        type=_input_path,
+        help="audio or video files, or folders of them; or one stream: - (standard input), a FIFO, a device",
+    )
     p.add_argument(
         "--recursive", "-r", action="store_true", help="also transcribe what is in sub-folders of a folder"
     )
@@ -132,9 +146,41 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcr
         help=f"with --vad: the speech probability from which a 32 ms window is speech "
         f"(default {VadOptions.threshold})",
     )
+    live = p.add_argument_group("streams (see below)")
+    live.add_argument(
+        "--live",
+        action="store_true",
+        help="print the text as it is committed: in place with the tentative tail on a terminal, one line "
+        "per update to a pipe or file (JSON lines with -f json); a file is then streamed",
+    )
+    live.add_argument(
+        "--simulate-live",
+        nargs="?",
+        const=1.0,
+        type=_speed,
+        metavar="SPEED",
+        help="stream a file through a live session in blocks, at SPEED times real time (default 1; 0: as "
+        "fast as it decodes); write --simulate-live=SPEED before a file name",
+    )
+    live.add_argument(
+        "--raw-format",
+        choices=list(RAW_FORMATS),
+        metavar="ENCODING",
+        help=f"the stream is headerless PCM: {', '.join(RAW_FORMATS)} (with --sample-rate and --channels)",
+    )
+    live.add_argument(
+        "--sample-rate", type=int, metavar="HZ", help=f"with --raw-format (default {RawFormat.sample_rate})"
+    )
+    live.add_argument(
+        "--channels",
+        type=int,
+        metavar="N",
+        help=f"with --raw-format, interleaved (default {RawFormat.channels})",
+    )
     p.add_argument("--no-verify", action="store_true", help="skip checking the bundle files' sha256")
     p.add_argument("--debug", action="store_true", help="show tracebacks and the provider in use")
     args = p.parse_intermixed_args(argv)  # files may come after options too
+    _check_stream_options(p, args)
     vad_parameters = _vad_parameters(p, args)
     try:  # TranscriptionOptions checks its own values; the CLI names the option
         args.options = TranscriptionOptions(
@@ -157,6 +203,54 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcr
     if bad:
         p.error(f"--session-config takes KEY=VALUE, not {bad[0]!r}")
     return args
+
+
+STREAMS_HELP = """\
+streams:
+  A stream is transcribed on its own, through a live session (2 s steps; committed text never
+  changes, the tentative tail may): - (standard input), a FIFO or a character device, read as
+  the audio arrives, or a file with --live or --simulate-live. Pipes carry WAV, AIFF, AU or OGG
+  (sox in.wav -t wav - | qwen-asr-edge transcribe - --live), or headerless PCM with --raw-format
+  (arecord -f S16_LE -r 16000 | qwen-asr-edge transcribe - --raw-format s16le); FLAC and MP3
+  cannot be read from a pipe. Without --live the transcript is printed at the end in --format,
+  with the text shown live on stderr when that is a terminal. Ctrl-C stops reading: the text so
+  far is finished and printed, and the exit code is 130 (the input did not end).
+"""
+
+
+def _speed(text: str) -> float:
+    """--simulate-live SPEED: a finite number >= 0."""
+    try:
+        speed = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"SPEED must be a number (1: real time, 0: as fast as possible), not {text!r}; "
+            "write --simulate-live=SPEED, or put it after the file names"
+        ) from None
+    if not (speed >= 0 and math.isfinite(speed)):
+        raise argparse.ArgumentTypeError(f"SPEED must be 0 or a positive number, not {text!r}")
+    return speed
+
+
+def _check_stream_options(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Stream options that contradict each other or the offline ones are usage errors; builds
+    ``args.raw`` (a RawFormat, or None)."""
+    args.raw = None
+    if args.raw_format is None:
+        for given, flag in ((args.sample_rate, "--sample-rate"), (args.channels, "--channels")):
+            if given is not None:
+                p.error(f"{flag} describes headerless PCM: it goes with --raw-format")
+    else:
+        try:
+            args.raw = RawFormat(
+                args.raw_format,
+                RawFormat.sample_rate if args.sample_rate is None else args.sample_rate,
+                RawFormat.channels if args.channels is None else args.channels,
+            )
+        except InputError as e:
+            p.error(str(e))
+    if args.live and args.format in ("srt", "vtt", "tsv"):
+        p.error(f"--live prints text or JSON lines, not --format {args.format} (leave out --live)")
 
 
 def _vad_parameters(p: argparse.ArgumentParser, args: argparse.Namespace) -> VadOptions | None:
@@ -239,6 +333,13 @@ def run(args: argparse.Namespace, resolve_model: ModelResolver | None = None) ->
     """
     from .transcriber import Transcriber
 
+    if _is_streamed(args):
+        return run_stream(args, resolve_model)
+    if args.raw is not None:
+        raise InputError(
+            "--raw-format is for a stream (-, a FIFO, a device); for a file of headerless PCM, pipe it: "
+            "qwen-asr-edge transcribe - --raw-format ... < FILE"
+        )
     found, skipped = audio_files(args.files, recursive=args.recursive)
     report_skipped(skipped)
     inputs = _each_once(found)
@@ -300,6 +401,115 @@ def run(args: argparse.Namespace, resolve_model: ModelResolver | None = None) ->
         if created is not None and results.written == 0:  # all failed: leave no empty folders behind
             remove_empty_folders(created)
     return code or (1 if results.problems else 0)
+
+
+def _is_streamed(args: argparse.Namespace) -> bool:
+    return args.live or args.simulate_live is not None or any(is_stream(f) for f in args.files)
+
+
+# Options of whole-file transcription that a streaming session has no use for: (attribute, flag).
+_OFFLINE_ONLY = (
+    ("word_timestamps", "--word-timestamps"),
+    ("vad_filter", "--vad"),
+    ("max_new_tokens", "--max-new-tokens"),
+    ("recursive", "--recursive"),
+)
+
+
+def _check_stream(args: argparse.Namespace) -> Path:
+    """The one input of a stream, its options checked.
+
+    Raises:
+        InputError: several inputs, a folder, an option that streams do not take.
+    """
+    if len(args.files) != 1:
+        raise InputError(
+            "a stream is transcribed on its own: give one input with --live or --simulate-live, or one "
+            "stream (-, a FIFO, a device)"
+        )
+    path = args.files[0]
+    stream = is_stream(path)
+    if path.is_dir():
+        raise InputError(f"{display_name(path)}: --live and --simulate-live stream one file, not a folder")
+    if stream and args.simulate_live is not None:
+        raise InputError(f"--simulate-live paces a file; {stream_name(path)} comes at its own pace")
+    if not stream and args.raw is not None:
+        raise InputError(
+            f"--raw-format is for a stream (-, a FIFO, a device), not the file {display_name(path)}"
+        )
+    for attribute, flag in _OFFLINE_ONLY:
+        if getattr(args, attribute) not in (None, False):
+            raise InputError(f"{flag} is for files transcribed whole, not for streams")
+    defaults = (("batch_size", "--batch-size"), ("max_chunk_seconds", "--max-chunk-seconds"))
+    for attribute, flag in defaults:
+        if getattr(args, attribute) != getattr(DEFAULTS, attribute):
+            raise InputError(f"{flag} is for files transcribed whole, not for streams")
+    if args.output_dir is not None:
+        raise InputError(
+            "a stream's transcript goes to stdout (redirect it: > FILE); --output-dir is for files"
+        )
+    if sys.stdout is None:
+        raise InputError("stdout is closed: a stream's transcript goes to stdout")
+    return path
+
+
+def run_stream(args: argparse.Namespace, resolve_model: ModelResolver | None = None) -> int:
+    """Transcribe the one stream of ``args`` through a streaming session, showing its text as it
+    comes (live.py): ``-``, a FIFO or a device read as it arrives, or a file with ``--live`` (as
+    fast as it decodes) or ``--simulate-live SPEED``.
+
+    Returns:
+        The exit code: 0; 1 when the input could not be read (an error line, and the transcript
+        of what came before, if anything did); 130 on Ctrl-C (the transcript of the audio so far).
+
+    Raises:
+        QwenAsrEdgeError: a bad option, bundle, model, language or context, before any audio is read.
+    """
+    from .live import run_stream as stream_through
+    from .live import stream_transcript, views_for
+    from .transcriber import Transcriber
+
+    path = _check_stream(args)
+    settings = SessionSettings(
+        threads=args.threads,
+        optimization=args.optimization,
+        config=dict(e.split("=", 1) for e in args.session_config),
+    )
+    transcriber = Transcriber(
+        bundle_of(args, resolve_model), providers=args.providers, verify=not args.no_verify, settings=settings
+    )
+    session = transcriber.stream(language=args.language, context=args.context)
+    if is_stream(path):
+        source = open_stream(path, args.raw)
+        blocks = ((block, source.rate) for block in source)
+        name = source.name
+    else:
+        speed = 0.0 if args.simulate_live is None else args.simulate_live
+        blocks = file_blocks(path, speed=speed, sample_rate=transcriber.sample_rate)
+        name = display_name(path)
+    views = views_for(args.live, args.format == "json", sys.stdout, sys.stderr)
+    try:
+        outcome = stream_through(session, blocks, views, sample_rate=transcriber.sample_rate)
+    except (AudioError, MissingDependencyError) as e:  # nothing came: the input is not audio, say
+        if args.debug and not isinstance(e, AudioError):
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    final = outcome.final
+    if not args.live:
+        transcript = stream_transcript(final, name, transcriber.provider, transcriber.precision)
+        results = Delivery(
+            [path], get_writer(args.format), None, several=False, as_json=args.format == "json"
+        )
+        results.finished(0, transcript)
+        results.close()
+    if outcome.error is not None:
+        print(f"error: {outcome.error}; the transcript covers the {final.end:.1f} s before", file=sys.stderr)
+        return 1
+    if outcome.interrupted:
+        print(f"error: interrupted; transcribed the first {final.end:.1f} s of {name}", file=sys.stderr)
+        return 130
+    return 0
 
 
 def _folders_without_audio(arguments: list[Path], found: list[Path]) -> list[Path]:
