@@ -28,7 +28,7 @@ from .options import DEFAULTS, TranscriptionOptions
 from .outputs import plan_outputs
 from .providers import OPTIMIZATION_LEVELS, SessionSettings
 from .results import Transcript
-from .sources import RAW_FORMATS, RawFormat, file_blocks, is_stream, open_stream, stream_name
+from .sources import RAW_FORMATS, STDIN, RawFormat, file_blocks, is_stream, open_stream, stream_name
 from .vad import VadOptions, check_available
 from .writers import WRITERS, get_writer
 
@@ -52,29 +52,7 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcr
     p.add_argument(
         "--recursive", "-r", action="store_true", help="also transcribe what is in sub-folders of a folder"
     )
-    source = p.add_mutually_exclusive_group()
-    source.add_argument(
-        "--bundle",
-        type=path_argument,
-        help="bundle folder written by `qwen-asr-edge export` (default: the built-in demo model)",
-    )
-    source.add_argument(
-        "--model",
-        metavar="CHECKPOINT",
-        help="a checkpoint's hub id (Qwen/Qwen3-ASR-0.6B) or folder: exported on first use (needs the "
-        "[export] extra) and cached, see QWEN_ASR_EDGE_CACHE",
-    )
-    p.add_argument(
-        "--recipe",
-        choices=sorted(RECIPE_NAMES),
-        help="with --model: quantize it so on first use (int4 for CPUs, fp16 for GPUs); default fp32",
-    )
-    p.add_argument(
-        "--language", help="force the language: a name or ISO code (English, en, zh); detected when omitted"
-    )
-    p.add_argument(
-        "--context", default="", help="context text or hot words, given to the model as the system turn"
-    )
+    add_model_options(p)
     p.add_argument(
         "--max-new-tokens",
         type=int,
@@ -103,21 +81,7 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcr
         "their name: clip.wav.txt, clip.flac.txt; a/take.txt, b/take.txt)",
     )
     p.add_argument("--force", action="store_true", help="replace output files that exist")
-    p.add_argument("--providers", default="auto", help="auto, cpu, cuda, dml, or onnxruntime provider names")
-    p.add_argument("--threads", type=int, help="intra-op threads (default: the CPUs this process may use)")
-    p.add_argument(
-        "--optimization",
-        choices=OPTIMIZATION_LEVELS,
-        default="all",
-        help="onnxruntime graph optimization level (default: all)",
-    )
-    p.add_argument(
-        "--session-config",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="an onnxruntime session config entry, e.g. session.intra_op.allow_spinning=0 (repeatable)",
-    )
+    add_session_options(p)
     p.add_argument(
         "--batch-size",
         type=int,
@@ -195,6 +159,58 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcr
     except ValueError as e:
         name, rest = str(e).split(" ", 1)
         p.error(f"--{name.replace('_', '-')} {rest}")
+    check_model_options(p, args)
+    return args
+
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    """--bundle or --model (with --recipe), --language and --context: what transcribe and listen share."""
+    source = p.add_mutually_exclusive_group()
+    source.add_argument(
+        "--bundle",
+        type=path_argument,
+        help="bundle folder written by `qwen-asr-edge export` (default: the built-in demo model)",
+    )
+    source.add_argument(
+        "--model",
+        metavar="CHECKPOINT",
+        help="a checkpoint's hub id (Qwen/Qwen3-ASR-0.6B) or folder: exported on first use (needs the "
+        "[export] extra) and cached, see QWEN_ASR_EDGE_CACHE",
+    )
+    p.add_argument(
+        "--recipe",
+        choices=sorted(RECIPE_NAMES),
+        help="with --model: quantize it so on first use (int4 for CPUs, fp16 for GPUs); default fp32",
+    )
+    p.add_argument(
+        "--language", help="force the language: a name or ISO code (English, en, zh); detected when omitted"
+    )
+    p.add_argument(
+        "--context", default="", help="context text or hot words, given to the model as the system turn"
+    )
+
+
+def add_session_options(p: argparse.ArgumentParser) -> None:
+    """--providers, --threads, --optimization and --session-config (onnxruntime's settings)."""
+    p.add_argument("--providers", default="auto", help="auto, cpu, cuda, dml, or onnxruntime provider names")
+    p.add_argument("--threads", type=int, help="intra-op threads (default: the CPUs this process may use)")
+    p.add_argument(
+        "--optimization",
+        choices=OPTIMIZATION_LEVELS,
+        default="all",
+        help="onnxruntime graph optimization level (default: all)",
+    )
+    p.add_argument(
+        "--session-config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an onnxruntime session config entry, e.g. session.intra_op.allow_spinning=0 (repeatable)",
+    )
+
+
+def check_model_options(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Usage errors in the options of ``add_model_options`` and ``add_session_options``."""
     if args.threads is not None and not 1 <= args.threads <= MAX_THREADS:
         p.error(f"--threads must be between 1 and {MAX_THREADS}")
     if args.recipe and not args.model:
@@ -202,16 +218,33 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcr
     bad = [e for e in args.session_config if "=" not in e]
     if bad:
         p.error(f"--session-config takes KEY=VALUE, not {bad[0]!r}")
-    return args
+
+
+def load_transcriber(args: argparse.Namespace, resolve_model: ModelResolver | None = None):
+    """The Transcriber the options of ``add_model_options`` and ``add_session_options`` ask for.
+
+    Raises:
+        QwenAsrEdgeError: a bad bundle or model, an unavailable provider.
+    """
+    from .transcriber import Transcriber
+
+    settings = SessionSettings(
+        threads=args.threads,
+        optimization=args.optimization,
+        config=dict(e.split("=", 1) for e in args.session_config),
+    )
+    return Transcriber(
+        bundle_of(args, resolve_model), providers=args.providers, verify=not args.no_verify, settings=settings
+    )
 
 
 STREAMS_HELP = """\
 streams:
-  A stream is transcribed on its own, through a live session (2 s steps; committed text never
+  A stream given alone is transcribed through a live session (2 s steps; committed text never
   changes, the tentative tail may): - (standard input), a FIFO or a character device, read as
   the audio arrives, or a file with --live or --simulate-live. Pipes carry WAV, AIFF, AU or OGG
   (sox in.wav -t wav - | qwen-asr-edge transcribe - --live), or headerless PCM with --raw-format
-  (arecord -f S16_LE -r 16000 | qwen-asr-edge transcribe - --raw-format s16le); FLAC and MP3
+  (arecord -t raw -f S16_LE -r 16000 | qwen-asr-edge transcribe - --raw-format s16le); FLAC and MP3
   cannot be read from a pipe. Without --live the transcript is printed at the end in --format,
   with the text shown live on stderr when that is a terminal. Ctrl-C stops reading: the text so
   far is finished and printed, and the exit code is 130 (the input did not end).
@@ -331,7 +364,6 @@ def run(args: argparse.Namespace, resolve_model: ModelResolver | None = None) ->
         QwenAsrEdgeError: a bad bundle, model, option or output folder (the CLI's ``main`` reports
             it in one line), before any input is decoded.
     """
-    from .transcriber import Transcriber
 
     if _is_streamed(args):
         return run_stream(args, resolve_model)
@@ -355,14 +387,7 @@ def run(args: argparse.Namespace, resolve_model: ModelResolver | None = None) ->
     created = first_missing(args.output_dir) if args.output_dir is not None else None
     if args.output_dir is not None:
         targets = plan_outputs(inputs, args.output_dir, writer.extension, force=args.force)
-    settings = SessionSettings(
-        threads=args.threads,
-        optimization=args.optimization,
-        config=dict(e.split("=", 1) for e in args.session_config),
-    )
-    transcriber = Transcriber(
-        bundle_of(args, resolve_model), providers=args.providers, verify=not args.no_verify, settings=settings
-    )
+    transcriber = load_transcriber(args, resolve_model)
     options = args.options
     # Options that would fail every input fail now, before any work: the language, the context,
     # the VAD's package, and the aligner that word timestamps need.
@@ -404,7 +429,15 @@ def run(args: argparse.Namespace, resolve_model: ModelResolver | None = None) ->
 
 
 def _is_streamed(args: argparse.Namespace) -> bool:
-    return args.live or args.simulate_live is not None or any(is_stream(f) for f in args.files)
+    """A stream given alone, or --live / --simulate-live. A FIFO or device among other inputs is
+    refused as before (audio.py: "not a regular file"), and ``-`` among them is a usage error."""
+    if args.live or args.simulate_live is not None:
+        return True
+    if len(args.files) == 1:
+        return is_stream(args.files[0])
+    if any(os.fspath(f) == STDIN for f in args.files):
+        raise InputError("- (standard input) is a stream, transcribed on its own: give it as the only input")
+    return False
 
 
 # Options of whole-file transcription that a streaming session has no use for: (attribute, flag).
@@ -467,17 +500,9 @@ def run_stream(args: argparse.Namespace, resolve_model: ModelResolver | None = N
     """
     from .live import run_stream as stream_through
     from .live import stream_transcript, views_for
-    from .transcriber import Transcriber
 
     path = _check_stream(args)
-    settings = SessionSettings(
-        threads=args.threads,
-        optimization=args.optimization,
-        config=dict(e.split("=", 1) for e in args.session_config),
-    )
-    transcriber = Transcriber(
-        bundle_of(args, resolve_model), providers=args.providers, verify=not args.no_verify, settings=settings
-    )
+    transcriber = load_transcriber(args, resolve_model)
     session = transcriber.stream(language=args.language, context=args.context)
     if is_stream(path):
         source = open_stream(path, args.raw)
