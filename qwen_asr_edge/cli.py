@@ -10,7 +10,8 @@ import sys
 from qwen_asr_edge import __version__
 
 COMMANDS = {
-    "transcribe": ("qwen_asr_edge.runtime.cli", "transcribe audio files with a bundle"),
+    "transcribe": ("qwen_asr_edge.runtime.cli", "transcribe audio files, or a stream, with a bundle"),
+    "listen": ("qwen_asr_edge.runtime.listen_cli", "transcribe a microphone live (needs the [mic] extra)"),
     "align": ("qwen_asr_edge.runtime.align_cli", "time every word of a known transcript (aligner bundles)"),
     "export": ("qwen_asr_edge.export.cli", "export a checkpoint to a bundle (needs the [export] extra)"),
     "quantize": (
@@ -57,7 +58,10 @@ def _dispatch(argv: list[str]) -> int:
         return 2
     module = importlib.import_module(command[0])
     options = {}
-    if argv[0] == "transcribe":  # --model resolution joins export and runtime, so it lives up here
+    if argv[0] in (
+        "transcribe",
+        "listen",
+    ):  # --model resolution joins export and runtime, so it lives up here
         from qwen_asr_edge.models import cached_bundle
 
         options["resolve_model"] = cached_bundle
