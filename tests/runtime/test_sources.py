@@ -1,0 +1,251 @@
+"""Where live audio comes from (runtime/sources.py): what libsndfile reads from a pipe, and what it
+misreads there and is refused by name; headerless PCM; blocks given as they arrive; files paced as
+if live. Pipes are real (FIFOs written by a thread); the audio is real speech."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import subprocess
+import threading
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from qwen_asr_edge.runtime.audio import read_file
+from qwen_asr_edge.runtime.errors import AudioError, AudioFileNotFoundError, InputError
+from qwen_asr_edge.runtime.sources import (
+    RAW_FORMATS,
+    RawFormat,
+    file_blocks,
+    is_stream,
+    open_stream,
+    rechunk,
+)
+
+
+@pytest.fixture(scope="module")
+def speech(speech_files) -> tuple[np.ndarray, int]:
+    """A real recording: (N,) float32, 16 kHz."""
+    data, rate = sf.read(speech_files[0], dtype="float32")
+    return data, rate
+
+
+def sox(path, *args: str) -> bytes:
+    """The file as sox writes it to a pipe (``sox path ARGS -``)."""
+    return subprocess.run(["sox", str(path), *args, "-"], capture_output=True, check=True).stdout
+
+
+def through_fifo(tmp_path, data: bytes, raw: RawFormat | None = None) -> tuple[np.ndarray, int]:
+    """``data`` written into a FIFO by another thread, read back by a StreamSource: (samples, rate)."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+
+    def write():
+        with open(fifo, "wb") as f:  # blocks until the source opens the FIFO
+            f.write(data)
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    source = open_stream(fifo, raw)
+    blocks = list(source)
+    writer.join(timeout=10)
+    return (np.concatenate(blocks) if blocks else np.zeros(0, np.float32)), source.rate
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("-t", "wav"),
+        ("-t", "wav", "-e", "floating-point", "-b", "32"),
+        ("-t", "wav", "-b", "24"),  # WAVE_FORMAT_EXTENSIBLE
+        ("-t", "aiff"),
+        ("-t", "au"),
+    ],
+    ids=["wav", "wav-float", "wavex-24", "aiff", "au"],
+)
+def test_lossless_formats_from_a_pipe_give_the_file_s_samples(tmp_path, speech_files, speech, args):
+    got, rate = through_fifo(tmp_path, sox(speech_files[0], *args))
+    assert rate == speech[1]
+    np.testing.assert_allclose(got, speech[0], atol=1e-4)  # 24-bit and float hold the same 16-bit samples
+
+
+def test_a_wav_of_unknown_length_and_stereo_at_another_rate(tmp_path, speech_files, speech):
+    """What `arecord` or a sox reading from a pipe writes: a WAV header that cannot say its length."""
+    unknown = subprocess.run(
+        f"sox {speech_files[0]} -t s16 - | sox -t s16 -r 16000 -c 1 - -t wav -",
+        shell=True, capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    assert unknown[40:44] != (2 * len(speech[0])).to_bytes(4, "little")  # the header really says no length
+    got, _ = through_fifo(tmp_path, unknown)
+    np.testing.assert_allclose(got, speech[0], atol=1e-6)
+    os.remove(tmp_path / "fifo")
+    stereo, rate = through_fifo(tmp_path, sox(speech_files[0], "-t", "wav", "-c", "2", "-r", "44100"))
+    assert rate == 44100 and stereo.ndim == 1  # channels averaged; the session resamples
+    assert abs(stereo.shape[0] - round(speech[0].shape[0] * 44100 / 16000)) <= 1
+
+
+@pytest.mark.parametrize("subtype", ["VORBIS", "OPUS"])
+def test_ogg_from_a_pipe(tmp_path, speech, subtype):
+    buffer = io.BytesIO()
+    sf.write(buffer, *speech, format="OGG", subtype=subtype)
+    got, rate = through_fifo(tmp_path, buffer.getvalue())
+    assert rate == 16000 and abs(got.shape[0] - speech[0].shape[0]) <= 1
+    assert np.corrcoef(got[: speech[0].shape[0]], speech[0][: got.shape[0]])[0, 1] > 0.9  # lossy, same sound
+
+
+def _encoded(speech, fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    sf.write(buffer, *speech, format=fmt)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda s: _encoded(s, "FLAC"), "stdin: FLAC cannot be read from a pipe: pipe WAV, AIFF, AU or OGG"),
+        (lambda s: _encoded(s, "MP3"), "stdin: MP3 cannot be read from a pipe"),
+        (lambda s: _encoded(s, "CAF"), "stdin: CAF cannot be read from a pipe"),
+        (lambda s: _encoded(s, "W64"), "stdin: W64 cannot be read from a pipe"),
+        (lambda s: b"hello, this is text\n", "stdin: not audio that can be read from a pipe: pipe WAV"),
+        (lambda s: b"", "stdin: is empty (no audio came)"),
+    ],
+    ids=["flac", "mp3", "caf", "w64", "text", "empty"],
+)
+def test_what_libsndfile_misreads_from_a_pipe_is_refused_by_name(monkeypatch, speech, make, message):
+    """Measured with libsndfile 1.2.2: FLAC "lost sync", CAF gave no samples, W64 read its trailing
+    chunk as audio, MP3 decoded with errors; these are refused, before libsndfile sees them."""
+    read_end, write_end = os.pipe()
+    data = make(speech)
+
+    def write():
+        with contextlib.suppress(BrokenPipeError), open(write_end, "wb") as f:  # the source stops early
+            f.write(data)
+
+    threading.Thread(target=write, daemon=True).start()
+    with open(read_end, "rb") as stdin:
+        monkeypatch.setattr("sys.stdin", stdin)
+        with pytest.raises(AudioError) as refused:
+            list(open_stream("-"))
+    assert str(refused.value).startswith(message)
+    assert "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize("encoding", ["s16le", "s16be", "s32le", "f32le", "f64be"])
+def test_headerless_pcm(tmp_path, speech, encoding):
+    ints = np.round(speech[0] * 32768).astype(np.int16)
+    kind = encoding[0]
+    order = "<" if encoding.endswith("le") else ">"
+    bits = int(encoding[1:3])
+    if kind == "s":
+        data = (ints.astype(np.int32) << (bits - 16)).astype(f"{order}i{bits // 8}").tobytes()
+    else:
+        data = (ints / 32768).astype(f"{order}f{bits // 8}").tobytes()
+    got, rate = through_fifo(tmp_path, data, RawFormat(encoding, 16000, 1))
+    assert rate == 16000
+    np.testing.assert_array_equal(got, ints / np.float32(32768))
+
+
+def test_headerless_pcm_with_channels_is_mixed_down(tmp_path):
+    frames = np.array([[1000, 3000], [-2000, 2000]] * 800, dtype="<i2")
+    got, rate = through_fifo(tmp_path, frames.tobytes(), RawFormat("s16le", 8000, 2))
+    assert rate == 8000
+    np.testing.assert_allclose(got, frames.mean(axis=1) / 32768)
+
+
+def test_raw_formats_are_checked():
+    assert {"s16le", "s32le", "f32le"} <= set(RAW_FORMATS)
+    for bad, word in (
+        (dict(encoding="s17le"), "s17le"),
+        (dict(sample_rate=0), "--sample-rate"),
+        (dict(channels=0), "--channels"),
+    ):
+        with pytest.raises(InputError, match=word):
+            RawFormat(**bad)
+
+
+def test_blocks_are_given_as_they_arrive(tmp_path, speech_files):
+    """The first second is read, in blocks, while the writer still holds the rest back."""
+    data = sox(speech_files[0], "-t", "wav")
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    first_second = 44 + 32000  # the header, then 1 s of 16-bit samples
+    release = threading.Event()
+
+    def write():
+        with open(fifo, "wb", buffering=0) as f:
+            f.write(data[:first_second])
+            release.wait(timeout=30)
+            f.write(data[first_second:])
+
+    threading.Thread(target=write, daemon=True).start()
+    source = open_stream(fifo, block_seconds=0.25)
+    blocks = iter(source)
+    early = [next(blocks) for _ in range(4)]  # 4 x 0.25 s: would hang if reads waited for the end
+    assert not release.is_set() and sum(b.shape[0] for b in early) == 16000
+    release.set()
+    rest = list(blocks)
+    assert source.samples == sf.info(speech_files[0]).frames == sum(b.shape[0] for b in early + rest)
+
+
+def test_a_missing_fifo_and_a_terminal(tmp_path, monkeypatch):
+    with pytest.raises(AudioFileNotFoundError, match="no such file"):
+        list(open_stream(tmp_path / "gone"))
+    leader, follower = os.openpty()
+    with open(follower, "rb") as tty:
+        monkeypatch.setattr("sys.stdin", tty)
+        with pytest.raises(AudioError, match="stdin: is a terminal: pipe audio into standard input"):
+            list(open_stream("-"))
+    os.close(leader)
+
+
+def test_streams_are_stdin_fifos_and_devices(tmp_path, speech_files):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    assert is_stream("-") and is_stream(fifo) and is_stream("/dev/null")
+    assert not is_stream(speech_files[0]) and not is_stream(tmp_path) and not is_stream(tmp_path / "gone")
+
+
+def test_rechunk():
+    blocks = [np.arange(0, 5), np.arange(5, 6), np.arange(6, 17)]
+    out = list(rechunk(blocks, 4))
+    assert [b.tolist() for b in out] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11], [12, 13, 14, 15], [16]]
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 100.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.mark.parametrize("speed", [1.0, 2.0, 0.0])
+def test_file_blocks_are_paced_as_if_live(speech_files, speed):
+    fake = FakeClock()
+    times, blocks = [], []
+    for block in file_blocks(speech_files[0], 0.5, speed, clock=fake.clock, sleep=fake.sleep):
+        times.append(fake.now - 100.0)
+        blocks.append(block)
+    whole, rate = read_file(speech_files[0])
+    assert rate == 16000 and all(b.dtype == np.float32 for b in blocks)
+    np.testing.assert_array_equal(np.concatenate(blocks), whole)
+    assert [b.shape[0] for b in blocks[:-1]] == [8000] * (len(blocks) - 1)
+    if speed:  # each block once its audio has been "heard"
+        ends = np.cumsum([b.shape[0] for b in blocks]) / 16000 / speed
+        np.testing.assert_allclose(times, ends)
+    else:
+        assert fake.sleeps == []
+
+
+def test_file_blocks_refuse_a_bad_speed(speech_files):
+    for bad in (-1.0, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="speed"):
+            next(file_blocks(speech_files[0], speed=bad))
