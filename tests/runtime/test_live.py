@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import signal
+import time
 
 import numpy as np
 import pytest
@@ -180,6 +183,25 @@ def test_run_stream_finishes_on_ctrl_c_and_on_a_failing_source():
 
     outcome = run_stream(FakeSession(), failing())
     assert str(outcome.error) == "stdin: cannot be decoded after 2.0 s (broken)" and outcome.final.is_final
+
+
+def test_ctrl_c_during_a_step_lets_the_step_end_first():
+    """SIGINT while the session computes a step: the step completes (and is shown), then the
+    stream stops as for any Ctrl-C; Python's own handler is back afterwards."""
+
+    class InterruptedMidStep(FakeSession):
+        def feed(self, samples, sample_rate=None):
+            if self.fed >= 32000:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.05)  # the handler has run by now, inside the step
+            return super().feed(samples, sample_rate)
+
+    session, out = InterruptedMidStep(), io.StringIO()
+    blocks = (np.zeros(32000, np.float32) for _ in range(3))
+    outcome = run_stream(session, blocks, [JsonLines(out)], sample_rate=16000)
+    assert outcome.interrupted and session.fed == 2 * 32000  # the second step was not cut short
+    assert [json.loads(line)["end"] for line in out.getvalue().splitlines()] == [2.0, 4.0, 8.0]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_run_stream_raises_when_the_source_fails_before_any_audio():
