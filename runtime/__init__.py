@@ -12,7 +12,8 @@ Modules, each with one job: audio (files and arrays -> 16 kHz mono), chunking (q
 cuts), vad (the voice-activity filter), mel, prompt, decoding (greedy loop, KV cache), parsing
 (model output -> language, text), transcriber (the pipeline), aligner and alignment (word times),
 options and results (the data types), writers and subtitles (output formats), bundle (the export
-contract), providers (onnxruntime sessions), errors, and the CLI modules.
+contract), providers (onnxruntime sessions), errors, sources (live audio as blocks: stdin, FIFOs,
+devices, paced files, microphones), live (showing a stream's text), and the CLI modules.
 """
 
 from .aligner import Aligner
