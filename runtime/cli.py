@@ -346,7 +346,8 @@ def report_skipped(skipped: list[Skipped]) -> None:
 
 
 def run(args: argparse.Namespace, resolve_model: ModelResolver | None = None) -> int:
-    """Transcribe ``args.files`` as parsed by :func:`parse_args`.
+    """Transcribe ``args.files`` as parsed by :func:`parse_args` (one stream, or --live or
+    --simulate-live: :func:`transcribe_stream`).
 
     Every output is planned and checked before any work (``outputs.plan_outputs``); every input is
     checked by its header before decoding starts; a file that fails, even one read a block at a
@@ -366,7 +367,7 @@ def run(args: argparse.Namespace, resolve_model: ModelResolver | None = None) ->
     """
 
     if _is_streamed(args):
-        return run_stream(args, resolve_model)
+        return transcribe_stream(args, resolve_model)
     if args.raw is not None:
         raise InputError(
             "--raw-format is for a stream (-, a FIFO, a device); for a file of headerless PCM, pipe it: "
@@ -486,7 +487,7 @@ def _check_stream(args: argparse.Namespace) -> Path:
     return path
 
 
-def run_stream(args: argparse.Namespace, resolve_model: ModelResolver | None = None) -> int:
+def transcribe_stream(args: argparse.Namespace, resolve_model: ModelResolver | None = None) -> int:
     """Transcribe the one stream of ``args`` through a streaming session, showing its text as it
     comes (live.py): ``-``, a FIFO or a device read as it arrives, or a file with ``--live`` (as
     fast as it decodes) or ``--simulate-live SPEED``.
@@ -498,8 +499,7 @@ def run_stream(args: argparse.Namespace, resolve_model: ModelResolver | None = N
     Raises:
         QwenAsrEdgeError: a bad option, bundle, model, language or context, before any audio is read.
     """
-    from .live import run_stream as stream_through
-    from .live import stream_transcript, views_for
+    from .live import run_stream, stream_transcript, views_for
 
     path = _check_stream(args)
     transcriber = load_transcriber(args, resolve_model)
@@ -514,10 +514,8 @@ def run_stream(args: argparse.Namespace, resolve_model: ModelResolver | None = N
         name = display_name(path)
     views = views_for(args.live, args.format == "json", sys.stdout, sys.stderr)
     try:
-        outcome = stream_through(session, blocks, views, sample_rate=transcriber.sample_rate)
+        outcome = run_stream(session, blocks, views, sample_rate=transcriber.sample_rate)
     except (AudioError, MissingDependencyError) as e:  # nothing came: the input is not audio, say
-        if args.debug and not isinstance(e, AudioError):
-            raise
         print(f"error: {e}", file=sys.stderr)
         return 1
     final = outcome.final
@@ -528,8 +526,9 @@ def run_stream(args: argparse.Namespace, resolve_model: ModelResolver | None = N
         )
         results.finished(0, transcript)
         results.close()
-    if outcome.error is not None:
-        print(f"error: {outcome.error}; the transcript covers the {final.end:.1f} s before", file=sys.stderr)
+    if outcome.error is not None:  # named as the input (the session calls its audio "stream")
+        problem = f"{name}: {outcome.error.problem}; the transcript covers the {final.end:.1f} s before"
+        print(f"error: {problem}", file=sys.stderr)
         return 1
     if outcome.interrupted:
         print(f"error: interrupted; transcribed the first {final.end:.1f} s of {name}", file=sys.stderr)

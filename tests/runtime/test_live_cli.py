@@ -20,6 +20,7 @@ import sys
 import termios
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -213,17 +214,23 @@ def test_stream_options_that_cannot_work_are_refused_before_any_audio(talk, caps
     assert code == 2 and message in err.splitlines()[-1] and "Traceback" not in err
 
 
-def test_a_stream_s_transcript_in_json_names_stdin(asr, talk, monkeypatch, capsys):
+@contextlib.contextmanager
+def piped_stdin(monkeypatch, data: bytes) -> Iterator[None]:
+    """sys.stdin is a pipe that another thread fills with ``data`` and closes, while the block runs."""
     read_end, write_end = os.pipe()
-    data = talk.read_bytes()
 
     def write():
-        with open(write_end, "wb") as f:
+        with contextlib.suppress(BrokenPipeError), open(write_end, "wb") as f:
             f.write(data)
 
     threading.Thread(target=write, daemon=True).start()
     with open(read_end, "rb") as stdin:
         monkeypatch.setattr("sys.stdin", stdin)
+        yield
+
+
+def test_a_stream_s_transcript_in_json_names_stdin(asr, talk, monkeypatch, capsys):
+    with piped_stdin(monkeypatch, talk.read_bytes()):
         assert main(["transcribe", "-", "-f", "json"]) == 0
     (item,) = json.loads(capsys.readouterr().out)
     final = streamed(asr, samples(talk))[-1]
@@ -251,3 +258,18 @@ def test_on_a_terminal_the_text_is_redrawn_in_place(asr, talk):
     lines = [line for line in lines if line and not line.startswith("note:")]
     assert all(len(line) < 60 for line in lines)  # wrapped by us, never by the terminal
     assert " ".join(lines) == " ".join(streamed(asr, samples(talk))[-1].committed.split())
+
+
+def test_a_stream_that_fails_midway_keeps_the_text_before(asr, talk, monkeypatch, capsys):
+    """f32le with a NaN at 6 s: the text of the 6 s before is printed, then one error line naming
+    stdin (not the session's "stream"), exit code 1."""
+    wav = samples(talk)
+    broken = wav.copy()
+    broken[6 * 16000 + 5] = np.nan
+    with piped_stdin(monkeypatch, broken.astype("<f4").tobytes()):
+        assert main(["transcribe", "-", "--raw-format", "f32le"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == streamed(asr, wav[: 6 * 16000])[-1].committed.strip() + "\n"
+    assert one_error_line(captured.err) == (
+        "error: stdin: contains NaN or infinite samples; the transcript covers the 6.0 s before"
+    )
