@@ -42,24 +42,25 @@ def current(bundle: Path, recipe: Recipe | None = None) -> bool:
     return data.get("format_version") == FORMAT_VERSION
 
 
-def checkpoint(work: Path, shape: str, realistic: bool = False) -> Path:
+def checkpoint(work: Path, shape: str, realistic: bool = False, vocab_dir: Path | None = None) -> Path:
     """A random checkpoint of ``shape``; ``realistic`` plants trained models' activation
     statistics (massive activations, attention sinks, outlier features, logit scale: see
-    ``export.synthetic``)."""
+    ``export.synthetic``); ``vocab_dir`` gives it the real Qwen3 vocabulary instead of filler
+    tokens (whose text re-tokenizes into ~11 tokens each: streaming re-tokenizes its output)."""
     from qwen_asr_edge.export.synthetic import write_checkpoint
 
-    ck = work / folder(shape, realistic) / "checkpoint"
+    ck = work / folder(shape, realistic, vocab_dir) / "checkpoint"
     if not (ck / "config.json").exists():
         log.info("writing a random %s checkpoint%s", shape, " with realistic statistics" if realistic else "")
         partial = ck.with_name(ck.name + ".partial")  # renamed when whole: an interrupted write is not reused
         shutil.rmtree(partial, ignore_errors=True)
-        write_checkpoint(partial, shape, seed=0, realistic=realistic)
+        write_checkpoint(partial, shape, seed=0, realistic=realistic, vocab_dir=vocab_dir)
         partial.rename(ck)
     return ck
 
 
-def folder(shape: str, realistic: bool = False) -> str:
-    return f"{shape}-realistic" if realistic else shape
+def folder(shape: str, realistic: bool = False, vocab_dir: Path | None = None) -> str:
+    return shape + ("-realistic" if realistic else "") + ("-vocab" if vocab_dir else "")
 
 
 def variant(name: str) -> Recipe:
@@ -80,13 +81,15 @@ def variant(name: str) -> Recipe:
     return recipe
 
 
-def build(work: Path, shape: str, recipes: list[str], realistic: bool = False) -> dict[str, Built]:
+def build(
+    work: Path, shape: str, recipes: list[str], realistic: bool = False, vocab_dir: Path | None = None
+) -> dict[str, Built]:
     """Recipe names: "fp32", a recipe ("int8", "int4", ...), or a variant (see ``variant``)."""
     from qwen_asr_edge.export.build import build_bundle
     from qwen_asr_edge.quant.quantize import quantize_bundle
 
-    ck = checkpoint(work, shape, realistic)
-    fp32 = work / folder(shape, realistic) / "fp32"
+    ck = checkpoint(work, shape, realistic, vocab_dir)
+    fp32 = work / folder(shape, realistic, vocab_dir) / "fp32"
     out: dict[str, Built] = {}
     if current(fp32):
         out["fp32"] = Built(fp32, None, None)
@@ -98,7 +101,7 @@ def build(work: Path, shape: str, recipes: list[str], realistic: bool = False) -
     for name in recipes:
         if name == "fp32":
             continue
-        path = work / folder(shape, realistic) / name
+        path = work / folder(shape, realistic, vocab_dir) / name
         recipe = variant(name)
         if current(path, recipe) and (path / "quality.json").exists():
             out[name] = Built(path, json.loads((path / "quality.json").read_text()), None)

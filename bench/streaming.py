@@ -1,0 +1,242 @@
+"""Live streaming: per-update latency, real-time factor and memory on the full-size shape, and
+what streaming costs in accuracy on the demo model.
+
+    python -m bench.streaming [--recipes int4,int8] [--threads 2] [--seconds 600] [--hour]
+    python -m bench.streaming --accuracy-only
+
+Latency (bench/measure/stream.py, one fresh process per bundle and mode): a random-weight 0.6B
+checkpoint with the real Qwen3 vocabulary (streaming re-tokenizes its own output, so filler tokens
+would inflate the prefix), exported with the default windowed encoder and GroupQueryAttention
+decoder, quantized; real speech fed in 2 s blocks as fast as the steps run; each step generates 12
+tokens. Per mode, the median and 95th percentile of the update times in three windows: the first
+10 s, (30, 60] s and (570, 600] s of the stream, one utterance cycle (30 s) each past the first.
+The reference mode is run to 60 s; at 600 s its one step is measured on a session seeded with
+598 s of audio and a transcript of that length (running there would take hours). Real-time
+factor: all update time over the audio streamed. Peak RSS: the process's high-water mark.
+
+``--hour``: the bounded int4 stream for 60 minutes, RSS every minute (peak at 60 min within 10 %
+of 10 min is the goal).
+
+Accuracy (the demo model, its 200 held-out clips): each clip streamed in 0.25 s blocks, final text
+against offline transcription of the same clip (exact-equality rate, WER of each against the
+reference); then the clips in streams of five with 1.5 s pauses, final text against the offline
+transcript of each stream, and how long after each clip's speech ends its words are committed
+(stream seconds, which at live pace is wall time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+from pathlib import Path
+
+import numpy as np
+
+from bench.bundles import build
+from bench.utils import cpu, run_child, table
+
+RESULTS = Path(__file__).resolve().parent / "results"
+VOCAB = Path(__file__).resolve().parent.parent / ".cache" / "qwen3-vocab"
+WINDOWS = {"10 s": (0.0, 10.0), "60 s": (30.0, 60.0), "600 s": (570.0, 600.0)}
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def window_stats(updates: list[list[float]], lo: float, hi: float) -> tuple[float, float] | None:
+    times = [t for end, t in updates if lo < end <= hi]
+    return (statistics.median(times), percentile(times, 95)) if times else None
+
+
+def latency(bundles: dict[str, Path], threads: int, seconds: float) -> list[dict]:
+    rows = []
+    for recipe, path in bundles.items():
+        for mode in ("bounded", "reference"):
+            run_seconds = seconds if mode == "bounded" else min(60.0, seconds)
+            logging.info("%s %s: streaming %g s", recipe, mode, run_seconds)
+            child = run_child(
+                "bench.measure.stream", path, "--mode", mode, "--seconds", run_seconds,
+                "--threads", threads, timeout=7200,
+            )  # fmt: skip
+            row = {"recipe": recipe, "mode": mode, "run": child}
+            for name, (lo, hi) in WINDOWS.items():
+                row[name] = window_stats(child["updates"], lo, hi)
+            if mode == "reference" and seconds > run_seconds:
+                logging.info("%s reference: one step at %g s", recipe, seconds)
+                step = run_child(
+                    "bench.measure.stream", path, "--mode", mode, "--step-at", seconds, "--threads", threads,
+                    timeout=7200,
+                )  # fmt: skip
+                row["600 s"] = (step["step_s"], step["step_s"])
+                row["seeded"] = step
+            audio = child["updates"][-1][0] if child["updates"] else 0.0
+            row["rtf"] = sum(t for _, t in child["updates"]) / audio if audio else float("nan")
+            row["peak_rss_gb"] = child["peak_rss_gb"]
+            rows.append(row)
+    return rows
+
+
+def render_latency(rows: list[dict], threads: int) -> str:
+    def cell(stat):
+        return "-" if stat is None else f"{stat[0]:.2f} / {stat[1]:.2f}"
+
+    out = []
+    for row in rows:
+        base = row["10 s"][0] if row["10 s"] else float("nan")
+        last = row["600 s"][0] if row["600 s"] else float("nan")
+        seeded = " (one step, seeded)" if "seeded" in row else ""
+        out.append(
+            [
+                row["recipe"],
+                row["mode"],
+                cell(row["10 s"]),
+                cell(row["60 s"]),
+                cell(row["600 s"]) + seeded,
+                f"{last / base:.2f}",
+                f"{row['rtf']:.2f}",
+                f"{row['peak_rss_gb']:.2f}",
+            ]
+        )
+    headers = [
+        "bundle", "mode", "update s at 10 s (median / p95)", "at 60 s", "at 600 s",
+        "600 s / 10 s", "real-time factor", "peak RSS GB",
+    ]  # fmt: skip
+    return table(headers, out)
+
+
+def hour(bundle: Path, threads: int) -> dict:
+    logging.info("int4 bounded: streaming 60 minutes")
+    child = run_child(
+        "bench.measure.stream", bundle, "--seconds", 3600, "--threads", threads, "--rss-every", 60,
+        timeout=4 * 3600,
+    )  # fmt: skip
+    rss = {round(end): gb for end, gb in child["rss"]}
+    times = [t for _, t in child["updates"]]
+    return {
+        "rss": child["rss"],
+        "peak_rss_gb": child["peak_rss_gb"],
+        "at_10_min": rss.get(600),
+        "at_60_min": rss.get(3600),
+        "rtf": sum(times) / 3600,
+        "p95_s": percentile(times, 95),
+    }
+
+
+def accuracy(work: Path) -> dict:
+    """Stream vs offline on the demo model's held-out clips (module docstring)."""
+    import jiwer
+    import soundfile as sf
+
+    from bench.accuracy import held_out
+    from demo import CHECKPOINT
+    from qwen_asr_edge.runtime import Transcriber, demo_bundle
+
+    records = held_out(CHECKPOINT, work)
+    tr = Transcriber(demo_bundle(), providers="cpu")
+    rate = tr.sample_rate
+    block = rate // 4
+    clips, refs, offline, streamed = [], [], [], []
+    for record in records:
+        wav, sr = sf.read(record["audio"], dtype="float32")
+        assert sr == rate
+        clips.append(wav)
+        refs.append(record["text"])
+        offline.append(tr.transcribe(wav).text)
+        session = tr.stream()
+        streamed.append(list(session.updates(np.array_split(wav, max(1, len(wav) // block)), rate))[-1].text)
+    same = [a == b for a, b in zip(offline, streamed, strict=True)]
+    result = {
+        "clips": len(records),
+        "equal_rate": sum(same) / len(same),
+        "wer_offline": jiwer.wer(refs, offline),
+        "wer_streamed": jiwer.wer(refs, streamed),
+        "wer_streamed_vs_offline": jiwer.wer(offline, streamed),
+        "differing": [
+            {"offline": a, "streamed": b} for a, b in zip(offline, streamed, strict=True) if a != b
+        ][:20],
+    }
+    # Streams of five clips with pauses: final text, and how long each clip's words wait to be committed.
+    pause = np.zeros(int(1.5 * rate), np.float32)
+    groups, delays = [], []
+    for g in range(0, len(clips) - 4, 5):
+        parts = [p for c in clips[g : g + 5] for p in (c, pause)]
+        wav = np.concatenate(parts)
+        ends = np.cumsum([len(p) for p in parts])[0::2] / rate  # each clip's end of speech
+        words = np.cumsum([len(t.split()) for t in offline[g : g + 5]])
+        session = tr.stream()
+        updates = list(session.updates(np.array_split(wav, max(1, len(wav) // block)), rate))
+        whole = tr.transcribe(wav).text
+        groups.append((updates[-1].text, whole, " ".join(refs[g : g + 5])))
+        for end, n in zip(ends, words, strict=True):
+            done = next((u.end for u in updates if len(u.committed.split()) >= n), None)
+            if done is not None:
+                delays.append(done - end)
+    result.update(
+        streams=len(groups),
+        stream_equal_rate=sum(a == b for a, b, _ in groups) / len(groups),
+        stream_wer=jiwer.wer([r for _, _, r in groups], [a for a, _, _ in groups]),
+        stream_offline_wer=jiwer.wer([r for _, _, r in groups], [b for _, b, _ in groups]),
+        commit_delay_median_s=statistics.median(delays),
+        commit_delay_p95_s=percentile(delays, 95),
+    )
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--recipes", default="int4,int8")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seconds", type=float, default=600.0)
+    p.add_argument("--hour", action="store_true", help="also the 60-minute memory run")
+    p.add_argument("--accuracy-only", action="store_true")
+    p.add_argument("--work", type=Path, default=Path(".cache/bench"))
+    p.add_argument("--accuracy-work", type=Path, default=Path(".cache/bench-accuracy"))
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    machine = cpu()
+    out: dict = {"cpu": machine, "threads": args.threads}
+    lines = []
+    if not args.accuracy_only:
+        recipes = args.recipes.split(",")
+        built = build(args.work, "0.6B", recipes, vocab_dir=VOCAB if VOCAB.is_dir() else None)
+        bundles = {r: built[r].path for r in recipes}
+        rows = latency(bundles, args.threads, args.seconds)
+        out["latency"] = rows
+        lines += [
+            f"0.6B (random weights, real vocabulary), {args.threads} threads; "
+            f"{machine['model']} ({machine['level']})",
+            render_latency(rows, args.threads),
+        ]
+        if args.hour:
+            out["hour"] = hour(bundles.get("int4") or next(iter(bundles.values())), args.threads)
+            h = out["hour"]
+            lines.append(
+                f"60-minute stream (bounded): RSS {h['at_10_min']:.3f} GB at 10 min, {h['at_60_min']:.3f} GB "
+                f"at 60 min ({h['at_60_min'] / h['at_10_min']:.3f}x), peak {h['peak_rss_gb']:.3f} GB; "
+                f"real-time factor {h['rtf']:.2f}, update p95 {h['p95_s']:.2f} s"
+            )
+    acc = accuracy(args.accuracy_work)
+    out["accuracy"] = acc
+    lines.append(
+        f"demo model, {acc['clips']} held-out clips streamed: final text = offline on "
+        f"{acc['equal_rate']:.1%}; WER {acc['wer_streamed']:.2%} streamed, {acc['wer_offline']:.2%} offline, "
+        f"{acc['wer_streamed_vs_offline']:.2%} streamed vs offline. {acc['streams']} streams of five "
+        f"clips with 1.5 s pauses: final = offline on {acc['stream_equal_rate']:.1%}, "
+        f"WER {acc['stream_wer']:.2%} "
+        f"(offline {acc['stream_offline_wer']:.2%}); words committed {acc['commit_delay_median_s']:.1f} s "
+        f"after their clip's speech ends (median; p95 {acc['commit_delay_p95_s']:.1f} s)"
+    )
+    text = "\n\n".join(lines)
+    print(text)
+    RESULTS.mkdir(exist_ok=True)
+    name = "streaming-accuracy" if args.accuracy_only else "streaming-0.6B"
+    (RESULTS / f"{name}.json").write_text(json.dumps(out, indent=1, default=str) + "\n")
+    (RESULTS / f"{name}.log").write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
