@@ -12,8 +12,11 @@ Two additions make the text usable live, and both modes (below) apply them alike
 * **Committed text.** The official algorithm can rewrite anything it said; a caption must not.
   A token is committed once ``stable_steps`` (2) consecutive answers agree on everything up to
   it (cut back to a word boundary, and never inside ``language X<asr_text>``); from then on the
-  forced prefix never rolls back past it. The rest is tentative. With ``stable_steps=None``
-  nothing is committed before the end of an utterance and the steps are exactly the official ones.
+  forced prefix never rolls back past it. Past the first steps each answer begins with the
+  prefix it was forced to, so this commits what the official algorithm already holds fixed, and
+  the rolled-back tail once the model has written it again unchanged (at a pause, all of it). The
+  rest is tentative. With ``stable_steps=None`` nothing is committed before the end of an
+  utterance and the steps are exactly the official ones.
 * **Utterances.** When an utterance reaches ``max_utterance_seconds`` (30 s), it is cut at the
   quietest 100 ms of its last 5 s (as the official long-audio cutter picks a cut), decoded up to
   there with its committed text as the prefix, and committed whole; the audio after the cut
@@ -298,14 +301,12 @@ class StreamingSession:
             k = self.options.unfixed_tokens
             if final:  # the official finish keeps at least one token and does not check U+FFFD
                 prefix = tokenizer.decode(ids[: max(1, len(ids) - k)], skip_special_tokens=False)
-            else:
-                while True:
-                    end = max(0, len(ids) - k)
-                    prefix = tokenizer.decode(ids[:end], skip_special_tokens=False) if end else ""
-                    if "\ufffd" not in prefix or not end:
-                        prefix = prefix if "\ufffd" not in prefix else ""
-                        break
-                    k += 1
+            else:  # roll back further while the prefix would end inside a UTF-8 character
+                end = max(0, len(ids) - k)
+                prefix = tokenizer.decode(ids[:end], skip_special_tokens=False)
+                while end and "\ufffd" in prefix:
+                    end -= 1
+                    prefix = tokenizer.decode(ids[:end], skip_special_tokens=False)
         if len(prefix) < len(self._committed_raw):
             prefix = self._committed_raw
         return prefix
