@@ -91,6 +91,7 @@ class KeptPrefix:
         self.ids = np.zeros(0, dtype=np.int64)
         self.audio = np.zeros((0, 0), dtype=np.float32)  # (placeholders among ids, H)
         self.bound: _Binding | None = None
+        self.reserve = 0  # positions to allocate at least (what the caller expects to need)
         self.reused = 0  # positions the last call did not compute
 
     def reset(self) -> None:
@@ -108,7 +109,7 @@ class KeptPrefix:
             # Twice the need, so a growing stream re-allocates (and recomputes from position 0)
             # a few times in its first utterance, not at every step.
             limit = decoder.manifest.kv_cache.max_positions
-            self.bound = decoder._bind(1, min(limit, 2 * capacity))
+            self.bound = decoder._bind(1, min(limit, max(2 * capacity, self.reserve)))
             self.reset()
         # The longest start whose ids and audio rows both match; at least the last position is
         # computed, for its logits.

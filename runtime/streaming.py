@@ -50,6 +50,7 @@ from .chunking import quiet_cut
 from .decoding import KeptPrefix
 from .encoder_windows import EncoderWindows
 from .errors import AudioError
+from .options import TranscriptionOptions
 from .parsing import ASR_TEXT_TAG, parse_transcript, strip_control_tokens
 from .results import Timings
 from .text import join_texts, separator, written_without_spaces
@@ -169,6 +170,8 @@ class StreamingSession:
         bounded = self.mode == "bounded"
         self._windows = EncoderWindows(transcriber) if bounded else None
         self._kept = KeptPrefix(transcriber.bundle.manifest.tokens.audio_pad) if bounded else None
+        if self._kept is not None and options.max_utterance_seconds is not None:
+            self._kept.reserve = self._positions(options.max_utterance_seconds + options.chunk_seconds)
         self._step_samples = max(1, round(options.chunk_seconds * self.sample_rate))
         self._pending = np.zeros(0, np.float32)  # fed samples not yet in a step
         self._resampler = None
@@ -178,6 +181,19 @@ class StreamingSession:
         self._committed = ""
         self._closed = False
         self._start_utterance(np.zeros(0, np.float32), context)
+
+    def _positions(self, seconds: float) -> int:
+        """KV positions a step of an utterance ``seconds`` long may need, with room for twice the
+        text of fast speech (8 tokens a second), so a stream allocates its cache once."""
+        asr, spec = self._asr, self._asr.bundle.manifest.encoder
+        chunks = math.ceil(seconds * asr.sample_rate / asr.bundle.manifest.mel.hop_length / spec.chunk_frames)
+        template = len(asr.prompt_ids(0, self.context, self.language))
+        return template + chunks * spec.tokens_per_chunk + 8 * math.ceil(seconds) + self._cap(seconds)
+
+    def _cap(self, seconds: float) -> int:
+        """Tokens one step may generate: ``max_new_tokens``, else the offline cap of the
+        utterance's length (TranscriptionOptions.token_cap)."""
+        return self.options.max_new_tokens or self._asr.token_cap(seconds, TranscriptionOptions())
 
     # -- input ------------------------------------------------------------------------------------
 
