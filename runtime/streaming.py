@@ -213,7 +213,8 @@ class StreamingSession:
         if self._closed:
             raise RuntimeError("this stream is finished; start another with Transcriber.stream()")
         wav = self._to_16k(np.asarray(samples), sample_rate or self.sample_rate, last=False)
-        self._pending = np.concatenate([self._pending, wav]) if self._pending.size else wav
+        # Always a copy: audio callbacks (sounddevice's) hand over a buffer they then reuse.
+        self._pending = np.concatenate([self._pending, wav])
         updates = []
         while self._pending.shape[0] >= self._step_samples:
             chunk, self._pending = self._pending[: self._step_samples], self._pending[self._step_samples :]

@@ -44,10 +44,10 @@ class Recorder:
         monkeypatch.setattr(tr._greedy, "generate", recording)
 
 
-def run(tr: Transcriber, wav: np.ndarray, blocks: int = 23, **options):
+def run(tr: Transcriber, wav: np.ndarray, blocks: int = 23, language: str | None = None, **options):
     # The tiny random models rarely stop: a step's cap keeps them quick.
     options = {"max_new_tokens": PARITY_TOKENS, **options}
-    session = tr.stream(options=StreamingOptions(**options))
+    session = tr.stream(language=language, options=StreamingOptions(**options))
     return session, list(session.updates(np.array_split(wav, blocks), SR))
 
 
@@ -162,13 +162,15 @@ def test_long_streams_are_cut_into_utterances_and_stay_bounded(transcribers, spe
 def test_any_block_size_rate_and_layout_gives_the_same_updates(transcribers, speech):
     tr = transcribers["untied-windowed"]
     wav = speech[: 7 * SR]
-    want = [u.text for u in run(tr, wav, blocks=1)[1]]
-    assert [u.text for u in run(tr, wav, blocks=300)[1]] == want
-    session = tr.stream(options=StreamingOptions(max_new_tokens=PARITY_TOKENS))
+    en = "English"  # forced, so that random weights give text to compare
+    want = [u.text for u in run(tr, wav, blocks=1, language=en)[1]]
+    assert all(want)
+    assert [u.text for u in run(tr, wav, blocks=300, language=en)[1]] == want
+    session = tr.stream(language=en, options=StreamingOptions(max_new_tokens=PARITY_TOKENS))
     pcm = np.round(wav * 32767).astype(np.int16)
     stereo = np.stack([pcm, pcm], axis=1)  # (n, 2) int16: the same samples on both channels
     got = [u.text for u in session.updates([stereo[:5000], stereo[5000:5000], stereo[5000:]], SR)]
-    assert got == [u.text for u in run(tr, pcm.astype(np.float32) / 32768, blocks=3)[1]]
+    assert got == [u.text for u in run(tr, pcm.astype(np.float32) / 32768, blocks=3, language=en)[1]]
     # Another rate is resampled as it streams: 3 steps and the tail, covering the same seconds.
     session = tr.stream(options=StreamingOptions(max_new_tokens=PARITY_TOKENS))
     import soxr
@@ -176,6 +178,25 @@ def test_any_block_size_rate_and_layout_gives_the_same_updates(transcribers, spe
     wav48 = soxr.resample(wav, SR, 48000)
     updates = list(session.updates(np.array_split(wav48, 7), 48000))
     assert len(updates) == 4 and updates[-1].end == pytest.approx(7.0, abs=0.01)
+
+
+def test_a_block_buffer_reused_by_the_caller_is_not_read_again(transcribers, speech):
+    """Audio callbacks reuse one buffer: what was fed must be copied, not kept as a view."""
+    tr = transcribers["untied-windowed"]
+    wav = speech[: 5 * SR]
+    # Forced: random weights never reach <asr_text> by themselves, and "" = "" proves nothing.
+    want = [u.text for u in run(tr, wav, blocks=10, language="English")[1]]
+    assert all(want)
+    session = tr.stream(language="English", options=StreamingOptions(max_new_tokens=PARITY_TOKENS))
+    buffer = np.empty(wav.shape[0] // 10, np.float32)
+    got = []
+    for block in np.array_split(wav, 10):
+        view = buffer[: block.shape[0]]
+        view[:] = block
+        got += [u.text for u in session.feed(view, SR)]
+        buffer[:] = np.nan  # the device writes the next block into the same memory
+    got.append(session.finish().text)
+    assert got == want
 
 
 def test_bad_input_and_options_are_refused(transcribers):
@@ -207,8 +228,9 @@ def test_bad_input_and_options_are_refused(transcribers):
 def test_several_sessions_run_at_once_on_one_transcriber(transcribers, speech):
     tr = transcribers["untied-windowed"]
     options = StreamingOptions(max_new_tokens=PARITY_TOKENS)
-    a, b = tr.stream(options=options), tr.stream(language="English", options=options)
-    alone = [u.text for u in run(tr, speech[: 6 * SR], blocks=6)[1]]
+    a, b = tr.stream(language="English", options=options), tr.stream(options=options)
+    alone = [u.text for u in run(tr, speech[: 6 * SR], blocks=6, language="English")[1]]
+    assert all(alone)
     got = []
     for block in np.array_split(speech[: 6 * SR], 6):
         got += [u.text for u in a.feed(block, SR)]
