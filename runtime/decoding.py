@@ -5,8 +5,9 @@ straight from the encoder's device output), then one call per token in which onl
 ids and two small int32 vectors go in and only the argmax token ids come back to the host;
 logits and the cache stay where the session runs. Each row keeps its own length
 (``seqlens_k``, the GroupQueryAttention convention that both decoder graphs follow, see
-export/modules/decoder.py) and stops on its own (stop id or token cap); finished rows keep
-feeding a stop id until every row is done.
+export/modules/decoder.py) and stops on its own (stop id, token cap, or a loop that the
+repetition guard sees in its tail, history included); finished rows keep feeding a stop id until
+every row is done.
 
 The logits are read on the host only when asked for: per step for token log-probabilities, and
 once per row at the position where the model names the language.
@@ -23,6 +24,7 @@ import numpy as np
 from .bundle import Manifest
 from .kv_cache import KvCache
 from .providers import Device, import_onnxruntime
+from .repetition import RepetitionGuard
 
 
 @dataclass(frozen=True)
@@ -50,13 +52,16 @@ class Generation:
     """What ``GreedyDecoder.generate`` returns.
 
     Attributes:
-        tokens: Per row, the generated ids up to and including the stop id.
+        tokens: Per row, the generated ids up to and including the stop id; for a row the
+            repetition guard stopped, up to the end of the loop's first unit (no stop id).
         prompt_len: The longest prompt, in tokens.
         log_probs: Per row, each generated token's natural-log probability (when asked for).
         languages: Per row, {name: probability} at the language position, or None where the row
             never reached it (forced language, no probe, or another first token).
         prefill_seconds: The prefill call.
         step_seconds: One entry per decode call.
+        finish_reasons: Per row, why it ended (OpenAI's names): "stop" (a stop id), "length"
+            (its token cap; always with ``stop=False``) or "repetition" (the guard found a loop).
     """
 
     tokens: list[list[int]]
@@ -65,6 +70,7 @@ class Generation:
     languages: list[dict[str, float] | None] = field(default_factory=list)
     prefill_seconds: float = 0.0
     step_seconds: list[float] = field(default_factory=list)
+    finish_reasons: list[str] = field(default_factory=list)
 
 
 class _Binding(NamedTuple):
@@ -175,6 +181,20 @@ def _log_softmax_at(logits: np.ndarray, ids: np.ndarray) -> np.ndarray:
     return x[np.arange(len(ids)), ids] - lse
 
 
+def _cut_loop(guard: RepetitionGuard, said: list[int], out: list[int], scores: list[float]) -> bool:
+    """Show the guard a row's newest token (``out[-1]``; ``said`` is its history + ``out``). On a
+    loop, cut ``out`` and its ``scores`` after the loop's first unit (as the official repair keeps
+    one copy) and return True."""
+    said.append(out[-1])
+    history = len(said) - len(out)
+    loop = guard.find(said, history)
+    if loop is None:
+        return False
+    keep = max(loop.keep - history, 0)  # a loop that began in the history keeps no new tokens
+    del out[keep:], scores[keep:]
+    return True
+
+
 class GreedyDecoder:
     """Greedy decoding on one decoder session (see the module docstring)."""
 
@@ -262,6 +282,8 @@ class GreedyDecoder:
         log_probs: bool = False,
         language: LanguageProbe | None = None,
         kept: KeptPrefix | None = None,
+        repetition_guard: RepetitionGuard | None = None,
+        history: list[list[int]] | None = None,
     ) -> Generation:
         """Greedy tokens for a batch of prompts.
 
@@ -271,19 +293,30 @@ class GreedyDecoder:
                 output) or a numpy array; ``None`` for text-only prompts.
             audio_lens: (B,) int64 valid audio rows per prompt (``None`` with no audio).
             max_new_tokens: Per row, the cap on generated tokens (stop id included).
-            stop: False decodes every row to its cap (benchmarks).
+            stop: False decodes every row to its cap (benchmarks: equal work), guard or not.
             log_probs: Also return each token's log-probability (one log-softmax per step).
             language: Read the language probabilities where the model names the language.
             kept: One prompt only: decode on this KV cache, computing only the positions after
                 the longest start the prompt shares with the one it holds (streaming steps).
+            repetition_guard: Stop a row as soon as its tail is a loop (repetition.py) and keep
+                its tokens up to the end of the loop's first unit; None decodes loops to the cap.
+            history: Per row, ids already said before this generation (a streaming prefix's
+                text), looked at with the generated ones: a loop may begin in it, but only new
+                tokens continue it. Used by the guard only.
 
         Returns:
             A Generation.
 
         Raises:
-            ValueError: the prompt plus the cap exceeds the model's maximum positions.
+            ValueError: the prompt plus the cap exceeds the model's maximum positions, or
+                ``history`` has not one entry per prompt.
         """
         batch = len(prompts)
+        if history is not None and len(history) != batch:
+            raise ValueError(f"history has {len(history)} rows for {batch} prompts")
+        guard = repetition_guard if stop else None  # ignore_stop is equal work: no row may end early
+        said = [list(h) for h in history or [[]] * batch] if guard else []  # history + generated, per row
+        looped = np.zeros(batch, dtype=bool)
         capacity = max(len(p) for p in prompts) + max(max_new_tokens)
         io, _cache, logits, next_token, lens, prefill_seconds = self._prefill(
             prompts, audio_embeds, audio_lens, capacity, kept
@@ -316,13 +349,24 @@ class GreedyDecoder:
             for row in active:
                 out[row].append(int(token[row]))
             counts += ~done
-            done |= (counts >= caps) | (stop & np.isin(token, self.stop_ids))
+            stopped = stop & np.isin(token, self.stop_ids)
+            if guard is not None:
+                for row in active:
+                    looped[row] = not stopped[row] and _cut_loop(guard, said[row], out[row], scores[row])
+            done |= (counts >= caps) | stopped | looped
             if done.all():
                 break
             token[done] = self.stop_ids[0]
             lens += 1
             steps.append(self._step(io, token, lens))
-        return Generation(out, prompt_len, scores if log_probs else None, found, prefill_seconds, steps)
+        stop_ids = set(self.stop_ids.tolist())
+        reasons = [
+            "repetition" if looped[r] else "stop" if stop and out[r] and out[r][-1] in stop_ids else "length"
+            for r in range(batch)
+        ]
+        return Generation(
+            out, prompt_len, scores if log_probs else None, found, prefill_seconds, steps, reasons
+        )
 
     def forced_logits(
         self, prompt: np.ndarray, audio_embeds, audio_lens: np.ndarray | None, tokens: list[int]
