@@ -139,7 +139,8 @@ def compare(reference: Bundle, candidate: Bundle, audios: list[np.ndarray], max_
 def _compare(reference: Bundle, candidate: Bundle, audios: list[np.ndarray], max_tokens: int) -> dict:
     ref, cand = Transcriber(reference, providers="cpu"), Transcriber(candidate, providers="cpu")
     enc_cos, enc_abs, dec_cos, dec_abs, top1, same, agree = [], [], [], [], [], [], []
-    options = TranscriptionOptions(max_new_tokens=max_tokens)
+    # The decoders' own tokens: no repetition guard cuts one of them short where the other goes on.
+    options = TranscriptionOptions(max_new_tokens=max_tokens, repetition_guard=None)
     for wav in audios:
         ref_audio, cand_audio = ref.encode([wav]).row(0), cand.encode([wav]).row(0)
         ref_emb, cand_emb = ref_audio.numpy()[0], cand_audio.numpy()[0]

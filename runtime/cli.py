@@ -60,6 +60,13 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcr
         f"+ {DEFAULTS.tokens_per_second:g} per second of audio + the stop token)",
     )
     p.add_argument(
+        "--no-repetition-guard",
+        dest="repetition_guard",
+        action="store_false",
+        help="decode a chunk whose output loops ('the the the ...') to its token cap, as the official "
+        "package does, instead of stopping at the loop (finish_reason 'repetition') with one copy kept",
+    )
+    p.add_argument(
         "--format",
         "-f",
         choices=sorted(WRITERS),
@@ -152,6 +159,7 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcr
             batch_size=args.batch_size,
             max_chunk_seconds=args.max_chunk_seconds,
             word_timestamps=args.word_timestamps,
+            repetition_guard=DEFAULTS.repetition_guard if args.repetition_guard else None,
             progress=True,
             vad_filter=args.vad_filter,
             vad_parameters=vad_parameters,

@@ -7,6 +7,7 @@ import math
 from dataclasses import asdict, dataclass
 
 from .chunking import MIN_MAX_CHUNK_SECONDS
+from .repetition import DEFAULT_GUARD, RepetitionGuard
 from .vad import VadOptions
 
 # Chunks decoded together at most: beyond this, memory (a KV cache per row) fails long before speed gains.
@@ -33,7 +34,13 @@ class TranscriptionOptions:
             ``probability`` from the decoder's log-probabilities.
         log_probs: Compute each generated token's log-probability (one log-softmax per decode
             step) for ``Segment.avg_logprob``; off by default to keep the decode loop lean.
-        ignore_stop: Decode exactly the token cap, ignoring stop ids (benchmarks: equal work).
+        ignore_stop: Decode exactly the token cap, ignoring stop ids and the repetition guard
+            (benchmarks: equal work).
+        repetition_guard: Stop a chunk's decoding as soon as its last tokens are a loop (a unit
+            repeated far more often than speech does, see repetition.py) and keep one copy of the
+            unit, as the official repair of the text would; the chunk says so
+            (``Segment.finish_reason`` "repetition"). None decodes loops to the token cap, as the
+            official package does (its repair of the text applies either way).
         progress: A progress bar over audio seconds on stderr, for long work on a terminal.
         vad_filter: Decode only the speech that silero VAD finds (faster-whisper's ``vad_filter``):
             non-speech is dropped and chunks are cut at speech pauses, each one a contiguous span of
@@ -43,7 +50,8 @@ class TranscriptionOptions:
 
     Raises:
         ValueError: ``max_new_tokens`` below 1, ``batch_size`` not within 1 to ``MAX_BATCH_SIZE``,
-            or ``max_chunk_seconds`` below 2 s (or not a number). ``Transcriber.check_options``
+            ``max_chunk_seconds`` below 2 s (or not a number), or a ``repetition_guard`` that is
+            not a RepetitionGuard or None. ``Transcriber.check_options``
             also refuses chunks and caps beyond the model's positions.
     """
 
@@ -54,6 +62,7 @@ class TranscriptionOptions:
     word_timestamps: bool = False
     log_probs: bool = False
     ignore_stop: bool = False
+    repetition_guard: RepetitionGuard | None = DEFAULT_GUARD
     progress: bool = False
     vad_filter: bool = False
     vad_parameters: VadOptions | None = None
@@ -67,6 +76,10 @@ class TranscriptionOptions:
             raise ValueError(
                 f"max_chunk_seconds must be a number of seconds, at least {MIN_MAX_CHUNK_SECONDS:g} "
                 f"(chunks are at least 1 s long); got {self.max_chunk_seconds}"
+            )
+        if not (self.repetition_guard is None or isinstance(self.repetition_guard, RepetitionGuard)):
+            raise ValueError(
+                f"repetition_guard must be a RepetitionGuard or None (off); got {self.repetition_guard!r}"
             )
 
     @property

@@ -35,7 +35,8 @@ class Segment:
         text: The chunk's text, without the ``language X<asr_text>`` prefix or any other model
             control markup (parsing.parse_transcript); "" when ``reached_text`` is False.
         language: The chunk's language name ("" when the model heard no speech or named none).
-        tokens: Generated token ids, the stop id included.
+        tokens: Generated token ids, the stop id included (a chunk the repetition guard
+            stopped has none: its tokens end after the loop's first unit).
         words: With ``word_timestamps``: the aligner's word times.
         avg_logprob: Mean log-probability of the generated tokens (natural log), with
             ``log_probs`` or ``word_timestamps``; else ``None``.
@@ -44,7 +45,9 @@ class Segment:
             the model named none).
         finish_reason: "stop" when the model ended the chunk, "length" when it reached its
             token cap (``TranscriptionOptions.token_cap``), so its text may be cut short or a
-            repetition (as OpenAI's completions say).
+            repetition (as OpenAI's completions say), "repetition" when the repetition guard
+            stopped it in a loop (``TranscriptionOptions.repetition_guard``): its text keeps one
+            copy of what repeated, and speech after the loop may be missing.
         reached_text: False when the model's output never reached ``<asr_text>`` (its output
             was no transcript: silence, noise), so ``text`` is "". Always True when the
             language was forced.

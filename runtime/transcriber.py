@@ -38,6 +38,7 @@ from .options import TranscriptionOptions
 from .parsing import parse_transcript
 from .prompt import PromptBuilder, normalize_language
 from .providers import SessionSettings, create_session, resolve_providers, session_device
+from .repetition import RepetitionGuard
 from .results import Segment, Timings, Transcript, Word
 from .streaming import StreamingOptions, StreamingSession
 from .tokenizer import Tokenizer
@@ -333,6 +334,8 @@ class Transcriber:
         *,
         stop: bool = True,
         log_probs: bool = False,
+        repetition_guard: RepetitionGuard | None = None,
+        history: Sequence[Sequence[int]] | None = None,
     ) -> Generation:
         """Greedy decoding of a batch (see decoding.GreedyDecoder.generate).
 
@@ -342,9 +345,14 @@ class Transcriber:
             max_new_tokens: Per prompt, the cap on generated tokens (stop id included).
             stop: False decodes every row to its cap (benchmarks).
             log_probs: Also return each token's log-probability.
+            repetition_guard: Stop a row whose last tokens are a loop (``TranscriptionOptions``
+                turns it on for transcription; here it is off unless given).
+            history: Per prompt, ids already said before it (a streaming prefix's text), which
+                the guard looks at with the new ones.
 
         Returns:
-            A Generation: tokens, log-probabilities, language probabilities and timings.
+            A Generation: tokens, finish reasons, log-probabilities, language probabilities and
+            timings.
         """
         return self._greedy.generate(
             list(prompts),
@@ -354,6 +362,8 @@ class Transcriber:
             stop=stop,
             log_probs=log_probs,
             language=self._language_probe,
+            repetition_guard=repetition_guard,
+            history=None if history is None else [list(h) for h in history],
         )
 
     def forced_logits(
@@ -525,12 +535,14 @@ class Transcriber:
         wav, _ = self._prepare(audio, options)
         source = describe(audio)
         items = (_Item(0, c, context or "", language, source) for c in self._chunks(audio, wav, options))
-        capped, chunks = [], 0
+        capped, looped, chunks = [], [], 0
         for _, segments, _ in self._run(_in_batches(items, options.batch_size), options):
             chunks += len(segments)
             capped += [s for s in segments if s.finish_reason == "length"]
+            looped += [s for s in segments if s.finish_reason == "repetition"]
             yield from segments
         report_capped(source, capped, chunks, options)
+        report_looped(source, looped, chunks)
 
     def transcribe_batch(
         self,
@@ -606,8 +618,11 @@ class Transcriber:
                 timings[index].steps.extend(batch.steps)
         progress.close()
         for i in range(n):
-            capped = sorted((s for s in found[i] if s.finish_reason == "length"), key=lambda s: s.start)
-            report_capped(names[i], capped, len(found[i]), options)
+            ordered = sorted(found[i], key=lambda s: s.start)
+            report_capped(
+                names[i], [s for s in ordered if s.finish_reason == "length"], len(ordered), options
+            )
+            report_looped(names[i], [s for s in ordered if s.finish_reason == "repetition"], len(ordered))
         return [
             Transcript.of(
                 sorted(found[i], key=lambda s: s.start),
@@ -633,27 +648,31 @@ class Transcriber:
             ]
             caps = [self.token_cap(it.chunk.duration, options) for it in items]
             generation = self.decode(
-                prompts, encoding, caps, stop=not options.ignore_stop, log_probs=options.wants_log_probs
+                prompts,
+                encoding,
+                caps,
+                stop=not options.ignore_stop,
+                log_probs=options.wants_log_probs,
+                repetition_guard=options.repetition_guard,
             )
             timings = Timings(
                 [float(encoding.seconds)], [generation.prefill_seconds], generation.step_seconds
             )
             yield (
                 items,
-                [self._segment(it, generation, row, caps[row], options) for row, it in enumerate(items)],
+                [self._segment(it, generation, row, options) for row, it in enumerate(items)],
                 timings,
             )
 
     def _segment(
-        self, item: _Item, generation: Generation, row: int, cap: int, options: TranscriptionOptions
+        self, item: _Item, generation: Generation, row: int, options: TranscriptionOptions
     ) -> Segment:
         tokens = generation.tokens[row]
-        stopped = bool(tokens) and tokens[-1] in self.bundle.manifest.tokens.eos
-        finish_reason = "length" if len(tokens) >= cap and not stopped else "stop"
+        finish_reason = generation.finish_reasons[row]
         parsed = parse_transcript(
             self.tokenizer.decode(tokens),
             item.language,
-            truncated=finish_reason == "length",
+            truncated=finish_reason == "length",  # a loop is cut after a whole unit: not mid-word
             markup=self._markup,
         )
         lang, text = parsed.language, parsed.text
@@ -733,6 +752,34 @@ def report_capped(source: str, capped: Sequence[Segment], chunks: int, options: 
         )
     log.warning(
         "%s: %s or a repetition; raise the cap with --max-new-tokens (TranscriptionOptions.max_new_tokens)",
+        source,
+        what,
+    )
+
+
+def report_looped(source: str, looped: Sequence[Segment], chunks: int) -> None:
+    """One warning per recording whose chunks the repetition guard stopped (``finish_reason``
+    "repetition"), on the package logger (the CLI prints it): where, what the text keeps, and that
+    speech after the loop in such a chunk may be missing.
+
+    Args:
+        source: The recording's name.
+        looped: Its looped segments, in time order.
+        chunks: How many chunks it had.
+    """
+    if not looped:
+        return
+    first = looped[0]
+    where = f"{first.start:.2f}-{first.end:.2f} s"
+    what = (
+        f"at {where} the model repeated itself"
+        if len(looped) == 1
+        else f"in {len(looped)} of {chunks} chunks (the first at {where}) the model repeated itself"
+    )
+    log.warning(
+        "%s: %s; decoding stopped at the loop and the text keeps one copy of what repeated, so speech "
+        "after it may be missing (--no-repetition-guard, TranscriptionOptions.repetition_guard=None, "
+        "decodes loops to the token cap instead)",
         source,
         what,
     )

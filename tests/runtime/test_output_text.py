@@ -119,18 +119,19 @@ def demo() -> Transcriber:
     return Transcriber(demo_bundle(), providers="cpu")
 
 
-def segment_of(demo: Transcriber, raw: str, language: str | None, cap: int, stop: bool = True):
-    """The Segment the transcriber makes of a chunk whose decoder wrote ``raw``."""
+def segment_of(demo: Transcriber, raw: str, language: str | None, stop: bool = True):
+    """The Segment the transcriber makes of a chunk whose decoder wrote ``raw`` and then a stop id, or
+    (``stop`` False) reached its cap."""
     tokens = demo.tokenizer.encode(raw) + ([demo.bundle.manifest.tokens.im_end] if stop else [])
     item = _Item(0, Chunk(np.zeros(16000, np.float32), 3.0, 1.0), "", language, "talk.wav")
-    generation = Generation([tokens], 10, None, [None])
-    return demo._segment(item, generation, 0, cap, TranscriptionOptions())
+    generation = Generation([tokens], 10, None, [None], finish_reasons=["stop" if stop else "length"])
+    return demo._segment(item, generation, 0, TranscriptionOptions())
 
 
 def test_markup_reaches_neither_text_nor_json_nor_subtitles(demo, tmp_path):
     raw = "language English<asr_text>Hello there.<|fim_prefix|>language English<asr_text>General Kenobi."
-    forced = segment_of(demo, "language German<asr_text>Guten Tag.", "German", 100)
-    segments = [segment_of(demo, raw, None, 100), forced]
+    forced = segment_of(demo, "language German<asr_text>Guten Tag.", "German")
+    segments = [segment_of(demo, raw, None), forced]
     assert [s.text for s in segments] == ["Hello there. General Kenobi.", "Guten Tag."]
     transcript = Transcript.of(segments, 5.0, source="talk.wav")
     for fmt in ("txt", "json", "srt", "vtt", "tsv"):
@@ -141,7 +142,7 @@ def test_markup_reaches_neither_text_nor_json_nor_subtitles(demo, tmp_path):
 def test_a_chunk_at_its_cap_says_so_in_the_segment_json_and_a_warning(demo, caplog):
     raw = "language English<asr_text>Book a table for"
     cap = len(demo.tokenizer.encode(raw))  # the decoder stopped at the cap, mid-sentence
-    segment = segment_of(demo, raw, None, cap, stop=False)
+    segment = segment_of(demo, raw, None, stop=False)
     assert (segment.finish_reason, segment.reached_text) == ("length", True)
     report_capped("talk.wav", [segment], 1, TranscriptionOptions())
     assert f"talk.wav: 3.00-4.00 s reached its cap of {cap} tokens" in caplog.text
@@ -155,9 +156,9 @@ def test_a_chunk_at_its_cap_says_so_in_the_segment_json_and_a_warning(demo, capl
     doc = Transcript.of([segment], 4.0).to_dict()["segments"][0]
     assert (doc["finish_reason"], doc["reached_text"]) == ("length", True)
     caplog.clear()
-    done = segment_of(demo, "language English<asr_text>Book a table.", None, 100)
+    done = segment_of(demo, "language English<asr_text>Book a table.", None)
     assert done.finish_reason == "stop" and not caplog.text
-    silent = segment_of(demo, "l.", None, 100)
+    silent = segment_of(demo, "l.", None)
     assert (silent.text, silent.reached_text) == ("", False)
     assert Transcript.of([silent], 4.0).to_dict()["segments"][0]["reached_text"] is False
 

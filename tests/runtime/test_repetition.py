@@ -4,12 +4,22 @@ the official repair would give, and the old tokens with the guard off."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import pytest
+import soundfile as sf
 
+from qwen_asr_edge.runtime import Transcriber, TranscriptionOptions, demo_bundle
+from qwen_asr_edge.runtime.audio import load_audio
+from qwen_asr_edge.runtime.demo import demo_examples
+from qwen_asr_edge.runtime.parsing import fix_repetitions, parse_output
 from qwen_asr_edge.runtime.repetition import DEFAULT_GUARD, Loop, RepetitionGuard
+from qwen_asr_edge.runtime.transcriber import AudioEncoding
+from tests.support import noise_clip
+from tests.support import run_cli as cli
 
 GUARD = RepetitionGuard()
 
@@ -95,3 +105,139 @@ def test_bad_thresholds_are_refused():
     for bad in ({"max_unit": 0}, {"min_repeats": 1}, {"min_tokens": 0}):
         with pytest.raises(ValueError, match="repetition guard"):
             RepetitionGuard(**bad)
+
+
+# -- with the Qwen3 tokenizer and a tiny model that loops ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny(bundles) -> Transcriber:
+    return Transcriber(bundles["tied-full"], providers="cpu")
+
+
+# What speech repeats, about as often as a 30 s chunk could hold it, with the real Qwen3 tokenizer
+# (the tiny bundles have it): laughter, digits, "no, no, no", Ballmer's "developers" (14 times), a
+# stadium chant, a song's "la la la", a refrain.
+SPEECH = [
+    (" ha", 30),
+    ("哈哈哈哈", 15),
+    ("0", 25),
+    (" 0", 25),
+    (" no,", 15),
+    (" developers,", 14),
+    (" U-S-A!", 16),
+    (" Go!", 18),
+    (" la", 40),
+    (" Thank you.", 10),
+    (" Around the world, around the world,", 4),
+    (" I will always love you, my dear, whatever the weather says.", 4),
+]
+
+
+@pytest.mark.parametrize("text,times", SPEECH)
+def test_speech_repeats_are_no_loop_and_short_units_loop_only_where_the_official_repair_acts(
+    tiny, text, times
+):
+    tokens = tiny.tokenizer.encode("Hello" + text * times)
+    assert first_loop(GUARD, tokens) is None
+    # Said on and on: the guard stops it, and keeps what the official repair keeps of the same text.
+    tokens = tiny.tokenizer.encode("Hello" + text * 200)
+    n, loop = first_loop(GUARD, tokens)
+    kept = tiny.tokenizer.decode(tokens[: loop.keep])
+    assert kept == "Hello" + text
+    if loop.unit <= 4 and len(text) <= 20:  # a unit the official repair handles: it acts already
+        # (on characters: a run of one character it keeps once, where the guard never splits a token)
+        repaired = "Hello" + text[0] if len(set(text)) == 1 else kept
+        assert fix_repetitions(tiny.tokenizer.decode(tokens[:n])) == repaired
+
+
+def looping_clip(tiny: Transcriber) -> tuple[np.ndarray, AudioEncoding, np.ndarray]:
+    """A clip on which the tiny model, told the language, loops on one token up to any cap (found
+    by search): the clip, its encoding and its prompt."""
+    wav = noise_clip(2.0, seed=1)
+    encoding = tiny.encode([wav])
+    return wav, encoding, tiny.prompt_ids(int(encoding.lengths[0]), "", "English")
+
+
+def test_a_looping_row_stops_early_with_the_text_of_the_official_repair(tiny):
+    wav, encoding, prompt = looping_clip(tiny)
+    off = tiny.decode([prompt], encoding, [300])
+    assert off.finish_reasons == ["length"]
+    n, loop = first_loop(GUARD, off.tokens[0])
+    on = tiny.decode([prompt], encoding, [300], repetition_guard=GUARD)
+    assert on.finish_reasons == ["repetition"]
+    assert on.tokens[0] == off.tokens[0][: loop.keep]
+    assert len(on.step_seconds) == n - 1 < len(off.step_seconds) - 50  # stopped where it was found
+    raw_on, raw_off = tiny.tokenizer.decode(on.tokens[0]), tiny.tokenizer.decode(off.tokens[0])
+    assert parse_output(raw_on, "English") == parse_output(raw_off, "English")  # official parse + repair
+
+    # In a batch the guard stops that row only; log-probabilities are cut with the tokens.
+    other = tiny.encode([noise_clip(8.0, seed=1)])
+    other_prompt = tiny.prompt_ids(int(other.lengths[0]), "", "German")
+    alone = tiny.decode([other_prompt], other, [300], repetition_guard=GUARD)
+    assert alone.finish_reasons == ["length"]  # this one does not loop
+    both = tiny.encode([wav, noise_clip(8.0, seed=1)])
+    batch = tiny.decode([prompt, other_prompt], both, [300, 300], log_probs=True, repetition_guard=GUARD)
+    assert batch.tokens == [on.tokens[0], alone.tokens[0]]
+    assert batch.finish_reasons == ["repetition", "length"]
+    assert [len(x) for x in batch.log_probs] == [len(t) for t in batch.tokens]
+
+
+def test_history_lets_a_loop_begun_before_the_prompt_end_stop_sooner(tiny):
+    """Streaming puts text already said into the prompt: a loop that began in it is stopped when the
+    new tokens complete its threshold, keeping none of them (its first copy was said already)."""
+    _, encoding, prompt = looping_clip(tiny)
+    whole = tiny.decode([prompt], encoding, [300]).tokens[0]
+    n, loop = first_loop(GUARD, whole)
+    said = whole[: loop.start + 40]  # 40 repeats said, 40 to come
+    continued = np.concatenate([prompt, said])
+    assert tiny.decode([continued], encoding, [100]).tokens[0] == whole[len(said) : len(said) + 100]
+    seen = tiny.decode([continued], encoding, [100], repetition_guard=GUARD, history=[said])
+    assert (seen.tokens, seen.finish_reasons) == ([[]], ["repetition"])
+    assert len(seen.step_seconds) == n - len(said) - 1
+    unseen = tiny.decode([continued], encoding, [100], repetition_guard=GUARD)
+    assert unseen.tokens == [whole[len(said) : len(said) + 1]] and len(unseen.step_seconds) == 79
+    with pytest.raises(ValueError, match="history has 2 rows for 1 prompts"):
+        tiny.decode([continued], encoding, [100], repetition_guard=GUARD, history=[said, said])
+
+
+def test_transcription_guards_by_default_says_so_and_off_gives_the_old_tokens(tiny, caplog):
+    wav, encoding, prompt = looping_clip(tiny)
+    options = TranscriptionOptions(max_new_tokens=300)
+    got = tiny.transcribe(wav, language="English", options=options)
+    (segment,) = got.segments
+    assert segment.finish_reason == "repetition" and len(segment.tokens) < 300
+    assert got.to_dict()["segments"][0]["finish_reason"] == "repetition"
+    (line,) = caplog.text.splitlines()
+    assert "0.00-2.00 s the model repeated itself" in line and "--no-repetition-guard" in line
+    caplog.clear()
+    off = tiny.transcribe(wav, language="English", options=replace(options, repetition_guard=None))
+    assert off.segments[0].tokens == tiny.decode([prompt], encoding, [300]).tokens[0]
+    assert off.segments[0].finish_reason == "length" and "reached its cap" in caplog.text
+    assert off.text == got.text  # the official repair collapses the loop the guard stopped
+    equal_work = tiny.transcribe(wav, language="English", options=replace(options, ignore_stop=True))
+    assert equal_work.segments[0].tokens == off.segments[0].tokens  # benchmarks: no row ends early
+    with pytest.raises(ValueError, match="RepetitionGuard or None"):
+        TranscriptionOptions(repetition_guard=False)
+
+
+def test_cli_guards_by_default_and_no_repetition_guard_turns_it_off(tiny, bundles, tmp_path):
+    wav, *_ = looping_clip(tiny)
+    sf.write(tmp_path / "loop.wav", wav, 16000, subtype="FLOAT")
+    args = ["transcribe", tmp_path / "loop.wav", "--bundle", bundles["tied-full"], "--language", "English"]
+    args += ["--max-new-tokens", "300", "-f", "json"]
+    guarded, off = cli(*args), cli(*args, "--no-repetition-guard")
+    assert guarded.returncode == off.returncode == 0, guarded.stderr + off.stderr
+    assert json.loads(guarded.stdout)[0]["segments"][0]["finish_reason"] == "repetition"
+    assert "the model repeated itself" in guarded.stderr
+    assert json.loads(off.stdout)[0]["segments"][0]["finish_reason"] == "length"
+    assert "reached its cap" in off.stderr and "repeated itself" not in off.stderr
+
+
+def test_finish_reasons_name_the_stop_id_and_the_cap():
+    demo = Transcriber(demo_bundle(), providers="cpu")
+    wav = load_audio(demo_examples()[0]["audio"])
+    stopped = demo.transcribe(wav).segments[0]
+    assert stopped.finish_reason == "stop" and stopped.tokens[-1] in demo.bundle.manifest.tokens.eos
+    capped = demo.transcribe(wav, options=TranscriptionOptions(max_new_tokens=5)).segments[0]
+    assert capped.finish_reason == "length" and len(capped.tokens) == 5
