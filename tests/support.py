@@ -20,6 +20,14 @@ SR = 16000
 PARITY_TOKENS = 24
 
 
+def parity_options(**more):
+    """TranscriptionOptions that compare with the official package: its token cap, and no repetition
+    guard (the official package has none, and the tiny random models do loop)."""
+    from qwen_asr_edge.runtime.options import TranscriptionOptions
+
+    return TranscriptionOptions(max_new_tokens=PARITY_TOKENS, repetition_guard=None, **more)
+
+
 def run_cli(*args, timeout: int = 300, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run ``qwen-asr-edge ARGS`` in a fresh process, as a user would."""
     command = [sys.executable, "-m", "qwen_asr_edge", *map(str, args)]

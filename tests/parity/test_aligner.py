@@ -182,14 +182,14 @@ def test_aligner_prompt_differs_from_official_only_by_the_mistral_regex(official
 
 @pytest.mark.parametrize("seconds", [2.0, 12.0])
 def test_transcribe_with_timestamps_matches_official(official_asr_with_aligner, bundles, seconds):
-    from qwen_asr_edge.runtime import Transcriber, TranscriptionOptions
-    from tests.support import PARITY_TOKENS
+    from qwen_asr_edge.runtime import Transcriber
+    from tests.support import parity_options
 
     wav = noise_clip(seconds, seed=50)
     # Forced: random weights never write <asr_text>, so a detected language would leave no text.
     want = official_asr_with_aligner.transcribe((wav, 16000), language="English", return_time_stamps=True)[0]
     tr = Transcriber(bundles["untied-full-aligner"], providers="cpu")
-    options = TranscriptionOptions(max_new_tokens=PARITY_TOKENS, word_timestamps=True)
+    options = parity_options(word_timestamps=True)
     got = tr.transcribe(wav, language="English", options=options)
     assert (got.language, got.text) == official_where_well_formed(
         want, got.segments[0], tr.tokenizer, "English"

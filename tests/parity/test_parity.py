@@ -14,9 +14,16 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from qwen_asr_edge.runtime.options import TranscriptionOptions
 from qwen_asr_edge.runtime.transcriber import Transcriber
-from tests.support import PARITY_TOKENS, SR, Lazy, noise_clip, official_where_well_formed, record_error
+from tests.support import (
+    PARITY_TOKENS,
+    SR,
+    Lazy,
+    noise_clip,
+    official_where_well_formed,
+    parity_options,
+    record_error,
+)
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("qwen_asr")
@@ -197,9 +204,7 @@ def test_greedy_tokens_and_text_match_official(
     want_tokens = official_tokens(asr, wav, context, language)
     want = asr.transcribe((wav, SR), context=context, language=language)[0]
 
-    got = transcribers[bundle].transcribe(
-        wav, context=context, language=language, options=TranscriptionOptions(max_new_tokens=PARITY_TOKENS)
-    )
+    got = transcribers[bundle].transcribe(wav, context=context, language=language, options=parity_options())
     assert got.segments[0].tokens == want_tokens
     tokenizer = transcribers[bundle].tokenizer
     assert (got.language, got.text) == official_where_well_formed(want, got.segments[0], tokenizer, language)
@@ -210,7 +215,7 @@ def test_windowed_bundle_equals_official_up_to_8s(official, checkpoints, transcr
     """Within one 8 s window both scopes are the same computation, so the default bundle is exact."""
     asr = official(checkpoints["untied"])
     wav = noise_clip(seconds, seed=6)
-    options = TranscriptionOptions(max_new_tokens=PARITY_TOKENS)
+    options = parity_options()
     got = transcribers["untied-windowed"].transcribe(wav, options=options)
     assert got.segments[0].tokens == official_tokens(asr, wav, "", None)
 
@@ -227,7 +232,7 @@ def test_batched_decoding_equals_official_single_clips(
     asr = official(checkpoints["untied"])
     wavs = [noise_clip(s, seed=10 + i) for i, s in enumerate([2.0, 0.3, 12.0, 5.5, 30.0])]
     got = transcribers[bundle].transcribe_batch(
-        wavs, context=context, language=language, options=TranscriptionOptions(max_new_tokens=PARITY_TOKENS)
+        wavs, context=context, language=language, options=parity_options()
     )
     for wav, g in zip(wavs, got, strict=True):
         assert g.segments[0].tokens == official_tokens(asr, wav, context, language)
@@ -246,7 +251,7 @@ def test_equal_length_batch_equals_official_batch(official, checkpoints, transcr
         wavs,
         context=["", CONTEXT, ""],
         language=[None, None, "English"],
-        options=TranscriptionOptions(max_new_tokens=PARITY_TOKENS),
+        options=parity_options(),
     )
     tokenizer = transcribers["untied-full"].tokenizer
     assert [(g.language, g.text) for g in got] == [
@@ -274,6 +279,7 @@ def test_cli_transcribe_matches_official(official, checkpoints, bundles, transcr
             "json",
             "--max-new-tokens",
             str(PARITY_TOKENS),
+            "--no-repetition-guard",
             "--context",
             CONTEXT,
         ]
@@ -282,7 +288,7 @@ def test_cli_transcribe_matches_official(official, checkpoints, bundles, transcr
         assert main(args) == 0
         got = json.loads(capsys.readouterr().out)
         want = asr.transcribe([str(f) for f in files], context=CONTEXT, language=language)
-        options = TranscriptionOptions(max_new_tokens=PARITY_TOKENS)
+        options = parity_options()
         tr = transcribers["untied-full"]
         ours = tr.transcribe_batch(
             [str(f) for f in files], context=CONTEXT, language=language, options=options
