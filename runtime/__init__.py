@@ -9,11 +9,12 @@
         print(segment.start, segment.end, segment.avg_logprob, segment.text)
 
 Modules, each with one job: audio (files and arrays -> 16 kHz mono), chunking (quiet-point
-cuts), vad (the voice-activity filter), mel, prompt, decoding (greedy loop, KV cache), parsing
-(model output -> language, text), transcriber (the pipeline), aligner and alignment (word times),
-options and results (the data types), writers and subtitles (output formats), bundle (the export
-contract), providers (onnxruntime sessions), errors, sources (live audio as blocks: stdin, FIFOs,
-devices, paced files, microphones), live (showing a stream's text), and the CLI modules.
+cuts), vad (the voice-activity filter), mel, prompt, decoding (greedy loop, KV cache), repetition
+(the loop guard), parsing (model output -> language, text), transcriber (the pipeline), aligner
+and alignment (word times), options and results (the data types), writers and subtitles (output
+formats), bundle (the export contract), providers (onnxruntime sessions), errors, sources (live
+audio as blocks: stdin, FIFOs, devices, paced files, microphones), live (showing a stream's text),
+and the CLI modules.
 """
 
 from .aligner import Aligner
@@ -31,6 +32,7 @@ from .errors import (
 )
 from .options import TranscriptionOptions
 from .providers import SessionSettings
+from .repetition import RepetitionGuard
 from .results import Segment, Timings, Transcript, Word
 from .streaming import StreamingOptions, StreamingSession, StreamUpdate
 from .transcriber import AudioEncoding, Transcriber
@@ -49,6 +51,7 @@ __all__ = [
     "MissingDependencyError",
     "ProviderError",
     "QwenAsrEdgeError",
+    "RepetitionGuard",
     "Segment",
     "SessionSettings",
     "StreamUpdate",

@@ -5,7 +5,9 @@ token cap: hundreds of decode steps, and live, a loop on the user's screen. The 
 only repairs the text afterwards (``detect_and_fix_repetitions``, parsing.fix_repetitions: a
 pattern of at most 20 characters repeated 20 times or more becomes one copy). The guard finds the
 loop while decoding, on the token ids, and keeps what that repair keeps: the text before the loop
-and one copy of its unit.
+and one copy of its unit, from where the loop began (the earliest start, as the repair scans left
+to right), never half a unit. (The repair works on characters, so of a run of one character,
+"哈哈哈哈" tokens or "!!!!", it keeps one character where the guard keeps one token.)
 
 The rule: the tail is a loop when a unit of ``p`` tokens (1 <= p <= ``max_unit``) repeats at
 least ``max(min_repeats, ceil(min_tokens / p))`` times in a row; with the defaults (32, 5, 80):
@@ -14,14 +16,16 @@ tokens). Why so strict, when a loop costs a step per token: stopping a loop afte
 rather than at a 30 s chunk's cap of 485 saves most of the steps already, and what is at stake on
 the other side is speech, which does repeat. With the Qwen3 tokenizer: " ha" x 10 laughter is
 10 tokens of one unit, "哈哈哈哈" is one token, "1" and twelve zeros are 13, "no, no, no" and
-"Go! Go! Go!" are units of 2, Ballmer's "developers, developers, ..." (14 times) is a unit of 2
+"0 0 0" are units of 2, Ballmer's "developers, developers, ..." (14 times) is a unit of 2
 repeated 14 times, a chant of "U-S-A!" a unit of 4. None of these reach the rule; a stadium
 chanting one 4-token unit 20 times would, and so would the official repair (7 characters, 20
-times). For units of up to four tokens (which mostly spell at most 20 characters) the rule asks at
-least as many repeats as the official repair does (one token: 80, two: 40, four: 20), so where
-both apply, the guard only stops decoding whose loop the repair would have collapsed anyway.
-Longer units (sentences, which the official repair never touches) need 5 verbatim repeats in a
-row; speech repeats a sentence two or three times, a looping model until its cap.
+times). For units of up to four tokens (which mostly spell at most 20 characters) the rule asks
+at least as many repeats as the official repair does (one token: 80, two: 40, four: 20), so
+where both apply, the guard only stops decoding whose loop the repair would have collapsed
+anyway; what it loses is text after the loop, where a model would have left the loop by itself.
+Longer units (sentences, which the official repair never touches: they stay repeated up to the
+cap) need 5 verbatim repeats in a row; speech repeats a sentence two or three times, a looping
+model until its cap.
 """
 
 from __future__ import annotations

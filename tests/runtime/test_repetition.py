@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from qwen_asr_edge.runtime import Transcriber, TranscriptionOptions, demo_bundle
+from qwen_asr_edge.runtime import RepetitionGuard, Transcriber, TranscriptionOptions, demo_bundle
 from qwen_asr_edge.runtime.audio import load_audio
 from qwen_asr_edge.runtime.demo import demo_examples
 from qwen_asr_edge.runtime.parsing import fix_repetitions, parse_output
-from qwen_asr_edge.runtime.repetition import DEFAULT_GUARD, Loop, RepetitionGuard
+from qwen_asr_edge.runtime.repetition import DEFAULT_GUARD, Loop
 from qwen_asr_edge.runtime.transcriber import AudioEncoding
 from tests.support import noise_clip
 from tests.support import run_cli as cli
@@ -151,6 +151,10 @@ def test_speech_repeats_are_no_loop_and_short_units_loop_only_where_the_official
         assert fix_repetitions(tiny.tokenizer.decode(tokens[:n])) == repaired
 
 
+# A cap past where the guard finds the loop below (at the 240th token, begun at the 161st).
+CAP = 260
+
+
 def looping_clip(tiny: Transcriber) -> tuple[np.ndarray, AudioEncoding, np.ndarray]:
     """A clip on which the tiny model, told the language, loops on one token up to any cap (found
     by search): the clip, its encoding and its prompt."""
@@ -161,23 +165,23 @@ def looping_clip(tiny: Transcriber) -> tuple[np.ndarray, AudioEncoding, np.ndarr
 
 def test_a_looping_row_stops_early_with_the_text_of_the_official_repair(tiny):
     wav, encoding, prompt = looping_clip(tiny)
-    off = tiny.decode([prompt], encoding, [300])
+    off = tiny.decode([prompt], encoding, [CAP])
     assert off.finish_reasons == ["length"]
     n, loop = first_loop(GUARD, off.tokens[0])
-    on = tiny.decode([prompt], encoding, [300], repetition_guard=GUARD)
+    on = tiny.decode([prompt], encoding, [CAP], repetition_guard=GUARD)
     assert on.finish_reasons == ["repetition"]
     assert on.tokens[0] == off.tokens[0][: loop.keep]
-    assert len(on.step_seconds) == n - 1 < len(off.step_seconds) - 50  # stopped where it was found
+    assert len(on.step_seconds) == n - 1 == 239 < len(off.step_seconds)  # stopped where it was found
     raw_on, raw_off = tiny.tokenizer.decode(on.tokens[0]), tiny.tokenizer.decode(off.tokens[0])
     assert parse_output(raw_on, "English") == parse_output(raw_off, "English")  # official parse + repair
 
     # In a batch the guard stops that row only; log-probabilities are cut with the tokens.
     other = tiny.encode([noise_clip(8.0, seed=1)])
     other_prompt = tiny.prompt_ids(int(other.lengths[0]), "", "German")
-    alone = tiny.decode([other_prompt], other, [300], repetition_guard=GUARD)
+    alone = tiny.decode([other_prompt], other, [CAP], repetition_guard=GUARD)
     assert alone.finish_reasons == ["length"]  # this one does not loop
     both = tiny.encode([wav, noise_clip(8.0, seed=1)])
-    batch = tiny.decode([prompt, other_prompt], both, [300, 300], log_probs=True, repetition_guard=GUARD)
+    batch = tiny.decode([prompt, other_prompt], both, [CAP, CAP], log_probs=True, repetition_guard=GUARD)
     assert batch.tokens == [on.tokens[0], alone.tokens[0]]
     assert batch.finish_reasons == ["repetition", "length"]
     assert [len(x) for x in batch.log_probs] == [len(t) for t in batch.tokens]
@@ -187,32 +191,32 @@ def test_history_lets_a_loop_begun_before_the_prompt_end_stop_sooner(tiny):
     """Streaming puts text already said into the prompt: a loop that began in it is stopped when the
     new tokens complete its threshold, keeping none of them (its first copy was said already)."""
     _, encoding, prompt = looping_clip(tiny)
-    whole = tiny.decode([prompt], encoding, [300]).tokens[0]
+    whole = tiny.decode([prompt], encoding, [280]).tokens[0]
     n, loop = first_loop(GUARD, whole)
     said = whole[: loop.start + 40]  # 40 repeats said, 40 to come
     continued = np.concatenate([prompt, said])
-    assert tiny.decode([continued], encoding, [100]).tokens[0] == whole[len(said) : len(said) + 100]
-    seen = tiny.decode([continued], encoding, [100], repetition_guard=GUARD, history=[said])
+    assert tiny.decode([continued], encoding, [80]).tokens[0] == whole[len(said) : len(said) + 80]
+    seen = tiny.decode([continued], encoding, [80], repetition_guard=GUARD, history=[said])
     assert (seen.tokens, seen.finish_reasons) == ([[]], ["repetition"])
-    assert len(seen.step_seconds) == n - len(said) - 1
-    unseen = tiny.decode([continued], encoding, [100], repetition_guard=GUARD)
-    assert unseen.tokens == [whole[len(said) : len(said) + 1]] and len(unseen.step_seconds) == 79
+    assert len(seen.step_seconds) == n - len(said) - 1 == 39
+    unseen = tiny.decode([continued], encoding, [80], repetition_guard=GUARD)  # 80 new repeats needed
+    assert unseen.tokens == [whole[len(said) : len(said) + 1]] and unseen.finish_reasons == ["repetition"]
     with pytest.raises(ValueError, match="history has 2 rows for 1 prompts"):
-        tiny.decode([continued], encoding, [100], repetition_guard=GUARD, history=[said, said])
+        tiny.decode([continued], encoding, [80], repetition_guard=GUARD, history=[said, said])
 
 
 def test_transcription_guards_by_default_says_so_and_off_gives_the_old_tokens(tiny, caplog):
     wav, encoding, prompt = looping_clip(tiny)
-    options = TranscriptionOptions(max_new_tokens=300)
+    options = TranscriptionOptions(max_new_tokens=CAP)
     got = tiny.transcribe(wav, language="English", options=options)
     (segment,) = got.segments
-    assert segment.finish_reason == "repetition" and len(segment.tokens) < 300
+    assert segment.finish_reason == "repetition" and len(segment.tokens) < CAP
     assert got.to_dict()["segments"][0]["finish_reason"] == "repetition"
     (line,) = caplog.text.splitlines()
     assert "0.00-2.00 s the model repeated itself" in line and "--no-repetition-guard" in line
     caplog.clear()
     off = tiny.transcribe(wav, language="English", options=replace(options, repetition_guard=None))
-    assert off.segments[0].tokens == tiny.decode([prompt], encoding, [300]).tokens[0]
+    assert off.segments[0].tokens == tiny.decode([prompt], encoding, [CAP]).tokens[0]
     assert off.segments[0].finish_reason == "length" and "reached its cap" in caplog.text
     assert off.text == got.text  # the official repair collapses the loop the guard stopped
     equal_work = tiny.transcribe(wav, language="English", options=replace(options, ignore_stop=True))
@@ -225,7 +229,7 @@ def test_cli_guards_by_default_and_no_repetition_guard_turns_it_off(tiny, bundle
     wav, *_ = looping_clip(tiny)
     sf.write(tmp_path / "loop.wav", wav, 16000, subtype="FLOAT")
     args = ["transcribe", tmp_path / "loop.wav", "--bundle", bundles["tied-full"], "--language", "English"]
-    args += ["--max-new-tokens", "300", "-f", "json"]
+    args += ["--max-new-tokens", CAP, "-f", "json"]
     guarded, off = cli(*args), cli(*args, "--no-repetition-guard")
     assert guarded.returncode == off.returncode == 0, guarded.stderr + off.stderr
     assert json.loads(guarded.stdout)[0]["segments"][0]["finish_reason"] == "repetition"
