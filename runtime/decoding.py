@@ -315,7 +315,7 @@ class GreedyDecoder:
         if history is not None and len(history) != batch:
             raise ValueError(f"history has {len(history)} rows for {batch} prompts")
         guard = repetition_guard if stop else None  # ignore_stop is equal work: no row may end early
-        said = [list(h) for h in history or [[]] * batch] if guard else []  # history + generated, per row
+        said = [list(h) for h in history or [[]] * batch] if guard is not None else []  # history + new
         looped = np.zeros(batch, dtype=bool)
         capacity = max(len(p) for p in prompts) + max(max_new_tokens)
         io, _cache, logits, next_token, lens, prefill_seconds = self._prefill(

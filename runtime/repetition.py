@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import NamedTuple
 
 
@@ -84,6 +85,11 @@ class RepetitionGuard:
         """Repeats in a row that make a unit of ``unit`` tokens a loop."""
         return max(self.min_repeats, math.ceil(self.min_tokens / unit))
 
+    @cached_property
+    def _spans(self) -> tuple[tuple[int, int], ...]:
+        """(unit, tokens its loop spans) for every unit length, once: ``find`` runs every step."""
+        return tuple((unit, unit * self.repeats_needed(unit)) for unit in range(1, self.max_unit + 1))
+
     def find(self, tokens: Sequence[int], new_from: int = 0) -> Loop | None:
         """The loop that the tail of ``tokens`` is, or None.
 
@@ -105,8 +111,7 @@ class RepetitionGuard:
         n = len(tokens)
         if n <= new_from:
             return None
-        for unit in range(1, self.max_unit + 1):
-            span = unit * self.repeats_needed(unit)
+        for unit, span in self._spans:
             if span > n:
                 continue  # a longer unit may still fit: spans are not monotonic in the unit
             i, bound = n - 1, n - span + unit  # tokens[bound:] must each equal the one `unit` before
