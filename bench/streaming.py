@@ -19,9 +19,10 @@ of 10 min is the goal).
 
 Accuracy (the demo model, its 200 held-out clips): each clip streamed in 0.25 s blocks, final text
 against offline transcription of the same clip (exact-equality rate, WER of each against the
-reference); then the clips in streams of five with 1.5 s pauses, final text against the offline
-transcript of each stream, and how long after each clip's speech ends its words are committed
-(stream seconds, which at live pace is wall time).
+reference); then each clip followed by 4 s of silence, and how long after its speech ends its
+final text is committed (stream seconds, which at live pace is wall time). The demo model knows
+single short sentences only (it gives no transcript for clips strung into 20 s), so longer
+streams are judged on the 0.6B shape's cost alone.
 """
 
 from __future__ import annotations
@@ -158,29 +159,25 @@ def accuracy(work: Path) -> dict:
             {"offline": a, "streamed": b} for a, b in zip(offline, streamed, strict=True) if a != b
         ][:20],
     }
-    # Streams of five clips with pauses: final text, and how long each clip's words wait to be committed.
-    pause = np.zeros(int(1.5 * rate), np.float32)
-    groups, delays = [], []
-    for g in range(0, len(clips) - 4, 5):
-        parts = [p for c in clips[g : g + 5] for p in (c, pause)]
-        wav = np.concatenate(parts)
-        ends = np.cumsum([len(p) for p in parts])[0::2] / rate  # each clip's end of speech
-        words = np.cumsum([len(t.split()) for t in offline[g : g + 5]])
+    # Each clip followed by 4 s of silence, as a speaker pausing: how long after the speech ends
+    # until the words are committed (stream seconds; at live pace, wall time), before finish().
+    pause = np.zeros(4 * rate, np.float32)
+    delays, never = [], 0
+    for wav in clips:
         session = tr.stream()
-        updates = list(session.updates(np.array_split(wav, max(1, len(wav) // block)), rate))
-        whole = tr.transcribe(wav).text
-        groups.append((updates[-1].text, whole, " ".join(refs[g : g + 5])))
-        for end, n in zip(ends, words, strict=True):
-            done = next((u.end for u in updates if len(u.committed.split()) >= n), None)
-            if done is not None:
-                delays.append(done - end)
+        updates = []
+        for piece in np.array_split(np.concatenate([wav, pause]), max(1, (len(wav) + len(pause)) // block)):
+            updates += session.feed(piece, rate)
+        final = session.finish().committed  # what finish() makes of this stream, pause included
+        done = next((u.end for u in updates if final and u.committed == final), None)
+        if final and done is None:
+            never += 1
+        elif final:
+            delays.append(done - len(wav) / rate)
     result.update(
-        streams=len(groups),
-        stream_equal_rate=sum(a == b for a, b, _ in groups) / len(groups),
-        stream_wer=jiwer.wer([r for _, _, r in groups], [a for a, _, _ in groups]),
-        stream_offline_wer=jiwer.wer([r for _, _, r in groups], [b for _, b, _ in groups]),
         commit_delay_median_s=statistics.median(delays),
         commit_delay_p95_s=percentile(delays, 95),
+        committed_in_pause_rate=len(delays) / (len(delays) + never),
     )
     return result
 
@@ -223,11 +220,10 @@ def main(argv: list[str] | None = None) -> int:
     lines.append(
         f"demo model, {acc['clips']} held-out clips streamed: final text = offline on "
         f"{acc['equal_rate']:.1%}; WER {acc['wer_streamed']:.2%} streamed, {acc['wer_offline']:.2%} offline, "
-        f"{acc['wer_streamed_vs_offline']:.2%} streamed vs offline. {acc['streams']} streams of five "
-        f"clips with 1.5 s pauses: final = offline on {acc['stream_equal_rate']:.1%}, "
-        f"WER {acc['stream_wer']:.2%} "
-        f"(offline {acc['stream_offline_wer']:.2%}); words committed {acc['commit_delay_median_s']:.1f} s "
-        f"after their clip's speech ends (median; p95 {acc['commit_delay_p95_s']:.1f} s)"
+        f"{acc['wer_streamed_vs_offline']:.2%} streamed vs offline. Followed by 4 s of silence, "
+        f"{acc['committed_in_pause_rate']:.1%} of the clips had their whole text committed in the "
+        f"pause, before finish(), {acc['commit_delay_median_s']:.1f} s after the speech ended (median; p95 "
+        f"{acc['commit_delay_p95_s']:.1f} s)"
     )
     text = "\n\n".join(lines)
     print(text)
