@@ -29,6 +29,7 @@ from .outputs import plan_outputs
 from .providers import OPTIMIZATION_LEVELS, SessionSettings
 from .results import Transcript
 from .sources import RAW_FORMATS, STDIN, RawFormat, file_blocks, is_stream, open_stream, stream_name
+from .streaming import StreamingOptions
 from .vad import VadOptions, check_available
 from .writers import WRITERS, get_writer
 
@@ -511,7 +512,10 @@ def transcribe_stream(args: argparse.Namespace, resolve_model: ModelResolver | N
 
     path = _check_stream(args)
     transcriber = load_transcriber(args, resolve_model)
-    session = transcriber.stream(language=args.language, context=args.context)
+    guard = DEFAULTS.repetition_guard if args.repetition_guard else None
+    session = transcriber.stream(
+        language=args.language, context=args.context, options=StreamingOptions(repetition_guard=guard)
+    )
     if is_stream(path):
         source = open_stream(path, args.raw)
         blocks = ((block, source.rate) for block in source)

@@ -52,6 +52,7 @@ from .encoder_windows import EncoderWindows
 from .errors import AudioError
 from .options import TranscriptionOptions
 from .parsing import ASR_TEXT_TAG, parse_transcript, strip_control_tokens
+from .repetition import DEFAULT_GUARD, RepetitionGuard
 from .results import Timings
 from .text import join_texts, separator, written_without_spaces
 
@@ -82,6 +83,8 @@ class StreamingOptions:
         context_tokens: Tokens of committed text carried into the next utterance's context.
         max_new_tokens: Cap on the tokens one step generates, its stop id included; None: the
             offline cap for the utterance's length (TranscriptionOptions.token_cap).
+        repetition_guard: Stop a step's decoding as soon as the answer (its forced prefix
+            included) ends in a loop (repetition.py); None: off, as the official algorithm.
 
     Raises:
         ValueError: a value out of range (non-positive step, unknown mode, an utterance limit
@@ -96,6 +99,7 @@ class StreamingOptions:
     max_utterance_seconds: float | None = 30.0
     context_tokens: int = 16
     max_new_tokens: int | None = None
+    repetition_guard: RepetitionGuard | None = DEFAULT_GUARD
 
     def __post_init__(self):
         if not (self.chunk_seconds > 0 and math.isfinite(self.chunk_seconds)):
@@ -108,6 +112,10 @@ class StreamingOptions:
             raise ValueError("stable_steps must be at least 1, or None")
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
             raise ValueError("max_new_tokens must be at least 1")
+        if not (self.repetition_guard is None or isinstance(self.repetition_guard, RepetitionGuard)):
+            raise ValueError(
+                f"repetition_guard must be a RepetitionGuard or None; got {self.repetition_guard!r}"
+            )
         shortest = 2 * CUT_SEARCH_SECONDS
         if self.max_utterance_seconds is not None and not (
             self.max_utterance_seconds >= shortest and math.isfinite(self.max_utterance_seconds)
@@ -347,7 +355,14 @@ class StreamingSession:
             or asr._prefix_tokens + math.ceil(16.0 * audio.shape[0] / self.sample_rate) + 1
         )
         generation = asr._greedy.generate(
-            [prompt], embeds, audio_len, [cap], language=asr._language_probe, kept=self._kept
+            [prompt],
+            embeds,
+            audio_len,
+            [cap],
+            language=asr._language_probe,
+            kept=self._kept,
+            repetition_guard=self.options.repetition_guard,
+            history=[asr.tokenizer.encode(prefix)],  # a loop may have begun in the forced prefix
         )
         tokens = [t for t in generation.tokens[0] if t not in asr.bundle.manifest.tokens.eos]
         self._raw = prefix + asr.tokenizer.decode(tokens)

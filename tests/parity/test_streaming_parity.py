@@ -96,9 +96,13 @@ def test_reference_mode_steps_are_the_official_streaming_steps(
         return out
 
     monkeypatch.setattr(tr._greedy, "generate", recording)
-    # The official algorithm exactly: no commits before the end, one utterance.
+    # The official algorithm exactly: no commits before the end, one utterance, no guard.
     options = StreamingOptions(
-        mode="reference", stable_steps=None, max_utterance_seconds=None, max_new_tokens=PARITY_TOKENS
+        mode="reference",
+        stable_steps=None,
+        max_utterance_seconds=None,
+        max_new_tokens=PARITY_TOKENS,
+        repetition_guard=None,
     )
     session = tr.stream(language=language, context=context, options=options)
     final = list(session.updates(blocks, SR))[-1]

@@ -240,3 +240,22 @@ def test_several_sessions_run_at_once_on_one_transcriber(transcribers, speech):
         b.feed(block[::-1], SR)
     got.append(a.finish().text)
     assert got == alone
+
+
+def test_the_repetition_guard_stops_a_looping_step_and_none_turns_it_off(transcribers, monkeypatch):
+    """The tiny tied model loops on this clip with English forced (tests/runtime/test_repetition.py):
+    the stream's first step stops at the loop (the history it gets is tested there)."""
+    tr = transcribers["tied-full"]
+    wav = np.concatenate([noise_clip(2.0, seed=1)] * 3)
+    lengths = {}
+    for guard in ("on", "off"):
+        recorder = Recorder(monkeypatch, tr)
+        options = StreamingOptions(
+            max_new_tokens=300, **({} if guard == "on" else {"repetition_guard": None})
+        )
+        session = tr.stream(language="English", options=options)
+        updates = session.feed(wav[: 4 * SR], SR)  # two steps: the second is forced to the first's answer
+        monkeypatch.undo()
+        lengths[guard] = [len(tokens) for _, tokens in recorder.calls]
+        check_update_invariants([*updates, session.finish()])
+    assert lengths["off"][0] == 300 and lengths["on"][0] < 300, lengths
