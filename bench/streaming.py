@@ -1,8 +1,8 @@
 """Live streaming: per-update latency, real-time factor and memory on the full-size shape, and
 what streaming costs in accuracy on the demo model.
 
-    python -m bench.streaming [--recipes int4,int8] [--threads 2] [--seconds 600] [--hour]
-    python -m bench.streaming --accuracy-only
+    python -m bench.streaming [--recipes int4,int8] [--threads 2] [--seconds 600]
+                              [--parts latency,hour,accuracy]     (default: latency,accuracy)
 
 Latency (bench/measure/stream.py, one fresh process per bundle and mode): a random-weight 0.6B
 checkpoint with the real Qwen3 vocabulary (streaming re-tokenizes its own output, so filler tokens
@@ -14,7 +14,7 @@ The reference mode is run to 60 s; at 600 s its one step is measured on a sessio
 598 s of audio and a transcript of that length (running there would take hours). Real-time
 factor: all update time over the audio streamed. Peak RSS: the process's high-water mark.
 
-``--hour``: the bounded int4 stream for 60 minutes, RSS every minute (peak at 60 min within 10 %
+``--parts hour``: the bounded int4 stream for 60 minutes, RSS every minute (peak at 60 min within 10 %
 of 10 min is the goal).
 
 Accuracy (the demo model, its 200 held-out clips): each clip streamed in 0.25 s blocks, final text
@@ -187,8 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--recipes", default="int4,int8")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seconds", type=float, default=600.0)
-    p.add_argument("--hour", action="store_true", help="also the 60-minute memory run")
-    p.add_argument("--accuracy-only", action="store_true")
+    p.add_argument(
+        "--parts", default="latency,accuracy", help="of latency, hour (the 60-minute run), accuracy"
+    )
     p.add_argument("--work", type=Path, default=Path(".cache/bench"))
     p.add_argument("--accuracy-work", type=Path, default=Path(".cache/bench-accuracy"))
     args = p.parse_args(argv)
@@ -196,39 +197,41 @@ def main(argv: list[str] | None = None) -> int:
     machine = cpu()
     out: dict = {"cpu": machine, "threads": args.threads}
     lines = []
-    if not args.accuracy_only:
+    parts = set(args.parts.split(","))
+    if parts - {"latency", "hour", "accuracy"}:
+        p.error(f"unknown parts: {sorted(parts - {'latency', 'hour', 'accuracy'})}")
+    if parts & {"latency", "hour"}:
         recipes = args.recipes.split(",")
         built = build(args.work, "0.6B", recipes, vocab_dir=VOCAB if VOCAB.is_dir() else None)
         bundles = {r: built[r].path for r in recipes}
-        rows = latency(bundles, args.threads, args.seconds)
-        out["latency"] = rows
-        lines += [
-            f"0.6B (random weights, real vocabulary), {args.threads} threads; "
-            f"{machine['model']} ({machine['level']})",
-            render_latency(rows, args.threads),
-        ]
-        if args.hour:
-            out["hour"] = hour(bundles.get("int4") or next(iter(bundles.values())), args.threads)
-            h = out["hour"]
+        title = f"0.6B (random weights, real vocabulary), {args.threads} threads; {machine['model']}"
+        lines.append(f"{title} ({machine['level']})")
+        if "latency" in parts:
+            rows = latency(bundles, args.threads, args.seconds)
+            out["latency"] = rows
+            lines.append(render_latency(rows, args.threads))
+        if "hour" in parts:
+            recipe = "int4" if "int4" in bundles else next(iter(bundles))
+            out["hour"] = h = hour(bundles[recipe], args.threads)
             lines.append(
-                f"60-minute stream (bounded): RSS {h['at_10_min']:.3f} GB at 10 min, {h['at_60_min']:.3f} GB "
-                f"at 60 min ({h['at_60_min'] / h['at_10_min']:.3f}x), peak {h['peak_rss_gb']:.3f} GB; "
-                f"real-time factor {h['rtf']:.2f}, update p95 {h['p95_s']:.2f} s"
+                f"60-minute stream ({recipe}, bounded): RSS {h['at_10_min']:.3f} GB at 10 min, "
+                f"{h['at_60_min']:.3f} GB at 60 min ({h['at_60_min'] / h['at_10_min']:.3f}x), peak "
+                f"{h['peak_rss_gb']:.3f} GB; real-time factor {h['rtf']:.2f}, update p95 {h['p95_s']:.2f} s"
             )
-    acc = accuracy(args.accuracy_work)
-    out["accuracy"] = acc
-    lines.append(
-        f"demo model, {acc['clips']} held-out clips streamed: final text = offline on "
-        f"{acc['equal_rate']:.1%}; WER {acc['wer_streamed']:.2%} streamed, {acc['wer_offline']:.2%} offline, "
-        f"{acc['wer_streamed_vs_offline']:.2%} streamed vs offline. Followed by 4 s of silence, "
-        f"{acc['committed_in_pause_rate']:.1%} of the clips had their whole text committed in the "
-        f"pause, before finish(), {acc['commit_delay_median_s']:.1f} s after the speech ended (median; p95 "
-        f"{acc['commit_delay_p95_s']:.1f} s)"
-    )
+    name = "streaming-" + "-".join(sorted(parts))
+    if "accuracy" in parts:
+        out["accuracy"] = acc = accuracy(args.accuracy_work)
+        lines.append(
+            f"demo model, {acc['clips']} held-out clips streamed: final text = offline on "
+            f"{acc['equal_rate']:.1%}; WER {acc['wer_streamed']:.2%} streamed, "
+            f"{acc['wer_offline']:.2%} offline, {acc['wer_streamed_vs_offline']:.2%} streamed vs offline. "
+            f"Followed by 4 s of silence, {acc['committed_in_pause_rate']:.1%} of the clips had their "
+            f"whole text committed in the pause, before finish(), {acc['commit_delay_median_s']:.1f} s "
+            f"after the speech ended (median; p95 {acc['commit_delay_p95_s']:.1f} s)"
+        )
     text = "\n\n".join(lines)
     print(text)
     RESULTS.mkdir(exist_ok=True)
-    name = "streaming-accuracy" if args.accuracy_only else "streaming-0.6B"
     (RESULTS / f"{name}.json").write_text(json.dumps(out, indent=1, default=str) + "\n")
     (RESULTS / f"{name}.log").write_text(text + "\n")
     return 0
