@@ -195,7 +195,8 @@ class StreamingSession:
         text of fast speech (8 tokens a second), so a stream allocates its cache once."""
         asr, spec = self._asr, self._asr.bundle.manifest.encoder
         chunks = math.ceil(seconds * asr.sample_rate / asr.bundle.manifest.mel.hop_length / spec.chunk_frames)
-        template = len(asr.prompt_ids(0, self.context, self.language))
+        # The template, the context and the committed text a later utterance carries in it.
+        template = len(asr.prompt_ids(0, self.context, self.language)) + self.options.context_tokens + 1
         return template + chunks * spec.tokens_per_chunk + 8 * math.ceil(seconds) + self._cap(seconds)
 
     def _cap(self, seconds: float) -> int:
@@ -280,9 +281,8 @@ class StreamingSession:
         elif not np.issubdtype(data.dtype, np.floating):
             raise AudioError("stream", f"samples of type {data.dtype} are not audio")
         data = np.asarray(data, np.float32)
-        if (
-            data.ndim == 2
-        ):  # (n, C) as soundfile and sounddevice give blocks; (C, n) is ambiguous in short ones
+        # (n, C), as soundfile and sounddevice give blocks; (C, n) would be ambiguous in short ones.
+        if data.ndim == 2:
             data = mix_down(data) if data.shape[1] else data[:, :0].reshape(0)
         elif data.ndim != 1:
             raise AudioError("stream", f"expected blocks of shape (n,) or (n, channels), got {data.shape}")
@@ -350,10 +350,7 @@ class StreamingSession:
             embeds, audio_len = encoding.values, encoding.lengths
         encoder_seconds = time.perf_counter() - started
         prompt = asr.prompt_ids(int(audio_len[0]), self._utterance_context, self.language, prefix)
-        cap = (
-            self.options.max_new_tokens
-            or asr._prefix_tokens + math.ceil(16.0 * audio.shape[0] / self.sample_rate) + 1
-        )
+        cap = self._cap(audio.shape[0] / self.sample_rate)
         generation = asr._greedy.generate(
             [prompt],
             embeds,
