@@ -7,10 +7,15 @@
     print(result.language, result.language_probability, result.text)
     for segment in asr.iter_segments("long.flac", options=TranscriptionOptions(log_probs=True)):
         print(segment.start, segment.end, segment.avg_logprob, segment.text)
+    session = asr.stream()                                  # live: blocks in, committed text out
+    for update in session.feed(block, 48000):               # any block size and rate
+        print(update.committed, "|", update.tentative)
+    print(session.finish().committed)
 
 Modules, each with one job: audio (files and arrays -> 16 kHz mono), chunking (quiet-point
 cuts), vad (the voice-activity filter), mel, prompt, decoding (greedy loop, KV cache), repetition
-(the loop guard), parsing (model output -> language, text), transcriber (the pipeline), aligner
+(the loop guard), parsing (model output -> language, text), transcriber (the pipeline),
+streaming and encoder_windows (live sessions, Transcriber.stream), aligner
 and alignment (word times), options and results (the data types), writers and subtitles (output
 formats), bundle (the export contract), providers (onnxruntime sessions), errors, sources (live
 audio as blocks: stdin, FIFOs, devices, paced files, microphones), live (showing a stream's text),
