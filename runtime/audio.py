@@ -565,6 +565,43 @@ def mix_down(frames: np.ndarray) -> np.ndarray:
     return frames.mean(axis=1, dtype=np.float32) if frames.shape[1] > 1 else frames[:, 0]
 
 
+# Sample rates taken from a caller: audio is at least telephone-band and at most what any
+# interface records (a rate of 1 Hz would make seconds into hours of work).
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 1_000_000
+
+
+def check_rate(rate, source: str | os.PathLike) -> int:
+    """``rate`` as an int, if it is a whole number of Hz within [1 kHz, 1 MHz].
+
+    Raises:
+        AudioError: not an int (bool included) or out of that range.
+    """
+    if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)):
+        raise AudioError(source, f"invalid sample rate {rate!r} (a whole number of Hz)")
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise AudioError(
+            source, f"invalid sample rate {rate} Hz (from {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz)"
+        )
+    return int(rate)
+
+
+def pcm_to_float(data: np.ndarray, source: str | os.PathLike) -> np.ndarray:
+    """Samples as float32 in [-1, 1]: signed integers divided by their type's full scale
+    (int16 by 32768), unsigned ones (8-bit WAV's offset binary) centred first; floats kept.
+
+    Raises:
+        AudioError: not a numeric sample type.
+    """
+    if np.issubdtype(data.dtype, np.signedinteger):
+        return data.astype(np.float32) / float(-np.iinfo(data.dtype).min)
+    if np.issubdtype(data.dtype, np.unsignedinteger):
+        half = float(np.iinfo(data.dtype).max // 2 + 1)
+        return (data.astype(np.float64) - half).astype(np.float32) / np.float32(half)
+    if not np.issubdtype(data.dtype, np.floating):
+        raise AudioError(source, f"samples of type {data.dtype} are not audio")
+    return data
+
+
 def check_finite(wav: np.ndarray, source: str | os.PathLike) -> np.ndarray:
     if not np.isfinite(wav).all():
         raise AudioError(source, "contains NaN or infinite samples")
@@ -606,10 +643,7 @@ def load_audio(audio: AudioInput, sample_rate: int = 16000) -> np.ndarray:
     if rate <= 0:
         raise AudioError(source, f"invalid sample rate {rate}")
 
-    if np.issubdtype(data.dtype, np.integer):
-        data = data.astype(np.float32) / float(-np.iinfo(data.dtype).min)
-    elif not np.issubdtype(data.dtype, np.floating):
-        raise AudioError(source, f"samples of type {data.dtype} are not audio")
+    data = pcm_to_float(data, source)
     wav = np.ascontiguousarray(to_mono(np.asarray(data, dtype=np.float32), source))
     if wav.size == 0:
         raise AudioError(source, "contains no samples")

@@ -544,6 +544,13 @@ def transcribe_stream(args: argparse.Namespace, resolve_model: ModelResolver | N
         return 1
     if outcome.interrupted:
         print(f"error: interrupted; transcribed the first {final.end:.1f} s of {name}", file=sys.stderr)
+        if is_stream(path):
+            # Its reader thread may still be blocked reading the pipe, in libsndfile: letting the
+            # interpreter finalize under it crashed (SIGSEGV) about one exit in five. Everything
+            # is printed; nothing is written to files for streams.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
         return 130
     return 0
 

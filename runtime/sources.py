@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import soundfile as sf
 
-from .audio import mix_down, read_blocks
+from .audio import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, mix_down, read_blocks
 from .errors import AudioError, AudioFileNotFoundError, InputError, MissingDependencyError, display_name
 
 # Blocks small enough that text follows speech closely; the session steps every 2 s whatever they are.
@@ -82,8 +82,10 @@ class RawFormat:
     def __post_init__(self):
         if self.encoding not in RAW_FORMATS:
             raise InputError(f"--raw-format {self.encoding!r} is not one of {', '.join(RAW_FORMATS)}")
-        if self.sample_rate <= 0:
-            raise InputError(f"--sample-rate must be a positive number of Hz, got {self.sample_rate}")
+        if not MIN_SAMPLE_RATE <= self.sample_rate <= MAX_SAMPLE_RATE:
+            raise InputError(
+                f"--sample-rate must be {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz; got {self.sample_rate}"
+            )
         if not 1 <= self.channels <= 64:
             raise InputError(f"--channels must be between 1 and 64, got {self.channels}")
 
@@ -219,8 +221,8 @@ class StreamSource:
         self._queue.put(_End())
 
     def _open(self) -> int:
-        """The file descriptor libsndfile is to read: the stream's own for raw PCM, else a relay
-        of it whose first bytes were checked (``_check_pipeable``)."""
+        """The file descriptor libsndfile is to read: a relay of the stream whose first bytes were
+        checked (``_check_pipeable``; for raw PCM, that some came)."""
         fd = self._open_fd()
         try:
             if os.isatty(fd):
@@ -228,10 +230,13 @@ class StreamSource:
                 raise AudioError(
                     self.name, f"is a terminal: pipe audio into {what} (sox in.wav -t wav - | ...)"
                 )
-            if self.raw is not None:
-                return fd
             head = _read_head(fd, self.name)
-            _check_pipeable(head, self.name)
+            if self.raw is None:
+                _check_pipeable(head, self.name)
+            elif not head:
+                raise AudioError(self.name, "is empty (no audio came)")
+            # Raw PCM goes through the relay too: libsndfile takes a character device (/dev/zero)
+            # for an empty file, where a pipe it reads until the end.
         except BaseException:
             os.close(fd)
             raise

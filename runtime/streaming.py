@@ -45,7 +45,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .audio import check_finite, mix_down
+from .audio import check_finite, check_rate, mix_down, pcm_to_float
 from .chunking import quiet_cut
 from .decoding import KeptPrefix
 from .encoder_windows import EncoderWindows
@@ -62,6 +62,7 @@ MODES = ("bounded", "reference")
 # The cut of a long utterance is searched for in its last seconds, 100 ms windows (the official cutter's).
 CUT_SEARCH_SECONDS = 5.0
 CUT_WINDOW_SECONDS = 0.1
+MAX_CHANNELS = 64  # more than any capture device gives: a larger second axis is a (channels, n) array
 
 
 @dataclass(frozen=True)
@@ -87,8 +88,8 @@ class StreamingOptions:
             included) ends in a loop (repetition.py); None: off, as the official algorithm.
 
     Raises:
-        ValueError: a value out of range (non-positive step, unknown mode, an utterance limit
-            shorter than twice the cut search plus one step).
+        ValueError: a value out of range (a step that is not a positive number of seconds, an
+            unknown mode, an utterance limit under 10 s, twice the cut search, or under two steps).
     """
 
     chunk_seconds: float = 2.0
@@ -102,6 +103,8 @@ class StreamingOptions:
     repetition_guard: RepetitionGuard | None = DEFAULT_GUARD
 
     def __post_init__(self):
+        if isinstance(self.chunk_seconds, bool) or not isinstance(self.chunk_seconds, (int, float)):
+            raise ValueError(f"chunk_seconds must be a number of seconds, got {self.chunk_seconds!r}")
         if not (self.chunk_seconds > 0 and math.isfinite(self.chunk_seconds)):
             raise ValueError(f"chunk_seconds must be a positive number of seconds, got {self.chunk_seconds}")
         if self.mode not in MODES:
@@ -116,7 +119,7 @@ class StreamingOptions:
             raise ValueError(
                 f"repetition_guard must be a RepetitionGuard or None; got {self.repetition_guard!r}"
             )
-        shortest = 2 * CUT_SEARCH_SECONDS
+        shortest = max(2 * CUT_SEARCH_SECONDS, 2 * self.chunk_seconds)
         if self.max_utterance_seconds is not None and not (
             self.max_utterance_seconds >= shortest and math.isfinite(self.max_utterance_seconds)
         ):
@@ -186,6 +189,7 @@ class StreamingSession:
         self._rate: int | None = None
         self._heard = 0  # samples of the stream in steps so far
         self._done: list[str] = []  # texts of the finished utterances
+        self._spoken: dict[str, int] = {}  # language -> samples of the finished utterances in it
         self._committed = ""
         self._closed = False
         self._start_utterance(np.zeros(0, np.float32), context)
@@ -212,16 +216,18 @@ class StreamingSession:
         Args:
             samples: (n,) or (n, C) (channels averaged); float in [-1, 1] or integer PCM
                 (scaled by its type's range). Any n, 0 included.
-            sample_rate: Of ``samples``, in Hz (default: 16000); resampled as they come
-                (soxr's stream resampler). One rate per stream.
+            sample_rate: Of ``samples``, in Hz, 1 kHz to 1 MHz; resampled as they come (soxr's
+                stream resampler). One rate per stream; default: the rate given before, else 16000.
 
         Raises:
-            AudioError: NaN or infinite samples, a bad shape, a rate that changed mid-stream.
+            AudioError: NaN or infinite samples, a bad shape or sample type, a rate out of range
+                or that changed mid-stream.
             RuntimeError: the session is finished.
         """
         if self._closed:
             raise RuntimeError("this stream is finished; start another with Transcriber.stream()")
-        wav = self._to_16k(np.asarray(samples), sample_rate or self.sample_rate, last=False)
+        rate = sample_rate if sample_rate is not None else (self._rate or self.sample_rate)
+        wav = self._to_16k(np.asarray(samples), rate, last=False)
         # Always a copy: audio callbacks (sounddevice's) hand over a buffer they then reuse.
         self._pending = np.concatenate([self._pending, wav])
         updates = []
@@ -234,7 +240,11 @@ class StreamingSession:
         """Decode what is left (the official ``finish_streaming_transcribe``) and commit all of it.
 
         Returns:
-            The final update (``is_final``; ``committed`` holds the whole transcript).
+            The final update (``is_final``; ``committed`` holds the whole transcript;
+            ``language`` the one spoken longest, by utterance).
+
+        Raises:
+            RuntimeError: the session is already finished.
         """
         if self._closed:
             raise RuntimeError("this stream is finished; start another with Transcriber.stream()")
@@ -249,7 +259,7 @@ class StreamingSession:
             self._pending = np.zeros(0, np.float32)
             if self._audio.shape[0] >= self._asr._mel.min_samples():  # else no frame to hear
                 timings = self._decode(self._audio, self._prefix(final=True))
-        self._end_utterance()
+        self._end_utterance(self._audio.shape[0])
         self._closed = True
         return self._update(start, timings, is_final=True)
 
@@ -267,23 +277,23 @@ class StreamingSession:
         """Mono float32 at 16 kHz, ints scaled by their range as ``load_audio`` scales them and
         floats kept as they are (the official streaming code does not normalise)."""
         if self._rate is None:
-            if not (isinstance(rate, (int, np.integer)) and rate > 0):
-                raise AudioError("stream", f"invalid sample rate {rate!r}")
-            self._rate = int(rate)
+            self._rate = check_rate(rate, "stream")
             if self._rate != self.sample_rate:
                 import soxr
 
                 self._resampler = soxr.ResampleStream(self._rate, self.sample_rate, 1, dtype="float32")
         elif rate != self._rate:
             raise AudioError("stream", f"the sample rate changed from {self._rate} to {rate} Hz mid-stream")
-        if np.issubdtype(data.dtype, np.integer):
-            data = data.astype(np.float32) / float(-np.iinfo(data.dtype).min)
-        elif not np.issubdtype(data.dtype, np.floating):
-            raise AudioError("stream", f"samples of type {data.dtype} are not audio")
-        data = np.asarray(data, np.float32)
+        data = np.asarray(pcm_to_float(data, "stream"), np.float32)
         # (n, C), as soundfile and sounddevice give blocks; (C, n) would be ambiguous in short ones.
         if data.ndim == 2:
-            data = mix_down(data) if data.shape[1] else data[:, :0].reshape(0)
+            if not 1 <= data.shape[1] <= MAX_CHANNELS:
+                raise AudioError(
+                    "stream",
+                    f"a block of shape {data.shape} has {data.shape[1]} channels: blocks are (samples, "
+                    f"channels) with 1 to {MAX_CHANNELS} channels (transpose a (channels, samples) array)",
+                )
+            data = mix_down(data)
         elif data.ndim != 1:
             raise AudioError("stream", f"expected blocks of shape (n,) or (n, channels), got {data.shape}")
         wav = check_finite(data, "stream")
@@ -423,14 +433,18 @@ class StreamingSession:
         lo = max(self._asr._mel.min_samples(), audio.shape[0] - round(CUT_SEARCH_SECONDS * rate))
         cut = quiet_cut(audio, lo, audio.shape[0], round(CUT_WINDOW_SECONDS * rate))
         timings = self._decode(audio[:cut], self._committed_raw)
-        tail = self._end_utterance()
+        tail = self._end_utterance(cut)
         context = join_texts([self.context, tail]) if self.context else tail
         self._start_utterance(audio[cut:], context)
         return timings
 
-    def _end_utterance(self) -> str:
-        """Commit the whole utterance; returns the tail of its text carried as context."""
+    def _end_utterance(self, samples: int) -> str:
+        """Commit the whole utterance (``samples`` long); returns the tail of its text carried as
+        context."""
         text = self._parsed(self._raw)
+        language = self.language or parse_transcript(self._raw, None, markup=self._asr._markup).language
+        if language and text:
+            self._spoken[language] = self._spoken.get(language, 0) + samples
         self._commit(self._stream_text(self._raw))
         self._done.append(text)
         ids = self._asr.tokenizer.encode(text)
@@ -470,7 +484,10 @@ class StreamingSession:
             if tentative.strip() and self._committed and not tentative[:1].isspace():
                 tentative = separator(self._committed, tentative.strip()) + tentative.strip()
         self._reported = self._committed
-        language = self.language or parse_transcript(self._raw, None, markup=self._asr._markup).language
+        if is_final and self._spoken:  # the one spoken longest, as Transcript.language
+            language = max(self._spoken, key=self._spoken.__getitem__)
+        else:
+            language = self.language or parse_transcript(self._raw, None, markup=self._asr._markup).language
         return StreamUpdate(
             committed=self._committed,
             tentative="" if is_final else tentative,

@@ -176,8 +176,10 @@ def test_ctrl_c_mid_stream_finishes_the_text_heard_so_far(asr, talk):
             "error: stdin: FLAC cannot be read from a pipe: ",
         ),
         ("{cli} transcribe - < /dev/null", "error: stdin: is empty (no audio came)"),
+        # Headerless PCM with nothing at all is as empty (it gave one blank line, exit 0).
+        ("{cli} transcribe - --raw-format s16le < /dev/null", "error: stdin: is empty (no audio came)"),
     ],
-    ids=["text", "flac", "empty"],
+    ids=["text", "flac", "empty", "empty-raw"],
 )
 def test_a_pipe_that_is_not_audio_is_one_line(talk, command, message):
     result = shell(command.format(cli=CLI, talk=shlex.quote(str(talk))))
@@ -191,7 +193,10 @@ def test_a_pipe_that_is_not_audio_is_one_line(talk, command, message):
     "args, message",
     [
         (["-", "--raw-format", "s17le"], "argument --raw-format: invalid choice: 's17le'"),
-        (["-", "--raw-format", "s16le", "--sample-rate", "0"], "--sample-rate must be a positive number"),
+        (
+            ["-", "--raw-format", "s16le", "--sample-rate", "0"],
+            "--sample-rate must be 1000 to 1000000 Hz; got 0",
+        ),
         (["-", "--sample-rate", "8000"], "--sample-rate describes headerless PCM: it goes with --raw-format"),
         (["{talk}", "--raw-format", "s16le"], "--raw-format is for a stream (-, a FIFO, a device)"),
         (["-", "{talk}"], "- (standard input) is a stream, transcribed on its own"),

@@ -249,3 +249,17 @@ def test_file_blocks_refuse_a_bad_speed(speech_files):
     for bad in (-1.0, float("inf"), float("nan")):
         with pytest.raises(ValueError, match="speed"):
             next(file_blocks(speech_files[0], speed=bad))
+
+
+def test_a_character_device_of_headerless_pcm_is_read_as_it_comes():
+    """/dev/zero with --raw-format gave no samples (libsndfile took the device for an empty file)."""
+    from qwen_asr_edge.runtime.sources import RawFormat, open_stream
+
+    stream = open_stream("/dev/zero", RawFormat("s16le", 16000, 1))
+    got = 0
+    for block in stream:
+        assert not block.any()
+        got += block.shape[0]
+        if got >= 3 * 16000:
+            break
+    assert got >= 3 * 16000

@@ -202,6 +202,50 @@ def test_a_block_buffer_reused_by_the_caller_is_not_read_again(transcribers, spe
     assert got == want
 
 
+def test_unsigned_pcm_rates_and_layouts_a_user_may_send(transcribers, speech):
+    """Found by a first-time user: uint8 raised 'contains NaN' (divided by its zero minimum), a
+    rate of 1 Hz made 4 s into hours of work and 0 was taken as 16000, a second feed() without a
+    rate clashed with the first one's, and a (channels, n) array was taken as n channels."""
+    from qwen_asr_edge.runtime.audio import load_audio, pcm_to_float
+
+    assert pcm_to_float(np.array([0, 128, 255], np.uint8), "x").tolist() == [-1.0, 0.0, 127 / 128]
+    assert load_audio(np.array([0, 128, 255, 128] * 100, np.uint8)).shape == (400,)
+    tr = transcribers["untied-windowed"]
+    wav = speech[: 5 * SR]
+    en = {"language": "English", "options": StreamingOptions(max_new_tokens=PARITY_TOKENS)}
+    as_int16 = [u.text for u in tr.stream(**en).updates([np.round(wav * 32767).astype(np.int16)], SR)]
+    as_uint16 = [
+        u.text for u in tr.stream(**en).updates([(np.round(wav * 32767) + 32768).astype(np.uint16)], SR)
+    ]
+    assert as_uint16 == as_int16 and all(as_int16)
+    session = tr.stream()
+    for rate in (0, 1, True, 16000.0, 10**8):
+        with pytest.raises(AudioError, match="invalid sample rate"):
+            session.feed(wav[:100], rate)
+    session = tr.stream(**en)
+    wav48 = np.repeat(wav, 3)
+    session.feed(wav48[:48000], 48000)
+    session.feed(wav48[48000:])  # the stream's rate: given once is enough
+    assert session.finish().end == pytest.approx(5.0, abs=0.01)
+    for shape in ((2, 16000), (16000, 0), (16000, 65)):
+        with pytest.raises(AudioError, match="channels"):
+            tr.stream().feed(np.zeros(shape, np.float32), SR)
+
+
+def test_the_final_language_is_the_one_spoken_longest(speech):
+    """Found by a first-time user: a German clip followed by silence said language "" in the end
+    (the last utterance's, which heard nothing)."""
+    from qwen_asr_edge.runtime import demo_examples
+
+    tr = Transcriber(demo_bundle())
+    german = next(e for e in demo_examples() if e["language"] == "German")
+    wav = np.concatenate([sf.read(german["audio"], dtype="float32")[0], np.zeros(26 * SR, np.float32)])
+    session = tr.stream(options=StreamingOptions(max_utterance_seconds=12))
+    updates = list(session.updates(np.array_split(wav, 30), SR))
+    assert len(session._done) >= 2 and session._spoken
+    assert updates[-1].language == "German"
+
+
 def test_bad_input_and_options_are_refused(transcribers):
     tr = transcribers["untied-windowed"]
     session = tr.stream()
