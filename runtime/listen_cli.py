@@ -11,7 +11,7 @@ import sys
 from .cli import ModelResolver, add_model_options, add_session_options, check_model_options, load_transcriber
 from .console import run_command
 from .live import run_stream, views_for
-from .sources import Microphone, list_devices
+from .sources import Microphone, import_sounddevice, list_devices
 
 
 def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge listen") -> argparse.Namespace:
@@ -55,9 +55,12 @@ def listen(args: argparse.Namespace, resolve_model: ModelResolver | None = None)
     if args.list_devices:
         print(list_devices())
         return 0
-    microphone = Microphone(args.device)  # its errors come before the model is loaded
+    import_sounddevice()  # a missing extra or PortAudio, before any work
+    # The model and the session before the device: a bad bundle, language or context is named as
+    # such, not hidden behind the device's error on a machine without one.
     transcriber = load_transcriber(args, resolve_model)
     session = transcriber.stream(language=args.language, context=args.context)
+    microphone = Microphone(args.device)
     views = views_for(True, args.format == "json", sys.stdout, sys.stderr)
     print(f"listening to {microphone.name} ({microphone.rate} Hz); Ctrl-C stops", file=sys.stderr)
     with microphone:

@@ -148,6 +148,20 @@ def test_no_matching_or_no_input_device_is_one_line(fake_device, monkeypatch, ca
     assert "Traceback" not in err
 
 
+def test_a_bad_language_or_bundle_is_named_before_the_device(fake_device, monkeypatch, capsys, tmp_path):
+    """Found by a first-time user: with no input device, a bad --language or --bundle was
+    reported as 'no input device'."""
+
+    def none(device=None, kind=None):
+        raise sd.PortAudioError("Error querying device -1")
+
+    monkeypatch.setattr(sd, "query_devices", none)
+    assert main(["listen", "--language", "xx"]) == 2
+    assert capsys.readouterr().err.splitlines()[-1].startswith("error: unsupported language 'xx'")
+    assert main(["listen", "--bundle", str(tmp_path / "nowhere")]) == 2
+    assert "no input device" not in capsys.readouterr().err
+
+
 @needs_sounddevice
 def test_list_devices_with_the_real_portaudio(capsys):
     assert main(["listen", "--list-devices"]) == 0
