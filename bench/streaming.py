@@ -114,13 +114,16 @@ def hour(bundle: Path, threads: int) -> dict:
         "bench.measure.stream", bundle, "--seconds", 3600, "--threads", threads, "--rss-every", 60,
         timeout=4 * 3600,
     )  # fmt: skip
-    rss = {round(end): gb for end, gb in child["rss"]}
+    rss = {round(row[0]): row[1] for row in child["rss"]}
+    peak = {round(row[0]): row[-1] for row in child["rss"]}
     times = [t for _, t in child["updates"]]
     return {
         "rss": child["rss"],
         "peak_rss_gb": child["peak_rss_gb"],
         "at_10_min": rss.get(600),
         "at_60_min": rss.get(3600),
+        "peak_by_10_min": peak.get(600),
+        "peak_by_60_min": peak.get(3600),
         "rtf": sum(times) / 3600,
         "p95_s": percentile(times, 95),
     }

@@ -94,7 +94,7 @@ def main() -> None:
         for u in session.feed(wav[i : i + step], RATE):
             updates.append([round(u.end, 3), round(u.compute_seconds, 4)])
             if u.end >= next_rss:
-                rss.append([u.end, rss_gb()])
+                rss.append([u.end, rss_gb(), peak_rss_gb()])  # now, and the high-water mark so far
                 next_rss += args.rss_every
     final = session.finish()
     out.update(
