@@ -232,3 +232,15 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("largest errors measured against the official package")
         for metric, value in sorted(MEASURED.items()):
             terminalreporter.write_line(f"{metric:<40} {value:.3e}")
+
+
+@pytest.fixture
+def python_sigint():
+    """Python's own SIGINT handler for a test that sends itself Ctrl-C: run_stream leaves any
+    other handler alone, and in a whole-suite run an earlier import can have installed one (the
+    listen test then waited forever for a Ctrl-C that never raised)."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)

@@ -105,7 +105,9 @@ def test_listen_prints_the_sessions_text_for_what_the_device_delivered(fake_devi
 
 
 @needs_sounddevice
-def test_ctrl_c_stops_listening_with_the_last_words_and_exit_code_0(fake_device, monkeypatch, capsys):
+def test_ctrl_c_stops_listening_with_the_last_words_and_exit_code_0(
+    fake_device, monkeypatch, capsys, python_sigint
+):
     def interrupt(stream):  # the user presses Ctrl-C once everything was said and taken in
         waiting = stream.callback.__self__._queue  # the Microphone's blocks not yet fed
         deadline = time.monotonic() + 30

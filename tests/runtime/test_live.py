@@ -185,7 +185,7 @@ def test_run_stream_finishes_on_ctrl_c_and_on_a_failing_source():
     assert str(outcome.error) == "stdin: cannot be decoded after 2.0 s (broken)" and outcome.final.is_final
 
 
-def test_ctrl_c_during_a_step_lets_the_step_end_first():
+def test_ctrl_c_during_a_step_lets_the_step_end_first(python_sigint):
     """SIGINT while the session computes a step: the step completes (and is shown), then the
     stream stops as for any Ctrl-C; Python's own handler is back afterwards."""
 
