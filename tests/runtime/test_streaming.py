@@ -13,6 +13,9 @@ from qwen_asr_edge.runtime import StreamingOptions, Transcriber, demo_bundle
 from qwen_asr_edge.runtime.errors import AudioError, InputError
 from tests.support import PARITY_TOKENS, SR, Lazy, noise_clip
 
+# Every test here exports a windowed or full tiny bundle other than the inner loop's (conftest.py).
+pytestmark = pytest.mark.slow
+
 MARKUP = ("<asr_text>", "<|", "|>", "language English<", "language German<")
 
 
