@@ -191,6 +191,7 @@ class StreamingSession:
         self._done: list[str] = []  # texts of the finished utterances
         self._spoken: dict[str, int] = {}  # language -> samples of the finished utterances in it
         self._committed = ""
+        self._reported = ""  # the committed text the last update showed
         self._closed = False
         self._start_utterance(np.zeros(0, np.float32), context)
 
@@ -474,7 +475,7 @@ class StreamingSession:
             self._committed += separator(self._committed, new) + new if self._committed else new
 
     def _update(self, start: float, timings: Timings | None, is_final: bool = False) -> StreamUpdate:
-        previous = getattr(self, "_reported", "")
+        previous = self._reported
         full = self._stream_text(self._raw) if not is_final else self._committed
         if full.startswith(self._committed):
             tentative = full[len(self._committed) :]
