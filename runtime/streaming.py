@@ -469,10 +469,14 @@ class StreamingSession:
             return
         # The parse of a longer answer no longer starts with what was committed (the official
         # repetition fix collapsed a run across the old end, say): append what is new in the raw.
-        new = strip_control_tokens(self._raw[len(self._committed_raw) :], self._asr._markup)
-        new = new.split(ASR_TEXT_TAG)[-1].strip()
+        new = self._uncommitted_raw().strip()
         if new:
             self._committed += separator(self._committed, new) + new if self._committed else new
+
+    def _uncommitted_raw(self) -> str:
+        """The answer past its committed part, without control markup."""
+        tail = strip_control_tokens(self._raw[len(self._committed_raw) :], self._asr._markup)
+        return tail.split(ASR_TEXT_TAG)[-1]
 
     def _update(self, start: float, timings: Timings | None, is_final: bool = False) -> StreamUpdate:
         previous = self._reported
@@ -480,8 +484,7 @@ class StreamingSession:
         if full.startswith(self._committed):
             tentative = full[len(self._committed) :]
         else:
-            tentative = strip_control_tokens(self._raw[len(self._committed_raw) :], self._asr._markup)
-            tentative = tentative.split(ASR_TEXT_TAG)[-1].rstrip()
+            tentative = self._uncommitted_raw().rstrip()
             if tentative.strip() and self._committed and not tentative[:1].isspace():
                 tentative = separator(self._committed, tentative.strip()) + tentative.strip()
         self._reported = self._committed
