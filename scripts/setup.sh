@@ -60,5 +60,5 @@ pip_install --upgrade pip
 torch_pin=$(sed -n 's/^ *"\(torch==[^"]*\)".*/\1/p' pyproject.toml)
 pip_install --timeout 5 --retries 0 --index-url https://download.pytorch.org/whl/cpu "$torch_pin" 2>/dev/null \
   || echo "setup: PyTorch's CPU index is unreachable; torch comes from the configured index" >&2
-pip_install -e ".[cpu,media,export,dev,vad,mic]"
+pip_install -e ".[cpu,media,export,dev,vad,mic,server]"
 $venv/bin/python tests/fetch_data.py >/dev/null
