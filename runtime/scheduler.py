@@ -54,8 +54,8 @@ class _Job:
 class SchedulerStats:
     """Counters since start, for /health and the load benchmark."""
 
-    batches: int = 0  # transcribe_batch calls
-    batched: int = 0  # recordings decoded in them
+    batches: int = 0  # transcription calls (transcribe_batch)
+    batched: int = 0  # recordings decoded in them (batched / batches: the mean batch)
     largest_batch: int = 0
     calls: int = 0  # other jobs (stream steps, lazy transcriptions)
     expired: int = 0  # dropped before they ran: deadline passed or caller gone
@@ -219,13 +219,13 @@ class Scheduler:
 
     def _transcribe(self, jobs: list[_Job]) -> None:
         asr = self.transcriber
+        self.stats.batches += 1
+        self.stats.batched += len(jobs)
+        self.stats.largest_batch = max(self.stats.largest_batch, len(jobs))
         if len(jobs) == 1:
             job = jobs[0]
             self._attempt(job, lambda: self._one(job))
             return
-        self.stats.batches += 1
-        self.stats.batched += len(jobs)
-        self.stats.largest_batch = max(self.stats.largest_batch, len(jobs))
         try:
             transcripts = asr.transcribe_batch(
                 [j.audio for j in jobs],

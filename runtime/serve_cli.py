@@ -9,6 +9,7 @@ import argparse
 import ipaddress
 import math
 import os
+import signal
 import socket
 import sys
 from dataclasses import replace
@@ -115,7 +116,7 @@ def import_server():
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
-    """A bound socket, so the real port is known before the server starts (``--port 0``).
+    """A listening socket, so the real port is known before the server starts (``--port 0``).
 
     Raises:
         InputError: the address is taken or cannot be used.
@@ -131,15 +132,27 @@ def listening_socket(host: str, port: int) -> socket.socket:
     except OSError as e:
         sock.close()
         raise InputError(f"cannot listen on {host}:{port}: {e.strerror}") from None
+    sock.listen(2048)  # connections made before uvicorn starts wait in the backlog, not refused
     sock.set_inheritable(True)
     return sock
+
+
+class _Stop(Exception):
+    """SIGTERM, as an exception (uvicorn re-raises the signal once it has shut down)."""
+
+
+def _stop(signum, frame) -> None:
+    raise _Stop
 
 
 def serve(args: argparse.Namespace, resolve_model: ModelResolver | None = None) -> int:
     """Load the model, listen, and serve until Ctrl-C or SIGTERM.
 
+    Uvicorn finishes the requests in flight (up to 5 s) and then raises the signal again; here
+    that ends the command with exit code 0, as stopping is how a server's run ends.
+
     Returns:
-        The exit code: 0 after a clean shutdown.
+        The exit code: 0 after Ctrl-C or SIGTERM.
 
     Raises:
         MissingDependencyError: the [server] extra is missing.
@@ -147,6 +160,17 @@ def serve(args: argparse.Namespace, resolve_model: ModelResolver | None = None) 
         QwenAsrEdgeError: a bad bundle or model.
     """
     uvicorn, server = import_server()
+    previous = signal.signal(signal.SIGTERM, _stop)
+    try:
+        return _serve(args, resolve_model, uvicorn, server)
+    except (_Stop, KeyboardInterrupt):
+        print("stopped", file=sys.stderr)
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _serve(args: argparse.Namespace, resolve_model: ModelResolver | None, uvicorn, server) -> int:
     sock = listening_socket(args.host, args.port)
     transcriber = load_transcriber(args, resolve_model)
     transcriber.prompt_ids(1, args.context, args.language)  # the defaults are good before serving
@@ -163,21 +187,24 @@ def serve(args: argparse.Namespace, resolve_model: ModelResolver | None = None) 
         default_language=args.language,
         default_context=args.context,
     )
-    app = server.create_app(transcriber, config)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
-    print(
-        f"serving {config.model_id} ({transcriber.provider}) on http://{shown}:{port} "
-        f"(OpenAI API at http://{shown}:{port}/v1); Ctrl-C stops",
-        file=sys.stderr,
-        flush=True,
-    )
-    if not _loopback(args.host) and args.api_key is None:
+
+    def ready() -> None:  # said once uvicorn runs (and handles SIGTERM), so a script can wait for it
         print(
-            f"note: {args.host} is reachable from the network and no --api-key is set: anyone who can "
-            "reach it can use it",
+            f"serving {config.model_id} ({transcriber.provider}) on http://{shown}:{port} "
+            f"(OpenAI API at http://{shown}:{port}/v1); Ctrl-C stops",
             file=sys.stderr,
+            flush=True,
         )
+        if not _loopback(args.host) and args.api_key is None:
+            print(
+                f"note: {args.host} is reachable from the network and no --api-key is set: anyone who "
+                "can reach it can use it",
+                file=sys.stderr,
+            )
+
+    app = server.create_app(transcriber, config, on_ready=ready)
     uv = uvicorn.Server(
         uvicorn.Config(
             app,

@@ -17,7 +17,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -99,15 +99,16 @@ class ServerState:
         return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), key.encode())
 
 
-def create_app(transcriber, config: ServerConfig | None = None) -> Starlette:
+def create_app(transcriber, config: ServerConfig | None = None, on_ready: Callable[[], None] | None = None):
     """The server's ASGI app, serving ``transcriber``.
 
     Args:
         transcriber: A loaded Transcriber; all model work runs on it, on one compute thread.
         config: See ServerConfig.
+        on_ready: Called when the server starts (its lifespan), once it takes requests.
 
     Returns:
-        A Starlette app (run it with uvicorn, or ``starlette.testclient.TestClient``).
+        An ASGI app: the Starlette app behind ``Gate`` (run it with uvicorn).
     """
     from .realtime import realtime_endpoint
 
@@ -115,6 +116,8 @@ def create_app(transcriber, config: ServerConfig | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if on_ready is not None:
+            on_ready()
         yield
         await run_in_threadpool(state.scheduler.close)
 
@@ -130,21 +133,11 @@ def create_app(transcriber, config: ServerConfig | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.server = state
-    return LimitedBody(app, config.max_upload_bytes if config else ServerConfig.max_upload_bytes)
+    return Gate(app, state.config.max_upload_bytes)
 
 
 def _state(request: Request) -> ServerState:
     return request.app.state.server
-
-
-def _check_key(request: Request) -> None:
-    if not _state(request).authorized(request.headers):
-        raise ApiError(
-            401,
-            "a valid API key is needed: send the header Authorization: Bearer <key> (serve --api-key)",
-            type="authentication_error",
-            code="invalid_api_key",
-        )
 
 
 async def health(request: Request) -> Response:
@@ -178,12 +171,10 @@ def _model(state: ServerState) -> dict:
 
 async def list_models(request: Request) -> Response:
     """``GET /v1/models``: the one model served."""
-    _check_key(request)
     return JSONResponse({"object": "list", "data": [_model(_state(request))]})
 
 
 async def get_model(request: Request) -> Response:
-    _check_key(request)
     state = _state(request)
     if request.path_params["model_id"] != state.config.model_id:
         raise ApiError(
@@ -197,7 +188,6 @@ async def get_model(request: Request) -> Response:
 
 async def transcriptions(request: Request) -> Response:
     """``POST /v1/audio/transcriptions`` (openai_api.py has the fields and formats)."""
-    _check_key(request)
     state = _state(request)
     state.requests += 1
     folder = Path(tempfile.mkdtemp(prefix="qwen-asr-edge-upload-"))
@@ -366,9 +356,11 @@ class BodyTooLarge(Exception):
     pass
 
 
-class LimitedBody:
-    """ASGI middleware: a request body over ``limit`` bytes is refused, by its Content-Length at
-    once, or when the bytes read pass it (chunked uploads): ``BodyTooLarge`` then reaches the route."""
+class Gate:
+    """ASGI middleware in front of the routes: ``/v1/`` requests need the API key (401), and a
+    request body over ``limit`` bytes is refused (413): by its Content-Length at once, or when the
+    bytes read pass it (chunked uploads: ``BodyTooLarge`` then reaches the route). Sockets check
+    the key themselves (realtime.py), which can also come as a subprotocol."""
 
     def __init__(self, app: Starlette, limit: int):
         self.app = app
@@ -378,11 +370,22 @@ class LimitedBody:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.limit:
+        headers = dict(scope["headers"])
+        error = None
+        if scope["path"].startswith("/v1/") and not self.state.server.authorized(
+            {"authorization": headers.get(b"authorization", b"").decode("latin-1")}
+        ):
+            error = ApiError(
+                401,
+                "a valid API key is needed: send the header Authorization: Bearer <key> (serve --api-key)",
+                type="authentication_error",
+                code="invalid_api_key",
+            )
+        length = headers.get(b"content-length")
+        if error is None and length is not None and length.isdigit() and int(length) > self.limit:
             error = ApiError(413, self._message(int(length)), code="request_too_large")
-            response = JSONResponse(error.body, status_code=413, headers={"Connection": "close"})
-            return await response(scope, receive, send)
+        if error is not None:
+            return await _api_error(None, error)(scope, receive, send)
         seen = 0
 
         async def limited():
@@ -397,15 +400,17 @@ class LimitedBody:
 
     def _message(self, size: int, more: bool = False) -> str:
         return (
-            f"the request body is {'over ' if more else ''}{size / MB:.1f} MB; this server takes at most "
-            f"{self.limit / MB:.1f} MB (serve --max-upload-mb)"
+            f"the request body is {'over ' if more else ''}{size / MB:.3g} MB; this server takes at most "
+            f"{self.limit / MB:.3g} MB (serve --max-upload-mb)"
         )
 
 
-async def _api_error(request: Request, exc: ApiError) -> Response:
+def _api_error(request: Request | None, exc: ApiError) -> Response:
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
     if exc.status == 503:
         headers = {"Retry-After": "1"}
+    if exc.status == 413:  # the rest of the body is not read: the connection cannot be reused
+        headers = {"Connection": "close"}
     return JSONResponse(exc.body, status_code=exc.status, headers=headers)
 
 
