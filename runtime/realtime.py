@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 
 PCM_RATE = 24000  # OpenAI's audio/pcm
 MIN_RATE, MAX_RATE = 8000, 48000
+# Audio received but not yet decoded, at most: beyond it the socket is not read (TCP holds the
+# client back), so a client sending faster than the model decodes cannot fill the memory.
+MAX_PENDING_SECONDS = 30.0
 # A client subprotocol that carries the API key (browsers cannot set headers), as OpenAI accepts.
 KEY_PROTOCOL = "openai-insecure-api-key."
 
@@ -100,6 +103,8 @@ class RealtimeConnection:
         self.rate = PCM_RATE  # the open item's
         self._odd = b""  # a PCM16 sample split between two appends
         self._send_lock = asyncio.Lock()
+        self._pending = 0  # samples queued, not yet decoded
+        self._drained = asyncio.Event()
 
     async def send(self, event: dict) -> None:
         event = {"event_id": _id("event"), **event}
@@ -151,7 +156,12 @@ class RealtimeConnection:
             reply = "transcription_session.updated" if kind.startswith("transcription") else "session.updated"
             await self.send({"type": reply, "session": self._session()})
         elif kind == "input_audio_buffer.append":
-            self.work.put_nowait(("audio", self._samples(event.get("audio"), event_id)))
+            samples = self._samples(event.get("audio"), event_id)
+            while self._pending > MAX_PENDING_SECONDS * self.config.rate:
+                self._drained.clear()
+                await self._drained.wait()
+            self._pending += samples.size
+            self.work.put_nowait(("audio", samples))
         elif kind == "input_audio_buffer.commit":
             self.work.put_nowait(("commit", event_id))
         elif kind == "input_audio_buffer.clear":
@@ -253,7 +263,12 @@ class RealtimeConnection:
                             pending = (kind_, value_)
                             break
                         blocks.append(value_)
-                    await self._feed(np.concatenate(blocks))
+                    samples = np.concatenate(blocks)
+                    try:
+                        await self._feed(samples)
+                    finally:
+                        self._pending -= samples.size
+                        self._drained.set()
                 elif kind == "commit":
                     await self._commit(value)
                 else:

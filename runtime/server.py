@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -349,7 +350,10 @@ def _stream(
             work.cancel()
             await run_in_threadpool(shutil.rmtree, folder, True)
 
-    return StreamingResponse(events(), media_type="text/event-stream")
+    # The generator removes the folder when it ends; the background task when it never started
+    # (a client gone before the first byte).
+    cleanup = BackgroundTask(shutil.rmtree, folder, True)
+    return StreamingResponse(events(), media_type="text/event-stream", background=cleanup)
 
 
 class BodyTooLarge(Exception):

@@ -226,6 +226,22 @@ def test_realtime_socket_gives_the_streaming_session_text(server, asr):
         assert got["events"][-1] == "conversation.item.input_audio_transcription.completed"
 
 
+def test_a_long_fast_stream_is_held_back_not_lost(server, asr, speech_files, tmp_path):
+    """A minute of speech sent as fast as the socket takes it: more than the server keeps waiting
+    (realtime.MAX_PENDING_SECONDS), across the session's utterance cut (30 s); the text is the
+    streaming session's all the same."""
+    from qwen_asr_edge.runtime.realtime import MAX_PENDING_SECONDS
+
+    wav = np.concatenate([sf.read(p, dtype="float32")[0] for p in speech_files] * 3)[: 16000 * 65]
+    assert wav.size / 16000 > MAX_PENDING_SECONDS + 30
+    path = tmp_path / "long.wav"
+    sf.write(path, wav, 16000)
+    data = pcm16(path)
+    got = asyncio.run(realtime_transcript(server, data, block_bytes=48000))
+    assert got["completed"] == stream_text(asr, data)
+    assert "".join(got["deltas"]) == got["completed"]
+
+
 def test_openai_realtime_client_streams_a_file(server, asr):
     data = pcm16(EXAMPLES[1])
 
