@@ -12,6 +12,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+# The build venv is the whole world of the build: a PYTHONPATH with the checkout on it (a worktree
+# shim, a test runner's) would have PyInstaller freeze the source folder qwen_asr_edge/ instead.
+unset PYTHONPATH PYTHONHOME
 venv=$root/.venv-app
 
 pip_install() { "$venv/bin/python" -m pip install -q --disable-pip-version-check "$@"; }
@@ -28,8 +31,8 @@ mkdir -p build/app
   --distpath "$root/dist" --workpath "$root/build/app" "$root/scripts/qwen-asr-edge.spec")
 
 app=dist/qwen-asr-edge
-# Python's own shared libraries keep their symbols in a pyenv build (libpython alone is 22 MB of
-# 4): strip those. Not the wheels' libraries: auditwheel rewrote them with patchelf, and stripping
-# numpy's OpenBLAS so left it unloadable ("ELF load command address/offset not page-aligned").
+# Python's own shared libraries keep their symbols in a pyenv build (libpython: 22 MB, 5.5 MB
+# stripped): strip those. Not the wheels' libraries: auditwheel rewrote them with patchelf, and
+# stripping numpy's OpenBLAS so left it unloadable ("ELF load command address/offset not page-aligned").
 strip --strip-unneeded "$app"/_internal/libpython3*.so* "$app"/_internal/python3*/lib-dynload/*.so
 echo "built $app/qwen-asr-edge: $(du -sh "$app" | cut -f1) in $(find "$app" -type f | wc -l) files"
