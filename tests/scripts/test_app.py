@@ -65,6 +65,20 @@ def test_the_app_transcribes_the_examples_as_the_package_does(run_app, tmp_path,
 
 
 @pytest.mark.slow
+def test_the_app_aligns_as_the_package_does(run_app, tmp_path, bundles):
+    from tests.support import run_cli
+
+    bundle = str(bundles["untied-full-aligner"])  # a tiny random checkpoint with the aligner
+    shutil.copy(EXAMPLES / "english.wav", tmp_path / "english.wav")
+    args = ["english.wav", "Tomorrow I will go shopping.", "--language", "English", "--bundle", bundle]
+    result = run_app("align", *args, "-f", "tsv")
+    assert result.returncode == 0, result.stderr
+    args[0] = str(tmp_path / "english.wav")
+    expected = run_cli("align", *args, "-f", "tsv")
+    assert expected.returncode == 0 and expected.stdout and result.stdout == expected.stdout
+
+
+@pytest.mark.slow
 def test_the_app_says_its_version(run_app):
     result = run_app("--version")
     assert (result.returncode, result.stdout) == (0, f"qwen-asr-edge {__version__}\n")
