@@ -41,6 +41,8 @@ if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
   command -v text2wave >/dev/null || need+=(festival)
   # PortAudio, which sounddevice ([mic], `listen`) loads on import; its Linux wheel does not bundle it.
   dpkg -s libportaudio2 >/dev/null 2>&1 || need+=(libportaudio2)
+  # strip and objdump, which PyInstaller and scripts/build-app.sh use (tests/scripts/test_app.py).
+  command -v objdump >/dev/null || need+=(binutils)
   [ -d /usr/share/festival/voices/english/kal_diphone ] || need+=(festvox-kallpc16k)
   if [ ${#need[@]} -gt 0 ]; then
     apt_update
