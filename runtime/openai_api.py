@@ -21,7 +21,8 @@ from .writers import SrtWriter, TxtWriter, VttWriter
 RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
 GRANULARITIES = ("word", "segment")
 # Form fields OpenAI defines that change nothing here, accepted so that clients sending them work:
-# decoding is greedy (temperature), the chunking is ours, logprobs are not returned per token.
+# one server serves one model (model, which curl users may leave out), decoding is greedy
+# (temperature, checked to be in OpenAI's range), the chunking is ours, logprobs are not returned.
 IGNORED_FIELDS = ("model", "temperature", "chunking_strategy", "include[]", "include")
 KNOWN_FIELDS = (
     "file",
@@ -90,8 +91,8 @@ def parse_request(fields: Mapping[str, Sequence[str]]) -> TranscriptionRequest:
 
     Raises:
         ApiError: 400 for an unknown response_format or granularity, a field given twice, words
-            asked for outside verbose_json (as OpenAI refuses), or stream=true with a format
-            that is not text.
+            asked for outside verbose_json (as OpenAI refuses), stream=true with a format that is
+            not text, or a temperature outside OpenAI's 0 to 1 (accepted, and greedy all the same).
     """
 
     def one(name: str) -> str | None:
@@ -130,6 +131,16 @@ def parse_request(fields: Mapping[str, Sequence[str]]) -> TranscriptionRequest:
             f"stream=true sends text deltas: use response_format json or text, not {response_format}",
             param="stream",
         )
+    temperature = one("temperature")
+    if temperature is not None:
+        try:
+            value = float(temperature)
+        except ValueError:
+            value = float("nan")
+        if not 0 <= value <= 1:  # OpenAI's range; any value decodes greedily here
+            raise ApiError(
+                400, f"temperature must be a number from 0 to 1, not {temperature!r}", param="temperature"
+            )
     language = (one("language") or "").strip() or None
     return TranscriptionRequest(
         language=language,

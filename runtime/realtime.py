@@ -27,6 +27,7 @@ import uuid
 from dataclasses import dataclass
 
 import numpy as np
+from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from .errors import QwenAsrEdgeError
@@ -105,6 +106,7 @@ class RealtimeConnection:
         self._send_lock = asyncio.Lock()
         self._pending = 0  # samples queued, not yet decoded
         self._drained = asyncio.Event()
+        self._receiving_item = False  # audio appended since the last commit or clear (the reader's view)
 
     async def send(self, event: dict) -> None:
         event = {"event_id": _id("event"), **event}
@@ -161,10 +163,13 @@ class RealtimeConnection:
                 self._drained.clear()
                 await self._drained.wait()
             self._pending += samples.size
-            self.work.put_nowait(("audio", samples))
+            self._receiving_item = self._receiving_item or samples.size > 0
+            self.work.put_nowait(("audio", (samples, self.config)))
         elif kind == "input_audio_buffer.commit":
+            self._receiving_item = False
             self.work.put_nowait(("commit", event_id))
         elif kind == "input_audio_buffer.clear":
+            self._receiving_item = False
             self.work.put_nowait(("clear", event_id))
         else:
             raise EventError(
@@ -182,6 +187,14 @@ class RealtimeConnection:
         """
         if not isinstance(session, dict):
             raise EventError("session.update needs a 'session' object", "invalid_event", "session", event_id)
+        if session.get("type", "transcription") != "transcription":
+            raise EventError(
+                f"session type {session.get('type')!r} is not served: this server runs transcription "
+                "sessions",
+                "unsupported_session_type",
+                "session.type",
+                event_id,
+            )
         if beta:
             audio_format = session.get("input_audio_format")
             if audio_format not in (None, "pcm16"):
@@ -231,6 +244,14 @@ class RealtimeConnection:
                 where,
                 event_id,
             )
+        if rate != self.config.rate and self._receiving_item:
+            raise EventError(
+                "the audio rate cannot change within an item: commit or clear it first",
+                "rate_change_in_item",
+                "session.audio.input.format.rate",
+                event_id,
+            )
+        # The language and prompt apply from the next item (an item is one streaming session).
         self.config = _Config(language=language or None, prompt=prompt, rate=rate)
 
     def _samples(self, audio, event_id: str | None) -> np.ndarray:
@@ -256,16 +277,16 @@ class RealtimeConnection:
             pending = None
             try:
                 if kind == "audio":
-                    blocks = [value]
+                    blocks, config = [value[0]], value[1]
                     while not self.work.empty():  # all the audio that came meanwhile, in one step
                         kind_, value_ = self.work.get_nowait()
                         if kind_ != "audio":
                             pending = (kind_, value_)
                             break
-                        blocks.append(value_)
+                        blocks.append(value_[0])
                     samples = np.concatenate(blocks)
                     try:
-                        await self._feed(samples)
+                        await self._feed(samples, config)
                     finally:
                         self._pending -= samples.size
                         self._drained.set()
@@ -292,15 +313,17 @@ class RealtimeConnection:
     def _drop_item(self) -> None:
         self.stream, self.item_id, self.item_samples, self._odd = None, None, 0, b""
 
-    async def _feed(self, samples: np.ndarray) -> None:
+    async def _feed(self, samples: np.ndarray, config: _Config) -> None:
+        """Decode an item's next audio; its first audio starts the item with ``config`` (the
+        session's configuration when that audio came)."""
         if samples.size == 0:
             return
         if self.stream is None:
             self.stream = self.state.transcriber.stream(
-                language=self.config.language, context=self.config.prompt, options=self.state.config.streaming
+                language=config.language, context=config.prompt, options=self.state.config.streaming
             )
             self.item_id = _id("item")
-            self.rate = self.config.rate
+            self.rate = config.rate
         self.item_samples += samples.size
         stream, rate = self.stream, self.rate
         updates = await self.state.scheduler.call(lambda: stream.feed(samples, rate), force=True)
@@ -361,9 +384,23 @@ async def realtime_endpoint(websocket: WebSocket) -> None:
     if keys and "authorization" not in headers:
         headers["authorization"] = f"Bearer {keys[0]}"
     if not state.authorized(headers):
-        await websocket.close(code=1008, reason="a valid API key is needed (Authorization: Bearer <key>)")
+        message = (
+            "a valid API key is needed: Authorization: Bearer <key>, or the subprotocol "
+            "openai-insecure-api-key.<key>"
+        )
+        if "websocket.http.response" in websocket.scope.get("extensions", {}):  # a 401 with a body
+            error = {
+                "message": message,
+                "type": "authentication_error",
+                "param": None,
+                "code": "invalid_api_key",
+            }
+            await websocket.send_denial_response(JSONResponse({"error": error}, status_code=401))
+        else:
+            await websocket.close(code=1008, reason="a valid API key is needed")
         return
-    subprotocol = "realtime" if "realtime" in offered else None
+    # A browser fails the handshake unless one of the protocols it offered is chosen.
+    subprotocol = "realtime" if "realtime" in offered else (offered[0] if offered else None)
     await websocket.accept(subprotocol=subprotocol)
     if state.realtime_sessions >= state.config.max_sessions:
         busy = EventError(

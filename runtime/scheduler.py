@@ -58,7 +58,7 @@ class SchedulerStats:
     batched: int = 0  # recordings decoded in them (batched / batches: the mean batch)
     largest_batch: int = 0
     calls: int = 0  # other jobs (stream steps, lazy transcriptions)
-    expired: int = 0  # dropped before they ran: deadline passed or caller gone
+    expired: int = 0  # dropped before they ran: the deadline passed, or the caller went away
     busy_refusals: int = 0
     running: bool = False
     seconds_busy: float = field(default=0.0)
@@ -84,6 +84,7 @@ class Scheduler:
         self._pending: deque[_Job] = deque()
         self._wake = threading.Condition()
         self._closed = False
+        self._running: list[_Job] = []
         self._thread = threading.Thread(target=self._work, name="qwen-asr-edge-compute", daemon=True)
         self._thread.start()
 
@@ -137,14 +138,28 @@ class Scheduler:
         """
         return await self._submit(self._job(run, timeout), force)
 
-    def close(self) -> None:
-        """Stop the thread once the job it runs ends; jobs still queued get ``Busy``."""
+    def close(self, wait: bool = True) -> None:
+        """Take no more work: jobs still queued get ``Busy`` at once, and the thread stops when the
+        job it runs ends (joined if ``wait``)."""
         with self._wake:
             self._closed = True
+            pending, self._pending = list(self._pending), deque()
             self._wake.notify()
-        self._thread.join()
-        while self._pending:
-            self._settle(self._pending.popleft(), error=Busy("the server is shutting down"))
+        for job in pending:
+            self._settle(job, error=Busy("the server is shutting down"))
+        if wait:
+            self._thread.join()
+
+    def drop_running(self) -> None:
+        """Answer the jobs being computed with ``Busy`` now (a shutdown that cannot wait for them);
+        the thread finishes them, and their results are dropped."""
+        for job in list(self._running):
+            self._settle(job, error=Busy("the server is shutting down"))
+
+    @property
+    def computing(self) -> bool:
+        """Whether the thread is inside a job (a shutdown then must not finalize under it)."""
+        return self._thread.is_alive() and self.stats.running
 
     def _job(self, run, timeout: float | None) -> _Job:
         loop = asyncio.get_running_loop()
@@ -166,11 +181,16 @@ class Scheduler:
                 return await job.future
             return await asyncio.wait_for(asyncio.shield(job.future), max(remaining, 0.0))
         except TimeoutError:
-            job.abandoned = True
+            self._abandon(job)
             raise Expired("the request took longer than the server's timeout") from None
         except asyncio.CancelledError:  # the caller went away: skip the job if it has not started
-            job.abandoned = True
+            self._abandon(job)
             raise
+
+    @staticmethod
+    def _abandon(job: _Job) -> None:
+        job.abandoned = True  # skipped if it has not started
+        job.future.cancel()  # so that its result, when it comes, is dropped unseen
 
     # -- the compute thread -------------------------------------------------------------------
 
@@ -198,7 +218,7 @@ class Scheduler:
             now = time.monotonic()
             live = []
             for job in jobs:
-                if job.abandoned or job.deadline < now:
+                if job.abandoned or job.deadline < now:  # its caller is gone, or will be
                     self.stats.expired += 1
                     self._settle(job, error=Expired("the request took longer than the server's timeout"))
                 else:
@@ -206,6 +226,7 @@ class Scheduler:
             if not live:
                 continue
             self.stats.running = True
+            self._running = live
             started = time.perf_counter()
             try:
                 if live[0].run is not None:
@@ -215,6 +236,7 @@ class Scheduler:
                     self._transcribe(live)
             finally:
                 self.stats.running = False
+                self._running = []
                 self.stats.seconds_busy += time.perf_counter() - started
 
     def _transcribe(self, jobs: list[_Job]) -> None:

@@ -6,7 +6,9 @@ Needs the [server] extra (Starlette, uvicorn, python-multipart, websockets).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import ipaddress
+import logging
 import math
 import os
 import signal
@@ -59,7 +61,8 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge serve")
         "--max-batch",
         type=int,
         default=8,
-        help="uploads waiting together that are decoded in one batch, at most (default: %(default)s)",
+        help="uploads that wait together are decoded in one decoder batch, this many at most "
+        "(default: %(default)s)",
     )
     p.add_argument(
         "--max-queue",
@@ -75,10 +78,12 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge serve")
     )
     add_session_options(p)
     p.add_argument(
-        "--batch-size",
-        type=int,
-        default=DEFAULTS.batch_size,
-        help="chunks decoded together (default: %(default)s)",
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="let web pages from ORIGIN call the server (CORS), e.g. http://localhost:5173, or * for any "
+        "(repeatable; default: none)",
     )
     p.add_argument("--no-verify", action="store_true", help="skip checking the bundle files' sha256")
     p.add_argument("--debug", action="store_true", help="tracebacks and uvicorn's access log")
@@ -93,8 +98,8 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge serve")
     for flag in ("max_batch", "max_queue", "max_sessions"):
         if getattr(args, flag) < 1:
             p.error(f"--{flag.replace('_', '-')} must be at least 1")
-    if not 1 <= args.batch_size <= MAX_BATCH_SIZE:
-        p.error(f"--batch-size must be between 1 and {MAX_BATCH_SIZE}")
+    if args.max_batch > MAX_BATCH_SIZE:
+        p.error(f"--max-batch must be at most {MAX_BATCH_SIZE}")
     if args.api_key is not None and not args.api_key.strip():
         p.error(f"--api-key (or ${API_KEY_ENV}) is empty")
     return args
@@ -161,20 +166,32 @@ def serve(args: argparse.Namespace, resolve_model: ModelResolver | None = None) 
     """
     uvicorn, server = import_server()
     previous = signal.signal(signal.SIGTERM, _stop)
+    states = []
     try:
-        return _serve(args, resolve_model, uvicorn, server)
+        return _serve(args, resolve_model, uvicorn, server, states)
     except (_Stop, KeyboardInterrupt):
         print("stopped", file=sys.stderr)
+        if states and states[0].scheduler.computing:
+            # A job the shutdown answered with 503 still runs in onnxruntime on the compute thread:
+            # finalizing the interpreter under it can crash, so leave now (all output is flushed).
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
         return 0
     finally:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _serve(args: argparse.Namespace, resolve_model: ModelResolver | None, uvicorn, server) -> int:
+# Seconds uvicorn lets requests in flight finish after Ctrl-C or SIGTERM before cancelling them.
+GRACE_SECONDS = 5.0
+
+
+def _serve(
+    args: argparse.Namespace, resolve_model: ModelResolver | None, uvicorn, server, states: list
+) -> int:
     sock = listening_socket(args.host, args.port)
     transcriber = load_transcriber(args, resolve_model)
     transcriber.prompt_ids(1, args.context, args.language)  # the defaults are good before serving
-    guard = DEFAULTS.repetition_guard
     config = server.ServerConfig(
         model_id=args.served_model_name or server.default_model_id(transcriber),
         api_key=args.api_key,
@@ -183,9 +200,11 @@ def _serve(args: argparse.Namespace, resolve_model: ModelResolver | None, uvicor
         max_batch=args.max_batch,
         max_queue=args.max_queue,
         max_sessions=args.max_sessions,
-        options=replace(DEFAULTS, batch_size=args.batch_size, repetition_guard=guard),
+        # Uploads decoded together share one decoder batch: as many chunks as uploads, at least.
+        options=replace(DEFAULTS, batch_size=max(DEFAULTS.batch_size, args.max_batch)),
         default_language=args.language,
         default_context=args.context,
+        allow_origins=args.allow_origin,
     )
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
@@ -205,14 +224,26 @@ def _serve(args: argparse.Namespace, resolve_model: ModelResolver | None, uvicor
             )
 
     app = server.create_app(transcriber, config, on_ready=ready)
-    uv = uvicorn.Server(
+    state = server.state_of(app)
+    states.append(state)
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets=None) -> None:
+            # Waiting uploads get 503 now rather than a cancelled task at the grace's end; the one
+            # being computed gets 503 just before it, if it has not finished by then.
+            state.scheduler.close(wait=False)
+            asyncio.get_running_loop().call_later(GRACE_SECONDS - 1, state.scheduler.drop_running)
+            await super().shutdown(sockets)
+
+    logging.getLogger("python_multipart").setLevel(logging.ERROR)  # a malformed upload's 400 says it all
+    uv = Server(
         uvicorn.Config(
             app,
             log_level="info" if args.debug else "warning",
             access_log=args.debug,
             ws="websockets-sansio",
             ws_max_size=16 * 1024 * 1024,
-            timeout_graceful_shutdown=5,
+            timeout_graceful_shutdown=GRACE_SECONDS,
         )
     )
     try:

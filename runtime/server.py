@@ -25,11 +25,12 @@ from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 
-from .errors import AudioError, InputError, MissingDependencyError, QwenAsrEdgeError
+from .errors import AudioError, BundleError, InputError, MissingDependencyError, QwenAsrEdgeError
 from .openai_api import (
     KNOWN_FIELDS,
     ApiError,
@@ -41,6 +42,7 @@ from .openai_api import (
     usage,
 )
 from .options import TranscriptionOptions
+from .prompt import normalize_language
 from .scheduler import Busy, Expired, Scheduler
 from .streaming import StreamingOptions
 
@@ -63,6 +65,8 @@ class ServerConfig:
         streaming: Streaming options of realtime sessions.
         default_language: The language of requests and sessions that name none (None: detect).
         default_context: The context of requests and sessions that give no prompt.
+        allow_origins: Web origins whose pages may call the server (CORS), e.g.
+            ``http://localhost:5173``, or ``*``; none by default.
     """
 
     model_id: str = "qwen3-asr"
@@ -76,19 +80,30 @@ class ServerConfig:
     streaming: StreamingOptions = field(default_factory=StreamingOptions)
     default_language: str | None = None
     default_context: str = ""
+    allow_origins: list[str] = field(default_factory=list)
 
 
 class ServerState:
     """What the routes share: the Transcriber, its Scheduler, counters."""
 
     def __init__(self, transcriber, config: ServerConfig):
+        if config.default_language:  # as sessions show it: "German", not "de"
+            config = replace(
+                config, default_language=normalize_language(config.default_language, transcriber.languages)
+            )
         self.transcriber = transcriber
         self.config = config
         self.scheduler = Scheduler(transcriber, max_batch=config.max_batch, max_queue=config.max_queue)
         self.created = int(time.time())
         self.realtime_sessions = 0
         self.requests = 0
-        self._lock = threading.Lock()
+        # Every upload is written in a folder of its own in here; all of it goes when the server stops.
+        self.uploads = Path(tempfile.mkdtemp(prefix="qwen-asr-edge-server-"))
+
+    def close(self) -> None:
+        """Stop taking work (queued jobs get 503) and remove the uploads' folder."""
+        self.scheduler.close(wait=False)
+        shutil.rmtree(self.uploads, ignore_errors=True)
 
     def authorized(self, headers) -> bool:
         """Whether the request carries the API key (always, when there is none)."""
@@ -120,7 +135,7 @@ def create_app(transcriber, config: ServerConfig | None = None, on_ready: Callab
         if on_ready is not None:
             on_ready()
         yield
-        await run_in_threadpool(state.scheduler.close)
+        state.close()
 
     app = Starlette(
         routes=[
@@ -129,12 +144,28 @@ def create_app(transcriber, config: ServerConfig | None = None, on_ready: Callab
             Route("/v1/models/{model_id:path}", get_model),
             Route("/v1/audio/transcriptions", transcriptions, methods=["POST"]),
             WebSocketRoute("/v1/realtime", realtime_endpoint),
+            Route("/v1/realtime", _upgrade_required),
         ],
         exception_handlers={HTTPException: _http_error, ApiError: _api_error, Exception: _server_error},
         lifespan=lifespan,
     )
     app.state.server = state
-    return Gate(app, state.config.max_upload_bytes)
+    outer = Gate(app, state.config.max_upload_bytes)
+    if state.config.allow_origins:
+        # Outside the gate: a browser's preflight carries no key, and every answer needs the headers.
+        outer = CORSMiddleware(
+            outer,
+            allow_origins=state.config.allow_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    outer.server_state = state
+    return outer
+
+
+def state_of(app) -> ServerState:
+    """The ServerState of an app made by ``create_app``."""
+    return app.server_state
 
 
 def _state(request: Request) -> ServerState:
@@ -187,11 +218,18 @@ async def get_model(request: Request) -> Response:
     return JSONResponse(_model(state))
 
 
+async def _upgrade_required(request: Request) -> Response:
+    error = ApiError(
+        426, "/v1/realtime is a WebSocket: connect with ws:// (or wss://)", code="upgrade_required"
+    )
+    return JSONResponse(error.body, status_code=426, headers={"Upgrade": "websocket"})
+
+
 async def transcriptions(request: Request) -> Response:
     """``POST /v1/audio/transcriptions`` (openai_api.py has the fields and formats)."""
     state = _state(request)
     state.requests += 1
-    folder = Path(tempfile.mkdtemp(prefix="qwen-asr-edge-upload-"))
+    folder = Path(tempfile.mkdtemp(dir=state.uploads))
     try:
         name, path, req = await _receive(request, folder)
         req = replace(
@@ -205,22 +243,39 @@ async def transcriptions(request: Request) -> Response:
             response = _stream(state, audio, name, req, options, folder)
             folder = None  # the stream removes it when it ends
             return response
-        transcript = await _scheduled(
-            state.scheduler.transcribe(
-                audio,
-                language=req.language,
-                context=req.context,
-                options=options,
-                source=name,
-                timeout=state.config.timeout,
-            ),
-            name,
+        work = state.scheduler.transcribe(
+            audio,
+            language=req.language,
+            context=req.context,
+            options=options,
+            source=name,
+            timeout=state.config.timeout,
         )
+        transcript = await _scheduled(_unless_client_leaves(request, work), name)
+        if transcript is None:  # nobody to answer; its job was dropped if it had not started
+            return Response(status_code=499)
         body, media_type = response_body(transcript, req)
         return Response(body, media_type=media_type)
     finally:
-        if folder is not None:
-            await run_in_threadpool(shutil.rmtree, folder, True)
+        if folder is not None:  # at once, not in a thread: a cancelled task would not wait for it
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+async def _unless_client_leaves(request: Request, work):
+    """``await work``, or None as soon as the client disconnects (``work`` is then cancelled, so a
+    job still queued never runs)."""
+
+    async def left() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    job, gone = asyncio.ensure_future(work), asyncio.ensure_future(left())
+    try:
+        await asyncio.wait({job, gone}, return_when=asyncio.FIRST_COMPLETED)
+        return job.result() if job.done() else None
+    finally:
+        for task in (job, gone):
+            task.cancel()
 
 
 async def _receive(request: Request, folder: Path) -> tuple[str, Path, TranscriptionRequest]:
@@ -285,7 +340,14 @@ async def _prepare(state: ServerState, path: Path, name: str, req: Transcription
         raise ApiError(400, f"{name}: {e.problem}", param="file", code="invalid_audio") from None
     except MissingDependencyError as e:
         raise ApiError(415, f"{name}: {e}", param="file", code="unsupported_format") from None
-    except QwenAsrEdgeError as e:  # InputError (language, prompt), BundleError (no aligner)
+    except BundleError:  # the only one here: no aligner (the server's paths are not the client's business)
+        raise ApiError(
+            400,
+            "word timestamps need the forced aligner, which this server's model lacks (a bundle exported "
+            "with --aligner)",
+            param="timestamp_granularities",
+        ) from None
+    except QwenAsrEdgeError as e:  # InputError: the language, the prompt
         param = "language" if "language" in str(e) else None
         raise ApiError(400, str(e), param=param) from None
 
@@ -326,6 +388,7 @@ def _stream(
     async def events() -> AsyncIterator[str]:
         work = asyncio.ensure_future(state.scheduler.call(run, timeout=state.config.timeout))
         joined = TextJoiner()
+        get = None
         try:
             while True:
                 get = asyncio.ensure_future(texts.get())
@@ -347,8 +410,10 @@ def _stream(
             yield sse({"type": "transcript.text.done", "text": joined.text, "usage": usage(seconds)})
         finally:
             stop.set()
-            work.cancel()
-            await run_in_threadpool(shutil.rmtree, folder, True)
+            for task in (work, get):
+                if task is not None:
+                    task.cancel()
+            shutil.rmtree(folder, ignore_errors=True)
 
     # The generator removes the folder when it ends; the background task when it never started
     # (a client gone before the first byte).
@@ -369,14 +434,14 @@ class Gate:
     def __init__(self, app: Starlette, limit: int):
         self.app = app
         self.limit = limit
-        self.state = app.state
+        self.server_state = app.state.server
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = dict(scope["headers"])
         error = None
-        if scope["path"].startswith("/v1/") and not self.state.server.authorized(
+        if scope["path"].startswith("/v1/") and not self.server_state.authorized(
             {"authorization": headers.get(b"authorization", b"").decode("latin-1")}
         ):
             error = ApiError(

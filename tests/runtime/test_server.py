@@ -8,9 +8,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
+import re
 import signal
 import subprocess
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -146,6 +150,8 @@ def test_bad_uploads_get_openai_errors_that_name_the_file(server, tmp_path):
         ),
         ({"stream": "maybe"}, "stream"),
         ({"stream": "true", "response_format": "srt"}, "stream"),
+        ({"temperature": "5"}, "temperature"),
+        ({"temperature": "hot"}, "temperature"),
     ]
     for data, param in cases:
         error = _error(_post(server, files={"file": ("a.wav", wav)}, data=data), 400)
@@ -166,6 +172,47 @@ def test_word_timestamps_need_an_aligner(server):
 def test_unknown_routes_and_methods_answer_json(server):
     assert _error(httpx.get(f"{server}/v1/nothing"), 404)["message"] == "no route /v1/nothing"
     assert _error(httpx.get(f"{server}/v1/audio/transcriptions"), 405)
+    assert "WebSocket" in _error(httpx.get(f"{server}/v1/realtime"), 426)["message"]
+
+
+def test_a_client_that_leaves_drops_its_queued_job():
+    """A request whose client disconnects stops waiting, and its job, not yet started, never runs."""
+    from qwen_asr_edge.runtime.server import _unless_client_leaves
+
+    ran = []
+
+    class Gone:  # what Starlette's request.receive() gives once the client has hung up
+        async def receive(self):
+            return {"type": "http.disconnect"}
+
+    async def job():
+        await asyncio.sleep(0.5)
+        ran.append(1)
+
+    async def run():
+        result = await _unless_client_leaves(Gone(), job())
+        await asyncio.sleep(0.7)
+        return result
+
+    assert asyncio.run(run()) is None and ran == []
+
+
+def test_browsers_may_call_it_from_allowed_origins():
+    with serving("--allow-origin", "http://localhost:5173", "--api-key", "k") as url:
+        preflight = httpx.options(
+            f"{url}/v1/audio/transcriptions",
+            headers={
+                "Origin": "http://localhost:5173",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization",
+            },
+        )
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] == "http://localhost:5173"
+        answer = httpx.get(f"{url}/v1/models", headers={"Origin": "http://localhost:5173"})
+        assert answer.status_code == 401 and answer.headers["access-control-allow-origin"]
+        other = httpx.get(f"{url}/v1/models", headers={"Origin": "http://evil.example"})
+        assert "access-control-allow-origin" not in other.headers
 
 
 def test_api_key_size_limit_and_timeout(tmp_path):
@@ -197,8 +244,10 @@ def test_api_key_size_limit_and_timeout(tmp_path):
         )
         assert _error(response, 413)["code"] == "request_too_large"
         # The realtime socket takes the key as a header or as OpenAI's subprotocol.
-        with pytest.raises(websockets.InvalidStatus):
+        with pytest.raises(websockets.InvalidStatus) as refused:
             asyncio.run(realtime_transcript(url, pcm16(EXAMPLES[0])))
+        assert refused.value.response.status_code == 401
+        assert json.loads(refused.value.response.body)["error"]["code"] == "invalid_api_key"
         got = asyncio.run(realtime_transcript(url, pcm16(EXAMPLES[0]), api_key="s3cret"))
         assert got["completed"]
 
@@ -347,6 +396,18 @@ def test_realtime_errors_keep_the_socket_open(server):
                 event = json.loads(await ws.recv())
                 assert event["type"] == "error", event
                 codes.append(event["error"]["code"])
+            await ws.send(json.dumps({"type": "session.update", "session": {"type": "realtime"}}))
+            codes.append(json.loads(await ws.recv())["error"]["code"])
+            # the rate cannot change inside an item
+            chunk = base64.b64encode(b"\0\0" * 2400).decode()
+            await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": chunk}))
+            rate = {"type": "session.update", "session": {"audio": {"input": {"format": {"rate": 16000}}}}}
+            await ws.send(json.dumps(rate))
+            codes.append(json.loads(await ws.recv())["error"]["code"])
+            await ws.send(json.dumps({"type": "input_audio_buffer.clear"}))
+            assert json.loads(await ws.recv())["type"] == "input_audio_buffer.cleared"
+            await ws.send(json.dumps(rate))
+            assert json.loads(await ws.recv())["session"]["audio"]["input"]["format"]["rate"] == 16000
             # still open, still working: a beta-style update is answered in kind
             await ws.send(
                 json.dumps(
@@ -364,6 +425,8 @@ def test_realtime_errors_keep_the_socket_open(server):
         "unsupported_turn_detection",
         "unsupported_format",
         "unsupported_language",
+        "unsupported_session_type",
+        "rate_change_in_item",
     ]
 
 
@@ -427,6 +490,49 @@ def test_sigterm_and_ctrl_c_stop_the_server_cleanly(stop, python_sigint):
     assert proc.wait(30) == 0
     rest = proc.stderr.read()
     assert "Traceback" not in rest and rest.strip().splitlines()[-1] == "stopped"
+
+
+def test_stopping_with_uploads_waiting_answers_each_and_leaves_nothing(asr, speech_files, tmp_path):
+    """SIGTERM while long uploads wait: each gets its text or a 503 in OpenAI's shape (a stream
+    gets an error event), no traceback, and no upload left in the temporary folder."""
+    long = tmp_path / "long.wav"
+    sf.write(long, np.concatenate([sf.read(p, dtype="float32")[0] for p in speech_files] * 6), 16000)
+    expected = asr.transcribe(long).text
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    command = [sys.executable, "-m", "qwen_asr_edge", "serve", "--port", "0", "--max-batch", "1"]
+    proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+    for line in proc.stderr:
+        if "serving" in line:
+            url = re.search(r"on (http://\S+) ", line).group(1)
+            break
+
+    def upload(stream: bool) -> httpx.Response:
+        with open(long, "rb") as f:
+            data = {"response_format": "text"} | ({"stream": "true"} if stream else {})
+            return httpx.post(f"{url}/v1/audio/transcriptions", files={"file": f}, data=data, timeout=120)
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = [pool.submit(upload, i == 3) for i in range(4)]
+        for _ in range(200):
+            if httpx.get(f"{url}/health").json()["queued"] >= 2:
+                break
+            time.sleep(0.05)
+        proc.terminate()
+        answers = [a.result() for a in answers]
+    assert proc.wait(30) == 0
+    log = proc.stderr.read()
+    assert "Traceback" not in log and "never retrieved" not in log, log
+    busy = 0
+    for response in answers[:3]:
+        if response.status_code == 200:
+            assert response.text == expected + "\n"
+        else:
+            busy += 1
+            assert _error(response, 503)["code"] == "server_busy"
+    stream = answers[3].text
+    assert '"type": "error"' in stream or '"transcript.text.done"' in stream
+    assert busy + ('"server_busy"' in stream) >= 2  # the ones still waiting were refused
+    assert not list(tmp_path.glob("qwen-asr-edge-*")), list(tmp_path.iterdir())
 
 
 @pytest.mark.slow
