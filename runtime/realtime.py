@@ -165,12 +165,9 @@ class RealtimeConnection:
             self._pending += samples.size
             self._receiving_item = self._receiving_item or samples.size > 0
             self.work.put_nowait(("audio", (samples, self.config)))
-        elif kind == "input_audio_buffer.commit":
-            self._receiving_item = False
-            self.work.put_nowait(("commit", event_id))
-        elif kind == "input_audio_buffer.clear":
-            self._receiving_item = False
-            self.work.put_nowait(("clear", event_id))
+        elif kind in ("input_audio_buffer.commit", "input_audio_buffer.clear"):
+            self._receiving_item, self._odd = False, b""  # an item's odd last byte is not the next's
+            self.work.put_nowait((kind.rsplit(".", 1)[1], event_id))
         else:
             raise EventError(
                 f"unsupported event type {kind!r}: this server transcribes (session.update, "
@@ -311,7 +308,7 @@ class RealtimeConnection:
                 )
 
     def _drop_item(self) -> None:
-        self.stream, self.item_id, self.item_samples, self._odd = None, None, 0, b""
+        self.stream, self.item_id, self.item_samples = None, None, 0
 
     async def _feed(self, samples: np.ndarray, config: _Config) -> None:
         """Decode an item's next audio; its first audio starts the item with ``config`` (the
@@ -352,7 +349,7 @@ class RealtimeConnection:
             )
             return
         stream, item_id, seconds = self.stream, self.item_id, self.item_samples / self.rate
-        self.stream, self.item_samples, self._odd = None, 0, b""
+        self.stream, self.item_samples = None, 0
         await self.send(
             {
                 "type": "input_audio_buffer.committed",
