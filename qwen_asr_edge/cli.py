@@ -11,6 +11,7 @@ from qwen_asr_edge import __version__
 
 COMMANDS = {
     "transcribe": ("qwen_asr_edge.runtime.cli", "transcribe audio files, or a stream, with a bundle"),
+    "transcribe-many": ("qwen_asr_edge.runtime.batch", "an archive on Ray Data, resumable (needs [ray])"),
     "listen": ("qwen_asr_edge.runtime.listen_cli", "transcribe a microphone live (needs the [mic] extra)"),
     "align": ("qwen_asr_edge.runtime.align_cli", "time every word of a known transcript (aligner bundles)"),
     "export": ("qwen_asr_edge.export.cli", "export a checkpoint to a bundle (needs the [export] extra)"),
