@@ -438,8 +438,14 @@ def _run_job(ray, args: argparse.Namespace, todo: list[Entry], results: ResultsF
         read_resources = {"num_cpus": 0}
     else:
         read_resources = {"ray_remote_args": {"num_cpus": 0}}
+    # One reading task at a time, a batch of files each: tasks that take no CPU would otherwise
+    # run all at once, each in a Python worker of its own (26 for 50 files, measured).
     files = ray.data.read_binary_files(
-        [prefix + p for p in where], include_paths=True, override_num_blocks=len(where), **read_resources
+        [prefix + p for p in where],
+        include_paths=True,
+        override_num_blocks=-(-len(where) // args.batch_size),
+        concurrency=1,
+        **read_resources,
     )
     more = {}
     if not args.address and _takes_remote_args(files.map_batches):
