@@ -420,7 +420,7 @@ def _run_job(ray, args: argparse.Namespace, todo: list[Entry], results: ResultsF
         )
     prefix = LOCAL_SCHEME if args.address else ""  # read on this node; the bytes go to the actors
     where = {}
-    count = failed = 0
+    count = 0
     for e in todo:
         problem = _unreadable(e)
         if problem is None:
@@ -429,7 +429,6 @@ def _run_job(ray, args: argparse.Namespace, todo: list[Entry], results: ResultsF
         print(f"error: {problem}", file=sys.stderr)  # Ray's read would fail the whole job: a row now
         results.write({"path": e.key, "error": str(problem)})
         count += 1
-        failed += 1
     if not where:
         return 0
     # Reading takes no CPU of its own: the actors hold them all, and reads waiting for one would
@@ -463,7 +462,7 @@ def _run_job(ray, args: argparse.Namespace, todo: list[Entry], results: ResultsF
             **more,
         )
     start = time.perf_counter()
-    seconds = 0.0
+    seconds = first = 0.0
     try:
         for item in _rows(rows):
             path = item["path"].removeprefix(LOCAL_SCHEME)
@@ -472,11 +471,11 @@ def _run_job(ray, args: argparse.Namespace, todo: list[Entry], results: ResultsF
             if row["error"] is not None:
                 row["error"] = row["error"].replace(display_name(path), key)
                 print(f"error: {row['error']}", file=sys.stderr)
-                failed += 1
             else:
                 seconds += row["duration"]
             results.write(row)
             count += 1
+            first = first or time.perf_counter() - start
     except KeyboardInterrupt:
         print(
             f"error: interrupted; {count} of {len(todo)} files done "
@@ -486,8 +485,9 @@ def _run_job(ray, args: argparse.Namespace, todo: list[Entry], results: ResultsF
         return 130
     took = time.perf_counter() - start
     print(
-        f"note: {count} files ({seconds:.1f} s of audio) in {took:.1f} s with {actors} actors: "
-        f"{count / took:.2f} files/s, {seconds / took:.1f} s of audio per second",
+        f"note: {count} files ({seconds:.1f} s of audio) in {took:.1f} s with {actors} actor"
+        f"{'s' if actors > 1 else ''}, the first row after {first:.1f} s: {count / took:.2f} files/s, "
+        f"{seconds / took:.1f} s of audio per second",
         file=sys.stderr,
     )
     return 0
@@ -523,7 +523,11 @@ def _rows(dataset) -> Iterable[dict]:
     """The job's rows as they arrive; a package error that stopped it (an actor that could not load
     its Transcriber) is raised as itself, not as Ray's wrapping of it."""
     try:
-        yield from dataset.iter_rows()
+        # Each actor call's output as soon as it is done: no prefetching (iter_rows holds a block
+        # back until the next one is done, a whole batch's time, measured).
+        for batch in dataset.iter_batches(batch_size=None, prefetch_batches=0):
+            for path, row in zip(batch["path"], batch["row"], strict=True):
+                yield {"path": str(path), "row": str(row)}
     except Exception as e:
         cause = _package_error(e)
         if cause is None:
