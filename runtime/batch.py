@@ -118,6 +118,10 @@ def parse_args(
     return args
 
 
+class ActorError(QwenAsrEdgeError, RuntimeError):
+    """An actor could not load its Transcriber (a bundle or provider missing on its node)."""
+
+
 @dataclass(frozen=True)
 class Entry:
     """One file of the archive: ``key`` is its name in the output (relative to the folder, or as
@@ -280,15 +284,22 @@ class TranscribeFiles:
     Args:
         args: The parsed options (bundle, language, context, options, session settings).
 
-    Raises:
-        QwenAsrEdgeError: a bad bundle, an unavailable provider.
+    A bad bundle or an unavailable provider (QwenAsrEdgeError) is not raised: every call then
+    returns rows with ``fatal`` (its message), and the driver stops the job with that error.
     """
 
     def __init__(self, args: argparse.Namespace):
         from .cli import load_transcriber
 
         self.args = args
-        self.transcriber = load_transcriber(args)
+        self.transcriber = None
+        self.error: QwenAsrEdgeError | None = None
+        try:
+            self.transcriber = load_transcriber(args)
+        except QwenAsrEdgeError as e:
+            # Sent back by each call instead: an exception raised in an actor reaches the driver as
+            # Ray's own (UserCodeException, ActorDiedError) with a traceback, not as ours.
+            self.error = e
 
     def __call__(self, batch: dict) -> dict[str, list[str]]:
         """Transcribe a batch of files.
@@ -302,6 +313,8 @@ class TranscribeFiles:
         from .cli import _transcribe_all
 
         paths = [str(p) for p in batch["path"]]
+        if self.error is not None:
+            return {"path": paths, "row": [json.dumps({"fatal": str(self.error)})] * len(paths)}
         with tempfile.TemporaryDirectory(prefix="qwen-asr-edge-") as tmp:
             copies = []
             for i, (path, data) in enumerate(zip(paths, batch["bytes"], strict=True)):
@@ -362,6 +375,7 @@ def _transcribe(args: argparse.Namespace, todo: list[Entry], results: ResultsFil
     from .bundle import load_bundle
     from .cli import bundle_of
     from .prompt import normalize_language
+    from .providers import resolve_providers
 
     if args.model is not None:
         raise InputError(
@@ -372,6 +386,8 @@ def _transcribe(args: argparse.Namespace, todo: list[Entry], results: ResultsFil
     bundle = load_bundle(args.bundle, verify=False)  # the actors verify; a wrong path fails here
     if args.language:
         normalize_language(args.language, bundle.manifest.languages)
+    if not args.address:  # the actors run here: a provider missing here fails now, before Ray
+        resolve_providers(args.providers)
     ray = _import_ray()
     started = not ray.is_initialized()
     if started:
@@ -439,10 +455,12 @@ def _run_job(ray, args: argparse.Namespace, todo: list[Entry], results: ResultsF
         read_resources = {"ray_remote_args": {"num_cpus": 0}}
     # One reading task at a time, a batch of files each: tasks that take no CPU would otherwise
     # run all at once, each in a Python worker of its own (26 for 50 files, measured).
+    blocks = -(-len(where) // args.batch_size)
+    actors = min(actors, blocks)  # no actor without a batch to do
     files = ray.data.read_binary_files(
         [prefix + p for p in where],
         include_paths=True,
-        override_num_blocks=-(-len(where) // args.batch_size),
+        override_num_blocks=blocks,
         concurrency=1,
         **read_resources,
     )
@@ -468,6 +486,8 @@ def _run_job(ray, args: argparse.Namespace, todo: list[Entry], results: ResultsF
             path = item["path"].removeprefix(LOCAL_SCHEME)
             key = where.get(path) or where.get(os.path.abspath(path)) or display_name(path)
             row = {"path": key, **json.loads(item["row"])}
+            if "fatal" in row:
+                raise ActorError(row["fatal"])
             if row["error"] is not None:
                 row["error"] = row["error"].replace(display_name(path), key)
                 print(f"error: {row['error']}", file=sys.stderr)
@@ -520,34 +540,11 @@ def _unreadable(entry: Entry) -> AudioError | None:
 
 
 def _rows(dataset) -> Iterable[dict]:
-    """The job's rows as they arrive; a package error that stopped it (an actor that could not load
-    its Transcriber) is raised as itself, not as Ray's wrapping of it."""
-    try:
-        # Each actor call's output as soon as it is done: no prefetching (iter_rows holds a block
-        # back until the next one is done, a whole batch's time, measured).
-        for batch in dataset.iter_batches(batch_size=None, prefetch_batches=0):
-            for path, row in zip(batch["path"], batch["row"], strict=True):
-                yield {"path": str(path), "row": str(row)}
-    except Exception as e:
-        cause = _package_error(e)
-        if cause is None:
-            raise
-        raise cause from None
-
-
-def _package_error(error: BaseException) -> QwenAsrEdgeError | None:
-    """The QwenAsrEdgeError inside Ray's exceptions, if there is one."""
-    seen = set()
-    stack = [error]
-    while stack:
-        e = stack.pop()
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
-        if isinstance(e, QwenAsrEdgeError):
-            return e
-        stack += [getattr(e, "cause", None), e.__cause__, e.__context__]
-    return None
+    """The job's rows as they arrive: each actor call's output as soon as it is done, with no
+    prefetching (iter_rows holds a block back until the next one is done: a whole batch later)."""
+    for batch in dataset.iter_batches(batch_size=None, prefetch_batches=0):
+        for path, row in zip(batch["path"], batch["row"], strict=True):
+            yield {"path": str(path), "row": str(row)}
 
 
 def main(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcribe-many") -> int:

@@ -183,6 +183,19 @@ def test_bad_files_are_error_rows_and_the_rest_go_on(ray_local, tmp_path, capsys
     assert rows[0]["path"] == "good.wav"  # the good row kept where it was
 
 
+@pytest.mark.slow
+def test_an_actor_that_cannot_load_stops_the_job_in_one_line(ray_local, tmp_path, capsys):
+    """The provider is checked on the driver only for a local Ray; on a cluster (--address) the
+    actors find out, and the driver says it as the CLI would."""
+    folder = Path(demo_examples()[0]["audio"]).parent
+    out = tmp_path / "out.jsonl"
+    assert batch.main([str(folder), "-o", str(out), "--address", ray_local, "--providers", "cuda"]) == 2
+    err = capsys.readouterr().err
+    assert "error: execution provider CUDAExecutionProvider is not available" in err
+    assert "Traceback" not in err
+    assert not out.exists()
+
+
 def test_an_output_that_is_not_results_is_refused_untouched(tmp_path, capsys):
     out = tmp_path / "notes.txt"
     out.write_text("my notes\n")
