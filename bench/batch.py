@@ -77,17 +77,11 @@ def main(argv: list[str] | None = None) -> int:
         folder.mkdir()
         audio = make_folder(folder, args.files)
         configs = {
-            f"CLI transcribe ({args.cpus} threads)": lambda out: [
-                *entry,
-                "transcribe",
-                "-r",
-                str(folder),
-                "-o",
-                str(out),
-                "--threads",
-                str(args.cpus),
-            ],
-        }
+            f"CLI transcribe, {n} thread{'s' if n > 1 else ''}": lambda out, n=n: [
+                *entry, "transcribe", "-r", str(folder), "-o", str(out), "--threads", str(n)
+            ]
+            for n in sorted({1, args.cpus})
+        }  # fmt: skip
         for actors in (1, 2):
             configs[f"Ray, {actors} actor{'s' if actors > 1 else ''} x 1 thread"] = lambda out, n=actors: [
                 *entry, "transcribe-many", str(folder), "-o", str(out / "results.jsonl"),

@@ -198,6 +198,8 @@ class ResultsFile:
             raise OutputError(path, f"cannot be read ({e.strerror or e})") from None
         whole = data[: data.rfind(b"\n") + 1]  # a last line without its newline was cut off mid-write
         for number, line in enumerate(whole.splitlines(), 1):
+            if not line.strip():
+                continue
             row = _parse(line)
             if row is None:
                 raise OutputError(
@@ -220,7 +222,7 @@ class ResultsFile:
         if not keys:
             return
         lines = self.path.read_bytes().splitlines(keepends=True)
-        kept = [line for line in lines if _parse(line)["path"] not in keys]
+        kept = [line for line in lines if not line.strip() or _parse(line)["path"] not in keys]
         tmp = self.path.with_name(f".{self.path.name}.tmp")
         tmp.write_bytes(b"".join(kept))
         os.replace(tmp, self.path)
@@ -453,15 +455,15 @@ def _run_job(ray, args: argparse.Namespace, todo: list[Entry], results: ResultsF
         read_resources = {"num_cpus": 0}
     else:
         read_resources = {"ray_remote_args": {"num_cpus": 0}}
-    # One reading task at a time, a batch of files each: tasks that take no CPU would otherwise
-    # run all at once, each in a Python worker of its own (26 for 50 files, measured).
+    # Reading tasks, a batch of files each, at most one per actor: tasks that take no CPU would
+    # otherwise run all at once, each in a Python worker of its own (26 for 50 files, measured).
     blocks = -(-len(where) // args.batch_size)
     actors = min(actors, blocks)  # no actor without a batch to do
     files = ray.data.read_binary_files(
         [prefix + p for p in where],
         include_paths=True,
         override_num_blocks=blocks,
-        concurrency=1,
+        concurrency=actors,
         **read_resources,
     )
     more = {}
