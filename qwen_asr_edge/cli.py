@@ -24,7 +24,7 @@ COMMANDS = {
 
 def usage() -> str:
     lines = ["usage: qwen-asr-edge [--version] COMMAND [ARGS...]", "", "commands:"]
-    lines += [f"  {name:<12}{about}" for name, (_, about) in COMMANDS.items()]
+    lines += [f"  {name:<17}{about}" for name, (_, about) in COMMANDS.items()]
     lines += ["", "Run `qwen-asr-edge COMMAND --help` for a command's options."]
     return "\n".join(lines)
 

@@ -78,6 +78,13 @@ def parse_args(
     )
     add_model_options(p)
     add_session_options(p)
+    # What differs from transcribe: the bundle is exported beforehand (the dispatcher gives the
+    # runtime's commands no --model resolver but transcribe's), and threads are per actor.
+    for action in p._actions:
+        if action.dest in ("model", "recipe"):
+            action.help = argparse.SUPPRESS
+        elif action.dest == "threads":
+            action.help = "intra-op threads of each actor, and the CPUs it asks Ray for (default: 1)"
     p.add_argument(
         "--batch-size",
         type=int,
@@ -104,6 +111,11 @@ def parse_args(
     p.add_argument("--debug", action="store_true", help="show tracebacks and Ray's own messages")
     args = p.parse_args(argv)
     check_model_options(p, args)
+    if args.model is not None:
+        p.error(
+            f"transcribe-many takes --bundle DIR: export the model once (qwen-asr-edge export {args.model} "
+            "DIR) and pass that folder"
+        )
     for name in ("actors", "num_cpus"):
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -379,11 +391,6 @@ def _transcribe(args: argparse.Namespace, todo: list[Entry], results: ResultsFil
     from .prompt import normalize_language
     from .providers import resolve_providers
 
-    if args.model is not None:
-        raise InputError(
-            "transcribe-many takes --bundle DIR: export the model once (qwen-asr-edge export "
-            f"{args.model} DIR) and pass that folder"
-        )
     args.bundle = bundle_of(args)  # resolved here, so the demo model's note is said once
     bundle = load_bundle(args.bundle, verify=False)  # the actors verify; a wrong path fails here
     if args.language:

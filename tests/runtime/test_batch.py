@@ -153,6 +153,29 @@ def test_a_job_killed_half_way_resumes_with_every_file_once(ray_local, archive, 
 
 
 @pytest.mark.slow
+def test_ctrl_c_stops_with_the_rows_so_far(ray_local, archive, tmp_path):
+    folder, _ = archive
+    out = tmp_path / "results.jsonl"
+    command = [sys.executable, "-m", "qwen_asr_edge.runtime.batch", str(folder), "-o", str(out)]
+    child = subprocess.Popen(
+        [*command, "--address", ray_local, "--actors", "1", "--batch-size", "1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not (out.exists() and len(out.read_bytes().splitlines()) >= 3):
+        assert child.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+    child.send_signal(signal.SIGINT)
+    err = child.communicate(timeout=60)[1]
+    assert child.returncode == 130, err
+    rows = read_rows(out)
+    assert 3 <= len(rows) < CLIPS
+    assert f"error: interrupted; {len(rows)} of {CLIPS} files done" in err
+
+
+@pytest.mark.slow
 def test_bad_files_are_error_rows_and_the_rest_go_on(ray_local, tmp_path, capsys):
     english, german = (e["audio"] for e in demo_examples())
     (tmp_path / "good.wav").write_bytes(Path(english).read_bytes())
