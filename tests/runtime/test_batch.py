@@ -81,23 +81,34 @@ def archive(tmp_path_factory) -> tuple[Path, list[str]]:
 
 
 @pytest.fixture(scope="module")
-def cli_texts(archive, tmp_path_factory) -> dict[str, str]:
-    """The CLI's text of every file (one run over the folder with --output-dir), by stem."""
+def cli_texts(archive, tmp_path_factory) -> dict[str, dict]:
+    """The CLI's transcript of every file (one run over the folder with --output-dir, as text and
+    as JSON), by stem: {"text": the .txt file, "json": the .json document}."""
     folder, names = archive
-    out = tmp_path_factory.mktemp("cli")
-    done = run_cli("transcribe", folder, "--recursive", "--output-dir", out)
-    assert done.returncode == 0, done.stderr
-    texts = {p.stem: p.read_text(encoding="utf-8") for p in out.rglob("*.txt")}
-    assert len(texts) == len(names)
-    return texts
+    found: dict[str, dict] = {}
+    for fmt in ("txt", "json"):
+        out = tmp_path_factory.mktemp(f"cli-{fmt}")
+        done = run_cli("transcribe", folder, "--recursive", "--format", fmt, "--output-dir", out)
+        assert done.returncode == 0, done.stderr
+        for p in out.rglob(f"*.{fmt}"):
+            text = p.read_text(encoding="utf-8")
+            found.setdefault(p.stem, {})["text" if fmt == "txt" else "json"] = (
+                text if fmt == "txt" else json.loads(text)
+            )
+    assert len(found) == len(names)
+    return found
 
 
-def check_equal(rows: list[dict], names: list[str], cli_texts: dict[str, str]) -> None:
-    """Every file once, no errors, its text as the CLI's."""
+def check_equal(rows: list[dict], names: list[str], cli_texts: dict[str, dict]) -> None:
+    """Every file once, no errors, its text as the CLI prints it, and every field as its JSON."""
     assert sorted(r["path"] for r in rows) == names
     for row in rows:
         assert row["error"] is None, row
-        assert row["text"] + "\n" == cli_texts[Path(row["path"]).stem], row["path"]
+        cli = cli_texts[Path(row["path"]).stem]
+        assert row["text"] + "\n" == cli["text"], row["path"]
+        assert {k: v for k, v in row.items() if k not in ("path", "provider", "error")} == {
+            k: v for k, v in cli["json"].items() if k != "source"
+        }, row["path"]
         assert row["provider"] == "CPUExecutionProvider"
         assert row["segments"] and row["duration"] > 0
 
