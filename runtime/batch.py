@@ -298,8 +298,9 @@ class TranscribeFiles:
     Args:
         args: The parsed options (bundle, language, context, options, session settings).
 
-    A bad bundle or an unavailable provider (QwenAsrEdgeError) is not raised: every call then
-    returns rows with ``fatal`` (its message), and the driver stops the job with that error.
+    A Transcriber that cannot be loaded (a bad bundle, an unavailable provider) is not an error
+    here: every call then returns rows with ``fatal`` (the message), and the driver stops the job
+    with it (ActorError).
     """
 
     def __init__(self, args: argparse.Namespace):
@@ -307,13 +308,20 @@ class TranscribeFiles:
 
         self.args = args
         self.transcriber = None
-        self.error: QwenAsrEdgeError | None = None
+        self.error: str | None = None  # why the Transcriber could not be loaded
         try:
             self.transcriber = load_transcriber(args)
         except QwenAsrEdgeError as e:
             # Sent back by each call instead: an exception raised in an actor reaches the driver as
             # Ray's own (UserCodeException, ActorDiedError) with a traceback, not as ours.
-            self.error = e
+            self.error = str(e)
+        except Exception as e:  # a bug, or onnxruntime's own error: one line as well
+            if args.debug:
+                raise
+            self.error = (
+                f"loading {display_name(args.bundle)}: unexpected {type(e).__name__}: {e} "
+                "(--debug shows the traceback; please report it)"
+            )
 
     def __call__(self, batch: dict) -> dict[str, list[str]]:
         """Transcribe a batch of files.
@@ -328,7 +336,7 @@ class TranscribeFiles:
 
         paths = [str(p) for p in batch["path"]]
         if self.error is not None:
-            return {"path": paths, "row": [json.dumps({"fatal": str(self.error)})] * len(paths)}
+            return {"path": paths, "row": [json.dumps({"fatal": self.error})] * len(paths)}
         with tempfile.TemporaryDirectory(prefix="qwen-asr-edge-") as tmp:
             copies = []
             for i, (path, data) in enumerate(zip(paths, batch["bytes"], strict=True)):
@@ -345,8 +353,9 @@ def run(args: argparse.Namespace) -> int:
     """Transcribe the files of ``args.source`` not yet in ``args.output`` on Ray Data.
 
     Returns:
-        The exit code: 0; 1 when some of the source's files are error rows in the output; 130 on
-        Ctrl-C (the rows written so far stay; run again to go on).
+        The exit code: 0; 1 when some of the source's files are error rows in the output, or the
+        Ray job failed (a node or an actor lost); 130 on Ctrl-C. The rows written so far stay:
+        run again to go on.
 
     Raises:
         QwenAsrEdgeError: a bad source, output, bundle, language or option, or Ray missing
@@ -433,7 +442,8 @@ def _start_ray(ray, args: argparse.Namespace) -> None:
 def _run_job(ray, args: argparse.Namespace, todo: list[Entry], results: ResultsFile) -> int:
     import ray.data
 
-    logging.getLogger("ray.data").setLevel(logging.INFO if args.debug else logging.ERROR)
+    # Not even its errors: a failed job is said in one line of ours (--debug shows them all).
+    logging.getLogger("ray.data").setLevel(logging.INFO if args.debug else logging.CRITICAL)
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = bool(args.debug)
     cpus = int(ray.cluster_resources().get("CPU", 1))
@@ -512,6 +522,16 @@ def _run_job(ray, args: argparse.Namespace, todo: list[Entry], results: ResultsF
             file=sys.stderr,
         )
         return 130
+    except ray.exceptions.RayError as e:  # the cluster's fault (a node lost, a worker killed), not a file's
+        if args.debug:
+            raise
+        what = next((line for line in str(e).splitlines() if line.strip()), "")
+        print(
+            f"error: the Ray job failed ({type(e).__name__}: {what}); {count} of {len(todo)} files done "
+            "(run again with the same --output to go on; --debug shows Ray's traceback)",
+            file=sys.stderr,
+        )
+        return 1
     took = time.perf_counter() - start
     print(
         f"note: {count} files ({seconds:.1f} s of audio) in {took:.1f} s with {actors} actor"
@@ -564,8 +584,9 @@ def main(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcribe-ma
         prog: the program name for usage lines.
 
     Returns:
-        The exit code: 0; 1 when some files failed (each an error row in the output); 2 for a bad
-        source, output, bundle or option, or a missing [ray] extra; 130 on Ctrl-C.
+        The exit code: 0; 1 when some files failed (each an error row in the output) or the Ray
+        job failed; 2 for a bad source, output, bundle or option, a missing [ray] extra, or an actor
+        that could not load its Transcriber; 130 on Ctrl-C.
     """
     args = parse_args(argv, prog)
     return run_command(lambda: run(args), debug=args.debug)

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -184,6 +185,51 @@ def test_ctrl_c_stops_with_the_rows_so_far(ray_local, archive, tmp_path):
     rows = read_rows(out)
     assert 3 <= len(rows) < CLIPS
     assert f"error: interrupted; {len(rows)} of {CLIPS} files done" in err
+
+
+def our_actors() -> list[int]:
+    """The Ray actor processes this test process started (its descendants: Ray's workers are its
+    raylet's children), never another user's."""
+    found = subprocess.run(["pgrep", "-f", "ray::MapWorker"], capture_output=True, text=True)
+    ours = []
+    for pid in map(int, found.stdout.split()):
+        ancestor = pid
+        while ancestor > 1 and ancestor != os.getpid():
+            try:
+                stat = Path(f"/proc/{ancestor}/stat").read_text()
+            except OSError:
+                break
+            ancestor = int(stat.rsplit(")", 1)[1].split()[1])  # the parent's pid
+        if ancestor == os.getpid():
+            ours.append(pid)
+    return ours
+
+
+@pytest.mark.slow
+def test_a_lost_actor_fails_the_job_in_one_line_with_the_rows_so_far(ray_local, archive, tmp_path, capsys):
+    """A local actor is not restarted (max_restarts=0): its loss ends the job, exit 1, and the rows
+    written stay for the next run."""
+    folder, _ = archive
+    out = tmp_path / "results.jsonl"
+
+    def kill_the_actor_after_some_rows():
+        deadline = time.monotonic() + 120
+        while not (out.exists() and len(out.read_bytes().splitlines()) >= 3) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for pid in our_actors():
+            os.kill(pid, signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_the_actor_after_some_rows)
+    killer.start()
+    code = batch.main([str(folder), "-o", str(out), "--actors", "1", "--batch-size", "1"])
+    killer.join()
+    err = capsys.readouterr().err
+    assert code == 1, err
+    rows = read_rows(out)
+    assert 3 <= len(rows) < CLIPS
+    assert "error: the Ray job failed (ActorDiedError: " in err
+    assert f"{len(rows)} of {CLIPS} files done (run again" in err
+    assert "Traceback" not in err
 
 
 @pytest.mark.slow
