@@ -238,29 +238,46 @@ def test_bad_files_are_error_rows_and_the_rest_go_on(ray_local, tmp_path, capsys
     (tmp_path / "good.wav").write_bytes(Path(english).read_bytes())
     (tmp_path / "garbage.wav").write_bytes(os.urandom(3000))
     (tmp_path / "empty.wav").write_bytes(b"")
+    latin1 = os.fsdecode(b"caf\xe9.wav")  # a name that is not UTF-8, from an old archive
+    (tmp_path / latin1).write_bytes(Path(english).read_bytes())
     listing = tmp_path / "files.txt"
-    listing.write_text("# the archive\ngood.wav\ngarbage.wav\n\nempty.wav\nmissing.wav\ngood.wav\n")
+    listing.write_bytes(
+        b"# the archive\ngood.wav\ngarbage.wav\n\nempty.wav\nmissing.wav\ngood.wav\ncaf\xe9.wav\n"
+    )
     out = tmp_path / "out.jsonl"
     assert batch.main([str(listing), "-o", str(out), "--actors", "1"]) == 1
     err = capsys.readouterr().err
     rows = {r["path"]: r for r in read_rows(out)}
-    assert sorted(rows) == ["empty.wav", "garbage.wav", "good.wav", "missing.wav"]
+    assert sorted(rows) == ["caf\\xe9.wav", "empty.wav", "garbage.wav", "good.wav", "missing.wav"]
+    assert (
+        rows["caf\\xe9.wav"]["error"]
+        == "caf\\xe9.wav: its name is not UTF-8, which Ray Data cannot read; rename it"
+    )
     assert rows["good.wav"]["error"] is None and rows["good.wav"]["text"] == "Tomorrow I will go shopping."
     assert rows["garbage.wav"]["error"].startswith("garbage.wav: not a readable audio file")
     assert rows["empty.wav"]["error"] == "empty.wav: file is empty"
     assert rows["missing.wav"]["error"] == "missing.wav: no such file"
     for row in ("garbage.wav", "empty.wav", "missing.wav"):
         assert f"error: {rows[row]['error']}" in err
-    assert "3 of the 4 files failed" in err
+    assert "4 of the 5 files failed" in err
     # Fixed, and tried again: each file still once, the failed ones now transcribed.
     (tmp_path / "garbage.wav").write_bytes(Path(german).read_bytes())
     (tmp_path / "empty.wav").write_bytes(Path(english).read_bytes())
     (tmp_path / "missing.wav").write_bytes(Path(english).read_bytes())
+    kept = [line for line in out.read_text().splitlines() if '"good.wav"' in line or "caf" in line]
+    (tmp_path / latin1).unlink()
+    listing.write_bytes(listing.read_bytes().replace(b"caf\xe9.wav\n", b""))
     assert batch.main([str(listing), "-o", str(out), "--actors", "1", "--retry-failed"]) == 0
     rows = read_rows(out)
-    assert sorted(r["path"] for r in rows) == ["empty.wav", "garbage.wav", "good.wav", "missing.wav"]
-    assert all(r["error"] is None for r in rows)
-    assert rows[0]["path"] == "good.wav"  # the good row kept where it was
+    assert sorted(r["path"] for r in rows) == [
+        "caf\\xe9.wav",
+        "empty.wav",
+        "garbage.wav",
+        "good.wav",
+        "missing.wav",
+    ]
+    assert [r["path"] for r in rows if r["error"]] == ["caf\\xe9.wav"]  # no longer listed: left alone
+    assert out.read_text().splitlines()[:2] == kept  # the rows not redone kept as they were, in order
 
 
 @pytest.mark.slow
