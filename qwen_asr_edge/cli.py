@@ -13,6 +13,10 @@ COMMANDS = {
     "transcribe": ("qwen_asr_edge.runtime.cli", "transcribe audio files, or a stream, with a bundle"),
     "transcribe-many": ("qwen_asr_edge.runtime.batch", "an archive on Ray Data, resumable (needs [ray])"),
     "listen": ("qwen_asr_edge.runtime.listen_cli", "transcribe a microphone live (needs the [mic] extra)"),
+    "serve": (
+        "qwen_asr_edge.runtime.serve_cli",
+        "serve OpenAI's transcription API and realtime socket locally (needs [server])",
+    ),
     "align": ("qwen_asr_edge.runtime.align_cli", "time every word of a known transcript (aligner bundles)"),
     "export": ("qwen_asr_edge.export.cli", "export a checkpoint to a bundle (needs the [export] extra)"),
     "quantize": (
@@ -62,6 +66,7 @@ def _dispatch(argv: list[str]) -> int:
     if argv[0] in (
         "transcribe",
         "listen",
+        "serve",
     ):  # --model resolution joins export and runtime, so it lives up here
         from qwen_asr_edge.models import cached_bundle
 

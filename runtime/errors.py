@@ -8,6 +8,7 @@ Each subclass also inherits the matching builtin so callers can catch ``ValueErr
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 # Characters that would split a name over lines or move the cursor: C0 and C1 controls, DEL, and
@@ -83,9 +84,15 @@ class MissingDependencyError(QwenAsrEdgeError, ImportError):
     def __init__(self, what: str, extra: str):
         self.what = what
         self.extra = extra
-        # Not on PyPI yet: from a checkout it is `pip install -e ".[extra]"`.
+        # Not on PyPI yet: from a checkout it is `pip install -e ".[extra]"`. The packaged app
+        # (scripts/build-app.sh, PyInstaller sets sys.frozen) can install nothing into itself.
+        where = (
+            ", which the packaged app leaves out: install the package:"
+            if getattr(sys, "frozen", False)
+            else ":"
+        )
         super().__init__(
-            f"{what} needs the [{extra}] extra: pip install -e '.[{extra}]' in a qwen-asr-edge checkout"
+            f"{what} needs the [{extra}] extra{where} pip install -e '.[{extra}]' in a qwen-asr-edge checkout"
         )
 
 

@@ -452,6 +452,16 @@ class Transcriber:
         wav, _ = self._prepare(audio, options or TranscriptionOptions())
         return audio if wav is None else wav
 
+    @staticmethod
+    def _named(name: str, work, *args):
+        """``work(*args)``, an AudioError in it named ``name`` (the caller's name for the input)."""
+        try:
+            return work(*args)
+        except AudioError as e:  # renamed in place: its class (AudioFileNotFoundError...) is kept
+            e.source = name
+            e.args = (f"{name}: {e.problem}",)
+            raise
+
     def _prepare(self, audio: AudioInput, options: TranscriptionOptions) -> tuple[np.ndarray | None, float]:
         """(None, seconds) for a file to read in blocks, else (samples, seconds)."""
         if options.vad_filter:
@@ -584,7 +594,7 @@ class Transcriber:
         contexts = _per_item(context, n, "context")
         self.check_options(options, max((c or "" for c in contexts), key=len, default=""))
         names = [describe(a) for a in audios] if sources is None else _per_item(list(sources), n, "sources")
-        prepared = [self._prepare(audio, options) for audio in audios]
+        prepared = [self._named(names[i], self._prepare, audio, options) for i, audio in enumerate(audios)]
         in_memory = [
             _Item(i, c, contexts[i] or "", languages[i], names[i])
             for i, (wav, _) in enumerate(prepared)

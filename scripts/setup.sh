@@ -42,6 +42,8 @@ if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
   command -v text2wave >/dev/null || need+=(festival)
   # PortAudio, which sounddevice ([mic], `listen`) loads on import; its Linux wheel does not bundle it.
   dpkg -s libportaudio2 >/dev/null 2>&1 || need+=(libportaudio2)
+  # strip and objdump, which PyInstaller and scripts/build-app.sh use (tests/scripts/test_app.py).
+  command -v objdump >/dev/null || need+=(binutils)
   [ -d /usr/share/festival/voices/english/kal_diphone ] || need+=(festvox-kallpc16k)
   if [ ${#need[@]} -gt 0 ]; then
     apt_update
@@ -61,5 +63,5 @@ pip_install --upgrade pip
 torch_pin=$(sed -n 's/^ *"\(torch==[^"]*\)".*/\1/p' pyproject.toml)
 pip_install --timeout 5 --retries 0 --index-url https://download.pytorch.org/whl/cpu "$torch_pin" 2>/dev/null \
   || echo "setup: PyTorch's CPU index is unreachable; torch comes from the configured index" >&2
-pip_install -e ".[cpu,media,export,dev,vad,mic,ray]"
+pip_install -e ".[cpu,media,export,dev,vad,mic,server,ray]"
 $venv/bin/python tests/fetch_data.py >/dev/null
