@@ -17,6 +17,7 @@ Ray is imported only when a job runs; without it the command says to install the
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import inspect
 import json
 import logging
@@ -361,6 +362,8 @@ def run(args: argparse.Namespace) -> int:
         QwenAsrEdgeError: a bad source, output, bundle, language or option, or Ray missing
             (MissingDependencyError), before any file is transcribed.
     """
+    if importlib.util.find_spec("ray") is None:  # before anything is read or changed
+        raise MissingDependencyError("transcribe-many (Ray Data)", RAY_EXTRA)
     entries = list_files(args.source)
     results = ResultsFile(args.output)
     name = display_name(args.output)
