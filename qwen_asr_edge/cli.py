@@ -11,6 +11,7 @@ from qwen_asr_edge import __version__
 
 COMMANDS = {
     "transcribe": ("qwen_asr_edge.runtime.cli", "transcribe audio files, or a stream, with a bundle"),
+    "transcribe-many": ("qwen_asr_edge.runtime.batch", "an archive on Ray Data, resumable (needs [ray])"),
     "listen": ("qwen_asr_edge.runtime.listen_cli", "transcribe a microphone live (needs the [mic] extra)"),
     "serve": (
         "qwen_asr_edge.runtime.serve_cli",
@@ -27,7 +28,7 @@ COMMANDS = {
 
 def usage() -> str:
     lines = ["usage: qwen-asr-edge [--version] COMMAND [ARGS...]", "", "commands:"]
-    lines += [f"  {name:<12}{about}" for name, (_, about) in COMMANDS.items()]
+    lines += [f"  {name:<17}{about}" for name, (_, about) in COMMANDS.items()]
     lines += ["", "Run `qwen-asr-edge COMMAND --help` for a command's options."]
     return "\n".join(lines)
 

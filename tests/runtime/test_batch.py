@@ -1,0 +1,322 @@
+"""``qwen-asr-edge transcribe-many`` on a local Ray with 2 CPUs (started once for the module):
+a folder of 50 short clips equals the CLI's transcripts file by file, a job killed half-way
+resumes with every file once, and bad files are error rows that do not stop the job."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from qwen_asr_edge.runtime import batch
+from qwen_asr_edge.runtime.demo import demo_examples
+from tests.support import SPEECH_DIR, run_cli
+
+LIBRIVOX = SPEECH_DIR / "librivox"
+CLIPS = 50
+
+
+def read_rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def make_archive(folder: Path) -> list[str]:
+    """50 short clips in a folder and two sub-folders, made from the demo examples (cut, joined,
+    resampled, stereo, quieter, FLAC) and Debian's real speech when present; one over 30 s (a long
+    file, read a block at a time); every name unique. Returns their paths relative to ``folder``."""
+    sources = [sf.read(e["audio"], dtype="float32") for e in demo_examples()]
+    if LIBRIVOX.is_dir():
+        sources += [sf.read(p, dtype="float32") for p in sorted(LIBRIVOX.glob("*.wav"))]
+    rng = np.random.default_rng(7)
+    names = []
+    for i in range(CLIPS - 1):
+        wav, rate = sources[i % len(sources)]
+        kind = i // len(sources) % 6
+        if kind == 1:  # cut
+            wav = wav[: int(len(wav) * rng.uniform(0.6, 0.9))]
+        elif kind == 2:  # joined with the next one
+            other, other_rate = sources[(i + 1) % len(sources)]
+            if other_rate == rate:
+                wav = np.concatenate([wav, np.zeros(rate // 4, np.float32), other])
+        elif kind == 3:  # resampled (by the file's rate: the runtime resamples)
+            rate = [8000, 22050, 44100][i % 3]
+            wav = np.interp(np.arange(int(len(wav) * rate / 16000)) * 16000 / rate, np.arange(len(wav)), wav)
+        elif kind == 4:  # stereo, quieter
+            wav = np.stack([wav, 0.5 * wav], axis=1) * 0.5
+        sub = ["", "a", "a/b"][i % 3]
+        suffix = ".flac" if kind == 5 else ".wav"
+        name = f"{sub}/clip{i:02d}{suffix}".lstrip("/")
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        sf.write(folder / name, np.asarray(wav, np.float32), rate)
+        names.append(name)
+    long = np.concatenate([s[0] for s in sources if s[1] == 16000] * 8)[: 16000 * 36]
+    sf.write(folder / "a" / "long.wav", long, 16000)  # over --max-chunk-seconds (30): read in blocks
+    return sorted([*names, "a/long.wav"])
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    """One local Ray for the module, 2 CPUs, quiet; yields its address (for a second driver)."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR)
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory) -> tuple[Path, list[str]]:
+    folder = tmp_path_factory.mktemp("archive")
+    return folder, make_archive(folder)
+
+
+@pytest.fixture(scope="module")
+def cli_texts(archive, tmp_path_factory) -> dict[str, dict]:
+    """The CLI's transcript of every file (one run over the folder with --output-dir, as text and
+    as JSON), by stem: {"text": the .txt file, "json": the .json document}."""
+    folder, names = archive
+    found: dict[str, dict] = {}
+    for fmt in ("txt", "json"):
+        out = tmp_path_factory.mktemp(f"cli-{fmt}")
+        done = run_cli("transcribe", folder, "--recursive", "--format", fmt, "--output-dir", out)
+        assert done.returncode == 0, done.stderr
+        for p in out.rglob(f"*.{fmt}"):
+            text = p.read_text(encoding="utf-8")
+            found.setdefault(p.stem, {})["text" if fmt == "txt" else "json"] = (
+                text if fmt == "txt" else json.loads(text)
+            )
+    assert len(found) == len(names)
+    return found
+
+
+def check_equal(rows: list[dict], names: list[str], cli_texts: dict[str, dict]) -> None:
+    """Every file once, no errors, its text as the CLI prints it, and every field as its JSON."""
+    assert sorted(r["path"] for r in rows) == names
+    for row in rows:
+        assert row["error"] is None, row
+        cli = cli_texts[Path(row["path"]).stem]
+        assert row["text"] + "\n" == cli["text"], row["path"]
+        assert {k: v for k, v in row.items() if k not in ("path", "provider", "error")} == {
+            k: v for k, v in cli["json"].items() if k != "source"
+        }, row["path"]
+        assert row["provider"] == "CPUExecutionProvider"
+        assert row["segments"] and row["duration"] > 0
+
+
+@pytest.mark.slow
+def test_the_jsonl_equals_the_cli_file_by_file(ray_local, archive, cli_texts, tmp_path, capsys):
+    folder, names = archive
+    out = tmp_path / "results.jsonl"
+    assert batch.main([str(folder), "-o", str(out), "--actors", "2"]) == 0
+    rows = read_rows(out)
+    check_equal(rows, names, cli_texts)
+    long = next(r for r in rows if r["path"] == "a/long.wav")
+    assert len(long["segments"]) > 1 and long["duration"] == pytest.approx(36, abs=0.01)
+    # Run again: nothing to do, said in one note line, the output unchanged.
+    before = out.read_bytes()
+    assert batch.main([str(folder), "-o", str(out)]) == 0
+    assert f"{CLIPS} of the {CLIPS} files are done already" in capsys.readouterr().err
+    assert out.read_bytes() == before
+
+
+@pytest.mark.slow
+def test_a_job_killed_half_way_resumes_with_every_file_once(ray_local, archive, cli_texts, tmp_path, capsys):
+    folder, names = archive
+    out = tmp_path / "results.jsonl"
+    # A second driver on the module's Ray (--address: files read on this node, bytes to the actors).
+    command = [sys.executable, "-m", "qwen_asr_edge.runtime.batch", str(folder), "-o", str(out)]
+    child = subprocess.Popen(
+        [*command, "--address", ray_local, "--actors", "1", "--batch-size", "1"],  # slow: to stop it
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (out.exists() and len(out.read_bytes().splitlines()) >= 5):
+            assert child.poll() is None, child.stderr.read().decode()
+            assert time.monotonic() < deadline, "no rows within 120 s"
+            time.sleep(0.2)
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.wait(timeout=60)
+        child.stderr.close()
+    written = read_rows(out)
+    assert 5 <= len(written) < CLIPS
+    with out.open("a", encoding="utf-8") as f:  # as if killed in the middle of a line
+        f.write('{"path": "a/long.wav", "language": "Eng')
+    assert batch.main([str(folder), "-o", str(out), "--actors", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "its last line was cut off" in err
+    assert f"{len(written)} of the {CLIPS} files are done already" in err
+    rows = read_rows(out)
+    assert rows[: len(written)] == written  # appended, never rewritten
+    check_equal(rows, names, cli_texts)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_with_the_rows_so_far(ray_local, archive, tmp_path):
+    folder, _ = archive
+    out = tmp_path / "results.jsonl"
+    command = [sys.executable, "-m", "qwen_asr_edge.runtime.batch", str(folder), "-o", str(out)]
+    child = subprocess.Popen(
+        [*command, "--address", ray_local, "--actors", "1", "--batch-size", "1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not (out.exists() and len(out.read_bytes().splitlines()) >= 3):
+        assert child.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+    child.send_signal(signal.SIGINT)
+    err = child.communicate(timeout=60)[1]
+    assert child.returncode == 130, err
+    rows = read_rows(out)
+    assert 3 <= len(rows) < CLIPS
+    assert f"error: interrupted; {len(rows)} of {CLIPS} files done" in err
+
+
+def our_actors() -> list[int]:
+    """The Ray actor processes this test process started (its descendants: Ray's workers are its
+    raylet's children), never another user's."""
+    found = subprocess.run(["pgrep", "-f", "ray::MapWorker"], capture_output=True, text=True)
+    ours = []
+    for pid in map(int, found.stdout.split()):
+        ancestor = pid
+        while ancestor > 1 and ancestor != os.getpid():
+            try:
+                stat = Path(f"/proc/{ancestor}/stat").read_text()
+            except OSError:
+                break
+            ancestor = int(stat.rsplit(")", 1)[1].split()[1])  # the parent's pid
+        if ancestor == os.getpid():
+            ours.append(pid)
+    return ours
+
+
+@pytest.mark.slow
+def test_a_lost_actor_fails_the_job_in_one_line_with_the_rows_so_far(ray_local, archive, tmp_path, capsys):
+    """A local actor is not restarted (max_restarts=0): its loss ends the job, exit 1, and the rows
+    written stay for the next run."""
+    folder, _ = archive
+    out = tmp_path / "results.jsonl"
+
+    def kill_the_actor_after_some_rows():
+        deadline = time.monotonic() + 120
+        while not (out.exists() and len(out.read_bytes().splitlines()) >= 3) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for pid in our_actors():
+            os.kill(pid, signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_the_actor_after_some_rows)
+    killer.start()
+    code = batch.main([str(folder), "-o", str(out), "--actors", "1", "--batch-size", "1"])
+    killer.join()
+    err = capsys.readouterr().err
+    assert code == 1, err
+    rows = read_rows(out)
+    assert 3 <= len(rows) < CLIPS
+    assert "error: the Ray job failed (ActorDiedError: " in err
+    assert f"{len(rows)} of {CLIPS} files done (run again" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_bad_files_are_error_rows_and_the_rest_go_on(ray_local, tmp_path, capsys):
+    english, german = (e["audio"] for e in demo_examples())
+    (tmp_path / "good.wav").write_bytes(Path(english).read_bytes())
+    (tmp_path / "garbage.wav").write_bytes(os.urandom(3000))
+    (tmp_path / "empty.wav").write_bytes(b"")
+    latin1 = os.fsdecode(b"caf\xe9.wav")  # a name that is not UTF-8, from an old archive
+    (tmp_path / latin1).write_bytes(Path(english).read_bytes())
+    listing = tmp_path / "files.txt"
+    listing.write_bytes(
+        b"# the archive\ngood.wav\ngarbage.wav\n\nempty.wav\nmissing.wav\ngood.wav\ncaf\xe9.wav\n"
+    )
+    out = tmp_path / "out.jsonl"
+    assert batch.main([str(listing), "-o", str(out), "--actors", "1"]) == 1
+    err = capsys.readouterr().err
+    rows = {r["path"]: r for r in read_rows(out)}
+    assert sorted(rows) == ["caf\\xe9.wav", "empty.wav", "garbage.wav", "good.wav", "missing.wav"]
+    assert (
+        rows["caf\\xe9.wav"]["error"]
+        == "caf\\xe9.wav: its name is not UTF-8, which Ray Data cannot read; rename it"
+    )
+    assert rows["good.wav"]["error"] is None and rows["good.wav"]["text"] == "Tomorrow I will go shopping."
+    assert rows["garbage.wav"]["error"].startswith("garbage.wav: not a readable audio file")
+    assert rows["empty.wav"]["error"] == "empty.wav: file is empty"
+    assert rows["missing.wav"]["error"] == "missing.wav: no such file"
+    for row in ("garbage.wav", "empty.wav", "missing.wav"):
+        assert f"error: {rows[row]['error']}" in err
+    assert "4 of the 5 files failed" in err
+    # Fixed, and tried again: each file still once, the failed ones now transcribed.
+    (tmp_path / "garbage.wav").write_bytes(Path(german).read_bytes())
+    (tmp_path / "empty.wav").write_bytes(Path(english).read_bytes())
+    (tmp_path / "missing.wav").write_bytes(Path(english).read_bytes())
+    kept = [line for line in out.read_text().splitlines() if '"good.wav"' in line or "caf" in line]
+    (tmp_path / latin1).unlink()
+    listing.write_bytes(listing.read_bytes().replace(b"caf\xe9.wav\n", b""))
+    assert batch.main([str(listing), "-o", str(out), "--actors", "1", "--retry-failed"]) == 0
+    rows = read_rows(out)
+    assert sorted(r["path"] for r in rows) == [
+        "caf\\xe9.wav",
+        "empty.wav",
+        "garbage.wav",
+        "good.wav",
+        "missing.wav",
+    ]
+    assert [r["path"] for r in rows if r["error"]] == ["caf\\xe9.wav"]  # no longer listed: left alone
+    assert out.read_text().splitlines()[:2] == kept  # the rows not redone kept as they were, in order
+
+
+@pytest.mark.slow
+def test_an_actor_that_cannot_load_stops_the_job_in_one_line(ray_local, tmp_path, capsys):
+    """The provider is checked on the driver only for a local Ray; on a cluster (--address) the
+    actors find out, and the driver says it as the CLI would."""
+    folder = Path(demo_examples()[0]["audio"]).parent
+    out = tmp_path / "out.jsonl"
+    assert batch.main([str(folder), "-o", str(out), "--address", ray_local, "--providers", "cuda"]) == 2
+    err = capsys.readouterr().err
+    assert "error: execution provider CUDAExecutionProvider is not available" in err
+    assert "Traceback" not in err
+    assert not out.exists()
+
+
+def test_an_output_that_is_not_results_is_refused_untouched(tmp_path, capsys):
+    out = tmp_path / "notes.txt"
+    out.write_text("my notes\n")
+    folder = Path(demo_examples()[0]["audio"]).parent
+    assert batch.main([str(folder), "-o", str(out)]) == 2
+    assert "line 1 is not a result of transcribe-many" in capsys.readouterr().err
+    assert out.read_text() == "my notes\n"
+    out.write_text('{"config": true}')  # no newline: not a torn row either
+    assert batch.main([str(folder), "-o", str(out)]) == 2
+    assert "is not a JSONL file of transcribe-many results" in capsys.readouterr().err
+    assert out.read_text() == '{"config": true}'
+
+
+def test_an_audio_file_or_nothing_is_a_usage_error(tmp_path, capsys):
+    english = demo_examples()[0]["audio"]
+    assert batch.main([english, "-o", str(tmp_path / "o.jsonl")]) == 2
+    assert "is an audio file: transcribe-many takes a folder or a list file" in capsys.readouterr().err
+    assert batch.main([str(tmp_path / "nowhere"), "-o", str(tmp_path / "o.jsonl")]) == 2
+    assert "nowhere: no such folder or list file" in capsys.readouterr().err
+
+
+def test_without_ray_it_names_the_extra(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
+    folder = Path(demo_examples()[0]["audio"]).parent
+    assert batch.main([str(folder), "-o", str(tmp_path / "o.jsonl")]) == 2
+    assert "needs the [ray] extra" in capsys.readouterr().err
+    assert not (tmp_path / "o.jsonl").exists()
