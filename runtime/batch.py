@@ -7,7 +7,7 @@ machine needs them; ``local://`` paths with ``--address``), ``map_batches`` runs
 actors each holding one ``Transcriber`` (loaded once per actor), and the driver appends each result
 to the JSONL output as it arrives, one flushed line per file. A file that fails is an error row; a
 run stopped half-way is resumed by running it again (done files are skipped; a torn last line is
-dropped and redone). An actor transcribes a batch with the CLI's own calls (``cli._transcribe_all``:
+dropped and redone). An actor transcribes a batch with the CLI's own calls (``cli.transcribe_all``:
 ``prepare`` + ``transcribe_batch``, each long file on its own), on a temporary copy of each file's
 bytes under its own name, so its text equals ``qwen-asr-edge transcribe FILE``.
 
@@ -268,7 +268,7 @@ def _parse(line: bytes) -> dict | None:
 
 
 class _Rows:
-    """``cli._transcribe_all``'s ``results``: each file's row, as JSON text, by index."""
+    """``cli.transcribe_all``'s ``results``: each file's row, as JSON text, by index."""
 
     def __init__(self, names: list[str], temporary: list[Path]):
         self.names = names
@@ -333,7 +333,7 @@ class TranscribeFiles:
         Returns:
             ``path`` as given, and ``row``: each file's result as JSON text (no ``path``; an ``error``).
         """
-        from .cli import _transcribe_all
+        from .cli import transcribe_all
 
         paths = [str(p) for p in batch["path"]]
         if self.error is not None:
@@ -346,7 +346,7 @@ class TranscribeFiles:
                 copy.write_bytes(data)
                 copies.append(copy)
             rows = _Rows([display_name(p) for p in paths], copies)
-            _transcribe_all(self.transcriber, copies, self.args, rows)
+            transcribe_all(self.transcriber, copies, self.args, rows)
         return {"path": paths, "row": [rows.rows[i] for i in range(len(paths))]}
 
 

@@ -424,7 +424,7 @@ def run(args: argparse.Namespace, resolve_model: ModelResolver | None = None) ->
     code = 0
     try:
         try:
-            _transcribe_all(transcriber, inputs, args, results)
+            transcribe_all(transcriber, inputs, args, results)
         except KeyboardInterrupt:
             print(f"error: interrupted; {results.emitted} of {len(inputs)} inputs finished", file=sys.stderr)
             code = 130
@@ -561,9 +561,15 @@ def _folders_without_audio(arguments: list[Path], found: list[Path]) -> list[Pat
     return [d for d in folders if not any(f.is_relative_to(d) for f in found)]
 
 
-def _transcribe_all(transcriber, inputs: list[Path], args: argparse.Namespace, results: Delivery) -> None:
-    """Every input checked by its header first; then the short ones decoded together, then each
-    long one read a block at a time; each outcome handed to ``results`` as soon as it is known."""
+def transcribe_all(transcriber, inputs: list[Path], args: argparse.Namespace, results: Delivery) -> None:
+    """Transcribe files as ``transcribe`` does (and ``transcribe-many``'s actors, batch.py): every
+    input checked by its header first; then the short ones decoded together, then each long one
+    read a block at a time; each outcome handed to ``results`` (``finished(i, transcript)`` or
+    ``failed(i, error)``) as soon as it is known. A failure costs its own input only.
+
+    Args:
+        args: The parsed options (``options``, ``language``, ``context``, ``debug``).
+    """
     options = args.options
     kwargs = {"language": args.language, "context": args.context, "options": options}
 
