@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .audio import AUDIO_SUFFIXES, audio_files
-from .console import path_argument, run_command
+from .console import path_argument, quiet_loggers, run_command
 from .errors import (
     AudioError,
     AudioFileNotFoundError,
@@ -414,7 +414,9 @@ def _transcribe(args: argparse.Namespace, todo: list[Entry], results: ResultsFil
     if started:
         _start_ray(ray, args)
     try:
-        return _run_job(ray, args, todo, results)
+        # Not even Ray Data's errors: a failed job is said in one line of ours (--debug shows them).
+        with quiet_loggers(("ray.data",), logging.INFO if args.debug else logging.CRITICAL):
+            return _run_job(ray, args, todo, results)
     finally:
         results.close()
         if started:
@@ -445,8 +447,6 @@ def _start_ray(ray, args: argparse.Namespace) -> None:
 def _run_job(ray, args: argparse.Namespace, todo: list[Entry], results: ResultsFile) -> int:
     import ray.data
 
-    # Not even its errors: a failed job is said in one line of ours (--debug shows them all).
-    logging.getLogger("ray.data").setLevel(logging.INFO if args.debug else logging.CRITICAL)
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = bool(args.debug)
     cpus = int(ray.cluster_resources().get("CPU", 1))

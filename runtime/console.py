@@ -67,6 +67,25 @@ def package_logging(debug: bool = False, progress: Sequence[str] = ()) -> Iterat
             lg.setLevel(level)
 
 
+@contextlib.contextmanager
+def quiet_loggers(names: Sequence[str], level: int) -> Iterator[None]:
+    """Raise other libraries' loggers to ``level`` while a command runs, and restore them after.
+
+    For commands only (the process is theirs while they run): ``serve`` hides python-multipart's
+    notes on a malformed upload (the client gets a 400 that says it), ``transcribe-many`` Ray
+    Data's errors (a failed job is one line of ours). The Python API never calls it.
+    """
+    loggers = [logging.getLogger(name) for name in names]
+    saved = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(level)
+    try:
+        yield
+    finally:
+        for lg, old in zip(loggers, saved, strict=True):
+            lg.setLevel(old)
+
+
 def run_command(command: Callable[[], int], *, debug: bool = False, progress: Sequence[str] = ()) -> int:
     """Run a command's body the way every ``qwen-asr-edge`` command runs.
 

@@ -17,7 +17,7 @@ import sys
 from dataclasses import replace
 
 from .cli import ModelResolver, add_model_options, add_session_options, check_model_options, load_transcriber
-from .console import run_command
+from .console import quiet_loggers, run_command
 from .errors import InputError, MissingDependencyError
 from .options import DEFAULTS, MAX_BATCH_SIZE
 
@@ -235,7 +235,6 @@ def _serve(
             asyncio.get_running_loop().call_later(GRACE_SECONDS - 1, state.scheduler.drop_running)
             await super().shutdown(sockets)
 
-    logging.getLogger("python_multipart").setLevel(logging.ERROR)  # a malformed upload's 400 says it all
     uv = Server(
         uvicorn.Config(
             app,
@@ -247,7 +246,8 @@ def _serve(
         )
     )
     try:
-        uv.run(sockets=[sock])
+        with quiet_loggers(("python_multipart",), logging.ERROR):  # a malformed upload's 400 says it
+            uv.run(sockets=[sock])
     finally:
         sock.close()
     return 0

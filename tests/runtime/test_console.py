@@ -44,6 +44,16 @@ def test_logging_touches_only_the_package_logger(capsys):
     assert logging.getLogger("qwen_asr_edge.export").level == logging.NOTSET
 
 
+def test_a_command_quiets_another_library_only_while_it_runs():
+    from qwen_asr_edge.runtime.console import quiet_loggers
+
+    other = logging.getLogger("python_multipart")
+    before = other.level
+    with quiet_loggers(("python_multipart",), logging.ERROR):
+        assert other.level == logging.ERROR
+    assert other.level == before
+
+
 def _reconfigures_foreign_logging(source: str) -> list[int]:
     """Lines that call logging.basicConfig, or setLevel on the root or another library's logger."""
     bad = []
