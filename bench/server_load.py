@@ -7,7 +7,8 @@ every socket's transcript against the streaming session's.
 
 Prints, per concurrency: requests per second, audio seconds per second, latency median and 95th
 percentile, the mean decoder batch (uploads decoded together), wrong and lost responses; the ratio
-is throughput against one client measured in the same run. Results go to
+is throughput against one client measured in the same run. The last row repeats the busiest level
+with ``--sockets`` realtime sockets streaming at the same time (their steps share the compute). Results go to
 bench/results/server-load.{json,log}. By default the bundle is the 0.6B int4 with the real
 vocabulary that bench/streaming.py builds (random weights cost what real ones do); the clips are
 the pocketsphinx-testdata recordings (real speech, 2 to 10 s).
@@ -277,9 +278,12 @@ def main(argv: list[str] | None = None) -> int:
     sockets = [(data, stream_text(asr, data)) for data, _ in sockets]
     del asr
     rows, results = [], []
+    levels = [(int(n), []) for n in args.clients.split(",")]
+    if sockets:  # the busiest level again, with realtime sockets streaming meanwhile
+        levels.append((levels[-1][0], sockets))
     with serving("--bundle", bundle, "--threads", args.threads) as url:
-        for n in map(int, args.clients.split(",")):
-            report = run_load(url, clips, clients=n, requests=args.requests, sockets=sockets if n > 1 else [])
+        for n, streams in levels:
+            report = run_load(url, clips, clients=n, requests=args.requests, sockets=streams)
             results.append(asdict(report) | {"ok": report.ok})
             print(f"{n} clients: {len(report.latencies)} answers, ok={report.ok}", file=sys.stderr)
     base = results[0]["requests"] / results[0]["seconds"]
