@@ -1,7 +1,7 @@
 """Archives on Ray: ``transcribe-many`` with 1 and 2 actors against the plain CLI over the same
-folder, in the same run, with the built-in demo model.
+folder, in the same run, with the built-in demo model or ``--bundle``.
 
-    python -m bench.batch [--files 200] [--repeats 3] [--cpus 2]
+    python -m bench.batch [--files 200] [--repeats 3] [--cpus 2] [--bundle DIR --name batch-0.6B]
 
 The folder: ``--files`` clips cut (60-100 %) from the demo examples and Debian's real speech.
 Each configuration runs ``--repeats`` times, each time a fresh process as a user starts it
@@ -69,7 +69,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--files", type=int, default=200)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--cpus", type=int, default=2, help="CPUs of the local Ray; the CLI's threads")
+    p.add_argument(
+        "--bundle",
+        type=Path,
+        help="a bundle for both (default: the demo model), e.g. .cache/bench/0.6B-vocab/int4: the 0.6B "
+        "shape's cost (python -m bench.streaming builds it)",
+    )
+    p.add_argument("--name", default="batch", help="results go to bench/results/NAME.{json,log}")
     args = p.parse_args(argv)
+    model = ["--bundle", str(args.bundle)] if args.bundle else []
     entry = [sys.executable, "-m", "qwen_asr_edge"]
     work = Path(tempfile.mkdtemp(prefix="bench-batch-"))
     try:
@@ -78,14 +86,14 @@ def main(argv: list[str] | None = None) -> int:
         audio = make_folder(folder, args.files)
         configs = {
             f"CLI transcribe, {n} thread{'s' if n > 1 else ''}": lambda out, n=n: [
-                *entry, "transcribe", "-r", str(folder), "-o", str(out), "--threads", str(n)
+                *entry, "transcribe", "-r", str(folder), "-o", str(out), "--threads", str(n), *model
             ]
             for n in sorted({1, args.cpus})
         }  # fmt: skip
         for actors in (1, 2):
             configs[f"Ray, {actors} actor{'s' if actors > 1 else ''} x 1 thread"] = lambda out, n=actors: [
                 *entry, "transcribe-many", str(folder), "-o", str(out / "results.jsonl"),
-                "--num-cpus", str(args.cpus), "--actors", str(n), "--threads", "1",
+                "--num-cpus", str(args.cpus), "--actors", str(n), "--threads", "1", *model,
             ]  # fmt: skip
         runs: dict[str, list[dict]] = {name: [] for name in configs}
         for _ in range(args.repeats):  # interleaved: a slow spell of a shared machine hits all alike
@@ -125,22 +133,24 @@ def main(argv: list[str] | None = None) -> int:
     headers = ["run", "wall s", "files/s", "audio s/s", "Ray job s", "first row s", "then audio s/s"]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     title = (
-        f"{args.files} clips ({audio:.0f} s of audio), demo model, median of {args.repeats} runs; "
+        f"{args.files} clips ({audio:.0f} s of audio), {args.bundle or 'demo model'}, median of "
+        f"{args.repeats} runs; "
         f"{cpu_model()}, {os.cpu_count()} CPUs (load average {load:.1f} at the end)"
     )
     text = f"{title}\n\n{table(headers, rows)}"
     print(text)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "batch.log").write_text(text + "\n", encoding="utf-8")
+    (RESULTS / f"{args.name}.log").write_text(text + "\n", encoding="utf-8")
     document = {
         "cpu": cpu_model(),
         "cpus": os.cpu_count(),
+        "bundle": str(args.bundle) if args.bundle else "demo",
         "files": args.files,
         "audio_s": round(audio, 3),
         "load_average": load,
         "results": summary,
     }
-    (RESULTS / "batch.json").write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
     return 0
 
 
