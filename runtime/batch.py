@@ -444,6 +444,13 @@ def _start_ray(ray, args: argparse.Namespace) -> None:
         ray.init(num_cpus=cpus, include_dashboard=False, logging_level=level)
 
 
+def _size(entry: Entry) -> int:
+    try:
+        return os.stat(entry.path).st_size
+    except OSError:  # unreadable: said when it is read
+        return 0
+
+
 def _run_job(ray, args: argparse.Namespace, todo: list[Entry], results: ResultsFile) -> int:
     import ray.data
 
@@ -459,7 +466,9 @@ def _run_job(ray, args: argparse.Namespace, todo: list[Entry], results: ResultsF
     prefix = LOCAL_SCHEME if args.address else ""  # read on this node; the bytes go to the actors
     where = {}
     count = 0
-    for e in todo:
+    # Smallest first, so a batch holds files of similar length (it decodes until its longest one
+    # ends, as transcribe sorts its chunks by length); the output's order does not matter.
+    for e in sorted(todo, key=_size):
         problem = _unreadable(e)
         if problem is None:
             where[os.path.abspath(e.path)] = e.key
