@@ -275,6 +275,7 @@ def test_realtime_socket_gives_the_streaming_session_text(server, asr):
         assert got["events"][-1] == "conversation.item.input_audio_transcription.completed"
 
 
+@pytest.mark.slow
 def test_a_long_fast_stream_is_held_back_not_lost(server, asr, speech_files, tmp_path):
     """A minute of speech sent as fast as the socket takes it: more than the server keeps waiting
     (realtime.MAX_PENDING_SECONDS), across the session's utterance cut (30 s); the text is the
