@@ -46,6 +46,8 @@ from .options import DEFAULTS, TranscriptionOptions
 RAY_EXTRA = "ray"
 # Ray's scheme for paths read on the driver's node (the files need not be on the workers).
 LOCAL_SCHEME = "local://"
+# What a row holds besides path and error; an error row has them all, null.
+ROW_FIELDS = ("text", "language", "languages", "language_probability", "duration", "segments", "provider")
 # How every line of the output starts (``ResultsFile.write``): the mark of a line cut off mid-write.
 ROW_START = b'{"path": '
 
@@ -166,6 +168,11 @@ def list_files(source: Path) -> list[Entry]:
             text = source.read_text(encoding="utf-8", errors="surrogateescape")
         except OSError as e:
             raise InputError(f"{display_name(source)}: cannot be read ({e.strerror or e})") from None
+        if "\0" in text:
+            raise InputError(
+                f"{display_name(source)} is not a list of paths (it holds binary data): give a folder or "
+                "a text file with one path per line"
+            )
         names = [s.strip() for s in text.splitlines()]
         base = source.parent
         entries = [Entry(display_name(n), base / n) for n in names if n and not n.startswith("#")]
@@ -194,8 +201,9 @@ class ResultsFile:
         path: The file; created when missing, resumed when it holds results.
 
     Raises:
-        OutputError: a folder, unreadable, or a file that is not results of this command (a line
-            that is not a JSON object with a "path"); it is left as it was.
+        OutputError: a folder, not a regular file (a device, a FIFO), unreadable or unwritable, in
+            use by another run, or a file that is not results of this command (a line that is not a
+            JSON object with a "path"); it is left as it was. All before any work.
     """
 
     def __init__(self, path: Path):
@@ -203,12 +211,16 @@ class ResultsFile:
         self.failed: dict[str, bool] = {}  # key -> whether its row is an error, for the rows in the file
         self.torn = False
         self._file = None
+        self._created = not path.exists()  # removed again at close() if nothing was written to it
         if path.is_dir():
             raise OutputError(path, "is a folder; --output names the JSONL file of results")
+        if path.exists() and not path.is_file():  # /dev/full would be read forever, /dev/null loses all
+            raise OutputError(path, "is not a regular file; --output names the JSONL file of results")
         try:
             data = path.read_bytes() if path.exists() else b""
         except OSError as e:
             raise OutputError(path, f"cannot be read ({e.strerror or e})") from None
+        self._open()  # before any work: an output that cannot be written fails now, not at the end
         whole = data[: data.rfind(b"\n") + 1]  # a last line without its newline was cut off mid-write
         for number, line in enumerate(whole.splitlines(), 1):
             if not line.strip():
@@ -239,23 +251,51 @@ class ResultsFile:
         tmp = self.path.with_name(f".{self.path.name}.tmp")
         tmp.write_bytes(b"".join(kept))
         os.replace(tmp, self.path)
+        self.close()  # the open file is the replaced one now: appends and the lock go to the new
+        self._open()
         for key in keys:
             self.failed.pop(key, None)
+
+    def _open(self) -> None:
+        """Open (or create) the file to append to, and lock it against a second run writing it."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # backslashreplace: a lone surrogate (a name's undecodable byte) becomes a JSON \\u escape
+            self._file = open(self.path, "a", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
+        except OSError as e:
+            raise OutputError(self.path, f"cannot be written ({e.strerror or e})") from None
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory locks here
+            return
+        try:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._file.close()
+            self._file = None
+            raise OutputError(
+                self.path, "another transcribe-many is writing it; wait for it, or name another --output"
+            ) from None
 
     def write(self, row: dict) -> None:
         """Append one row as one line and flush it, so a killed run leaves whole lines only."""
         if self._file is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # backslashreplace: a lone surrogate (a name's undecodable byte) becomes a JSON \\u escape
-            self._file = open(self.path, "a", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
+            self._open()
+        if row.get("error") is not None:  # the same keys as a result, so readers need no special case
+            row = {"path": row["path"], **dict.fromkeys(ROW_FIELDS), "error": row["error"]}
         self._file.write(json.dumps(row, ensure_ascii=False) + "\n")
         self._file.flush()
         self.failed[row["path"]] = row.get("error") is not None
 
     def close(self) -> None:
+        """Close the file; one this run created and wrote nothing to is removed (a run that failed
+        before its first row leaves nothing behind)."""
         if self._file is not None:
+            empty = self._file.tell() == 0
             self._file.close()
             self._file = None
+            if self._created and empty:
+                self.path.unlink(missing_ok=True)
 
 
 def _parse(line: bytes) -> dict | None:
@@ -366,6 +406,13 @@ def run(args: argparse.Namespace) -> int:
         raise MissingDependencyError("transcribe-many (Ray Data)", RAY_EXTRA)
     entries = list_files(args.source)
     results = ResultsFile(args.output)
+    try:
+        return _resume(args, entries, results)
+    finally:
+        results.close()
+
+
+def _resume(args: argparse.Namespace, entries: list[Entry], results: ResultsFile) -> int:
     name = display_name(args.output)
     if results.torn:
         print(
@@ -418,7 +465,6 @@ def _transcribe(args: argparse.Namespace, todo: list[Entry], results: ResultsFil
         with quiet_loggers(("ray.data",), logging.INFO if args.debug else logging.CRITICAL):
             return _run_job(ray, args, todo, results)
     finally:
-        results.close()
         if started:
             ray.shutdown()
 
@@ -433,15 +479,44 @@ def _import_ray():
 
 
 def _start_ray(ray, args: argparse.Namespace) -> None:
-    """A local Ray instance (``--num-cpus``), or the cluster at ``--address``; quiet unless --debug."""
+    """A local Ray instance (``--num-cpus``), or the cluster at ``--address``; quiet unless --debug.
+
+    Raises:
+        InputError: the cluster cannot be reached (Ray itself would retry for minutes).
+    """
     level = logging.INFO if args.debug else logging.ERROR
     if args.address:
-        ray.init(address=args.address, logging_level=level, log_to_driver=True)
+        _check_reachable(args.address)
+        try:
+            ray.init(address=args.address, logging_level=level, log_to_driver=True)
+        except ConnectionError as e:
+            raise InputError(f"--address {args.address}: no Ray cluster found ({e})") from None
     else:
         cpus = args.num_cpus or (
             len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         )
-        ray.init(num_cpus=cpus, include_dashboard=False, logging_level=level)
+        # The actors' own output stays out of ours: a file's problem is in its error row.
+        ray.init(num_cpus=cpus, include_dashboard=False, logging_level=level, log_to_driver=args.debug)
+
+
+def _check_reachable(address: str, seconds: float = 5.0) -> None:
+    """For ``HOST:PORT`` (not ``auto``): a TCP connection to the head, within ``seconds``.
+
+    Raises:
+        InputError: nothing answers there.
+    """
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto", or a form Ray knows better
+    try:
+        socket.create_connection((host, int(port)), timeout=seconds).close()
+    except OSError as e:
+        raise InputError(
+            f"--address {address}: no Ray cluster answers there ({e.strerror or e}); start one with "
+            "`ray start --head`, or leave out --address for a local Ray"
+        ) from None
 
 
 def _size(entry: Entry) -> int:

@@ -320,3 +320,43 @@ def test_without_ray_it_names_the_extra(tmp_path, capsys, monkeypatch):
     assert batch.main([str(folder), "-o", str(tmp_path / "o.jsonl")]) == 2
     assert "needs the [ray] extra" in capsys.readouterr().err
     assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_outputs_that_cannot_take_results_fail_before_any_work(tmp_path, capsys):
+    """Found by a new user: /dev/full as --output was read until the memory ran out, and an output
+    that cannot be written failed after the whole job, its results lost behind a traceback."""
+    import fcntl
+    import socket
+
+    folder = Path(demo_examples()[0]["audio"]).parent
+    notes = tmp_path / "notes.txt"
+    notes.write_text("a file, not a folder\n")
+    for output, says in (
+        ("/dev/null", "is not a regular file"),
+        (str(notes / "out.jsonl"), "cannot be written"),
+    ):
+        assert batch.main([str(folder), "-o", output]) == 2
+        err = capsys.readouterr().err
+        errors = [line for line in err.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and says in errors[0] and "Traceback" not in err, err
+    # Another run writing the same output (it holds the lock): refused, the file left as it was.
+    out = tmp_path / "busy.jsonl"
+    with open(out, "a") as holder:
+        fcntl.flock(holder.fileno(), fcntl.LOCK_EX)
+        assert batch.main([str(folder), "-o", str(out)]) == 2
+    assert "another transcribe-many is writing it" in capsys.readouterr().err
+    assert out.read_text() == ""
+    # A list that is a binary file, a cluster that is not there, a bundle that is not one: one
+    # line each, and no output file left behind.
+    assert batch.main(["/bin/true", "-o", str(tmp_path / "a.jsonl")]) == 2
+    assert "is not a list of paths" in capsys.readouterr().err
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, not listening: connections are refused
+        assert (
+            batch.main([str(folder), "-o", str(tmp_path / "b.jsonl"), "--address", f"127.0.0.1:{port}"]) == 2
+        )
+    assert "no Ray cluster answers there" in capsys.readouterr().err
+    assert batch.main([str(folder), "-o", str(tmp_path / "c.jsonl"), "--bundle", str(tmp_path)]) == 2
+    capsys.readouterr()
+    assert not [p for p in tmp_path.iterdir() if p.suffix == ".jsonl" and p.name != "busy.jsonl"]
