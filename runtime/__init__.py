@@ -19,7 +19,8 @@ streaming and encoder_windows (live sessions, Transcriber.stream), aligner
 and alignment (word times), options and results (the data types), writers and subtitles (output
 formats), bundle (the export contract), providers (onnxruntime sessions), errors, sources (live
 audio as blocks: stdin, FIFOs, devices, paced files, microphones), live (showing a stream's text),
-and the CLI modules.
+server, openai_api, realtime and scheduler (``serve``: OpenAI's API and realtime socket, the [server]
+extra), batch (``transcribe-many`` on Ray Data, the [ray] extra), and the CLI modules.
 """
 
 from .aligner import Aligner
