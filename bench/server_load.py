@@ -90,7 +90,9 @@ def pcm16(path: Path, rate: int = 24000) -> bytes:
 
 def pcm16_samples(data: bytes) -> np.ndarray:
     """PCM16 bytes as the float32 samples the server feeds its streaming session."""
-    return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
+    from qwen_asr_edge.runtime.audio import pcm_to_float
+
+    return pcm_to_float(np.frombuffer(data, dtype="<i2"), "pcm16")
 
 
 async def realtime_transcript(

@@ -165,9 +165,10 @@ def response_body(transcript: Transcript, request: TranscriptionRequest) -> tupl
         return SrtWriter().format(transcript), "application/x-subrip; charset=utf-8"
     if fmt == "vtt":
         return VttWriter().format(transcript), "text/vtt; charset=utf-8"
-    body: dict = {"text": transcript.text, "usage": usage(transcript.duration)}
     if fmt == "verbose_json":
         body = verbose_json(transcript, request.words)
+    else:
+        body = {"text": transcript.text, "usage": usage(transcript.duration)}
     return json.dumps(body, ensure_ascii=False), "application/json"
 
 

@@ -30,6 +30,7 @@ import numpy as np
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from .audio import pcm_to_float
 from .errors import QwenAsrEdgeError
 from .openai_api import usage
 from .prompt import normalize_language
@@ -263,7 +264,7 @@ class RealtimeConnection:
             raise EventError("'audio' is not valid base64", "invalid_audio", "audio", event_id) from None
         whole = len(data) // 2 * 2
         self._odd = data[whole:]
-        return np.frombuffer(data[:whole], dtype="<i2").astype(np.float32) / 32768.0
+        return pcm_to_float(np.frombuffer(data[:whole], dtype="<i2"), "input_audio_buffer")
 
     # -- the decoding side, in order -------------------------------------------------------------
 

@@ -14,13 +14,16 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .errors import QwenAsrEdgeError
 from .options import TranscriptionOptions
 from .results import Transcript
+
+SHUTTING_DOWN = "the server is shutting down"
+TOO_LONG = "the request took longer than the server's timeout"
 
 
 class Busy(QwenAsrEdgeError, RuntimeError):
@@ -60,8 +63,6 @@ class SchedulerStats:
     calls: int = 0  # other jobs (stream steps, lazy transcriptions)
     expired: int = 0  # dropped before they ran: the deadline passed, or the caller went away
     busy_refusals: int = 0
-    running: bool = False
-    seconds_busy: float = field(default=0.0)
 
 
 class Scheduler:
@@ -146,7 +147,7 @@ class Scheduler:
             pending, self._pending = list(self._pending), deque()
             self._wake.notify()
         for job in pending:
-            self._settle(job, error=Busy("the server is shutting down"))
+            self._settle(job, error=Busy(SHUTTING_DOWN))
         if wait:
             self._thread.join()
 
@@ -154,12 +155,12 @@ class Scheduler:
         """Answer the jobs being computed with ``Busy`` now (a shutdown that cannot wait for them);
         the thread finishes them, and their results are dropped."""
         for job in list(self._running):
-            self._settle(job, error=Busy("the server is shutting down"))
+            self._settle(job, error=Busy(SHUTTING_DOWN))
 
     @property
-    def computing(self) -> bool:
+    def running(self) -> bool:
         """Whether the thread is inside a job (a shutdown then must not finalize under it)."""
-        return self._thread.is_alive() and self.stats.running
+        return bool(self._running)
 
     def _job(self, run, timeout: float | None) -> _Job:
         loop = asyncio.get_running_loop()
@@ -169,7 +170,7 @@ class Scheduler:
     async def _submit(self, job: _Job, force: bool = False):
         with self._wake:
             if self._closed:
-                raise Busy("the server is shutting down")
+                raise Busy(SHUTTING_DOWN)
             if len(self._pending) >= self.max_queue and not force:
                 self.stats.busy_refusals += 1
                 raise Busy(f"the server is busy: {len(self._pending)} requests are waiting")
@@ -182,7 +183,7 @@ class Scheduler:
             return await asyncio.wait_for(asyncio.shield(job.future), max(remaining, 0.0))
         except TimeoutError:
             self._abandon(job)
-            raise Expired("the request took longer than the server's timeout") from None
+            raise Expired(TOO_LONG) from None
         except asyncio.CancelledError:  # the caller went away: skip the job if it has not started
             self._abandon(job)
             raise
@@ -220,14 +221,12 @@ class Scheduler:
             for job in jobs:
                 if job.abandoned or job.deadline < now:  # its caller is gone, or will be
                     self.stats.expired += 1
-                    self._settle(job, error=Expired("the request took longer than the server's timeout"))
+                    self._settle(job, error=Expired(TOO_LONG))
                 else:
                     live.append(job)
             if not live:
                 continue
-            self.stats.running = True
             self._running = live
-            started = time.perf_counter()
             try:
                 if live[0].run is not None:
                     self.stats.calls += 1
@@ -235,9 +234,7 @@ class Scheduler:
                 else:
                     self._transcribe(live)
             finally:
-                self.stats.running = False
                 self._running = []
-                self.stats.seconds_busy += time.perf_counter() - started
 
     def _transcribe(self, jobs: list[_Job]) -> None:
         asr = self.transcriber

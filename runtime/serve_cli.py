@@ -171,7 +171,7 @@ def serve(args: argparse.Namespace, resolve_model: ModelResolver | None = None) 
         return _serve(args, resolve_model, uvicorn, server, states)
     except (_Stop, KeyboardInterrupt):
         print("stopped", file=sys.stderr)
-        if states and states[0].scheduler.computing:
+        if states and states[0].scheduler.running:
             # A job the shutdown answered with 503 still runs in onnxruntime on the compute thread:
             # finalizing the interpreter under it can crash, so leave now (all output is flushed).
             sys.stdout.flush()

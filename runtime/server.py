@@ -57,7 +57,8 @@ class ServerConfig:
         model_id: The name ``/v1/models`` lists. Requests may name any model: one server serves one.
         api_key: Requests must send ``Authorization: Bearer <api_key>``; None: no key.
         max_upload_bytes: Larger request bodies get 413 (OpenAI's limit is 25 MB).
-        timeout: Seconds a request may take, queue included (504 after); a realtime step too.
+        timeout: Seconds an upload may take, queue included (504 after). A realtime socket's
+            steps have none: a skipped step would lose its audio.
         max_batch: Recordings decoded together at most.
         max_queue: Jobs waiting at most (503 beyond).
         max_sessions: Realtime sockets open at once at most (closed with 1013 beyond).
@@ -182,7 +183,7 @@ async def health(request: Request) -> Response:
             "model": state.config.model_id,
             "provider": state.transcriber.provider,
             "queued": state.scheduler.queued,
-            "running": stats.running,
+            "running": state.scheduler.running,
             "realtime_sessions": state.realtime_sessions,
             "requests": state.requests,
             "batches": stats.batches,
@@ -337,7 +338,7 @@ async def _prepare(state: ServerState, path: Path, name: str, req: Transcription
     try:
         return await run_in_threadpool(prepare)
     except AudioError as e:
-        raise ApiError(400, f"{name}: {e.problem}", param="file", code="invalid_audio") from None
+        raise _invalid_audio(name, e) from None
     except MissingDependencyError as e:
         raise ApiError(415, f"{name}: {e}", param="file", code="unsupported_format") from None
     except BundleError:  # the only one here: no aligner (the server's paths are not the client's business)
@@ -352,6 +353,11 @@ async def _prepare(state: ServerState, path: Path, name: str, req: Transcription
         raise ApiError(400, str(e), param=param) from None
 
 
+def _invalid_audio(name: str, e: AudioError) -> ApiError:
+    """The 400 for an upload that is not audio, named as the client named it (not our copy's path)."""
+    return ApiError(400, f"{name}: {e.problem}", param="file", code="invalid_audio")
+
+
 async def _scheduled(work, name: str):
     """Await scheduler work, its errors as API errors."""
     try:
@@ -361,7 +367,7 @@ async def _scheduled(work, name: str):
     except Expired as e:
         raise ApiError(504, str(e), type="server_error", code="timeout") from None
     except AudioError as e:  # found only while decoding (a long file read a block at a time)
-        raise ApiError(400, f"{name}: {e.problem}", param="file", code="invalid_audio") from None
+        raise _invalid_audio(name, e) from None
     except InputError as e:
         raise ApiError(400, str(e)) from None
 
@@ -372,7 +378,7 @@ def _stream(
     """stream=true: OpenAI's ``transcript.text.delta`` events, one per decoded chunk, then
     ``transcript.text.done``; the deltas concatenate to the done event's text."""
     loop = asyncio.get_running_loop()
-    texts: asyncio.Queue[str] = asyncio.Queue()
+    texts: asyncio.Queue[str | None] = asyncio.Queue()
     stop = threading.Event()
     asr = state.transcriber
 
@@ -387,20 +393,12 @@ def _stream(
 
     async def events() -> AsyncIterator[str]:
         work = asyncio.ensure_future(state.scheduler.call(run, timeout=state.config.timeout))
+        # The end mark follows every text: both reach the loop through call_soon_threadsafe, in order.
+        work.add_done_callback(lambda _: texts.put_nowait(None))
         joined = TextJoiner()
-        get = None
         try:
-            while True:
-                get = asyncio.ensure_future(texts.get())
-                await asyncio.wait({get, work}, return_when=asyncio.FIRST_COMPLETED)
-                if not get.done():  # the work ended, and with it the texts (queued before its end)
-                    get.cancel()
-                    if texts.empty():
-                        break
-                    get = asyncio.ensure_future(texts.get())
-                    await get
-                delta = joined.add(get.result())
-                if delta:
+            while (text := await texts.get()) is not None:
+                if delta := joined.add(text):
                     yield sse({"type": "transcript.text.delta", "delta": delta})
             try:
                 seconds = await _scheduled(work, name)
@@ -410,9 +408,7 @@ def _stream(
             yield sse({"type": "transcript.text.done", "text": joined.text, "usage": usage(seconds)})
         finally:
             stop.set()
-            for task in (work, get):
-                if task is not None:
-                    task.cancel()
+            work.cancel()
             shutil.rmtree(folder, ignore_errors=True)
 
     # The generator removes the folder when it ends; the background task when it never started
