@@ -1,1 +1,2 @@
-"""Packaging bundles for Android (.ort files, golden vectors, Kotlin client). Not built yet."""
+"""Mobile bundles for Android and other JVM apps (``qwen-asr-edge android-pack``): ORT-format graphs,
+the log-mel front end as a graph, the tokenizer as plain data and golden vectors; see README.md here."""
