@@ -1,0 +1,231 @@
+package io.github.qwenasredge
+
+import io.github.qwenasredge.ort.ElementType
+import io.github.qwenasredge.ort.ExecutionProvider
+import io.github.qwenasredge.ort.OrtSession
+import io.github.qwenasredge.ort.SessionOptions
+import io.github.qwenasredge.ort.Tensor
+import io.github.qwenasredge.text.BpeTokenizer
+import io.github.qwenasredge.text.TranscriptParser
+import java.io.File
+import kotlin.math.abs
+import kotlin.math.ceil
+
+/**
+ * How [QwenAsr.open] creates its onnxruntime sessions.
+ *
+ * @property threads intra-op threads per session; 0 is onnxruntime's default (one per core).
+ * @property providers execution providers to try before the CPU, in order ([ExecutionProvider.XNNPACK],
+ *   [ExecutionProvider.NNAPI] on Android); one the library lacks raises an `OrtException` at open.
+ * @property verify check every bundle file's sha256 at open (a 0.6B int4 bundle: about a second
+ *   on a phone); off, a damaged file fails later, at session creation or with wrong text.
+ */
+data class QwenAsrOptions(
+    val threads: Int = 0,
+    val providers: List<ExecutionProvider> = emptyList(),
+    val verify: Boolean = true,
+)
+
+/**
+ * One clip's transcript.
+ *
+ * @property text the transcript, with no model markup (as the Python runtime's `Segment.text`).
+ * @property language the language the model named, or the forced one; "" when none.
+ * @property tokens the generated ids, the stop id included (the Python runtime's `Segment.tokens`).
+ * @property finishReason "stop", "length" (the token cap: the text may be cut short) or
+ *   "repetition" (the repetition guard stopped a loop).
+ * @property promptIds the prompt the decoder was given (audio placeholders expanded).
+ * @property durationSeconds the audio's length.
+ * @property encodeSeconds mel and encoder; [prefillSeconds] and [stepSeconds] the decoder calls.
+ */
+class Transcription(
+    val text: String,
+    val language: String,
+    val tokens: IntArray,
+    val finishReason: String,
+    val promptIds: IntArray,
+    val durationSeconds: Double,
+    val encodeSeconds: Double,
+    val prefillSeconds: Double,
+    val stepSeconds: DoubleArray,
+)
+
+/**
+ * Qwen3-ASR on a mobile bundle (`qwen-asr-edge android-pack`), the same pipeline as the Python
+ * runtime's `Transcriber.transcribe` for one clip of up to `decoding.max_chunk_seconds` (30 s):
+ * peak normalisation, log-mel (`preprocessor` graph), the audio encoder, the chat prompt with the
+ * context and an optional forced language, greedy decoding with the official stop ids, the
+ * length-based token cap and the repetition guard, then the official output parsing. On the same
+ * bundle and onnxruntime it gives the Python runtime's tokens and text exactly (tested against the
+ * bundle's golden vectors).
+ *
+ * Not thread-safe for concurrent [transcribe] calls on one instance: use one per thread (the
+ * sessions' own threads already use every core). Close it to free the native memory.
+ */
+class QwenAsr private constructor(val bundle: MobileBundle, options: QwenAsrOptions) : AutoCloseable {
+    private val sessionOptions = SessionOptions(intraOpThreads = options.threads, providers = options.providers)
+    private val preprocessor: OrtSession
+    private val encoder: OrtSession
+    private val decoder: OrtSession
+    private val decoding: GreedyDecoder
+
+    init {
+        bundle.checkRuntime()
+        val opened = ArrayList<OrtSession>()
+        try {
+            for (name in listOf("preprocessor", "encoder", "decoder")) opened += OrtSession.open(bundle.graph(name).file.path, sessionOptions)
+        } catch (e: Exception) {
+            opened.forEach { it.close() }
+            throw e
+        }
+        preprocessor = opened[0]
+        encoder = opened[1]
+        decoder = opened[2]
+        decoding = GreedyDecoder(decoder, bundle)
+    }
+
+    /** The byte-level BPE tokenizer: loaded on first use (decoding, or encoding a context). */
+    val tokenizer: BpeTokenizer by lazy {
+        BpeTokenizer.load(bundle.vocabFile, bundle.mergesFile, bundle.addedTokens, bundle.normalizer, bundle.preTokenizerPattern)
+    }
+
+    /** The language names the model can be forced to (ISO codes are accepted too). */
+    val languages: List<String> get() = bundle.languages
+
+    /** The sample rate [transcribe] takes, in Hz (16000). */
+    val sampleRate: Int get() = bundle.sampleRate
+
+    /**
+     * Transcribe one clip.
+     *
+     * @param pcm mono samples, float in [-1, 1] (louder clips are divided by their peak, as the
+     *   official package does), at least 201 samples, at most `maxChunkSeconds` long.
+     * @param sampleRate the samples' rate in Hz; must be [sampleRate] (16000): record at 16 kHz
+     *   (Android's `AudioRecord` supports it) or resample first.
+     * @param language force the language: a name ("English") or ISO code ("en"); null detects it.
+     * @param context hot words or background text for the model's system turn.
+     * @throws AudioException empty, non-finite, too short or too long audio, or another sample rate.
+     * @throws IllegalArgumentException an unsupported language, or a context holding control tokens.
+     */
+    fun transcribe(pcm: FloatArray, sampleRate: Int, language: String? = null, context: String = ""): Transcription {
+        val wav = checkedAudio(pcm, sampleRate)
+        val forced = language?.let { normalizeLanguage(it) }
+        val seconds = wav.size.toDouble() / bundle.sampleRate
+        val start = System.nanoTime()
+        val (embeds, audioTokens) = encode(wav)
+        embeds.use {
+            val encodeSeconds = (System.nanoTime() - start) / 1e9
+            val prompt = promptIds(audioTokens, context, forced)
+            val cap = bundle.prefixTokens + ceil(bundle.tokensPerSecond * seconds).toInt() + 1
+            val generation = decoding.generate(prompt, embeds, audioTokens, cap)
+            val raw = tokenizer.decode(generation.tokens, skipSpecialTokens = true)
+            val parsed = TranscriptParser.parseTranscript(raw, forced, generation.finishReason == "length", bundle.markup)
+            return Transcription(
+                parsed.text, parsed.language, generation.tokens, generation.finishReason, prompt, seconds,
+                encodeSeconds, generation.prefillSeconds, generation.stepSeconds,
+            )
+        }
+    }
+
+    /**
+     * Log-mel features of a clip at [sampleRate] through the bundle's `preprocessor` graph:
+     * (n_mels, samples / hop) float32, row-major, as the Python runtime's `LogMel`.
+     */
+    fun logMel(wav: FloatArray): FloatArray =
+        Tensor.fromFloats(wav, longArrayOf(1, wav.size.toLong())).use { input ->
+            val out = preprocessor.run(mapOf("pcm" to input), listOf("log_mel"))
+            out.getValue("log_mel").use { it.floats() }
+        }
+
+    /** (audio_embeds (1, A, H) tensor, valid rows) of a checked clip. */
+    private fun encode(wav: FloatArray): Pair<Tensor, Int> {
+        val mel = logMel(wav)
+        val frames = mel.size / bundle.nMels
+        // Zero-padded to whole encoder chunks, as the runtime's batch_features(pad_to=chunk_frames).
+        val padded = (frames + bundle.chunkFrames - 1) / bundle.chunkFrames * bundle.chunkFrames
+        val features = FloatArray(bundle.nMels * padded)
+        for (m in 0 until bundle.nMels) System.arraycopy(mel, m * frames, features, m * padded, frames)
+        Tensor.fromFloats(features, longArrayOf(1, bundle.nMels.toLong(), padded.toLong())).use { input ->
+            Tensor.fromLongs(longArrayOf(frames.toLong()), longArrayOf(1)).use { lens ->
+                val out = encoder.run(mapOf("input_features" to input, "feature_lens" to lens), listOf("audio_embeds", "audio_embed_lens"))
+                val tokens = out.getValue("audio_embed_lens").use { it.longs()[0].toInt() }
+                return out.getValue("audio_embeds") to tokens
+            }
+        }
+    }
+
+    /**
+     * The prompt of one clip, as the Python runtime's `Transcriber.prompt_ids`: the chat template
+     * around `context`, the audio placeholder repeated `audioTokens` times, and `language X<asr_text>`
+     * when a language is forced. With no context it is the manifest's ids (no tokenizer needed).
+     *
+     * @param language a supported name (already normalised) or null.
+     * @throws IllegalArgumentException the context holds a control token.
+     */
+    fun promptIds(audioTokens: Int, context: String = "", language: String? = null): IntArray {
+        val ids = if (context.isEmpty()) {
+            bundle.promptIds + (language?.let { bundle.languageIds[it] ?: throw IllegalArgumentException("no prompt ids for $it") } ?: IntArray(0))
+        } else {
+            val bad = bundle.addedTokens.map { it.content }.filter { it in context }.sorted()
+            require(bad.isEmpty()) { "context must not contain control tokens such as '${bad.first()}'" }
+            val suffix = language?.let { bundle.languageSuffix.replace("{language}", it) } ?: ""
+            tokenizer.encode(bundle.beforeContext + context + bundle.afterContext + suffix)
+        }
+        val at = ids.indices.filter { ids[it] == bundle.audioPad }
+        if (at.size != 1) throw BundleException(bundle.dir, "the prompt template has ${at.size} audio placeholders, not 1")
+        return ids.copyOfRange(0, at[0]) + IntArray(audioTokens) { bundle.audioPad } + ids.copyOfRange(at[0] + 1, ids.size)
+    }
+
+    /**
+     * A language name in any case ("cHINese ") or its ISO code ("zh") -> "Chinese", as the
+     * runtime's `normalize_language`.
+     *
+     * @throws IllegalArgumentException not one of [languages].
+     */
+    fun normalizeLanguage(language: String): String {
+        val key = language.trim()
+        val name = bundle.isoCodes[key.lowercase()] ?: (key.take(1).uppercase() + key.drop(1).lowercase())
+        require(name in bundle.languages) { "unsupported language '$language'; supported: ${bundle.languages.joinToString(", ")}" }
+        return name
+    }
+
+    private fun checkedAudio(pcm: FloatArray, rate: Int): FloatArray {
+        if (rate != bundle.sampleRate) {
+            throw AudioException("audio at $rate Hz: the model takes ${bundle.sampleRate} Hz; record at ${bundle.sampleRate} Hz or resample first")
+        }
+        if (pcm.isEmpty()) throw AudioException("empty audio: no samples")
+        if (pcm.any { !it.isFinite() }) throw AudioException("audio contains NaN or infinite samples")
+        val least = maxOf(bundle.hopLength, bundle.nFft / 2 + 1)
+        if (pcm.size < least) throw AudioException("too short: ${pcm.size} samples at $rate Hz yield no frame (at least $least)")
+        val seconds = pcm.size.toDouble() / rate
+        if (seconds > bundle.maxChunkSeconds) {
+            throw AudioException(
+                "audio of %.1f s is longer than one chunk (%.0f s); split it (long-audio chunking is in the Python runtime, not yet here)"
+                    .format(seconds, bundle.maxChunkSeconds),
+            )
+        }
+        // Divided by the peak when that exceeds full scale, clipped to [-1, 1] (audio.peak_normalized).
+        var peak = 0f
+        for (x in pcm) peak = maxOf(peak, abs(x))
+        if (peak <= 1f) return pcm
+        return FloatArray(pcm.size) { (pcm[it] / peak).coerceIn(-1f, 1f) }
+    }
+
+    override fun close() {
+        preprocessor.close()
+        encoder.close()
+        decoder.close()
+    }
+
+    companion object {
+        /**
+         * Open a mobile bundle folder.
+         *
+         * @throws BundleException see [MobileBundle]; also a bundle for a newer onnxruntime.
+         * @throws io.github.qwenasredge.ort.OrtException a graph onnxruntime cannot load, or a
+         *   provider the library lacks.
+         */
+        fun open(bundleDir: File, options: QwenAsrOptions = QwenAsrOptions()): QwenAsr =
+            QwenAsr(MobileBundle(bundleDir, options.verify), options)
+    }
+}
