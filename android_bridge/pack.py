@@ -371,7 +371,9 @@ def _write_golden(asr, clips, folder: Path) -> None:
             ("forced", forced, ""),
             ("context", None, GOLDEN_CONTEXT),
         ):
-            transcript = asr.transcribe(wav, language=language, context=context)
+            transcript = asr.transcribe_batch(
+                [wav], language=language, context=context, sources=[f"golden clip {name}"]
+            )[0]
             if len(transcript.segments) != 1:
                 raise PackError(name, f"decoded as {len(transcript.segments)} chunks, not 1")
             segment = transcript.segments[0]
