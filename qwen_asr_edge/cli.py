@@ -23,6 +23,10 @@ COMMANDS = {
         "qwen_asr_edge.quant.cli",
         "quantize a bundle: int8, int4, int4-gptq, fp16 (needs [export])",
     ),
+    "android-pack": (
+        "qwen_asr_edge.android_bridge.cli",
+        "a mobile bundle for Android/JVM apps: .ort graphs, golden vectors (needs [export])",
+    ),
 }
 
 

@@ -152,19 +152,21 @@ def test_loading_the_runtime_and_the_commands_loads_no_torch_export_or_quant():
 
 def test_the_wheel_holds_the_parts_not_the_demo_training():
     """demo/ (the demo model's training and checkpoint) runs from the repository and is not packaged;
-    its trained bundle is the runtime's package data. android_bridge/ is not packaged while empty."""
+    its trained bundle is the runtime's package data. android_bridge/ is packaged for its Python side
+    (android-pack); its C, Kotlin and Gradle sources are not package data."""
     import tomllib
 
     setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
     packages = setuptools["packages"]
     assert all(p == PACKAGE or p.startswith(f"{PACKAGE}.") for p in packages)
-    assert not any("demo" in p or "android_bridge" in p for p in packages)
+    assert not any("demo" in p for p in packages)
     assert set(setuptools["package-dir"].values()) == {
         "qwen_asr_edge",
         "runtime",
         "export",
         "export/modules",
         "quant",
+        "android_bridge",
     }
     assert setuptools["package-data"] == {
         f"{PACKAGE}.runtime": ["assets/*.txt", "assets/demo/bundle/*", "assets/demo/examples/*"]
