@@ -3,6 +3,7 @@
 #include "ort_bridge.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -31,18 +32,20 @@ static char *init_error;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
 static char *vformat(const char *fmt, va_list ap) {
+  char small[256];
   va_list copy;
   va_copy(copy, ap);
-  int n = vsnprintf(NULL, 0, fmt, copy);
+  int n = vsnprintf(small, sizeof small, fmt, copy);
   va_end(copy);
-  if (n < 0) n = 0;
+  if (n < 0) return NULL;
   char *s = malloc((size_t)n + 1);
-  if (s == NULL) return NULL; /* out of memory: the caller reports a generic error */
-  vsnprintf(s, (size_t)n + 1, fmt, ap);
+  if (s == NULL) return NULL;
+  if ((size_t)n < sizeof small) memcpy(s, small, (size_t)n + 1);
+  else vsnprintf(s, (size_t)n + 1, fmt, ap);
   return s;
 }
 
-/* A malloc'd message (never NULL: an out-of-memory message is static... so we duplicate it). */
+/* A malloc'd message, never NULL. */
 static char *errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *errorf(const char *fmt, ...) {
   va_list ap;
@@ -54,6 +57,16 @@ static char *errorf(const char *fmt, ...) {
   return s;
 }
 
+/* onnxruntime's message on one line, without trailing blanks (a new string). */
+static char *one_line(const char *message) {
+  char *s = errorf("%s", message ? message : "(no message)");
+  for (char *p = s; *p; p++)
+    if (*p == '\n' || *p == '\r' || *p == '\t') *p = ' ';
+  size_t n = strlen(s);
+  while (n > 0 && s[n - 1] == ' ') s[--n] = '\0';
+  return s;
+}
+
 /* "<what>: <onnxruntime's message>"; releases status. */
 static char *status_error(OrtStatus *status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static char *status_error(OrtStatus *status, const char *fmt, ...) {
@@ -61,13 +74,11 @@ static char *status_error(OrtStatus *status, const char *fmt, ...) {
   va_start(ap, fmt);
   char *what = vformat(fmt, ap);
   va_end(ap);
-  const char *message = ort->GetErrorMessage(status);
-  char *s = errorf("%s: %s", what ? what : "onnxruntime failed", message ? message : "(no message)");
+  char *message = one_line(ort->GetErrorMessage(status));
+  char *s = errorf("%s: %s", what ? what : "onnxruntime failed", message);
   free(what);
+  free(message);
   ort->ReleaseStatus(status);
-  /* onnxruntime's messages may hold newlines; the contract is one line. */
-  for (char *p = s; *p; p++)
-    if (*p == '\n' || *p == '\r') *p = ' ';
   return s;
 }
 
@@ -226,11 +237,10 @@ static char *append_provider(OrtSessionOptions *so, const ob_provider *p) {
   if (st == NULL) return NULL;
   const char *id = provider_id(p->name);
   if (id != NULL && !provider_available(id)) {
-    const char *message = ort->GetErrorMessage(st);
-    char *err = errorf("%s is not in this onnxruntime library (%s)", p->name, message ? message : "");
+    char *message = one_line(ort->GetErrorMessage(st));
+    char *err = errorf("%s is not in this onnxruntime library (%s)", p->name, message);
+    free(message);
     ort->ReleaseStatus(st);
-    for (char *c = err; *c; c++)
-      if (*c == '\n' || *c == '\r') *c = ' ';
     return err;
   }
   return status_error(st, "cannot add execution provider %s", p->name);
@@ -300,6 +310,12 @@ static char *open_session(const char *path, const void *data, size_t length, con
   char *err = ready();
   if (err) return err;
   if (path == NULL && (data == NULL || length == 0)) return errorf("cannot open model bytes: the buffer is empty");
+  if (path != NULL) {
+    /* onnxruntime says "Invalid fd was supplied: -1" for a missing file: say what the system says. */
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) return errorf("cannot open %s: %s", path, strerror(errno));
+    fclose(f);
+  }
   OrtSessionOptions *so = NULL;
   if ((err = make_options(o, &so)) != NULL) {
     char *full = errorf("cannot open %s: %s", path ? path : "model bytes", err);
