@@ -91,7 +91,12 @@ static void init(void) {
                         base ? base->GetVersionString() : "?", ORT_API_VERSION);
     return;
   }
-  OrtStatus *st = ort->CreateEnv(ORT_LOGGING_LEVEL_WARNING, "qwen-asr-edge", &env);
+  /* onnxruntime's own log (stderr; logcat on Android): warnings and up, or the level 0 (verbose)
+   * to 4 (fatal only) in QWENASR_ORT_LOG_LEVEL. Errors reach the caller as messages anyway. */
+  OrtLoggingLevel level = ORT_LOGGING_LEVEL_WARNING;
+  const char *wanted = getenv("QWENASR_ORT_LOG_LEVEL");
+  if (wanted && wanted[0] >= '0' && wanted[0] <= '4' && wanted[1] == '\0') level = (OrtLoggingLevel)(wanted[0] - '0');
+  OrtStatus *st = ort->CreateEnv(level, "qwen-asr-edge", &env);
   if (st == NULL) st = ort->CreateCpuMemoryInfo(OrtArenaAllocator, OrtMemTypeDefault, &cpu_memory);
   if (st == NULL) st = ort->GetAllocatorWithDefaultOptions(&allocator);
   if (st != NULL) init_error = status_error(st, "cannot initialise onnxruntime");
