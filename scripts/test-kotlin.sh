@@ -6,6 +6,8 @@
 #   4. test_ort_bridge (the C layer without a JVM) under AddressSanitizer + UBSan, leaks checked
 #   5. every Kotlin source of android_bridge/kotlin/src/{main,test} in one kotlinc call, then
 #      TestMain (JUnit 4), which prints "kotlin: N passed, N failed"
+#   6. TestMain again, quietly, with the JNI library built with ASan + UBSan
+#      (ANDROID_BRIDGE_JVM_ASAN=0 skips it)
 # Quiet unless something fails; exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,7 +55,7 @@ sources=$(find android_bridge/kotlin/src/main android_bridge/kotlin/src/test -na
 stamp=$out/kotlin-tests.sources
 # Recompile only when a source changed (kotlinc takes ~20 s to start).
 # shellcheck disable=SC2086
-fingerprint=$(cat $sources | sha256sum | cut -d' ' -f1)
+fingerprint=$( (echo "$KOTLINC" $sources; cat $sources) | sha256sum | cut -d' ' -f1)
 if [ ! -f "$jar" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$fingerprint" ]; then
   rm -f "$jar" "$stamp"
   kotlinc_log=$out/kotlinc.log
@@ -65,9 +67,31 @@ if [ ! -f "$jar" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$fingerprint" ]; then
   fi
   echo "$fingerprint" >"$stamp"
 fi
-kotlin_status=0
-"$JAVA_HOME/bin/java" -Xss4m \
-  -Dqwenasr.fixtures="$fixtures" -Dqwenasr.jni.library="$out/libqwen_asr_ort_jni.so" \
-  -cp "$jar:$KOTLIN_HOME/lib/kotlin-stdlib.jar:$classpath" io.github.qwenasredge.TestMain || kotlin_status=$?
+run_tests() { # JNI library, then java options
+  local library=$1
+  shift
+  "$JAVA_HOME/bin/java" "$@" -Dqwenasr.fixtures="$fixtures" -Dqwenasr.jni.library="$library" \
+    -cp "$jar:$KOTLIN_HOME/lib/kotlin-stdlib.jar:$classpath" io.github.qwenasredge.TestMain
+}
 
-[ $c_status = 0 ] && [ $kotlin_status = 0 ]
+# 6. The same tests with the JNI library under ASan + UBSan (the JVM itself is not instrumented:
+# the ASan runtime is preloaded and leaves the JVM's SEGV handling alone); quiet unless it fails.
+asan_status=0
+if [ "${ANDROID_BRIDGE_JVM_ASAN:-1}" = 1 ]; then
+  gcc "${cflags[@]}" -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined \
+    -fPIC -shared -I"$JAVA_HOME/include" -I"$JAVA_HOME/include/linux" \
+    "$native/ort_bridge.c" "$native/ort_jni.c" "${ort_link[@]}" -o "$out/libqwen_asr_ort_jni_asan.so"
+  asan_log=$out/kotlin-asan.log
+  if ! LD_PRELOAD="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)" \
+    ASAN_OPTIONS=detect_leaks=0:handle_segv=0:allow_user_segv_handler=1:use_sigaltstack=0 \
+    UBSAN_OPTIONS=print_stacktrace=1 run_tests "$out/libqwen_asr_ort_jni_asan.so" >"$asan_log" 2>&1; then
+    tail -n 60 "$asan_log" >&2
+    echo "test-kotlin: the Kotlin tests failed with the JNI library under AddressSanitizer (log: $asan_log)" >&2
+    asan_status=1
+  fi
+fi
+
+kotlin_status=0
+run_tests "$out/libqwen_asr_ort_jni.so" || kotlin_status=$?
+
+[ $c_status = 0 ] && [ $asan_status = 0 ] && [ $kotlin_status = 0 ]
