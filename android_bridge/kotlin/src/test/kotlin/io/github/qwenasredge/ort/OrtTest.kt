@@ -201,6 +201,10 @@ class OrtTest {
             assertEquals(0, t.buffer.capacity())
             assertEquals(0, t.floats().size)
         }
+        Tensor.wrap(direct(0), ElementType.FLOAT, longArrayOf(0, 2)).use { t ->
+            assertEquals(0, t.floats().size)
+            assertArrayEquals(longArrayOf(0, 2), t.shape)
+        }
         Tensor.fromInts(intArrayOf(1, -2, 3, 4), longArrayOf(2, 2)).use { assertArrayEquals(intArrayOf(1, -2, 3, 4), it.ints()) }
         Tensor.fromLongs(longArrayOf(Long.MAX_VALUE), longArrayOf(1)).use { assertArrayEquals(longArrayOf(Long.MAX_VALUE), it.longs()) }
         assertThrows(IllegalArgumentException::class.java) { Tensor.fromFloats(floatArrayOf(1f, 2f), longArrayOf(3)) }
