@@ -387,6 +387,6 @@ int main(int argc, char **argv) {
   test_binding_state();
   test_binding_kv();
   test_cast();
-  printf("c: %d passed, %d failed\n", passed, failed);
+  printf("native: %d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }
