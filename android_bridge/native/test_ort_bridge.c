@@ -1,6 +1,6 @@
 /* Tests of ort_bridge.c without a JVM, meant to run under AddressSanitizer and UBSan with leak
  * checking (scripts/test-kotlin.sh). Usage: test_ort_bridge MODELS_DIR, where MODELS_DIR holds
- * tests/android_bridge/native_models.py's models. Ends with "c: N passed, N failed". */
+ * tests/android_bridge/native_models.py's models. Ends with "native: N passed, N failed". */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
