@@ -5,17 +5,21 @@
 OUT/bundles/NAME: mobile bundles with golden vectors from the Python runtime, made here from the
 demo model and from a tiny random checkpoint in the official layout with the real Qwen3
 vocabulary (fp32 and int4, as .ort and as .onnx); OUT/text: tokenizer, parser and guard cases;
-OUT/native: small graphs for the JNI layer's tests. Nothing comes from the network.
+OUT/stream: the Python runtime's streaming updates on some of those bundles; OUT/native: small
+graphs for the JNI layer's tests. Nothing comes from the network.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
 
 from tests.support import VOCAB_DIR
 
@@ -35,6 +39,8 @@ def write_bundles(out: Path) -> list[Path]:
         pack_bundle(DEMO_BUNDLE, out / "demo-ort"),
         pack_bundle(DEMO_BUNDLE, out / "demo-onnx", graph_format="onnx"),
     ]
+    streams = out.parent / "stream"
+    write_streams(DEMO_BUNDLE, "demo-ort", streams)
     with tempfile.TemporaryDirectory() as tmp:
         # Peaky (unit-gain) weights give argmax margins far above round-off, as the parity tests'.
         checkpoint = write_checkpoint(
@@ -42,12 +48,74 @@ def write_bundles(out: Path) -> list[Path]:
         )
         fp32 = export_bundle(str(checkpoint), Path(tmp) / "tiny-fp32")
         int4, _ = quantize_bundle(fp32, Path(tmp) / "tiny-int4", get_recipe("int4"))
+        write_streams(fp32, "tiny-fp32-ort", streams)
         made += [
             pack_bundle(fp32, out / "tiny-fp32-ort"),
             pack_bundle(fp32, out / "tiny-fp32-onnx", graph_format="onnx"),
             pack_bundle(int4, out / "tiny-int4-ort"),
         ]
     return made
+
+
+def stream_audio() -> np.ndarray:
+    """36 s at 16 kHz: the demo's two examples over and over with pauses and a little noise, so
+    the stream commits text, starts utterances and cuts one at 30 s."""
+    from qwen_asr_edge.runtime.audio import load_audio
+    from qwen_asr_edge.runtime.demo import demo_examples
+
+    clips = [load_audio(e["audio"]) for e in demo_examples()]
+    rng = np.random.default_rng(0)
+    parts, total = [], 0
+    while total < 36 * 16000:
+        for clip in clips:
+            gap = (rng.standard_normal(int(rng.uniform(0.3, 1.2) * 16000)) * 1e-3).astype(np.float32)
+            parts += [clip, gap]
+            total += clip.size + gap.size
+    return np.concatenate(parts)[: 36 * 16000]
+
+
+def write_streams(bundle: Path, name: str, out: Path) -> None:
+    """OUT/NAME.json: every update of the Python runtime's streaming session (the reference
+    mode: what the Kotlin port does) on ``stream_audio`` fed in 0.7 s blocks, detected and
+    forced language and with a context; OUT/NAME.pcm: the audio (float32 little-endian)."""
+    from qwen_asr_edge.runtime import Transcriber
+    from qwen_asr_edge.runtime.streaming import StreamingOptions
+
+    out.mkdir(parents=True, exist_ok=True)
+    audio = stream_audio()
+    audio.astype("<f4").tofile(out / f"{name}.pcm")
+    asr = Transcriber(bundle, providers="cpu")
+    block = int(0.7 * 16000)
+    cases = []
+    for label, language, context, seconds in (
+        ("detect", None, "", 36),
+        ("forced", asr.languages[0], "", 12),
+        ("context", None, "Lautstärke shopping", 12),
+    ):
+        session = asr.stream(language, context, StreamingOptions(mode="reference"))
+        wav = audio[: seconds * 16000]
+        updates = [u for i in range(0, wav.size, block) for u in session.feed(wav[i : i + block])]
+        updates.append(session.finish())
+        cases.append(
+            {
+                "name": label,
+                "language": language,
+                "context": context,
+                "samples": int(wav.size),
+                "block": block,
+                "updates": [
+                    {
+                        "committed": u.committed,
+                        "tentative": u.tentative,
+                        "language": u.language,
+                        "new_committed": u.new_committed,
+                        "is_final": u.is_final,
+                    }
+                    for u in updates
+                ],
+            }
+        )
+    (out / f"{name}.json").write_text(json.dumps({"pcm": f"{name}.pcm", "cases": cases}, ensure_ascii=False))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     write_text_cases(args.out)
     bundles = write_bundles(args.out / "bundles")
     done.write_text("\n".join(b.name for b in bundles) + "\n")
-    print(f"fixtures: {len(bundles)} mobile bundles, text and native cases in {time.perf_counter() - start:.0f} s")
+    seconds = time.perf_counter() - start
+    print(f"fixtures: {len(bundles)} mobile bundles, streams, text and native cases in {seconds:.0f} s")
     return 0
 
 

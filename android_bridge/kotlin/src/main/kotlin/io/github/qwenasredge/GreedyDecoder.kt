@@ -34,9 +34,19 @@ internal class GreedyDecoder(private val session: OrtSession, private val bundle
      * @param audioEmbeds the encoder's `audio_embeds` output, (1, A, H) float32.
      * @param audioLength its valid rows (A' <= A), the number of placeholders in `prompt`.
      * @param maxNewTokens the cap on generated ids, the stop id included.
+     * @param history ids already said (a stream's forced prefix): the repetition guard looks at
+     *   them with the new ones, so a loop may begin in them, but only new ids continue it.
+     * @param useGuard stop a loop with the repetition guard (off: loops run to the cap).
      * @throws IllegalArgumentException the prompt and the cap exceed the model's positions.
      */
-    fun generate(prompt: IntArray, audioEmbeds: Tensor, audioLength: Int, maxNewTokens: Int): Generation {
+    fun generate(
+        prompt: IntArray,
+        audioEmbeds: Tensor,
+        audioLength: Int,
+        maxNewTokens: Int,
+        history: IntArray = IntArray(0),
+        useGuard: Boolean = true,
+    ): Generation {
         val capacity = prompt.size + maxNewTokens
         require(capacity <= kv.maxPositions) {
             "$capacity positions (prompt ${prompt.size} + cap $maxNewTokens) exceed the model's maximum of ${kv.maxPositions}"
@@ -84,15 +94,19 @@ internal class GreedyDecoder(private val session: OrtSession, private val bundle
                 io.bindInput("total_sequence_length", total)
 
                 val out = ArrayList<Int>()
+                val said = ArrayList<Int>(history.toList()) // history + out, what the guard sees
                 val steps = ArrayList<Double>()
                 var reason: String
                 while (true) {
                     val token = nextToken.buffer.getLong(0).toInt()
                     out += token
                     if (token in stopIds) { reason = "stop"; break }
-                    val loop = guard.find(out, 0)
+                    said += token
+                    val loop = if (useGuard) guard.find(said, history.size) else null
                     if (loop != null) {
-                        while (out.size > loop.keep) out.removeAt(out.size - 1)
+                        // As the official repair keeps one copy; a loop begun in the history keeps no new ids.
+                        val kept = maxOf(loop.keep - history.size, 0)
+                        while (out.size > kept) out.removeAt(out.size - 1)
                         reason = "repetition"
                         break
                     }

@@ -116,7 +116,7 @@ class QwenAsr private constructor(val bundle: MobileBundle, options: QwenAsrOpti
         embeds.use {
             val encodeSeconds = (System.nanoTime() - start) / 1e9
             val prompt = promptIds(audioTokens, context, forced)
-            val cap = bundle.prefixTokens + ceil(bundle.tokensPerSecond * seconds).toInt() + 1
+            val cap = tokenCap(seconds)
             val generation = decoding.generate(prompt, embeds, audioTokens, cap)
             val raw = tokenizer.decode(generation.tokens, skipSpecialTokens = true)
             val parsed = TranscriptParser.parseTranscript(raw, forced, generation.finishReason == "length", bundle.markup)
@@ -138,7 +138,7 @@ class QwenAsr private constructor(val bundle: MobileBundle, options: QwenAsrOpti
         }
 
     /** (audio_embeds (1, A, H) tensor, valid rows) of a checked clip. */
-    private fun encode(wav: FloatArray): Pair<Tensor, Int> {
+    internal fun encode(wav: FloatArray): Pair<Tensor, Int> {
         val mel = logMel(wav)
         val frames = mel.size / bundle.nMels
         // Zero-padded to whole encoder chunks, as the runtime's batch_features(pad_to=chunk_frames).
@@ -160,16 +160,18 @@ class QwenAsr private constructor(val bundle: MobileBundle, options: QwenAsrOpti
      * when a language is forced. With no context it is the manifest's ids (no tokenizer needed).
      *
      * @param language a supported name (already normalised) or null.
+     * @param prefix text the answer already holds (a stream's forced prefix), encoded with the
+     *   template as the official streaming prompt `prompt_raw + prefix` is.
      * @throws IllegalArgumentException the context holds a control token.
      */
-    fun promptIds(audioTokens: Int, context: String = "", language: String? = null): IntArray {
-        val ids = if (context.isEmpty()) {
+    fun promptIds(audioTokens: Int, context: String = "", language: String? = null, prefix: String = ""): IntArray {
+        val ids = if (context.isEmpty() && prefix.isEmpty()) {
             bundle.promptIds + (language?.let { bundle.languageIds[it] ?: throw IllegalArgumentException("no prompt ids for $it") } ?: IntArray(0))
         } else {
             val bad = bundle.addedTokens.map { it.content }.filter { it in context }.sorted()
             require(bad.isEmpty()) { "context must not contain control tokens such as '${bad.first()}'" }
             val suffix = language?.let { bundle.languageSuffix.replace("{language}", it) } ?: ""
-            tokenizer.encode(bundle.beforeContext + context + bundle.afterContext + suffix)
+            tokenizer.encode(bundle.beforeContext + context + bundle.afterContext + suffix + prefix)
         }
         val at = ids.indices.filter { ids[it] == bundle.audioPad }
         if (at.size != 1) throw BundleException(bundle.dir, "the prompt template has ${at.size} audio placeholders, not 1")
@@ -195,7 +197,7 @@ class QwenAsr private constructor(val bundle: MobileBundle, options: QwenAsrOpti
         }
         if (pcm.isEmpty()) throw AudioException("empty audio: no samples")
         if (pcm.any { !it.isFinite() }) throw AudioException("audio contains NaN or infinite samples")
-        val least = maxOf(bundle.hopLength, bundle.nFft / 2 + 1)
+        val least = minSamples
         if (pcm.size < least) throw AudioException("too short: ${pcm.size} samples at $rate Hz yield no frame (at least $least)")
         val seconds = pcm.size.toDouble() / rate
         if (seconds > bundle.maxChunkSeconds) {
@@ -210,6 +212,30 @@ class QwenAsr private constructor(val bundle: MobileBundle, options: QwenAsrOpti
         if (peak <= 1f) return pcm
         return FloatArray(pcm.size) { (pcm[it] / peak).coerceIn(-1f, 1f) }
     }
+
+    /**
+     * A live stream: feed audio as it comes, get committed and tentative text after every step
+     * (the Python runtime's `Transcriber.stream`, see [StreamingSession]).
+     *
+     * @param language force the language (name or ISO code), or null to detect it.
+     * @param context hot words or background text for the model's system turn.
+     * @throws IllegalArgumentException an unsupported language or a context with control tokens.
+     */
+    fun stream(language: String? = null, context: String = "", options: StreamingOptions = StreamingOptions()): StreamingSession {
+        val forced = language?.let { normalizeLanguage(it) }
+        promptIds(0, context, forced) // refuses a bad context now, not at the first step
+        return StreamingSession(this, forced, context, options)
+    }
+
+    /** One greedy decode (internal to the streaming session). */
+    internal fun generate(prompt: IntArray, embeds: Tensor, audioTokens: Int, cap: Int, history: IntArray, guard: Boolean): Generation =
+        decoding.generate(prompt, embeds, audioTokens, cap, history, guard)
+
+    /** The token cap of a clip of `seconds`, its stop id included (TranscriptionOptions.token_cap). */
+    internal fun tokenCap(seconds: Double): Int = bundle.prefixTokens + ceil(bundle.tokensPerSecond * seconds).toInt() + 1
+
+    /** Fewest samples that yield a mel frame (LogMel.min_samples). */
+    internal val minSamples: Int get() = maxOf(bundle.hopLength, bundle.nFft / 2 + 1)
 
     override fun close() {
         preprocessor.close()

@@ -1,0 +1,348 @@
+package io.github.qwenasredge
+
+import io.github.qwenasredge.text.TranscriptParser
+import kotlin.math.abs
+import kotlin.math.roundToInt
+
+/**
+ * Options of [QwenAsr.stream], as the Python runtime's `StreamingOptions` (runtime/streaming.py).
+ *
+ * @property chunkSeconds one step per this much new audio (official `chunk_size_sec`).
+ * @property unfixedChunks steps at the start of an utterance decoded without a prefix.
+ * @property unfixedTokens tokens of the previous answer rolled back for the next prefix.
+ * @property stableSteps consecutive answers that must agree on a token before it is committed;
+ *   null commits only at the end of an utterance (the official algorithm exactly).
+ * @property maxUtteranceSeconds cut and commit an utterance this long at its quietest 100 ms,
+ *   so a stream of any length costs the same per step; null never cuts.
+ * @property contextTokens tokens of committed text carried into the next utterance's context.
+ * @property maxNewTokens cap on the tokens one step generates; null: the offline cap of the
+ *   utterance's length.
+ * @property repetitionGuard stop a step's decoding when its answer ends in a loop.
+ * @throws IllegalArgumentException a value out of range, as the Python class.
+ */
+data class StreamingOptions(
+    val chunkSeconds: Double = 2.0,
+    val unfixedChunks: Int = 2,
+    val unfixedTokens: Int = 5,
+    val stableSteps: Int? = 2,
+    val maxUtteranceSeconds: Double? = 30.0,
+    val contextTokens: Int = 16,
+    val maxNewTokens: Int? = null,
+    val repetitionGuard: Boolean = true,
+) {
+    init {
+        require(chunkSeconds > 0 && chunkSeconds.isFinite()) { "chunkSeconds must be a positive number of seconds, got $chunkSeconds" }
+        require(unfixedChunks >= 0 && unfixedTokens >= 0 && contextTokens >= 0) {
+            "unfixedChunks, unfixedTokens and contextTokens must be at least 0"
+        }
+        require(stableSteps == null || stableSteps >= 1) { "stableSteps must be at least 1, or null" }
+        require(maxNewTokens == null || maxNewTokens >= 1) { "maxNewTokens must be at least 1" }
+        val shortest = maxOf(2 * CUT_SEARCH_SECONDS, 2 * chunkSeconds)
+        require(maxUtteranceSeconds == null || (maxUtteranceSeconds >= shortest && maxUtteranceSeconds.isFinite())) {
+            "maxUtteranceSeconds must be at least $shortest s, or null; got $maxUtteranceSeconds"
+        }
+    }
+
+    internal companion object {
+        const val CUT_SEARCH_SECONDS = 5.0
+        const val CUT_WINDOW_SECONDS = 0.1
+    }
+}
+
+/**
+ * The state of a stream's text after one step, as the Python runtime's `StreamUpdate`.
+ *
+ * @property committed all committed text of the stream; it never changes afterwards, only grows.
+ * @property tentative what follows it for now (may change or vanish), with its leading space.
+ * @property language the current utterance's language ("" until the model names one).
+ * @property end seconds of stream audio this update covers.
+ * @property newCommitted what this update appended to [committed].
+ * @property isFinal true for [StreamingSession.finish]'s update only.
+ * @property computeSeconds wall time of this update's work.
+ */
+class StreamUpdate(
+    val committed: String,
+    val tentative: String,
+    val language: String,
+    val end: Double,
+    val newCommitted: String,
+    val isFinal: Boolean,
+    val computeSeconds: Double,
+) {
+    val text: String get() = committed + tentative
+}
+
+/**
+ * Live transcription with the official streaming algorithm (`Qwen3ASRModel.streaming_transcribe`),
+ * a port of the Python runtime's `StreamingSession` (runtime/streaming.py, whose docstring explains
+ * the algorithm, the committed text and the utterance cut) in its "reference" mode: every step
+ * recomputes the log-mel, the encoder on the utterance's audio and the prompt's prefill. The
+ * Python runtime's "bounded" mode (kept encoder windows and KV prefix) gives the same tokens at a
+ * cost that does not grow within an utterance; it is not ported yet, so here a step costs more
+ * as an utterance grows, up to [StreamingOptions.maxUtteranceSeconds].
+ *
+ * Audio is mono float at the model's rate (16 kHz), fed in blocks of any size. Not thread-safe.
+ */
+class StreamingSession internal constructor(
+    private val asr: QwenAsr,
+    /** The forced language's name, or null. */
+    val language: String?,
+    private val context: String,
+    val options: StreamingOptions,
+) {
+    private val rate = asr.sampleRate
+    private val markup = asr.bundle.markup
+    private val eos = asr.bundle.eos.toSet()
+    private val stepSamples = maxOf(1, (options.chunkSeconds * rate).roundToInt())
+    private var pending = FloatArray(0)
+    private var heard = 0L
+    private val done = ArrayList<String>()
+    private val spoken = LinkedHashMap<String, Long>()
+    private var committed = ""
+    private var reported = ""
+    private var closed = false
+
+    private var audio = FloatArray(0)
+    private var utteranceContext = context
+    private var chunkId = 0
+    private var raw = ""
+    private var committedRaw = ""
+    private val answers = ArrayDeque<IntArray>()
+
+    private val tokenizer get() = asr.tokenizer
+
+    /**
+     * Add audio; returns one update per step it completes (often none).
+     *
+     * @param samples mono float samples in [-1, 1]; any count, 0 included.
+     * @param sampleRate their rate: the model's (16000); resample first otherwise.
+     * @throws AudioException NaN or infinite samples, or another sample rate.
+     * @throws IllegalStateException the session is finished.
+     */
+    fun feed(samples: FloatArray, sampleRate: Int = rate): List<StreamUpdate> {
+        check(!closed) { "this stream is finished; start another with QwenAsr.stream()" }
+        if (sampleRate != rate) throw AudioException("stream at $sampleRate Hz: the model takes $rate Hz; resample first")
+        if (samples.any { !it.isFinite() }) throw AudioException("stream contains NaN or infinite samples")
+        pending += samples // a copy: capture callbacks reuse their buffers
+        val updates = ArrayList<StreamUpdate>()
+        while (pending.size >= stepSamples) {
+            val chunk = pending.copyOfRange(0, stepSamples)
+            pending = pending.copyOfRange(stepSamples, pending.size)
+            updates += step(chunk)
+        }
+        return updates
+    }
+
+    /**
+     * Decode what is left (the official `finish_streaming_transcribe`) and commit all of it.
+     *
+     * @return the final update: [StreamUpdate.committed] holds the whole transcript and
+     *   [StreamUpdate.language] the language spoken longest, by utterance.
+     * @throws IllegalStateException the session is already finished.
+     */
+    fun finish(): StreamUpdate {
+        check(!closed) { "this stream is finished; start another with QwenAsr.stream()" }
+        val start = System.nanoTime()
+        if (pending.isNotEmpty()) {
+            heard += pending.size
+            audio += pending
+            pending = FloatArray(0)
+            if (audio.size >= asr.minSamples) decode(audio, prefix(final = true))
+        }
+        endUtterance(audio.size)
+        closed = true
+        return update(start, isFinal = true)
+    }
+
+    private fun startUtterance(samples: FloatArray, context: String) {
+        audio = samples
+        utteranceContext = context
+        chunkId = 0
+        raw = ""
+        committedRaw = ""
+        answers.clear()
+    }
+
+    private fun step(chunk: FloatArray): StreamUpdate {
+        val start = System.nanoTime()
+        heard += chunk.size
+        audio += chunk
+        val limit = options.maxUtteranceSeconds
+        if (limit != null && audio.size >= limit * rate) {
+            cut()
+            return update(start)
+        }
+        if (audio.size >= asr.minSamples) {
+            decode(audio, prefix(final = false))
+            chunkId += 1
+            commitStable()
+        }
+        return update(start)
+    }
+
+    /** The official prefix rule, never rolled back past the committed text. */
+    private fun prefix(final: Boolean): String {
+        var prefix = ""
+        if (chunkId >= options.unfixedChunks && raw.isNotEmpty()) {
+            val ids = tokenizer.encode(raw)
+            val k = options.unfixedTokens
+            if (final) { // the official finish keeps at least one token and does not check U+FFFD
+                prefix = tokenizer.decode(ids.copyOf(maxOf(1, ids.size - k)), skipSpecialTokens = false)
+            } else { // roll back further while the prefix would end inside a UTF-8 character
+                var end = maxOf(0, ids.size - k)
+                prefix = tokenizer.decode(ids.copyOf(end), skipSpecialTokens = false)
+                while (end > 0 && '\uFFFD' in prefix) {
+                    end -= 1
+                    prefix = tokenizer.decode(ids.copyOf(end), skipSpecialTokens = false)
+                }
+            }
+        }
+        if (prefix.length < committedRaw.length) prefix = committedRaw
+        return prefix
+    }
+
+    /** One decode of the utterance's audio with the answer forced to start with `prefix`. */
+    private fun decode(samples: FloatArray, prefix: String) {
+        val (embeds, audioTokens) = asr.encode(samples)
+        embeds.use {
+            val prompt = asr.promptIds(audioTokens, utteranceContext, language, prefix)
+            val cap = options.maxNewTokens ?: asr.tokenCap(samples.size.toDouble() / rate)
+            val generation = asr.generate(prompt, embeds, audioTokens, cap, tokenizer.encode(prefix), options.repetitionGuard)
+            val tokens = generation.tokens.filter { it !in eos }.toIntArray()
+            raw = prefix + tokenizer.decode(tokens)
+        }
+    }
+
+    /** Commit what the last `stableSteps` answers agree on. */
+    private fun commitStable() {
+        val steps = options.stableSteps ?: return
+        val ids = tokenizer.encode(raw)
+        answers.addLast(ids)
+        while (answers.size > steps) answers.removeFirst()
+        if (answers.size < steps) return
+        val n = answers.minOf { it.size }
+        var agreed = 0
+        while (agreed < n && answers.all { it[agreed] == ids[agreed] }) agreed++
+        val begin = textStart(ids) ?: return
+        while (agreed > begin && !wordBoundary(ids, agreed)) agreed--
+        if (agreed <= begin) return
+        val candidate = tokenizer.decode(ids.copyOf(agreed), skipSpecialTokens = false)
+        if ('\uFFFD' in candidate || candidate.length <= committedRaw.length) return
+        if (candidate.startsWith(committedRaw)) {
+            committedRaw = candidate
+            commit(streamText(candidate))
+        }
+    }
+
+    /** Index of the first text token (after `<asr_text>`, or 0 with a forced language). */
+    private fun textStart(ids: IntArray): Int? {
+        if (language != null) return 0
+        val tag = ids.indexOf(asr.bundle.asrText)
+        return if (tag < 0) null else tag + 1
+    }
+
+    /** Whether a cut before `ids[at]` falls between words (or there is nothing after it). */
+    private fun wordBoundary(ids: IntArray, at: Int): Boolean {
+        if (at >= ids.size) return true
+        val before = tokenizer.decode(intArrayOf(ids[at - 1]))
+        val after = tokenizer.decode(intArrayOf(ids[at]))
+        if (after.isEmpty() || before.isEmpty()) return true
+        val first = after.codePointAt(0)
+        val last = before.codePointBefore(before.length)
+        return TranscriptParser.isPySpace(first) || !isPyAlnum(first) || !isPyAlnum(last) ||
+            TranscriptParser.writtenWithoutSpaces(last) || TranscriptParser.writtenWithoutSpaces(first)
+    }
+
+    /** End the utterance at its quietest 100 ms near the end. */
+    private fun cut() {
+        val lo = maxOf(asr.minSamples, audio.size - (StreamingOptions.CUT_SEARCH_SECONDS * rate).roundToInt())
+        val at = quietCut(audio, lo, audio.size, (StreamingOptions.CUT_WINDOW_SECONDS * rate).roundToInt())
+        decode(audio.copyOf(at), committedRaw)
+        val tail = endUtterance(at)
+        val next = if (context.isNotEmpty()) TranscriptParser.joinTexts(listOf(context, tail)) else tail
+        startUtterance(audio.copyOfRange(at, audio.size), next)
+    }
+
+    /** Commit the whole utterance (`samples` long); returns the tail of its text carried as context. */
+    private fun endUtterance(samples: Int): String {
+        val text = parsed(raw)
+        val lang = language ?: TranscriptParser.parseTranscript(raw, null, markup = markup).language
+        if (lang.isNotEmpty() && text.isNotEmpty()) spoken[lang] = (spoken[lang] ?: 0L) + samples
+        commit(streamText(raw))
+        done += text
+        val ids = tokenizer.encode(text)
+        val k = options.contextTokens
+        val tail = if (k > 0 && ids.isNotEmpty()) tokenizer.decode(ids.copyOfRange(maxOf(0, ids.size - k), ids.size)) else ""
+        return TranscriptParser.pyStrip(tail.trimStart('\uFFFD'))
+    }
+
+    private fun parsed(raw: String): String = TranscriptParser.parseTranscript(raw, language, markup = markup).text
+
+    private fun streamText(raw: String): String = TranscriptParser.joinTexts(done + parsed(raw))
+
+    /** Make `text` the committed text, appending only: what was committed stays. */
+    private fun commit(text: String) {
+        if (text.startsWith(committed)) {
+            committed = text
+            return
+        }
+        val new = TranscriptParser.pyStrip(uncommittedRaw())
+        if (new.isNotEmpty()) committed = if (committed.isNotEmpty()) committed + TranscriptParser.separator(committed, new) + new else new
+    }
+
+    private fun uncommittedRaw(): String {
+        val tail = TranscriptParser.stripControlTokens(raw.substring(minOf(committedRaw.length, raw.length)), markup)
+        return tail.split(TranscriptParser.ASR_TEXT_TAG).last()
+    }
+
+    private fun update(start: Long, isFinal: Boolean = false): StreamUpdate {
+        val previous = reported
+        val full = if (!isFinal) streamText(raw) else committed
+        var tentative: String
+        if (full.startsWith(committed)) {
+            tentative = full.substring(committed.length)
+        } else {
+            tentative = TranscriptParser.pyRstrip(uncommittedRaw())
+            val stripped = TranscriptParser.pyStrip(tentative)
+            if (stripped.isNotEmpty() && committed.isNotEmpty() && !(tentative.isNotEmpty() && TranscriptParser.isPySpace(tentative.codePointAt(0)))) {
+                tentative = TranscriptParser.separator(committed, stripped) + stripped
+            }
+        }
+        reported = committed
+        val lang = if (isFinal && spoken.isNotEmpty()) {
+            spoken.entries.maxByOrNull { it.value }!!.key // the first of equals, as Python's max
+        } else {
+            language ?: TranscriptParser.parseTranscript(raw, null, markup = markup).language
+        }
+        return StreamUpdate(
+            committed, if (isFinal) "" else tentative, lang, heard.toDouble() / rate,
+            committed.substring(previous.length), isFinal, (System.nanoTime() - start) / 1e9,
+        )
+    }
+
+    internal companion object {
+        /** Python's str.isalnum for one code point: letters, and digits and other numerics. */
+        fun isPyAlnum(cp: Int): Boolean = Character.isLetter(cp) || when (Character.getType(cp)) {
+            Character.DECIMAL_DIGIT_NUMBER.toInt(), Character.LETTER_NUMBER.toInt(), Character.OTHER_NUMBER.toInt() -> true
+            else -> false
+        }
+
+        /** The quietest sample of the quietest `win`-sample window in `wav[lo, hi)` (chunking.quiet_cut). */
+        fun quietCut(wav: FloatArray, lo: Int, hi: Int, win: Int): Int {
+            val n = hi - lo
+            fun argminAbs(from: Int, to: Int): Int {
+                var best = from
+                for (i in from until to) if (abs(wav[i]) < abs(wav[best])) best = i
+                return best
+            }
+            if (n <= win) return argminAbs(lo, hi)
+            // Window sums from prefix sums in double (numpy convolves in float32: only near-ties,
+            // which silence does not make, could pick another window).
+            val prefix = DoubleArray(n + 1)
+            for (i in 0 until n) prefix[i + 1] = prefix[i] + abs(wav[lo + i])
+            var bestWindow = 0
+            for (w in 1..n - win) if (prefix[w + win] - prefix[w] < prefix[bestWindow + win] - prefix[bestWindow]) bestWindow = w
+            return argminAbs(lo + bestWindow, lo + bestWindow + win)
+        }
+    }
+}

@@ -1,0 +1,88 @@
+package io.github.qwenasredge
+
+import io.github.qwenasredge.text.Json
+import org.junit.Assert.assertEquals
+import org.junit.Assert.assertTrue
+import org.junit.Assert.fail
+import org.junit.Test
+import java.io.File
+import java.nio.ByteBuffer
+import java.nio.ByteOrder
+
+/** The Kotlin streaming session against every update of the Python runtime's, on the same blocks. */
+class StreamingTest {
+    private val fixtures = File(System.getProperty("qwenasr.fixtures") ?: error("set -Dqwenasr.fixtures"))
+    private val streams = File(fixtures, "stream").listFiles { f -> f.name.endsWith(".json") }!!.sortedBy { it.name }
+
+    private fun floats(file: File): FloatArray {
+        val b = ByteBuffer.wrap(file.readBytes()).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer()
+        return FloatArray(b.remaining()).also { b.get(it) }
+    }
+
+    @Test
+    fun updatesEqualThePythonRuntimes() {
+        assertTrue("no stream fixtures", streams.size >= 2)
+        val wrong = ArrayList<String>()
+        var updates = 0
+        for (file in streams) {
+            @Suppress("UNCHECKED_CAST")
+            val golden = Json.parse(file.readText()) as Map<String, Any?>
+            val audio = floats(File(file.parentFile, golden["pcm"] as String))
+            val bundle = File(fixtures, "bundles/" + file.name.removeSuffix(".json"))
+            QwenAsr.open(bundle, QwenAsrOptions(verify = false)).use { asr ->
+                @Suppress("UNCHECKED_CAST")
+                for (case in golden["cases"] as List<Map<String, Any?>>) {
+                    val session = asr.stream(case["language"] as String?, case["context"] as String)
+                    val samples = (case["samples"] as Number).toInt()
+                    val block = (case["block"] as Number).toInt()
+                    val got = ArrayList<StreamUpdate>()
+                    for (start in 0 until samples step block) got += session.feed(audio.copyOfRange(start, minOf(samples, start + block)))
+                    got += session.finish()
+                    @Suppress("UNCHECKED_CAST")
+                    val want = case["updates"] as List<Map<String, Any?>>
+                    val where = "${file.name}/${case["name"]}"
+                    if (got.size != want.size) wrong += "$where: ${got.size} updates != ${want.size}"
+                    for ((i, pair) in got.zip(want).withIndex()) {
+                        updates++
+                        val (g, w) = pair
+                        for ((key, value) in listOf("committed" to g.committed, "tentative" to g.tentative, "language" to g.language,
+                            "new_committed" to g.newCommitted, "is_final" to g.isFinal)) {
+                            if (value != w[key]) wrong += "$where update $i: $key '$value' != '${w[key]}'"
+                        }
+                    }
+                }
+            }
+        }
+        if (wrong.isNotEmpty()) fail("${wrong.size} mismatches in $updates updates:\n" + wrong.take(20).joinToString("\n"))
+    }
+
+    @Test
+    fun committedTextOnlyGrowsAndFinishEnds() {
+        QwenAsr.open(File(fixtures, "bundles/demo-ort"), QwenAsrOptions(verify = false)).use { asr ->
+            val audio = floats(File(fixtures, "stream/demo-ort.pcm"))
+            val session = asr.stream()
+            var last = ""
+            for (start in 0 until 16000 * 10 step 1234) {
+                for (u in session.feed(audio.copyOfRange(start, minOf(audio.size, start + 1234)))) {
+                    assertTrue("committed shrank: '$last' -> '${u.committed}'", u.committed.startsWith(last))
+                    last = u.committed
+                }
+            }
+            val final = session.finish()
+            assertTrue(final.isFinal && final.tentative.isEmpty() && final.committed.startsWith(last))
+            try {
+                session.feed(FloatArray(10))
+                fail("feed after finish")
+            } catch (e: IllegalStateException) {
+                assertTrue(e.message!!.contains("finished"))
+            }
+            try {
+                asr.stream().feed(FloatArray(10), 44100)
+                fail("another rate")
+            } catch (e: AudioException) {
+                assertTrue(e.message!!.contains("44100 Hz"))
+            }
+            assertEquals("", asr.stream().finish().committed) // nothing heard, nothing said
+        }
+    }
+}
