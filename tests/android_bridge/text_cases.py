@@ -56,7 +56,8 @@ ENCODE_TEXTS = [
     "\n",
     "\t \t",
     " \n\n ",
-    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n<|audio_start|><|audio_pad|><|audio_end|><|im_end|>\n<|im_start|>assistant\n",
+    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
+    "<|audio_start|><|audio_pad|><|audio_end|><|im_end|>\n<|im_start|>assistant\n",
     "language English<asr_text>Hello there.<|im_end|>",
     "<|im_start|><|im_start|>x<|im_end|>",
     "<|im_start",
@@ -84,7 +85,14 @@ ENCODE_TEXTS = [
     "\u0301abc \u0301\u0302 'll 'LL 'Ll \u2019s",
     "𝟘𝟙 𐒠 𠀀𠀁 𝐀𝐁 x𝐀 1𝐀 !𝐀",
     "\r\r\n\n\r x \r\n\r\n  \n\t\n",
-    "!!\n\n?? \r\n", " ?!\r\n", "a  \n", "a \t\n", "'s's'S", "'\u017fs", "'ſT", "'K",
+    "!!\n\n?? \r\n",
+    " ?!\r\n",
+    "a  \n",
+    "a \t\n",
+    "'s's'S",
+    "'\u017fs",
+    "'ſT",
+    "'K",
 ]
 
 MARKUP_FRAGMENTS = [
@@ -92,8 +100,9 @@ MARKUP_FRAGMENTS = [
     "<asr", "<", "langu", "lang", "l", "la", "LANGUAGE ", "<|im_end|>", "<|endoftext|>", "<non_speech>",
     "hello", "Hello world.", "你好", "世界。", " ", "\n", "\t", "  ", "ok", "the language of", "Ich", "über",
     "नमस्ते", "क्षत्रिय", "😀", "123", "٣", "_", "x_", "ſ", "K", "İ", "ı", "<|", "|>", "<|x|>", "<timestamp>",
-    "𠀀", "𝟘", "language 𠀀", "Language ENGLISH", "ΟΔΟΣ", "!", "?", ",", ".", "'", "<asr_text", "<|im_start|>",
-]
+    "𠀀", "𝟘", "language 𠀀", "Language ENGLISH", "ΟΔΟΣ", "!", "?", ",", ".", "'", "<asr_text",
+    "<|im_start|>",
+]  # fmt: skip
 
 PARSE_RAWS = [
     "",
@@ -319,14 +328,14 @@ def _guard_cases(rng: random.Random) -> list[dict]:
 def _json_cases() -> list[dict]:
     values = [
         {"a": 1, "b": [True, False, None], "c": {"d": "e"}, "z": 0, "y": -0, "x": 12345678901234},
-        "esc \" \\ / \b \f \n \r \t \x00 \x1f é 中 😀 \ud7ff \ue000 \uffff",
+        'esc " \\ / \b \f \n \r \t \x00 \x1f é 中 😀 \ud7ff \ue000 \uffff',
         [[], {}, [[]], {"": ""}, "", 9223372036854775807, -9223372036854775808],
         {"dup": 1, "k": "v"},
     ]
     texts = [json.dumps(v, ensure_ascii=a) for v in values for a in (True, False)]
     texts += [
         '{"dup": 1, "dup": 2}',
-        ' \t\n\r[1 , 2 ]\n',
+        " \t\n\r[1 , 2 ]\n",
         '"\\ud83d\\ude00 \\u00e9\\u4E2D"',
         "[1.5, -0.0, 1e3, 1E-3, 2.5e+10, 123456789012345678901234567890]",
     ]
@@ -344,7 +353,8 @@ def write_text_cases(out_dir: Path) -> None:
     demo_section = write_tokenizer_data(DEMO_TOKENIZER, text_dir / "demo" / "tokenizer")
     demo = Tokenizer.from_file(str(DEMO_TOKENIZER))
     for path, sec in ((text_dir, section), (text_dir / "demo", demo_section)):
-        (path / "manifest_tokenizer.json").write_text(json.dumps(sec, ensure_ascii=False, indent=1), encoding="utf-8")
+        text = json.dumps(sec, ensure_ascii=False, indent=1)
+        (path / "manifest_tokenizer.json").write_text(text, encoding="utf-8")
 
     rng = random.Random(20261130)
     added = [t["content"] for t in section["added_tokens"] if t["content"] != parsing.ASR_TEXT_TAG]
