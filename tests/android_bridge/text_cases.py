@@ -184,14 +184,14 @@ PARSE_RAWS = [
 ]
 
 
-def _build_qwen3_tokenizer(tmp: Path) -> Path:
-    """tokenizer.json of the real Qwen3 vocabulary with the Qwen3-ASR added tokens."""
+def build_qwen3_tokenizer(tmp: Path, vocab_dir: Path = VOCAB_DIR) -> Path:
+    """``tmp/tokenizer.json``: the real Qwen3 vocabulary with the Qwen3-ASR added tokens."""
     from qwen_asr_edge.export.synthetic import write_tokenizer_files
     from qwen_asr_edge.export.tokenizer import build_tokenizer
 
-    if not (VOCAB_DIR / "vocab.json").is_file():
-        raise FileNotFoundError(f"the real Qwen3 vocabulary is missing: {VOCAB_DIR}/vocab.json")
-    write_tokenizer_files(tmp, VOCAB_DIR)
+    if not (vocab_dir / "vocab.json").is_file():
+        raise FileNotFoundError(f"the real Qwen3 vocabulary is missing: {vocab_dir}/vocab.json")
+    write_tokenizer_files(tmp, vocab_dir)
     path = tmp / "tokenizer.json"
     build_tokenizer(tmp).save(str(path))
     return path
@@ -347,7 +347,7 @@ def write_text_cases(out_dir: Path) -> None:
     text_dir = Path(out_dir) / "text"
     (text_dir / "demo").mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        qwen_json = _build_qwen3_tokenizer(Path(tmp))
+        qwen_json = build_qwen3_tokenizer(Path(tmp))
         section = write_tokenizer_data(qwen_json, text_dir / "tokenizer")
         tok = Tokenizer.from_file(str(qwen_json))
     demo_section = write_tokenizer_data(DEMO_TOKENIZER, text_dir / "demo" / "tokenizer")
