@@ -8,7 +8,7 @@ guard as the Python runtime runs them.
   ``tokenizer`` section, its paths relative to ``text/``): the real Qwen3 vocabulary with the
   Qwen3-ASR added tokens, written by android_bridge.tokenizer_data;
 - ``demo/tokenizer/...`` and ``demo/manifest_tokenizer.json``: the same for the demo bundle's small
-  tokenizer;
+  tokenizer, and ``variant/...`` for it with more added tokens (overlapping, non-ASCII);
 - ``cases.json``: encode, decode, parse, join, repetition-guard and JSON cases with the Python
   results.
 
@@ -197,6 +197,27 @@ def build_qwen3_tokenizer(tmp: Path, vocab_dir: Path = VOCAB_DIR) -> Path:
     return path
 
 
+# Added tokens beyond Qwen's for a variant of the demo tokenizer: overlapping ones (leftmost, then
+# longest wins), one of chars of the byte alphabet (decoded as bytes: "éé" gives two U+FFFD), one not.
+VARIANT_ADDED = [("<|im_start|>sys", False), ("|>", False), ("éé", False), ("日本", True), ("ab", False)]
+VARIANT_TEXTS = [
+    "<|im_start|>system<|im_start|>sy<|im_end|>|>", "abab cab éé ééé 日本語 日本", "<|im_start|>sys|>ab",
+    "x<|im_end|>>|>|", "aab", "é é", "<|audio_pad|><|audio_pad|>ab",
+]  # fmt: skip
+
+
+def _variant_tokenizer(tmp: Path) -> Path:
+    """The demo tokenizer with VARIANT_ADDED appended."""
+    from tokenizers import AddedToken
+
+    tok = Tokenizer.from_file(str(DEMO_TOKENIZER))
+    for content, special in VARIANT_ADDED:
+        tok.add_tokens([AddedToken(content, special=special, normalized=False)])
+    path = tmp / "variant.json"
+    tok.save(str(path))
+    return path
+
+
 def _random_texts(rng: random.Random, count: int) -> list[str]:
     """Random strings from a pool of scripts, marks, digits, spaces, emoji and markup pieces."""
     ranges = [
@@ -219,18 +240,18 @@ def _random_texts(rng: random.Random, count: int) -> list[str]:
     return out
 
 
-def _encode_cases(tok: Tokenizer, rng: random.Random) -> list[dict]:
-    texts = [*ENCODE_TEXTS, *_random_texts(rng, 300)]
+def _encode_cases(tok: Tokenizer, rng: random.Random, count: int = 300) -> list[dict]:
+    texts = [*ENCODE_TEXTS, *VARIANT_TEXTS, *_random_texts(rng, count)]
     return [{"text": t, "ids": tok.encode(t, add_special_tokens=False).ids} for t in texts]
 
 
-def _decode_cases(tok: Tokenizer, rng: random.Random) -> list[dict]:
+def _decode_cases(tok: Tokenizer, rng: random.Random, count: int = 150) -> list[dict]:
     size = tok.get_vocab_size(with_added_tokens=True)
     vocab = tok.get_vocab(with_added_tokens=False)
     # Tokens of single bytes >= 0x80 (one char of the byte alphabet): pieces of multi-byte characters.
     byte_tokens = sorted(i for t, i in vocab.items() if len(t) == 1 and ord(t) >= 0xA1)
     id_lists = [tok.encode(t, add_special_tokens=False).ids for t in ENCODE_TEXTS]
-    for _ in range(150):
+    for _ in range(count):
         n = rng.randint(1, 30)
         ids = []
         for _ in range(n):
@@ -350,11 +371,15 @@ def write_text_cases(out_dir: Path) -> None:
         qwen_json = build_qwen3_tokenizer(Path(tmp))
         section = write_tokenizer_data(qwen_json, text_dir / "tokenizer")
         tok = Tokenizer.from_file(str(qwen_json))
+        variant_json = _variant_tokenizer(Path(tmp))
+        variant_section = write_tokenizer_data(variant_json, text_dir / "variant" / "tokenizer")
+        variant = Tokenizer.from_file(str(variant_json))
     demo_section = write_tokenizer_data(DEMO_TOKENIZER, text_dir / "demo" / "tokenizer")
     demo = Tokenizer.from_file(str(DEMO_TOKENIZER))
-    for path, sec in ((text_dir, section), (text_dir / "demo", demo_section)):
+    sections = {"": section, "demo": demo_section, "variant": variant_section}
+    for name, sec in sections.items():
         text = json.dumps(sec, ensure_ascii=False, indent=1)
-        (path / "manifest_tokenizer.json").write_text(text, encoding="utf-8")
+        (text_dir / name / "manifest_tokenizer.json").write_text(text, encoding="utf-8")
 
     rng = random.Random(20261130)
     added = [t["content"] for t in section["added_tokens"] if t["content"] != parsing.ASR_TEXT_TAG]
@@ -364,6 +389,8 @@ def write_text_cases(out_dir: Path) -> None:
         "decode": _decode_cases(tok, rng),
         "demo_encode": _encode_cases(demo, random.Random(7)),
         "demo_decode": _decode_cases(demo, random.Random(8)),
+        "variant_encode": _encode_cases(variant, random.Random(9), 50),
+        "variant_decode": _decode_cases(variant, random.Random(10), 100),
         "markups": markups,
         "parse": _parse_cases(_parse_raws(tok, rng), markups),
         "join": _join_cases(rng),

@@ -19,6 +19,11 @@ data class AddedToken(val id: Int, val content: String, val special: Boolean)
  * Qwen's pre-tokenizer regex, its UTF-8 bytes mapped to GPT-2's byte alphabet, and merged by rank.
  * [decode] is `tokenizer.decode(ids, skip_special_tokens=...)`: the tokens' bytes joined and read
  * as UTF-8 with Rust's `String::from_utf8_lossy` rules. Thread-safe.
+ *
+ * Where the JVM and tokenizers may still differ: character properties (`\p{L}`, `\p{N}`, NFC) come
+ * from the JVM's Unicode version (13 for Java 17, ICU's on Android) and Oniguruma's in tokenizers,
+ * so characters assigned since differ; and a lone surrogate, which no Python str from UTF-8 holds
+ * (tokenizers refuses one), is encoded as Java's UTF-8 encoder writes it: '?'.
  */
 class BpeTokenizer private constructor(
     private val vocab: Array<String?>,

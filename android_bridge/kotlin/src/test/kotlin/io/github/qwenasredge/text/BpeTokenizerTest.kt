@@ -23,6 +23,7 @@ class BpeTokenizerTest {
             tok
         }
         val demo: BpeTokenizer by lazy { load(File(TextFixtures.dir, "demo")) }
+        val variant: BpeTokenizer by lazy { load(File(TextFixtures.dir, "variant")) }
     }
 
     private fun checkEncode(what: String, tok: BpeTokenizer, cases: List<Map<String, Any?>>) =
@@ -45,6 +46,8 @@ class BpeTokenizerTest {
     @Test fun decodeQwen3() = checkDecode("decode (Qwen3)", qwen, TextFixtures.list("decode"))
     @Test fun encodeDemo() = checkEncode("encode (demo)", demo, TextFixtures.list("demo_encode"))
     @Test fun decodeDemo() = checkDecode("decode (demo)", demo, TextFixtures.list("demo_decode"))
+    @Test fun encodeVariant() = checkEncode("encode (demo + added)", variant, TextFixtures.list("variant_encode"))
+    @Test fun decodeVariant() = checkDecode("decode (demo + added)", variant, TextFixtures.list("variant_decode"))
 
     @Test
     fun lookups() {
