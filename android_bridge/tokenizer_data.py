@@ -10,6 +10,17 @@ from pathlib import Path
 
 # The only pipeline the Kotlin tokenizer implements: Qwen2/Qwen3's (tokenizers' JSON names).
 SUPPORTED = {"model": "BPE", "normalizer": "NFC", "decoder": "ByteLevel"}
+# The only pre-tokenizer regex it implements (translated for java.util.regex): Qwen2/Qwen3's, as
+# export.tokenizer.QWEN2_PRETOKENIZE_REGEX (not imported: the mobile side does not need export).
+QWEN_PATTERN = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
+    r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+# BPE options the Kotlin tokenizer does not implement, and the value it assumes.
+_BPE_DEFAULTS = {"dropout": None, "continuing_subword_prefix": None, "end_of_word_suffix": None,
+                 "byte_fallback": False, "ignore_merges": False}  # fmt: skip
+# Added-token options it does not implement (it matches each content exactly, before normalizing).
+_ADDED_DEFAULTS = {"single_word": False, "lstrip": False, "rstrip": False, "normalized": False}
 
 
 def _pattern(pre_tokenizer: dict) -> str:
@@ -18,7 +29,14 @@ def _pattern(pre_tokenizer: dict) -> str:
     kinds = [s.get("type") for s in steps]
     if kinds != ["Split", "ByteLevel"] or steps[1].get("use_regex") or steps[1].get("add_prefix_space"):
         raise ValueError(f"unsupported pre-tokenizer {kinds}: only Qwen's Split + ByteLevel is")
-    return steps[0]["pattern"]["Regex"]
+    split = steps[0]
+    if split.get("behavior") != "Isolated" or split.get("invert"):
+        behavior = f"{split.get('behavior')}, invert={split.get('invert')}"
+        raise ValueError(f"unsupported Split ({behavior}): only Isolated is")
+    pattern = split.get("pattern", {}).get("Regex")
+    if pattern != QWEN_PATTERN:
+        raise ValueError(f"unsupported pre-tokenizer regex {pattern!r}: only Qwen2/Qwen3's is")
+    return pattern
 
 
 def write_tokenizer_data(tokenizer_json: Path, out_dir: Path) -> dict:
@@ -32,9 +50,10 @@ def write_tokenizer_data(tokenizer_json: Path, out_dir: Path) -> dict:
         The manifest's ``tokenizer`` section, its paths relative to ``out_dir.parent``.
 
     Raises:
-        ValueError: a tokenizer this format cannot express (not byte-level BPE with NFC, or a
-            token string with a line break or a merge with a space, which byte-level tokens never
-            have).
+        ValueError: a tokenizer this format cannot express or the Kotlin tokenizer cannot follow
+            (not byte-level BPE with NFC and Qwen's pre-tokenizer, BPE dropout or merge options,
+            added tokens with strip or word options, or a token string with a line break or a
+            merge with a space, which byte-level tokens never have).
     """
     spec = json.loads(Path(tokenizer_json).read_text(encoding="utf-8"))
     model = spec["model"]
@@ -43,8 +62,14 @@ def write_tokenizer_data(tokenizer_json: Path, out_dir: Path) -> dict:
         "normalizer": (spec.get("normalizer") or {}).get("type"),
         "decoder": (spec.get("decoder") or {}).get("type"),
     }
-    if found != SUPPORTED or model.get("byte_fallback") or model.get("continuing_subword_prefix"):
+    if found != SUPPORTED:
         raise ValueError(f"unsupported tokenizer {found}: only byte-level BPE with NFC is")
+    options = {k: model.get(k) or v for k, v in _BPE_DEFAULTS.items()}
+    if options != _BPE_DEFAULTS:
+        raise ValueError(f"unsupported BPE options {options}: only {_BPE_DEFAULTS} are")
+    for t in spec.get("added_tokens", []):
+        if any(t.get(k, v) != v for k, v in _ADDED_DEFAULTS.items()):
+            raise ValueError(f"unsupported added token {t}: only {_ADDED_DEFAULTS} is")
     pattern = _pattern(spec.get("pre_tokenizer"))
     vocab: dict[str, int] = model["vocab"]
     size = max(vocab.values()) + 1
