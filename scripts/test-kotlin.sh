@@ -35,7 +35,11 @@ gcc "${cflags[@]}" -O2 -fPIC -shared -fvisibility=hidden -I"$JAVA_HOME/include" 
 # 3. The fixtures.
 fixtures=$out/fixtures
 if [ -f tests/android_bridge/fixtures.py ]; then
-  .venv/bin/python -m tests.android_bridge.fixtures "$fixtures" >/dev/null
+  if ! .venv/bin/python -m tests.android_bridge.fixtures "$fixtures" >"$out/fixtures.log" 2>&1; then
+    cat "$out/fixtures.log" >&2
+    echo "kotlin: 0 passed, 1 failed (fixtures)"
+    exit 1
+  fi
 else
   .venv/bin/python -c "import sys; from tests.android_bridge.native_models import write_native_models; \
 write_native_models(sys.argv[1])" "$fixtures/native"

@@ -12,7 +12,8 @@ object Ort {
     @Volatile private var loaded = false
 
     /**
-     * Loads the JNI library once per process: `System.load(libraryPath)` when given, else the path
+     * Loads the JNI library once per process: `System.load(libraryPath)` when given (relative to
+     * the working folder), else the path
      * in the system property [LIBRARY_PROPERTY] when set, else `System.loadLibrary("qwen_asr_ort_jni")`.
      * Later calls do nothing (whatever their argument). Every class of this package calls it on first use.
      * @throws UnsatisfiedLinkError when the library (or libonnxruntime) cannot be loaded.
@@ -23,7 +24,8 @@ object Ort {
     fun load(libraryPath: String? = null) {
         if (loaded) return
         val path = libraryPath ?: System.getProperty(LIBRARY_PROPERTY)?.takeIf { it.isNotEmpty() }
-        if (path != null) System.load(path) else System.loadLibrary("qwen_asr_ort_jni")
+        // System.load wants an absolute path; a relative one is taken from the working folder.
+        if (path != null) System.load(java.io.File(path).absolutePath) else System.loadLibrary("qwen_asr_ort_jni")
         loaded = true
     }
 

@@ -255,6 +255,13 @@ object TranscriptParser {
         return s.substring(a, b)
     }
 
+    /** str.rstrip(): Python's whitespace off the end. */
+    fun pyRstrip(s: String): String {
+        var b = s.length
+        while (b > 0 && isPySpace(s[b - 1].code)) b--
+        return s.substring(0, b)
+    }
+
     /** str.splitlines(): at \n, \r, \r\n, \v, \f, \x1c, \x1d, \x1e, \x85, \u2028, \u2029. */
     fun pySplitLines(s: String): List<String> {
         val out = ArrayList<String>()
