@@ -18,8 +18,8 @@ android {
         ndk { abiFilters += listOf("arm64-v8a", "x86_64") }
         externalNativeBuild {
             cmake {
-                val ort = layout.buildDirectory.dir("onnxruntime").get().asFile
-                arguments += listOf("-DORT_INCLUDE_DIR=$ort/headers", "-DORT_LIB_DIR=$ort/jni")
+                // headers/ and jni/<abi>/ of the AAR, unpacked by unpackOnnxruntime below.
+                arguments += "-DORT_AAR_DIR=" + layout.buildDirectory.dir("onnxruntime").get().asFile.path
             }
         }
         consumerProguardFiles("consumer-rules.pro")
