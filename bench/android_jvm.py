@@ -6,10 +6,13 @@ The bundle (full-size random weights cost what real ones do; bench/bundles.py ma
 packed with ``android-pack`` twice, once with ORT-format graphs (what an app ships) and once with
 the .onnx graphs, each kept beside it as BUNDLE-mobile-ort / BUNDLE-mobile-onnx. Then each runtime
 runs in a fresh process: the Python runtime (``Transcriber`` on the bundle's .onnx graphs) and the
-JVM (``BenchMain``: ``QwenAsr`` through the JNI layer, on each mobile bundle), all with the same
+JVM (``BenchMain``: ``QwenAsr`` through the JNI layer, on each mobile bundle; the .ort graphs
+memory-mapped and used in place, QwenAsr's default, and read into memory), all with the same
 onnxruntime library and threads, on a LibriVox clip (Debian's pocketsphinx-testdata). The table
 shows the medians over ``--repeats`` transcriptions after one warm-up, the model's load time, the
-process's peak resident memory, and whether the tokens equal the Python runtime's.
+process's peak resident memory (VmHWM) and, at the end, its anonymous and file-backed
+resident memory (RssAnon / RssFile: mapped graph pages are file-backed, which the system can
+drop), and whether the tokens equal the Python runtime's.
 The JVM side needs ``scripts/test-kotlin.sh`` to have built it. Results: bench/results/android-jvm.{json,log}.
 """
 
@@ -47,8 +50,9 @@ for _ in range(repeats):
     tokens = segment.tokens
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the parent (this bench, which
 # packed the bundle and so ran it), VmHWM is this process's own.
-hwm = next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:"))
-print(json.dumps({"load_s": load, "runs": runs, "tokens": list(tokens), "vm_hwm_kb": int(hwm)}))
+status = {line.split(":")[0]: line.split()[1] for line in open("/proc/self/status") if "kB" in line}
+print(json.dumps({"load_s": load, "runs": runs, "tokens": list(tokens), "vm_hwm_kb": int(status["VmHWM"]),
+                  "rss_anon_kb": int(status["RssAnon"]), "rss_file_kb": int(status["RssFile"])}))
 """
 
 
@@ -71,7 +75,7 @@ def run(command: list[str]) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def jvm_command(bundle: Path, pcm: Path, repeats: int, threads: int) -> list[str]:
+def jvm_command(bundle: Path, pcm: Path, repeats: int, threads: int, copy: bool = False) -> list[str]:
     env = dict(
         line.split("=", 1)
         for line in (ROOT / ".cache/android/toolchain.env").read_text().split()
@@ -92,6 +96,7 @@ def jvm_command(bundle: Path, pcm: Path, repeats: int, threads: int) -> list[str
         str(pcm),
         str(repeats),
         str(threads),
+        *(["copy"] if copy else []),
     ]
 
 
@@ -103,6 +108,8 @@ def summary(name: str, graphs: str, result: dict, reference: dict | None) -> dic
         "load_s": result["load_s"],
         "wall_s": statistics.median(r["wall_s"] for r in runs),
         "peak_rss_mb": result["vm_hwm_kb"] / 1024,
+        "end_anon_mb": result["rss_anon_kb"] / 1024,
+        "end_file_mb": result["rss_file_kb"] / 1024,
         "tokens": len(result["tokens"]),
         "same_tokens": reference is None or result["tokens"] == reference["tokens"],
     }
@@ -140,10 +147,13 @@ def main(argv: list[str] | None = None) -> int:
         [sys.executable, "-c", PYTHON_CHILD, str(args.bundle), str(pcm), str(repeats), str(args.threads)]
     )
     rows = [summary("Python runtime", ".onnx", python, None)]
-    for graphs, mobile in ((".ort", mobile_ort), (".onnx", mobile_onnx)):
-        rows.append(
-            summary("Kotlin (JVM)", graphs, run(jvm_command(mobile, pcm, repeats, args.threads)), python)
-        )
+    for graphs, mobile, copy in (
+        (".ort mapped", mobile_ort, False),
+        (".ort read", mobile_ort, True),
+        (".onnx", mobile_onnx, False),
+    ):
+        result = run(jvm_command(mobile, pcm, repeats, args.threads, copy))
+        rows.append(summary("Kotlin (JVM)", graphs, result, python))
     base = rows[0]["wall_s"]
     sizes = {f.name: f.stat().st_size for f in sorted(mobile_ort.rglob("*")) if f.is_file()}
     report = {
@@ -173,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
                 "prefill s",
                 "ms/step",
                 "peak RSS MB",
+                "end anon/file MB",
                 "tokens",
                 "same tokens",
             ],
@@ -187,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
                     _num(r, "prefill_s", 3),
                     _num(r, "step_ms", 1),
                     f"{r['peak_rss_mb']:.0f}",
+                    f"{r['end_anon_mb']:.0f} / {r['end_file_mb']:.0f}",
                     r["tokens"],
                     "yes" if r["same_tokens"] else "NO",
                 ]

@@ -8,6 +8,8 @@ import io.github.qwenasredge.ort.Tensor
 import io.github.qwenasredge.text.BpeTokenizer
 import io.github.qwenasredge.text.TranscriptParser
 import java.io.File
+import java.nio.channels.FileChannel
+import java.nio.file.StandardOpenOption
 import kotlin.math.abs
 import kotlin.math.ceil
 
@@ -19,11 +21,15 @@ import kotlin.math.ceil
  *   [ExecutionProvider.NNAPI] on Android); one the library lacks raises an `OrtException` at open.
  * @property verify check every bundle file's sha256 at open (a 0.6B int4 bundle: about a second
  *   on a phone); off, a damaged file fails later, at session creation or with wrong text.
+ * @property mapGraphs open `.ort` graphs from a memory-mapped file whose bytes onnxruntime uses in
+ *   place (`session.use_ort_model_bytes_directly` and `..._for_initializers`) instead of reading
+ *   the file and copying every weight out of it: less memory at load (bench/android_jvm.py).
  */
 data class QwenAsrOptions(
     val threads: Int = 0,
     val providers: List<ExecutionProvider> = emptyList(),
     val verify: Boolean = true,
+    val mapGraphs: Boolean = true,
 )
 
 /**
@@ -73,7 +79,7 @@ class QwenAsr private constructor(val bundle: MobileBundle, options: QwenAsrOpti
         bundle.checkRuntime()
         val opened = ArrayList<OrtSession>()
         try {
-            for (name in listOf("preprocessor", "encoder", "decoder")) opened += OrtSession.open(bundle.graph(name).file.path, sessionOptions)
+            for (name in listOf("preprocessor", "encoder", "decoder")) opened += openGraph(bundle.graph(name).file, options.mapGraphs)
         } catch (e: Exception) {
             opened.forEach { it.close() }
             throw e
@@ -82,6 +88,14 @@ class QwenAsr private constructor(val bundle: MobileBundle, options: QwenAsrOpti
         encoder = opened[1]
         decoder = opened[2]
         decoding = GreedyDecoder(decoder, bundle)
+    }
+
+    private fun openGraph(file: File, map: Boolean): OrtSession {
+        if (!map || !file.name.endsWith(".ort")) return OrtSession.open(file.path, sessionOptions)
+        // The mapping stays valid after the channel closes; the session keeps the buffer referenced.
+        val bytes = FileChannel.open(file.toPath(), StandardOpenOption.READ).use { it.map(FileChannel.MapMode.READ_ONLY, 0, it.size()) }
+        val inPlace = mapOf("session.use_ort_model_bytes_directly" to "1", "session.use_ort_model_bytes_for_initializers" to "1")
+        return OrtSession.open(bytes, sessionOptions.copy(config = sessionOptions.config + inPlace))
     }
 
     /** The byte-level BPE tokenizer: loaded on first use (decoding, or encoding a context). */

@@ -8,16 +8,17 @@ import java.nio.ByteOrder
  * bench/android_jvm.py's JVM side: `BenchMain BUNDLE PCM REPEATS THREADS` opens the bundle,
  * transcribes the raw float32 16 kHz PCM file REPEATS times and prints one JSON line: load time,
  * per run the wall, encoder, prefill and decode-step seconds, the tokens, and the process's peak
- * resident memory (VmHWM) at the end.
+ * resident memory (VmHWM) and the anonymous and file-backed parts of its resident memory at the end.
  */
 object BenchMain {
     @JvmStatic
     fun main(args: Array<String>) {
         val (bundle, pcmFile, repeats, threads) = args
+        val map = args.getOrNull(4) != "copy"
         val bytes = ByteBuffer.wrap(File(pcmFile).readBytes()).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer()
         val pcm = FloatArray(bytes.remaining()).also { bytes.get(it) }
         var start = System.nanoTime()
-        val asr = QwenAsr.open(File(bundle), QwenAsrOptions(threads = threads.toInt(), verify = false))
+        val asr = QwenAsr.open(File(bundle), QwenAsrOptions(threads = threads.toInt(), verify = false, mapGraphs = map))
         val load = (System.nanoTime() - start) / 1e9
         val runs = ArrayList<String>()
         var tokens = IntArray(0)
@@ -31,8 +32,11 @@ object BenchMain {
                     """"steps": ${t.stepSeconds.size}, "steps_s": ${t.stepSeconds.sum()}}"""
             }
         }
-        val hwm = File("/proc/self/status").readLines().firstOrNull { it.startsWith("VmHWM:") }
-            ?.split(Regex("\\s+"))?.getOrNull(1) ?: "null"
-        println("""{"load_s": $load, "runs": [${runs.joinToString(", ")}], "tokens": ${tokens.toList()}, "vm_hwm_kb": $hwm}""")
+        val status = File("/proc/self/status").readLines()
+        fun kb(key: String) = status.firstOrNull { it.startsWith("$key:") }?.split(Regex("\\s+"))?.getOrNull(1) ?: "null"
+        println(
+            """{"load_s": $load, "runs": [${runs.joinToString(", ")}], "tokens": ${tokens.toList()}, """ +
+                """"vm_hwm_kb": ${kb("VmHWM")}, "rss_anon_kb": ${kb("RssAnon")}, "rss_file_kb": ${kb("RssFile")}}""",
+        )
     }
 }
