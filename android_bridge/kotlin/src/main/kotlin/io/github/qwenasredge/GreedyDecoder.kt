@@ -30,32 +30,24 @@ internal class GreedyDecoder(private val session: OrtSession, private val bundle
     private val guard = bundle.guard.let { RepetitionGuard(it.maxUnit, it.minRepeats, it.minTokens) }
 
     /**
-     * @param prompt the prompt ids, the audio placeholder repeated once per audio embedding row.
-     * @param audioEmbeds the encoder's `audio_embeds` output, (1, A, H) float32.
-     * @param audioLength its valid rows (A' <= A), the number of placeholders in `prompt`.
-     * @param maxNewTokens the cap on generated ids, the stop id included.
-     * @param history ids already said (a stream's forced prefix): the repetition guard looks at
-     *   them with the new ones, so a loop may begin in them, but only new ids continue it.
-     * @param useGuard stop a loop with the repetition guard (off: loops run to the cap).
-     * @throws IllegalArgumentException the prompt and the cap exceed the model's positions.
+     * A KV cache of `capacity` positions bound as past and present, with the outputs and the
+     * per-step inputs bound: one per transcription, or kept across a stream's steps ([KeptPrefix]).
      */
-    fun generate(
-        prompt: IntArray,
-        audioEmbeds: Tensor,
-        audioLength: Int,
-        maxNewTokens: Int,
-        history: IntArray = IntArray(0),
-        useGuard: Boolean = true,
-    ): Generation {
-        val capacity = prompt.size + maxNewTokens
-        require(capacity <= kv.maxPositions) {
-            "$capacity positions (prompt ${prompt.size} + cap $maxNewTokens) exceed the model's maximum of ${kv.maxPositions}"
-        }
-        val hidden = audioEmbeds.shape[2]
-        val owned = ArrayList<Tensor>()
-        fun <T : Tensor> keep(t: T): T = t.also { owned += it }
-        try {
-            session.ioBinding().use { io ->
+    inner class Cache(val capacity: Int) : AutoCloseable {
+        private val owned = ArrayList<Tensor>()
+        private fun <T : Tensor> keep(t: T): T = t.also { owned += it }
+        val io = session.ioBinding()
+        val nextToken: Tensor
+        val stepIds: Tensor
+        val seqlens: Tensor
+        val total: Tensor
+        private val hidden = bundle.hiddenSize.toLong()
+        val noAudio: Tensor
+        val noAudioLength: Tensor
+
+        init {
+            require(capacity <= kv.maxPositions) { "$capacity positions exceed the model's maximum of ${kv.maxPositions}" }
+            try {
                 val cacheShape = longArrayOf(1, kv.numKvHeads.toLong(), capacity.toLong(), kv.headDim.toLong())
                 for (layer in 0 until kv.numLayers) {
                     val (pastKey, pastValue, presentKey, presentValue) = kv.names(layer)
@@ -68,62 +60,117 @@ internal class GreedyDecoder(private val session: OrtSession, private val bundle
                         io.bindOutput(present, buffer)
                     }
                 }
-                val logits = keep(Tensor.allocate(ElementType.FLOAT, longArrayOf(1, 1, bundle.vocabSize.toLong())))
-                val nextToken = keep(Tensor.allocate(ElementType.INT64, longArrayOf(1, 1)))
-                io.bindOutput("logits", logits)
+                io.bindOutput("logits", keep(Tensor.allocate(ElementType.FLOAT, longArrayOf(1, 1, bundle.vocabSize.toLong()))))
+                nextToken = keep(Tensor.allocate(ElementType.INT64, longArrayOf(1, 1)))
                 io.bindOutput("next_token", nextToken)
-
-                var length = prompt.size
-                io.bindInput("input_ids", keep(Tensor.fromLongs(LongArray(prompt.size) { prompt[it].toLong() }, longArrayOf(1, prompt.size.toLong()))))
-                // seqlens_k is the GroupQueryAttention convention: the length so far minus one.
-                io.bindInput("seqlens_k", keep(Tensor.fromInts(intArrayOf(length - 1), longArrayOf(1))))
-                io.bindInput("total_sequence_length", keep(Tensor.fromInts(intArrayOf(length), longArrayOf())))
-                io.bindInput("audio_embeds", audioEmbeds)
-                io.bindInput("audio_embed_lens", keep(Tensor.fromLongs(longArrayOf(audioLength.toLong()), longArrayOf(1))))
-                var start = System.nanoTime()
-                io.run()
-                val prefillSeconds = (System.nanoTime() - start) / 1e9
+                stepIds = keep(Tensor.fromLongs(longArrayOf(0), longArrayOf(1, 1)))
+                seqlens = keep(Tensor.fromInts(intArrayOf(0), longArrayOf(1)))
+                total = keep(Tensor.fromInts(intArrayOf(0), longArrayOf()))
                 // Decode steps read no audio: a (1, 1, H) zero tensor of length 0 satisfies the graph.
-                io.bindInput("audio_embeds", keep(Tensor.fromFloats(FloatArray(hidden.toInt()), longArrayOf(1, 1, hidden))))
-                io.bindInput("audio_embed_lens", keep(Tensor.fromLongs(longArrayOf(0), longArrayOf(1))))
-                val stepIds = keep(Tensor.fromLongs(longArrayOf(0), longArrayOf(1, 1)))
-                io.bindInput("input_ids", stepIds)
-                val seqlens = keep(Tensor.fromInts(intArrayOf(0), longArrayOf(1)))
-                val total = keep(Tensor.fromInts(intArrayOf(0), longArrayOf()))
-                io.bindInput("seqlens_k", seqlens)
-                io.bindInput("total_sequence_length", total)
-
-                val out = ArrayList<Int>()
-                val said = ArrayList<Int>(history.toList()) // history + out, what the guard sees
-                val steps = ArrayList<Double>()
-                var reason: String
-                while (true) {
-                    val token = nextToken.buffer.getLong(0).toInt()
-                    out += token
-                    if (token in stopIds) { reason = "stop"; break }
-                    said += token
-                    val loop = if (useGuard) guard.find(said, history.size) else null
-                    if (loop != null) {
-                        // As the official repair keeps one copy; a loop begun in the history keeps no new ids.
-                        val kept = maxOf(loop.keep - history.size, 0)
-                        while (out.size > kept) out.removeAt(out.size - 1)
-                        reason = "repetition"
-                        break
-                    }
-                    if (out.size >= maxNewTokens) { reason = "length"; break }
-                    length += 1
-                    stepIds.buffer.putLong(0, token.toLong())
-                    seqlens.buffer.putInt(0, length - 1)
-                    total.buffer.putInt(0, length)
-                    start = System.nanoTime()
-                    io.run()
-                    steps += (System.nanoTime() - start) / 1e9
-                }
-                return Generation(out.toIntArray(), reason, prefillSeconds, steps.toDoubleArray())
+                noAudio = keep(Tensor.fromFloats(FloatArray(hidden.toInt()), longArrayOf(1, 1, hidden)))
+                noAudioLength = keep(Tensor.fromLongs(longArrayOf(0), longArrayOf(1)))
+            } catch (e: Throwable) {
+                close()
+                throw e
             }
-        } finally {
+        }
+
+        override fun close() {
+            io.close()
             owned.forEach { it.close() }
         }
+    }
+
+    /**
+     * Greedy ids after a prompt of which `ids` are the last positions to compute: the whole
+     * prompt on a fresh [Cache], or what follows the positions a kept cache holds (the rest of
+     * the prompt's length is then already in it).
+     *
+     * @param cache holds at least `length + maxNewTokens` positions.
+     * @param ids the prompt positions to compute, the audio placeholder once per row of `audio`.
+     * @param length the whole prompt's length.
+     * @param audio (1, A, H) float32 embeddings of the placeholders among `ids` (the encoder's
+     *   output tensor, say), or null when `ids` hold none.
+     * @param audioLength the valid rows of `audio`.
+     * @param maxNewTokens the cap on generated ids, the stop id included.
+     * @param history ids already said (a stream's forced prefix): the repetition guard looks at
+     *   them with the new ones, so a loop may begin in them, but only new ids continue it.
+     * @param useGuard stop a loop with the repetition guard (off: loops run to the cap).
+     * @throws IllegalArgumentException the prompt and the cap exceed the cache.
+     */
+    fun generate(
+        cache: Cache,
+        ids: IntArray,
+        length: Int,
+        audio: Tensor?,
+        audioLength: Int,
+        maxNewTokens: Int,
+        history: IntArray = IntArray(0),
+        useGuard: Boolean = true,
+    ): Generation {
+        require(length + maxNewTokens <= cache.capacity) {
+            "$length + $maxNewTokens positions (prompt + cap) exceed the cache's ${cache.capacity}"
+        }
+        val io = cache.io
+        Tensor.fromLongs(LongArray(ids.size) { ids[it].toLong() }, longArrayOf(1, ids.size.toLong())).use { input ->
+            Tensor.fromLongs(longArrayOf(audioLength.toLong()), longArrayOf(1)).use { audioLengths ->
+                io.bindInput("input_ids", input)
+                // seqlens_k is the GroupQueryAttention convention: the length so far minus one.
+                cache.seqlens.buffer.putInt(0, length - 1)
+                cache.total.buffer.putInt(0, length)
+                io.bindInput("seqlens_k", cache.seqlens)
+                io.bindInput("total_sequence_length", cache.total)
+                io.bindInput("audio_embeds", audio ?: cache.noAudio)
+                io.bindInput("audio_embed_lens", if (audio != null) audioLengths else cache.noAudioLength)
+                val start = System.nanoTime()
+                io.run()
+                val prefillSeconds = (System.nanoTime() - start) / 1e9
+                io.bindInput("audio_embeds", cache.noAudio)
+                io.bindInput("audio_embed_lens", cache.noAudioLength)
+                io.bindInput("input_ids", cache.stepIds)
+                return loop(cache, length, maxNewTokens, history, useGuard, prefillSeconds)
+            }
+        }
+    }
+
+    private fun loop(cache: Cache, promptLength: Int, maxNewTokens: Int, history: IntArray, useGuard: Boolean, prefillSeconds: Double): Generation {
+        var length = promptLength
+        val out = ArrayList<Int>()
+        val said = ArrayList<Int>(history.toList()) // history + out, what the guard sees
+        val steps = ArrayList<Double>()
+        var reason: String
+        while (true) {
+            val token = cache.nextToken.buffer.getLong(0).toInt()
+            out += token
+            if (token in stopIds) { reason = "stop"; break }
+            said += token
+            val loop = if (useGuard) guard.find(said, history.size) else null
+            if (loop != null) {
+                // As the official repair keeps one copy; a loop begun in the history keeps no new ids.
+                val kept = maxOf(loop.keep - history.size, 0)
+                while (out.size > kept) out.removeAt(out.size - 1)
+                reason = "repetition"
+                break
+            }
+            if (out.size >= maxNewTokens) { reason = "length"; break }
+            length += 1
+            cache.stepIds.buffer.putLong(0, token.toLong())
+            cache.seqlens.buffer.putInt(0, length - 1)
+            cache.total.buffer.putInt(0, length)
+            val start = System.nanoTime()
+            cache.io.run()
+            steps += (System.nanoTime() - start) / 1e9
+        }
+        return Generation(out.toIntArray(), reason, prefillSeconds, steps.toDoubleArray())
+    }
+
+    /** Greedy decoding of one whole prompt on a cache of its own (see [generate]). */
+    fun generate(prompt: IntArray, audio: Tensor, audioLength: Int, maxNewTokens: Int): Generation {
+        val capacity = prompt.size + maxNewTokens
+        require(capacity <= kv.maxPositions) {
+            "$capacity positions (prompt ${prompt.size} + cap $maxNewTokens) exceed the model's maximum of ${kv.maxPositions}"
+        }
+        return Cache(capacity).use { generate(it, prompt, prompt.size, audio, audioLength, maxNewTokens) }
     }
 
     private fun zero(tensor: Tensor) {

@@ -93,6 +93,9 @@ class MobileBundle(val dir: File, verify: Boolean = true) {
     /** Rows of the decoder's logits: the model's vocabulary (`source.model.vocab_size`). */
     val vocabSize: Int = int("vocab_size", obj("model", obj("source")))
 
+    /** Width of an audio embedding, the decoder's hidden size (`source.model.hidden_size`). */
+    val hiddenSize: Int = int("hidden_size", obj("model", obj("source")))
+
     /** The onnxruntime version the graphs were converted with: the least the app may run. */
     val minOnnxruntime: String = str("min_onnxruntime", manifest)
 
@@ -112,8 +115,17 @@ class MobileBundle(val dir: File, verify: Boolean = true) {
     val hopLength: Int = int("hop_length", mel)
     val nMels: Int = int("n_mels", mel)
 
+    private val encoder = obj("encoder")
+
     /** Mel frames per encoder chunk: features are zero-padded to a multiple of it. */
-    val chunkFrames: Int = int("chunk_frames", obj("encoder"))
+    val chunkFrames: Int = int("chunk_frames", encoder)
+
+    /** Audio embeddings per encoder chunk, and per attention window ("windowed" encoders). */
+    val tokensPerChunk: Int = int("tokens_per_chunk", encoder)
+    val windowTokens: Int = int("window_tokens", encoder)
+
+    /** "windowed" (attention within 8 s windows: a stream keeps completed ones) or "full". */
+    val encoderAttention: String = str("attention", encoder)
 
     val kvCache: KvCacheInfo = obj("kv_cache").let {
         KvCacheInfo(

@@ -154,7 +154,16 @@ class QwenAsr private constructor(val bundle: MobileBundle, options: QwenAsrOpti
     /** (audio_embeds (1, A, H) tensor, valid rows) of a checked clip. */
     internal fun encode(wav: FloatArray): Pair<Tensor, Int> {
         val mel = logMel(wav)
-        val frames = mel.size / bundle.nMels
+        return runEncoder(mel, mel.size / bundle.nMels)
+    }
+
+    /** The encoder on (n_mels, frames) row-major log-mel: ((A, H) row-major rows, A valid rows). */
+    internal fun encodeFeatures(features: FloatArray, frames: Int): Pair<FloatArray, Int> {
+        val (embeds, rows) = runEncoder(features, frames)
+        embeds.use { return it.floats().copyOf(rows * bundle.hiddenSize) to rows }
+    }
+
+    private fun runEncoder(mel: FloatArray, frames: Int): Pair<Tensor, Int> {
         // Zero-padded to whole encoder chunks, as the runtime's batch_features(pad_to=chunk_frames).
         val padded = (frames + bundle.chunkFrames - 1) / bundle.chunkFrames * bundle.chunkFrames
         val features = FloatArray(bundle.nMels * padded)
@@ -241,9 +250,12 @@ class QwenAsr private constructor(val bundle: MobileBundle, options: QwenAsrOpti
         return StreamingSession(this, forced, context, options)
     }
 
-    /** One greedy decode (internal to the streaming session). */
+    /** One greedy decode on a cache of its own (the streaming session's reference mode). */
     internal fun generate(prompt: IntArray, embeds: Tensor, audioTokens: Int, cap: Int, history: IntArray, guard: Boolean): Generation =
-        decoding.generate(prompt, embeds, audioTokens, cap, history, guard)
+        decoding.Cache(prompt.size + cap).use { decoding.generate(it, prompt, prompt.size, embeds, audioTokens, cap, history, guard) }
+
+    /** A decoder cache kept across a stream's steps (its bounded mode). */
+    internal fun keptPrefix(): KeptPrefix = KeptPrefix(decoding, bundle)
 
     /** The token cap of a clip of `seconds`, its stop id included (TranscriptionOptions.token_cap). */
     internal fun tokenCap(seconds: Double): Int = bundle.prefixTokens + ceil(bundle.tokensPerSecond * seconds).toInt() + 1

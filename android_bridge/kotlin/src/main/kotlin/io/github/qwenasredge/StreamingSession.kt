@@ -2,6 +2,7 @@ package io.github.qwenasredge
 
 import io.github.qwenasredge.text.TranscriptParser
 import kotlin.math.abs
+import kotlin.math.ceil
 import kotlin.math.roundToInt
 
 /**
@@ -18,6 +19,9 @@ import kotlin.math.roundToInt
  * @property maxNewTokens cap on the tokens one step generates; null: the offline cap of the
  *   utterance's length.
  * @property repetitionGuard stop a step's decoding when its answer ends in a loop.
+ * @property mode "bounded" (completed encoder windows and the decoder's KV cache of the prompt's
+ *   unchanged start are kept: a step computes the open window and what follows it) or
+ *   "reference" (every step recomputes everything, as the official code); the same tokens.
  * @throws IllegalArgumentException a value out of range, as the Python class.
  */
 data class StreamingOptions(
@@ -29,8 +33,10 @@ data class StreamingOptions(
     val contextTokens: Int = 16,
     val maxNewTokens: Int? = null,
     val repetitionGuard: Boolean = true,
+    val mode: String = "bounded",
 ) {
     init {
+        require(mode == "bounded" || mode == "reference") { "mode must be bounded or reference, got '$mode'" }
         require(chunkSeconds > 0 && chunkSeconds.isFinite()) { "chunkSeconds must be a positive number of seconds, got $chunkSeconds" }
         require(unfixedChunks >= 0 && unfixedTokens >= 0 && contextTokens >= 0) {
             "unfixedChunks, unfixedTokens and contextTokens must be at least 0"
@@ -75,13 +81,13 @@ class StreamUpdate(
 /**
  * Live transcription with the official streaming algorithm (`Qwen3ASRModel.streaming_transcribe`),
  * a port of the Python runtime's `StreamingSession` (runtime/streaming.py, whose docstring explains
- * the algorithm, the committed text and the utterance cut) in its "reference" mode: every step
- * recomputes the log-mel, the encoder on the utterance's audio and the prompt's prefill. The
- * Python runtime's "bounded" mode (kept encoder windows and KV prefix) gives the same tokens at a
- * cost that does not grow within an utterance; it is not ported yet, so here a step costs more
- * as an utterance grows, up to [StreamingOptions.maxUtteranceSeconds].
+ * the algorithm, the committed text and the utterance cut), both modes ([StreamingOptions.mode]):
+ * "bounded" by default, where a step encodes only the open 8 s window and prefills only what
+ * follows the prompt's unchanged start on a KV cache kept across steps, so its cost does not grow
+ * with the utterance; a bundle whose encoder attends over the whole clip streams in "reference".
  *
  * Audio is mono float at the model's rate (16 kHz), fed in blocks of any size. Not thread-safe.
+ * [finish] (or [close], to abandon the stream) frees its native memory.
  */
 class StreamingSession internal constructor(
     private val asr: QwenAsr,
@@ -89,7 +95,11 @@ class StreamingSession internal constructor(
     val language: String?,
     private val context: String,
     val options: StreamingOptions,
-) {
+) : AutoCloseable {
+    /** The mode in use: the options', or "reference" for an encoder without windows. */
+    val mode: String = if (asr.bundle.encoderAttention == "windowed") options.mode else "reference"
+    private val windows = if (mode == "bounded") EncoderWindows(asr) else null
+    private val kept = if (mode == "bounded") asr.keptPrefix() else null
     private val rate = asr.sampleRate
     private val markup = asr.bundle.markup
     private val eos = asr.bundle.eos.toSet()
@@ -110,6 +120,26 @@ class StreamingSession internal constructor(
     private val answers = ArrayDeque<IntArray>()
 
     private val tokenizer get() = asr.tokenizer
+
+    /** The last step's log-mel frames encoded and prompt positions reused (bounded mode; tests). */
+    internal val lastEncodedFrames: Int get() = windows?.encodedFrames ?: 0
+    internal val lastReusedPositions: Int get() = kept?.reused ?: 0
+
+    init {
+        val limit = options.maxUtteranceSeconds
+        if (kept != null && limit != null) kept.reserve = positions(limit + options.chunkSeconds)
+    }
+
+    /** KV positions a step of an utterance `seconds` long may need, with room for twice the text
+     * of fast speech (8 tokens a second), so a stream allocates its cache once. */
+    private fun positions(seconds: Double): Int {
+        val b = asr.bundle
+        val chunks = ceil(seconds * rate / b.hopLength / b.chunkFrames).toInt()
+        val template = asr.promptIds(0, context, language).size + options.contextTokens + 1
+        return template + chunks * b.tokensPerChunk + 8 * ceil(seconds).toInt() + cap(seconds)
+    }
+
+    private fun cap(seconds: Double): Int = options.maxNewTokens ?: asr.tokenCap(seconds)
 
     /**
      * Add audio; returns one update per step it completes (often none).
@@ -150,8 +180,14 @@ class StreamingSession internal constructor(
             if (audio.size >= asr.minSamples) decode(audio, prefix(final = true))
         }
         endUtterance(audio.size)
-        closed = true
+        close()
         return update(start, isFinal = true)
+    }
+
+    /** End the stream without decoding what is left, freeing its native memory; idempotent. */
+    override fun close() {
+        closed = true
+        kept?.close()
     }
 
     private fun startUtterance(samples: FloatArray, context: String) {
@@ -161,6 +197,7 @@ class StreamingSession internal constructor(
         raw = ""
         committedRaw = ""
         answers.clear()
+        windows?.reset()
     }
 
     private fun step(chunk: FloatArray): StreamUpdate {
@@ -203,14 +240,21 @@ class StreamingSession internal constructor(
 
     /** One decode of the utterance's audio with the answer forced to start with `prefix`. */
     private fun decode(samples: FloatArray, prefix: String) {
-        val (embeds, audioTokens) = asr.encode(samples)
-        embeds.use {
-            val prompt = asr.promptIds(audioTokens, utteranceContext, language, prefix)
-            val cap = options.maxNewTokens ?: asr.tokenCap(samples.size.toDouble() / rate)
-            val generation = asr.generate(prompt, embeds, audioTokens, cap, tokenizer.encode(prefix), options.repetitionGuard)
-            val tokens = generation.tokens.filter { it !in eos }.toIntArray()
-            raw = prefix + tokenizer.decode(tokens)
+        val cap = cap(samples.size.toDouble() / rate)
+        val history = tokenizer.encode(prefix) // a loop may have begun in the forced prefix
+        val generation = if (windows != null && kept != null) {
+            val mel = asr.logMel(samples)
+            val rows = windows.encode(mel, mel.size / asr.bundle.nMels)
+            val prompt = asr.promptIds(rows.size / asr.bundle.hiddenSize, utteranceContext, language, prefix)
+            kept.generate(prompt, rows, cap, history, options.repetitionGuard)
+        } else {
+            val (embeds, audioTokens) = asr.encode(samples)
+            embeds.use {
+                val prompt = asr.promptIds(audioTokens, utteranceContext, language, prefix)
+                asr.generate(prompt, embeds, audioTokens, cap, history, options.repetitionGuard)
+            }
         }
+        raw = prefix + tokenizer.decode(generation.tokens.filter { it !in eos }.toIntArray())
     }
 
     /** Commit what the last `stableSteps` answers agree on. */

@@ -9,7 +9,11 @@ import java.io.File
 import java.nio.ByteBuffer
 import java.nio.ByteOrder
 
-/** The Kotlin streaming session against every update of the Python runtime's, on the same blocks. */
+/**
+ * The Kotlin streaming session against every update of the Python runtime's (its reference mode)
+ * on the same blocks, in both Kotlin modes: the bounded one (kept encoder windows and KV prefix)
+ * must give the reference mode's tokens, as it does in Python.
+ */
 class StreamingTest {
     private val fixtures = File(System.getProperty("qwenasr.fixtures") ?: error("set -Dqwenasr.fixtures"))
     private val streams = File(fixtures, "stream").listFiles { f -> f.name.endsWith(".json") }!!.sortedBy { it.name }
@@ -31,8 +35,9 @@ class StreamingTest {
             val bundle = File(fixtures, "bundles/" + file.name.removeSuffix(".json"))
             QwenAsr.open(bundle, QwenAsrOptions(verify = false)).use { asr ->
                 @Suppress("UNCHECKED_CAST")
-                for (case in golden["cases"] as List<Map<String, Any?>>) {
-                    val session = asr.stream(case["language"] as String?, case["context"] as String)
+                for (case in golden["cases"] as List<Map<String, Any?>>) for (mode in listOf("bounded", "reference")) {
+                    val session = asr.stream(case["language"] as String?, case["context"] as String, StreamingOptions(mode = mode))
+                    assertEquals(mode, session.mode)
                     val samples = (case["samples"] as Number).toInt()
                     val block = (case["block"] as Number).toInt()
                     val got = ArrayList<StreamUpdate>()
@@ -40,7 +45,7 @@ class StreamingTest {
                     got += session.finish()
                     @Suppress("UNCHECKED_CAST")
                     val want = case["updates"] as List<Map<String, Any?>>
-                    val where = "${file.name}/${case["name"]}"
+                    val where = "${file.name}/${case["name"]} ($mode)"
                     if (got.size != want.size) wrong += "$where: ${got.size} updates != ${want.size}"
                     for ((i, pair) in got.zip(want).withIndex()) {
                         updates++
@@ -54,6 +59,20 @@ class StreamingTest {
             }
         }
         if (wrong.isNotEmpty()) fail("${wrong.size} mismatches in $updates updates:\n" + wrong.take(20).joinToString("\n"))
+    }
+
+    @Test
+    fun boundedModeComputesOnlyWhatChanged() {
+        QwenAsr.open(File(fixtures, "bundles/demo-ort"), QwenAsrOptions(verify = false)).use { asr ->
+            val audio = floats(File(fixtures, "stream/demo-ort.pcm"))
+            asr.stream().use { session ->
+                for (start in 0 until 16000 * 20 step 16000) session.feed(audio.copyOfRange(start, start + 16000))
+                // 20 s = 2000 frames: the two completed 8 s windows are kept, only the open one is
+                // encoded; the system turn and their audio stay in the decoder's cache.
+                assertTrue("encoded ${session.lastEncodedFrames} frames", session.lastEncodedFrames in 1..800)
+                assertTrue("reused ${session.lastReusedPositions} positions", session.lastReusedPositions > 2 * 104)
+            }
+        }
     }
 
     @Test
