@@ -12,7 +12,9 @@ onnxruntime library and threads, on a LibriVox clip (Debian's pocketsphinx-testd
 shows the medians over ``--repeats`` transcriptions after one warm-up, the model's load time, the
 process's peak resident memory (VmHWM) and, at the end, its anonymous and file-backed
 resident memory (RssAnon / RssFile: mapped graph pages are file-backed, which the system can
-drop), and whether the tokens equal the Python runtime's.
+drop), and whether the tokens equal the Python runtime's. A second table streams 60 s of LibriVox
+speech in 2 s blocks through each runtime's bounded streaming mode (12 tokens a step, as
+bench/streaming.py) and shows the median update time early and after an utterance cycle.
 The JVM side needs ``scripts/test-kotlin.sh`` to have built it. Results: bench/results/android-jvm.{json,log}.
 """
 
@@ -26,6 +28,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 from bench.utils import ROOT, cpu_model, dir_size, table
 
@@ -56,6 +60,44 @@ print(json.dumps({"load_s": load, "runs": runs, "tokens": list(tokens), "vm_hwm_
 """
 
 
+PYTHON_STREAM = """
+import json, sys
+import numpy as np
+from qwen_asr_edge.runtime import Transcriber
+from qwen_asr_edge.runtime.streaming import StreamingOptions
+bundle, pcm, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
+wav = np.fromfile(pcm, dtype="<f4")
+asr = Transcriber(bundle, providers="cpu", threads=threads, verify=False)
+session = asr.stream(options=StreamingOptions(max_new_tokens=12))
+updates = []
+for start in range(0, wav.size, 32000):
+    for u in session.feed(wav[start : start + 32000]):
+        updates.append({"end": u.end, "compute_s": u.compute_seconds})
+session.finish()
+print(json.dumps({"updates": updates}))
+"""
+SPEECH = CLIP.parent
+STREAM_SECONDS = 60
+
+
+def stream_clip() -> Path:
+    """60 s of Debian's LibriVox clips, one after another, as float32 PCM."""
+    import soundfile as sf
+
+    clips = [sf.read(p, dtype="float32")[0] for p in sorted(SPEECH.glob("*.wav"))]
+    audio = np.concatenate(clips * (STREAM_SECONDS // 24 + 1))[: STREAM_SECONDS * 16000]
+    path = BUILD / "bench-stream.pcm"
+    audio.astype("<f4").tofile(path)
+    return path
+
+
+def step_medians(result: dict) -> tuple[float, float]:
+    """Median update seconds in the first 10 s and in (30, 60] s of the stream."""
+    early = [u["compute_s"] for u in result["updates"] if u["end"] <= 10]
+    late = [u["compute_s"] for u in result["updates"] if 30 < u["end"] <= 60]
+    return statistics.median(early), statistics.median(late)
+
+
 def pack(bundle: Path, graph_format: str) -> tuple[Path, float]:
     """The mobile bundle beside ``bundle`` (packed once); (its path, seconds packing took, 0 if kept)."""
     from qwen_asr_edge.android_bridge.pack import pack_bundle
@@ -75,28 +117,20 @@ def run(command: list[str]) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def jvm_command(bundle: Path, pcm: Path, repeats: int, threads: int, copy: bool = False) -> list[str]:
-    env = dict(
-        line.split("=", 1)
-        for line in (ROOT / ".cache/android/toolchain.env").read_text().split()
-        if "=" in line
-    )
-    env = {k: v.strip("'\"") for k, v in env.items()}
+def jvm_command(*args: object) -> list[str]:
+    """``java ... BenchMain ARGS`` with the library and the JNI layer that test-kotlin.sh built."""
+    lines = (ROOT / ".cache/android/toolchain.env").read_text().split()  # KEY=VALUE lines
+    env = {k: v.strip("'\"") for k, v in (line.split("=", 1) for line in lines if "=" in line)}
     jar = BUILD / "kotlin-tests.jar"
     if not jar.is_file():
         raise SystemExit("build the JVM side first: scripts/test-kotlin.sh")
-    classpath = f"{jar}:{env['KOTLIN_HOME']}/lib/kotlin-stdlib.jar"
     return [
         f"{env['JAVA_HOME']}/bin/java",
         f"-Dqwenasr.jni.library={BUILD / 'libqwen_asr_ort_jni.so'}",
         "-cp",
-        classpath,
+        f"{jar}:{env['KOTLIN_HOME']}/lib/kotlin-stdlib.jar",
         "io.github.qwenasredge.BenchMain",
-        str(bundle),
-        str(pcm),
-        str(repeats),
-        str(threads),
-        *(["copy"] if copy else []),
+        *(str(a) for a in args),
     ]
 
 
@@ -152,8 +186,17 @@ def main(argv: list[str] | None = None) -> int:
         (".ort read", mobile_ort, True),
         (".onnx", mobile_onnx, False),
     ):
-        result = run(jvm_command(mobile, pcm, repeats, args.threads, copy))
+        result = run(jvm_command(mobile, pcm, repeats, args.threads, *(["copy"] if copy else [])))
         rows.append(summary("Kotlin (JVM)", graphs, result, python))
+    stream = stream_clip()
+    streams = {
+        "Python runtime": step_medians(
+            run([sys.executable, "-c", PYTHON_STREAM, str(args.bundle), str(stream), str(args.threads)])
+        ),
+        "Kotlin (JVM), .ort mapped": step_medians(
+            run(jvm_command("stream", mobile_ort, stream, args.threads))
+        ),
+    }
     base = rows[0]["wall_s"]
     sizes = {f.name: f.stat().st_size for f in sorted(mobile_ort.rglob("*")) if f.is_file()}
     report = {
@@ -168,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         "mobile_ort_bytes": dir_size(mobile_ort),
         "mobile_ort_files": sizes,
         "pack_seconds": pack_ort,
+        "stream_step_medians_s": {k: {"first_10s": a, "30_60s": b} for k, (a, b) in streams.items()},
     }
     lines = [
         f"{report['bundle']}, a {report['clip_seconds']:.1f} s clip, {args.threads} threads, "
@@ -203,6 +247,16 @@ def main(argv: list[str] | None = None) -> int:
                     "yes" if r["same_tokens"] else "NO",
                 ]
                 for r in rows
+            ],
+        ),
+        "",
+        f"streaming, bounded mode: {STREAM_SECONDS} s of LibriVox speech in 2 s blocks, 12 tokens a step; "
+        "median seconds per update",
+        table(
+            ["runtime", "first 10 s", "30-60 s", "vs Python (30-60 s)"],
+            [
+                [name, f"{a:.3f}", f"{b:.3f}", f"{b / streams['Python runtime'][1]:.2f}x"]
+                for name, (a, b) in streams.items()
             ],
         ),
         "",

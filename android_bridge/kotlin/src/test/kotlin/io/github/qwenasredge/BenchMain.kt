@@ -13,6 +13,7 @@ import java.nio.ByteOrder
 object BenchMain {
     @JvmStatic
     fun main(args: Array<String>) {
+        if (args[0] == "stream") return stream(args.drop(1))
         val (bundle, pcmFile, repeats, threads) = args
         val map = args.getOrNull(4) != "copy"
         val bytes = ByteBuffer.wrap(File(pcmFile).readBytes()).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer()
@@ -38,5 +39,22 @@ object BenchMain {
             """{"load_s": $load, "runs": [${runs.joinToString(", ")}], "tokens": ${tokens.toList()}, """ +
                 """"vm_hwm_kb": ${kb("VmHWM")}, "rss_anon_kb": ${kb("RssAnon")}, "rss_file_kb": ${kb("RssFile")}}""",
         )
+    }
+
+    private fun stream(args: List<String>) {
+        val (bundle, pcmFile, threads) = args
+        val bytes = ByteBuffer.wrap(File(pcmFile).readBytes()).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer()
+        val pcm = FloatArray(bytes.remaining()).also { bytes.get(it) }
+        QwenAsr.open(File(bundle), QwenAsrOptions(threads = threads.toInt(), verify = false)).use { asr ->
+            val session = asr.stream(options = StreamingOptions(maxNewTokens = 12))
+            val updates = ArrayList<String>()
+            for (start in 0 until pcm.size step 32000) {
+                for (u in session.feed(pcm.copyOfRange(start, minOf(pcm.size, start + 32000)))) {
+                    updates += """{"end": ${u.end}, "compute_s": ${u.computeSeconds}}"""
+                }
+            }
+            session.finish()
+            println("""{"updates": [${updates.joinToString(", ")}]}""")
+        }
     }
 }
