@@ -45,6 +45,7 @@ val unpackOnnxruntime by tasks.registering(Copy::class) {
     from({ zipTree(onnxruntime.singleFile) }) { include("headers/**", "jni/**") }
     into(layout.buildDirectory.dir("onnxruntime"))
 }
-tasks.matching { it.name.startsWith("configureCMake") || it.name.startsWith("buildCMake") }.configureEach {
-    dependsOn(unpackOnnxruntime)
-}
+tasks.matching { it.name == "preBuild" || it.name.startsWith("configureCMake") || it.name.startsWith("buildCMake") }
+    .configureEach { dependsOn(unpackOnnxruntime) }
+// An IDE sync may configure CMake before any task ran: then run `./gradlew :qwen-asr:unpackOnnxruntime`
+// once (CMakeLists.txt says so when the headers are missing).

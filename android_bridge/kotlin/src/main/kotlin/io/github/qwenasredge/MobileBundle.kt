@@ -65,10 +65,12 @@ class MobileBundle(val dir: File, verify: Boolean = true) {
         }
         for ((name, entry) in obj("files")) {
             val path = File(dir, name)
+            // Golden vectors are for an app's tests: an app may leave them out of what it ships.
+            if (!path.isFile && name.startsWith("golden/")) continue
             if (!path.isFile) throw BundleException(dir, "is missing $name", "copy the whole folder")
             if (verify) {
-                val want = (entry as? Map<*, *>)?.get("sha256") as? String
-                if (want != null && sha256(path) != want) {
+                val want = (entry as? Map<*, *>)?.get("sha256") as? String ?: fail("files.$name.sha256")
+                if (sha256(path) != want) {
                     throw BundleException(dir, "$name is altered or incomplete (sha256 mismatch)", "copy it again")
                 }
             }
@@ -173,6 +175,23 @@ class MobileBundle(val dir: File, verify: Boolean = true) {
 
     /** Control-token strings that parsing removes from text (all added tokens but `<asr_text>`). */
     val markup: List<String> = (manifest["markup"] as? List<*>)?.map { it as? String ?: fail("markup") } ?: fail("markup")
+
+    init {
+        // Values a hand-edited manifest could break, caught here rather than as a division by
+        // zero or a negative shape mid-transcription.
+        for ((key, value) in listOf(
+            "mel.sample_rate" to sampleRate, "mel.n_fft" to nFft, "mel.hop_length" to hopLength, "mel.n_mels" to nMels,
+            "encoder.chunk_frames" to chunkFrames, "encoder.tokens_per_chunk" to tokensPerChunk,
+            "encoder.window_tokens" to windowTokens, "kv_cache.num_layers" to kvCache.numLayers,
+            "kv_cache.num_kv_heads" to kvCache.numKvHeads, "kv_cache.head_dim" to kvCache.headDim,
+            "kv_cache.max_positions" to kvCache.maxPositions, "source.model.vocab_size" to vocabSize,
+            "source.model.hidden_size" to hiddenSize,
+        )) if (value <= 0) fail(key)
+        if (eos.isEmpty()) fail("tokens.eos")
+        if (!(tokensPerSecond > 0 && tokensPerSecond <= 1000)) fail("decoding.tokens_per_second")
+        if (!(maxChunkSeconds > 0 && maxChunkSeconds <= 3600)) fail("decoding.max_chunk_seconds")
+        if (prefixTokens < 0) fail("decoding.prefix_tokens")
+    }
 
     /**
      * Throws when the onnxruntime in use is older than [minOnnxruntime]: ORT format has no

@@ -2,14 +2,19 @@ package io.github.qwenasredge
 
 import io.github.qwenasredge.ort.ElementType
 import io.github.qwenasredge.ort.ExecutionProvider
+import io.github.qwenasredge.ort.Ort
+import io.github.qwenasredge.ort.OrtException
 import io.github.qwenasredge.ort.OrtSession
 import io.github.qwenasredge.ort.SessionOptions
 import io.github.qwenasredge.ort.Tensor
 import io.github.qwenasredge.text.BpeTokenizer
 import io.github.qwenasredge.text.TranscriptParser
 import java.io.File
+import java.io.RandomAccessFile
+import java.util.Locale
 import java.nio.channels.FileChannel
-import java.nio.file.StandardOpenOption
+import java.util.concurrent.locks.ReentrantReadWriteLock
+import kotlin.concurrent.withLock
 import kotlin.math.abs
 import kotlin.math.ceil
 
@@ -65,10 +70,14 @@ class Transcription(
  * bundle and onnxruntime it gives the Python runtime's tokens and text exactly (tested against the
  * bundle's golden vectors).
  *
- * Not thread-safe for concurrent [transcribe] calls on one instance: use one per thread (the
- * sessions' own threads already use every core). Close it to free the native memory.
+ * Threads: [transcribe] may be called from several threads at once (onnxruntime runs its sessions
+ * concurrently; each call has its own cache), though the sessions' own threads already use every
+ * core. [close] frees the native memory: it waits for calls in progress to end (streams' steps
+ * included); any call after it throws [IllegalStateException].
  */
 class QwenAsr private constructor(val bundle: MobileBundle, options: QwenAsrOptions) : AutoCloseable {
+    private val lock = ReentrantReadWriteLock() // calls hold its read lock, close its write lock
+    @Volatile private var closed = false
     private val sessionOptions = SessionOptions(intraOpThreads = options.threads, providers = options.providers)
     private val preprocessor: OrtSession
     private val encoder: OrtSession
@@ -79,7 +88,7 @@ class QwenAsr private constructor(val bundle: MobileBundle, options: QwenAsrOpti
         bundle.checkRuntime()
         val opened = ArrayList<OrtSession>()
         try {
-            for (name in listOf("preprocessor", "encoder", "decoder")) opened += openGraph(bundle.graph(name).file, options.mapGraphs)
+            for (name in listOf("preprocessor", "encoder", "decoder")) opened += openGraph(name, options.mapGraphs)
         } catch (e: Exception) {
             opened.forEach { it.close() }
             throw e
@@ -90,10 +99,28 @@ class QwenAsr private constructor(val bundle: MobileBundle, options: QwenAsrOpti
         decoding = GreedyDecoder(decoder, bundle)
     }
 
-    private fun openGraph(file: File, map: Boolean): OrtSession {
+    private fun openGraph(name: String, map: Boolean): OrtSession {
+        val graph = bundle.graph(name)
+        val session = try {
+            openFile(graph.file, map)
+        } catch (e: OrtException) {
+            if (e.message?.contains("is not in this onnxruntime library") == true) throw e // a provider, not the graph
+            throw BundleException(bundle.dir, "onnxruntime ${Ort.version()} cannot load ${graph.file.name} (${e.message})", cause = e)
+        }
+        // A manifest edited by hand (or another model's graph) fails here, not mid-transcription.
+        if (session.inputNames.toSet() != graph.inputs.toSet() || session.outputNames.toSet() != graph.outputs.toSet()) {
+            session.close()
+            throw BundleException(bundle.dir, "${graph.file.name} has inputs ${session.inputNames} and outputs ${session.outputNames}, " +
+                "not the manifest's ${graph.inputs} and ${graph.outputs}")
+        }
+        return session
+    }
+
+    private fun openFile(file: File, map: Boolean): OrtSession {
         if (!map || !file.name.endsWith(".ort")) return OrtSession.open(file.path, sessionOptions)
-        // The mapping stays valid after the channel closes; the session keeps the buffer referenced.
-        val bytes = FileChannel.open(file.toPath(), StandardOpenOption.READ).use { it.map(FileChannel.MapMode.READ_ONLY, 0, it.size()) }
+        // The mapping stays valid after the file closes; the session keeps the buffer referenced.
+        // (RandomAccessFile, not java.nio.file: Android has that from API 26 only.)
+        val bytes = RandomAccessFile(file, "r").use { it.channel.map(FileChannel.MapMode.READ_ONLY, 0, it.length()) }
         val inPlace = mapOf("session.use_ort_model_bytes_directly" to "1", "session.use_ort_model_bytes_for_initializers" to "1")
         return OrtSession.open(bytes, sessionOptions.copy(config = sessionOptions.config + inPlace))
     }
@@ -116,14 +143,14 @@ class QwenAsr private constructor(val bundle: MobileBundle, options: QwenAsrOpti
      *   official package does), at least 201 samples, at most `maxChunkSeconds` long.
      * @param sampleRate the samples' rate in Hz; must be [sampleRate] (16000): record at 16 kHz
      *   (Android's `AudioRecord` supports it) or resample first.
-     * @param language force the language: a name ("English") or ISO code ("en"); null detects it.
+     * @param language force the language: a name ("English") or ISO code ("en"); null or "" detects it.
      * @param context hot words or background text for the model's system turn.
      * @throws AudioException empty, non-finite, too short or too long audio, or another sample rate.
      * @throws IllegalArgumentException an unsupported language, or a context holding control tokens.
      */
-    fun transcribe(pcm: FloatArray, sampleRate: Int, language: String? = null, context: String = ""): Transcription {
+    fun transcribe(pcm: FloatArray, sampleRate: Int, language: String? = null, context: String = ""): Transcription = guard {
         val wav = checkedAudio(pcm, sampleRate)
-        val forced = language?.let { normalizeLanguage(it) }
+        val forced = language?.takeIf { it.isNotEmpty() }?.let { normalizeLanguage(it) } // "" detects, as in Python
         val seconds = wav.size.toDouble() / bundle.sampleRate
         val start = System.nanoTime()
         val (embeds, audioTokens) = encode(wav)
@@ -134,7 +161,7 @@ class QwenAsr private constructor(val bundle: MobileBundle, options: QwenAsrOpti
             val generation = decoding.generate(prompt, embeds, audioTokens, cap)
             val raw = tokenizer.decode(generation.tokens, skipSpecialTokens = true)
             val parsed = TranscriptParser.parseTranscript(raw, forced, generation.finishReason == "length", bundle.markup)
-            return Transcription(
+            Transcription(
                 parsed.text, parsed.language, generation.tokens, generation.finishReason, prompt, seconds,
                 encodeSeconds, generation.prefillSeconds, generation.stepSeconds,
             )
@@ -145,11 +172,12 @@ class QwenAsr private constructor(val bundle: MobileBundle, options: QwenAsrOpti
      * Log-mel features of a clip at [sampleRate] through the bundle's `preprocessor` graph:
      * (n_mels, samples / hop) float32, row-major, as the Python runtime's `LogMel`.
      */
-    fun logMel(wav: FloatArray): FloatArray =
+    fun logMel(wav: FloatArray): FloatArray = guard {
         Tensor.fromFloats(wav, longArrayOf(1, wav.size.toLong())).use { input ->
             val out = preprocessor.run(mapOf("pcm" to input), listOf("log_mel"))
             out.getValue("log_mel").use { it.floats() }
         }
+    }
 
     /** (audio_embeds (1, A, H) tensor, valid rows) of a checked clip. */
     internal fun encode(wav: FloatArray): Pair<Tensor, Int> {
@@ -210,7 +238,12 @@ class QwenAsr private constructor(val bundle: MobileBundle, options: QwenAsrOpti
     fun normalizeLanguage(language: String): String {
         val key = language.trim()
         val name = bundle.isoCodes[key.lowercase()] ?: (key.take(1).uppercase() + key.drop(1).lowercase())
-        require(name in bundle.languages) { "unsupported language '$language'; supported: ${bundle.languages.joinToString(", ")}" }
+        require(name in bundle.languages) {
+            val codes = LinkedHashMap<String, String>()
+            for ((code, known) in bundle.isoCodes) codes.putIfAbsent(known, code)
+            val listed = bundle.languages.joinToString(", ") { n -> codes[n]?.let { "$n ($it)" } ?: n }
+            "unsupported language '$language'; supported: $listed"
+        }
         return name
     }
 
@@ -225,8 +258,11 @@ class QwenAsr private constructor(val bundle: MobileBundle, options: QwenAsrOpti
         val seconds = pcm.size.toDouble() / rate
         if (seconds > bundle.maxChunkSeconds) {
             throw AudioException(
-                "audio of %.1f s is longer than one chunk (%.0f s); split it (long-audio chunking is in the Python runtime, not yet here)"
-                    .format(seconds, bundle.maxChunkSeconds),
+                String.format(
+                    Locale.ROOT,
+                    "audio of %.3f s is longer than one chunk (%g s); split it (long-audio chunking is in the Python runtime, not yet here)",
+                    seconds, bundle.maxChunkSeconds,
+                ),
             )
         }
         // Divided by the peak when that exceeds full scale, clipped to [-1, 1] (audio.peak_normalized).
@@ -244,10 +280,16 @@ class QwenAsr private constructor(val bundle: MobileBundle, options: QwenAsrOpti
      * @param context hot words or background text for the model's system turn.
      * @throws IllegalArgumentException an unsupported language or a context with control tokens.
      */
-    fun stream(language: String? = null, context: String = "", options: StreamingOptions = StreamingOptions()): StreamingSession {
-        val forced = language?.let { normalizeLanguage(it) }
+    fun stream(language: String? = null, context: String = "", options: StreamingOptions = StreamingOptions()): StreamingSession = guard {
+        val forced = language?.takeIf { it.isNotEmpty() }?.let { normalizeLanguage(it) }
         promptIds(0, context, forced) // refuses a bad context now, not at the first step
-        return StreamingSession(this, forced, context, options)
+        StreamingSession(this, forced, context, options)
+    }
+
+    /** [block] with the sessions held open: it runs before a [close] that comes meanwhile. */
+    internal fun <T> guard(block: () -> T): T = lock.readLock().withLock {
+        check(!closed) { "this QwenAsr is closed" }
+        block()
     }
 
     /** One greedy decode on a cache of its own (the streaming session's reference mode). */
@@ -263,19 +305,24 @@ class QwenAsr private constructor(val bundle: MobileBundle, options: QwenAsrOpti
     /** Fewest samples that yield a mel frame (LogMel.min_samples). */
     internal val minSamples: Int get() = maxOf(bundle.hopLength, bundle.nFft / 2 + 1)
 
+    /** Waits for calls in progress, then frees the sessions; idempotent. */
     override fun close() {
-        preprocessor.close()
-        encoder.close()
-        decoder.close()
+        lock.writeLock().withLock {
+            if (closed) return
+            closed = true
+            preprocessor.close()
+            encoder.close()
+            decoder.close()
+        }
     }
 
     companion object {
         /**
          * Open a mobile bundle folder.
          *
-         * @throws BundleException see [MobileBundle]; also a bundle for a newer onnxruntime.
-         * @throws io.github.qwenasredge.ort.OrtException a graph onnxruntime cannot load, or a
-         *   provider the library lacks.
+         * @throws BundleException see [MobileBundle]; also a bundle for a newer onnxruntime, a
+         *   graph onnxruntime cannot load, or one whose inputs and outputs are not the manifest's.
+         * @throws OrtException a provider the onnxruntime library lacks.
          */
         fun open(bundleDir: File, options: QwenAsrOptions = QwenAsrOptions()): QwenAsr =
             QwenAsr(MobileBundle(bundleDir, options.verify), options)

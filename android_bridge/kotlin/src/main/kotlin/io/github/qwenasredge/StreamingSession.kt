@@ -149,7 +149,7 @@ class StreamingSession internal constructor(
      * @throws AudioException NaN or infinite samples, or another sample rate.
      * @throws IllegalStateException the session is finished.
      */
-    fun feed(samples: FloatArray, sampleRate: Int = rate): List<StreamUpdate> {
+    fun feed(samples: FloatArray, sampleRate: Int = rate): List<StreamUpdate> = asr.guard {
         check(!closed) { "this stream is finished; start another with QwenAsr.stream()" }
         if (sampleRate != rate) throw AudioException("stream at $sampleRate Hz: the model takes $rate Hz; resample first")
         if (samples.any { !it.isFinite() }) throw AudioException("stream contains NaN or infinite samples")
@@ -160,7 +160,7 @@ class StreamingSession internal constructor(
             pending = pending.copyOfRange(stepSamples, pending.size)
             updates += step(chunk)
         }
-        return updates
+        updates
     }
 
     /**
@@ -170,7 +170,7 @@ class StreamingSession internal constructor(
      *   [StreamUpdate.language] the language spoken longest, by utterance.
      * @throws IllegalStateException the session is already finished.
      */
-    fun finish(): StreamUpdate {
+    fun finish(): StreamUpdate = asr.guard {
         check(!closed) { "this stream is finished; start another with QwenAsr.stream()" }
         val start = System.nanoTime()
         if (pending.isNotEmpty()) {
@@ -181,7 +181,7 @@ class StreamingSession internal constructor(
         }
         endUtterance(audio.size)
         close()
-        return update(start, isFinal = true)
+        update(start, isFinal = true)
     }
 
     /** End the stream without decoding what is left, freeing its native memory; idempotent. */

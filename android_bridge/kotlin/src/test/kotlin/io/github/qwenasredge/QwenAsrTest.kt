@@ -113,7 +113,7 @@ class QwenAsrTest {
             assertThrowsMessage(AudioException::class.java, "too short", "200 samples") { asr.transcribe(FloatArray(200), 16000) }
             assertThrowsMessage(AudioException::class.java, "NaN") { asr.transcribe(second.copyOf().also { it[5] = Float.NaN }, 16000) }
             assertThrowsMessage(AudioException::class.java, "longer than one chunk") { asr.transcribe(FloatArray(16000 * 31), 16000) }
-            assertThrowsMessage(IllegalArgumentException::class.java, "unsupported language 'Klingon'", "English") {
+            assertThrowsMessage(IllegalArgumentException::class.java, "unsupported language 'Klingon'", "English (en), German (de)") {
                 asr.transcribe(second, 16000, language = "Klingon")
             }
             assertThrowsMessage(IllegalArgumentException::class.java, "control tokens", "<|im_end|>") {
@@ -154,6 +154,20 @@ class QwenAsrTest {
             assertThrowsMessage(BundleException::class.java, "missing decoder.ort") { QwenAsr.open(dir) }
             val bundle = MobileBundle(demo)
             assertThrowsMessage(BundleException::class.java, "needs onnxruntime", "1.0.0") { bundle.checkRuntime("1.0.0") }
+            File(dir, "decoder.ort").writeBytes(File(demo, "decoder.ort").readBytes())
+            // Values a hand edit breaks are refused at open, not as a division by zero later.
+            manifest.writeText(text.replace("\"chunk_frames\": 100", "\"chunk_frames\": 0"))
+            assertThrowsMessage(BundleException::class.java, "encoder.chunk_frames") { QwenAsr.open(dir) }
+            manifest.writeText(text.replace("\"name\": \"input_features\"", "\"name\": \"mel\""))
+            assertThrowsMessage(BundleException::class.java, "encoder.ort has inputs", "[mel, feature_lens]") { QwenAsr.open(dir) }
+            // A truncated graph that skips the hash check is named with onnxruntime's reason.
+            manifest.writeText(text)
+            File(dir, "decoder.ort").writeBytes(File(demo, "decoder.ort").readBytes().copyOf(1000))
+            assertThrowsMessage(BundleException::class.java, "cannot load decoder.ort") { QwenAsr.open(dir, QwenAsrOptions(verify = false)) }
+            // Golden vectors are optional: an app may ship the bundle without them.
+            File(dir, "decoder.ort").writeBytes(File(demo, "decoder.ort").readBytes())
+            File(dir, "golden").deleteRecursively()
+            QwenAsr.open(dir).close()
         } finally {
             dir.deleteRecursively()
         }
@@ -166,6 +180,51 @@ class QwenAsrTest {
             assertEquals("German", asr.normalizeLanguage(" gERMAN "))
             val pcm = floats(File(demo, "golden/german.pcm"))
             assertEquals(asr.transcribe(pcm, 16000, "German").tokens.toList(), asr.transcribe(pcm, 16000, "de").tokens.toList())
+            // "" detects, as the Python runtime's `if language:`
+            assertEquals(asr.transcribe(pcm, 16000).tokens.toList(), asr.transcribe(pcm, 16000, "").tokens.toList())
+        }
+    }
+
+    @Test
+    fun closeWhileTranscribingWaitsInsteadOfCrashing() {
+        val pcm = floats(File(demo, "golden/german.pcm"))
+        for (delayMs in listOf(0L, 5L, 20L, 40L, 80L)) {
+            val asr = QwenAsr.open(demo, QwenAsrOptions(verify = false))
+            val stream = asr.stream()
+            var failure: Throwable? = null
+            val worker = Thread {
+                try {
+                    repeat(3) { asr.transcribe(pcm, 16000); stream.feed(pcm) }
+                } catch (e: IllegalStateException) {
+                    if (e.message != "this QwenAsr is closed") failure = e
+                } catch (e: Throwable) {
+                    failure = e
+                }
+            }
+            worker.start()
+            Thread.sleep(delayMs)
+            asr.close() // waits for a call in progress; later calls throw
+            worker.join()
+            failure?.let { throw AssertionError("after close at $delayMs ms: $it", it) }
+            assertThrowsMessage(IllegalStateException::class.java, "this QwenAsr is closed") { asr.transcribe(pcm, 16000) }
+            assertThrowsMessage(IllegalStateException::class.java, "this QwenAsr is closed") { stream.feed(pcm) }
+            assertThrowsMessage(IllegalStateException::class.java, "this QwenAsr is closed") { asr.stream() }
+            asr.close()
+        }
+    }
+
+    @Test
+    fun concurrentTranscriptionsGiveEachTheirOwnTokens() {
+        QwenAsr.open(demo, QwenAsrOptions(verify = false)).use { asr ->
+            val clips = listOf("english", "german").map { floats(File(demo, "golden/$it.pcm")) }
+            val want = clips.map { asr.transcribe(it, 16000).tokens.toList() }
+            val wrong = java.util.concurrent.atomic.AtomicInteger()
+            val threads = (0 until 4).map { t ->
+                Thread { repeat(3) { if (asr.transcribe(clips[t % 2], 16000).tokens.toList() != want[t % 2]) wrong.incrementAndGet() } }
+            }
+            threads.forEach { it.start() }
+            threads.forEach { it.join() }
+            assertEquals(0, wrong.get())
         }
     }
 

@@ -1,5 +1,7 @@
 package io.github.qwenasredge.ort
 
+import kotlin.concurrent.withLock
+
 /**
  * onnxruntime's IO binding for one [OrtSession] ([OrtSession.ioBinding]): inputs and outputs
  * bound once, then [run] as often as needed. An output bound to a tensor ([bindOutput]) is written
@@ -11,12 +13,16 @@ package io.github.qwenasredge.ort
  * The binding references every tensor bound to it (and their wrapped buffers) until it is
  * unbound ([clearBoundInputs], [clearBoundOutputs]) or closed, so closing a bound tensor does not
  * free memory the binding still uses. Closing the session closes its bindings. After [close] every
- * member but [close] throws [IllegalStateException]. One thread at a time.
+ * member but [close] throws [IllegalStateException]. Its members exclude each other (a [close]
+ * from another thread waits for a [run] in progress), and hold the session open while they run.
  */
 class IoBinding internal constructor(private val session: OrtSession, handle: Long) : AutoCloseable {
-    private var handle: Long = handle
+    @Volatile private var handle: Long = handle
     private val inputs = HashMap<String, Tensor>()
     private val outputs = HashMap<String, Tensor>()
+
+    /** [block] under the session's read lock, then this binding's monitor (always in that order). */
+    private inline fun <T> guarded(block: () -> T): T = session.lock.readLock().withLock { synchronized(this) { block() } }
 
     private fun live(): Long {
         check(handle != 0L) { "the IoBinding is closed" }
@@ -33,7 +39,7 @@ class IoBinding internal constructor(private val session: OrtSession, handle: Lo
      * Binds [tensor] to the graph input [name] (replacing an earlier binding of that name).
      * @throws OrtException for a name that is not an input of the model.
      */
-    fun bindInput(name: String, tensor: Tensor) {
+    fun bindInput(name: String, tensor: Tensor) = guarded {
         NativeOrt.bind(live(), NativeOrt.BIND_INPUT, name, open(name, tensor))
         inputs[name] = tensor
     }
@@ -43,7 +49,7 @@ class IoBinding internal constructor(private val session: OrtSession, handle: Lo
      * must be what the model produces.
      * @throws OrtException for a name that is not an output of the model (or at [run], a mismatch).
      */
-    fun bindOutput(name: String, tensor: Tensor) {
+    fun bindOutput(name: String, tensor: Tensor) = guarded {
         NativeOrt.bind(live(), NativeOrt.BIND_OUTPUT, name, open(name, tensor))
         outputs[name] = tensor
     }
@@ -53,21 +59,20 @@ class IoBinding internal constructor(private val session: OrtSession, handle: Lo
      * with [outputs].
      * @throws OrtException for a name that is not an output of the model.
      */
-    fun bindOutputToCpu(name: String) {
+    fun bindOutputToCpu(name: String) = guarded {
         NativeOrt.bind(live(), NativeOrt.BIND_OUTPUT_CPU, name, 0L)
         outputs.remove(name)
+        Unit
     }
 
     /** Runs the session with the bound inputs and outputs. @throws OrtException when the run fails (a missing input, say). */
-    fun run() {
-        NativeOrt.runBinding(live())
-    }
+    fun run() = guarded { NativeOrt.runBinding(live()) }
 
     /**
      * After [run]: every bound output by name, as new tensors that the caller closes. An output
      * bound to a tensor comes back as a new tensor over the same memory.
      */
-    fun outputs(): Map<String, Tensor> {
+    fun outputs(): Map<String, Tensor> = guarded {
         val result = NativeOrt.boundOutputs(live())
         @Suppress("UNCHECKED_CAST")
         val names = result[0] as Array<String>
@@ -84,29 +89,31 @@ class IoBinding internal constructor(private val session: OrtSession, handle: Lo
             handles.filter { it != 0L }.forEach { NativeOrt.releaseTensor(it) }
             throw e
         }
-        return map
+        map
     }
 
     /** Unbinds every input. */
-    fun clearBoundInputs() {
+    fun clearBoundInputs() = guarded {
         NativeOrt.clearBinding(live(), false)
         inputs.clear()
     }
 
     /** Unbinds every output. */
-    fun clearBoundOutputs() {
+    fun clearBoundOutputs() = guarded {
         NativeOrt.clearBinding(live(), true)
         outputs.clear()
     }
 
     /** Releases the binding; idempotent. */
     override fun close() {
-        val h = handle
-        if (h == 0L) return
-        handle = 0L
-        NativeOrt.releaseBinding(h)
-        inputs.clear()
-        outputs.clear()
-        session.forget(this)
+        guarded {
+            val h = handle
+            if (h == 0L) return
+            handle = 0L
+            NativeOrt.releaseBinding(h)
+            inputs.clear()
+            outputs.clear()
+            session.forget(this)
+        }
     }
 }

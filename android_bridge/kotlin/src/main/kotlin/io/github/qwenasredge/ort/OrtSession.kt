@@ -2,6 +2,8 @@ package io.github.qwenasredge.ort
 
 import java.nio.ByteBuffer
 import java.nio.charset.StandardCharsets
+import java.util.concurrent.locks.ReentrantReadWriteLock
+import kotlin.concurrent.withLock
 
 /**
  * An onnxruntime inference session over one model (`.onnx` or `.ort`), opened with [open].
@@ -9,11 +11,21 @@ import java.nio.charset.StandardCharsets
  * Ownership: the caller closes the session; [close] also closes the [IoBinding]s it made. A
  * session opened from a ByteBuffer references that buffer until closed (onnxruntime reads the
  * model from it in place with `session.use_ort_model_bytes_directly=1`). After [close] every
- * member but [close] throws [IllegalStateException]. One thread at a time may use a session.
+ * member but [close] throws [IllegalStateException].
+ *
+ * Threads: [run] may be called from several threads at once (onnxruntime runs a session
+ * concurrently); [close] waits for the runs in progress (its own bindings' included) and then
+ * frees the session, so closing from another thread never frees memory a run is using.
  */
 class OrtSession private constructor(handle: Long, private val model: ByteBuffer?) : AutoCloseable {
-    private var handle: Long = handle
-    private val bindings = LinkedHashSet<IoBinding>()
+    @Volatile private var handle: Long = handle
+    private val bindings = LinkedHashSet<IoBinding>() // guarded by itself
+
+    /** Runs hold its read lock, [close] its write lock. */
+    internal val lock = ReentrantReadWriteLock()
+
+    /** [block] with the session's handle, the session kept open until it returns. */
+    internal inline fun <T> using(block: (Long) -> T): T = lock.readLock().withLock { block(nativeHandle()) }
 
     /** The model's input names, in graph order. */
     val inputNames: List<String> = NativeOrt.sessionInputNames(handle).toList()
@@ -95,8 +107,7 @@ class OrtSession private constructor(handle: Long, private val model: ByteBuffer
      * @throws OrtException for an unknown input or output name, a wrong type or shape, a failed run.
      */
     @JvmOverloads
-    fun run(inputs: Map<String, Tensor>, outputs: List<String> = outputNames): Map<String, Tensor> {
-        val session = nativeHandle()
+    fun run(inputs: Map<String, Tensor>, outputs: List<String> = outputNames): Map<String, Tensor> = using { session ->
         require(outputs.isNotEmpty()) { "run needs at least one output name" }
         val names = inputs.keys.toTypedArray()
         val tensors = inputs.values.toList()
@@ -118,30 +129,32 @@ class OrtSession private constructor(handle: Long, private val model: ByteBuffer
             results.filter { it != 0L }.forEach { NativeOrt.releaseTensor(it) }
             throw e
         }
-        return map
+        map
     }
 
     /**
      * A new IO binding on this session (closed by the caller, or by [close] of the session).
      * @throws OrtException when onnxruntime cannot create one.
      */
-    fun ioBinding(): IoBinding {
-        val binding = IoBinding(this, NativeOrt.createBinding(nativeHandle()))
-        bindings.add(binding)
-        return binding
+    fun ioBinding(): IoBinding = using { session ->
+        val binding = IoBinding(this, NativeOrt.createBinding(session))
+        synchronized(bindings) { bindings.add(binding) }
+        binding
     }
 
     internal fun forget(binding: IoBinding) {
-        bindings.remove(binding)
+        synchronized(bindings) { bindings.remove(binding) }
     }
 
-    /** Closes the session's IO bindings, then the session; idempotent. */
+    /** Waits for runs in progress, closes the session's IO bindings, then the session; idempotent. */
     override fun close() {
-        val h = handle
-        if (h == 0L) return
-        bindings.toList().forEach { it.close() }
-        handle = 0L
-        NativeOrt.closeSession(h)
+        lock.writeLock().withLock {
+            val h = handle
+            if (h == 0L) return
+            synchronized(bindings) { bindings.toList() }.forEach { it.close() }
+            handle = 0L
+            NativeOrt.closeSession(h)
+        }
     }
 
     /** `OrtSession(inputs=[...], outputs=[...])`. */

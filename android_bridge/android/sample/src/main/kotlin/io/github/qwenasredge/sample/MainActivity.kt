@@ -11,13 +11,13 @@ import android.widget.Button
 import android.widget.LinearLayout
 import android.widget.TextView
 import io.github.qwenasredge.QwenAsr
-import io.github.qwenasredge.QwenAsrException
 import java.io.File
 import kotlin.concurrent.thread
 
 /**
  * Records the microphone while the button is held (at most 30 s, 16 kHz mono float, which
- * QwenAsr takes as it is) and shows the transcript. The mobile bundle is read from this app's
+ * QwenAsr takes as it is) and shows the transcript; one recording at a time (the button is off
+ * while one is transcribed). The mobile bundle is read from this app's
  * external files folder, where `adb push BUNDLE /sdcard/Android/data/io.github.qwenasredge.sample/files/bundle`
  * puts it.
  */
@@ -60,6 +60,7 @@ class MainActivity : Activity() {
         val model = asr ?: return
         if (checkSelfPermission(Manifest.permission.RECORD_AUDIO) != PackageManager.PERMISSION_GRANTED) return
         recording = true
+        button.isEnabled = false // until this recording is transcribed
         status.text = "Listening ..."
         thread {
             val rate = model.sampleRate
@@ -81,15 +82,17 @@ class MainActivity : Activity() {
                 val result = model.transcribe(audio.copyOf(n), rate)
                 "[${result.language}] ${result.text}\n\n%.2f s of audio in %.2f s".format(
                     result.durationSeconds, result.encodeSeconds + result.prefillSeconds + result.stepSeconds.sum())
-            } catch (e: QwenAsrException) {
+            } catch (e: Exception) { // QwenAsrException, OrtException, or closed while the activity ends
                 e.message ?: e.toString()
             }
-            runOnUiThread { status.text = message }
+            runOnUiThread { status.text = message; button.isEnabled = true }
         }
     }
 
     override fun onDestroy() {
-        asr?.close()
+        recording = false
+        // close() waits for a transcription in progress: not on the UI thread.
+        asr?.let { model -> thread { model.close() } }
         super.onDestroy()
     }
 }
