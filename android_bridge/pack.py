@@ -112,6 +112,7 @@ def pack_bundle(
         import onnxruntime as ort
     except ImportError as e:
         raise MissingDependencyError(f"android-pack ({e.name} is missing)", "android") from None
+    _refuse_mobile_bundle(Path(bundle))
     source = load_bundle(bundle)
     manifest = source.manifest
     if manifest.model.kind != "asr":
@@ -160,6 +161,17 @@ def pack_bundle(
         )
     log.info("wrote %s", target)
     return target
+
+
+def _refuse_mobile_bundle(bundle: Path) -> None:
+    """A mobile bundle given as the source gets its own message, not load_bundle's one about
+    format versions."""
+    try:
+        data = json.loads((bundle / MANIFEST_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # load_bundle says what is wrong
+    if isinstance(data, dict) and data.get("format") == FORMAT:
+        raise BundleError(bundle, "is a mobile bundle already", "give the ASR bundle it was packed from")
 
 
 def _graph_json(spec: GraphSpec) -> dict:

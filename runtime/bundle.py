@@ -272,8 +272,11 @@ def check_bundle_output(out: str | os.PathLike[str], sources=(), overwrite: bool
 def staged(out: Path) -> Iterator[Path]:
     """A temp folder beside ``out`` to write a bundle into: published as ``out`` when the block
     ends, removed if it raises, so no half-written bundle is ever visible."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    except OSError as e:  # a parent that cannot hold folders (/sys, a read-only mount)
+        raise OutputError(out, f"cannot be written ({e.strerror or e})") from None
     try:
         yield tmp
         publish(tmp, out)

@@ -303,6 +303,19 @@ def test_refuses_a_missing_bundle(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_refuses_a_mobile_bundle_as_its_source(mobile, tmp_path, capsys):
+    _, packed = mobile["demo-ort"]
+    err = _one_line_error(capsys, cli.main([str(packed), str(tmp_path / "out")]))
+    assert "is a mobile bundle already" in err and "packed from" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_out_that_cannot_be_created_is_one_line(tmp_path, capsys):
+    # /proc takes no new folders, even for root (a read-only mount or /sys do the same).
+    err = _one_line_error(capsys, cli.main([str(demo_bundle()), "/proc/qwen-asr-edge-test/out"]))
+    assert "/proc/qwen-asr-edge-test/out: cannot be written" in err
+
+
 @pytest.mark.parametrize("kind", ["long", "unreadable", "missing"])
 def test_refuses_bad_golden_clips(tmp_path, capsys, kind):
     clip = tmp_path / "clips" / "clip.wav"
