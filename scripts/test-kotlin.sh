@@ -15,6 +15,10 @@ root=$PWD
 out=$root/build/android_bridge
 native=$root/android_bridge/native
 mkdir -p "$out"
+if [ ! -x .venv/bin/python ] || [ ! -f "${QWEN3_VOCAB_DIR:-.cache/qwen3-vocab}/vocab.json" ]; then
+  echo "test-kotlin: no .venv or test data here; run scripts/setup.sh first (scripts/test.sh does)" >&2
+  exit 1
+fi
 # onnxruntime logs only fatal errors: the tests' expected failures reach them as exceptions.
 export QWENASR_ORT_LOG_LEVEL=${QWENASR_ORT_LOG_LEVEL:-4}
 
