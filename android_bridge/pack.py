@@ -95,7 +95,8 @@ def pack_bundle(
         ``out``, resolved.
 
     Raises:
-        BundleError: ``bundle`` is missing, altered, or holds a forced aligner only.
+        BundleError: ``bundle`` is missing, altered, a mobile bundle already, or holds a forced
+            aligner only.
         OutputExistsError: ``out`` exists and ``force`` is False.
         OutputError: ``out`` is, or is inside, ``bundle``, or exists and is not a bundle.
         AudioError: a golden clip that cannot be read, is too short for one frame, or is longer
