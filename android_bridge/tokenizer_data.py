@@ -8,14 +8,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+# The only pre-tokenizer regex the Kotlin tokenizer implements (translated for java.util.regex):
+# Qwen2/Qwen3's, as the exporter writes it (export.tokenizer imports tokenizers only, not torch).
+from qwen_asr_edge.export.tokenizer import QWEN2_PRETOKENIZE_REGEX as QWEN_PATTERN
+
 # The only pipeline the Kotlin tokenizer implements: Qwen2/Qwen3's (tokenizers' JSON names).
 SUPPORTED = {"model": "BPE", "normalizer": "NFC", "decoder": "ByteLevel"}
-# The only pre-tokenizer regex it implements (translated for java.util.regex): Qwen2/Qwen3's, as
-# export.tokenizer.QWEN2_PRETOKENIZE_REGEX (not imported: the mobile side does not need export).
-QWEN_PATTERN = (
-    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
-    r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
-)
 # BPE options the Kotlin tokenizer does not implement, and the value it assumes.
 _BPE_DEFAULTS = {"dropout": None, "continuing_subword_prefix": None, "end_of_word_suffix": None,
                  "byte_fallback": False, "ignore_merges": False}  # fmt: skip

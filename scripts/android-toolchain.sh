@@ -23,19 +23,8 @@ KOTLIN_SHA256=c23dab400d7ce5ea8b6c909947c0ca5454189e4bb1108695b5f464500e5e950f
 JUNIT_JAR=/usr/share/java/junit4.jar
 HAMCREST_JAR=/usr/share/java/hamcrest-core.jar
 
-# apt-get update ignores DPkg::Lock::Timeout for the lists lock (apt 2.6): retry while another
-# process holds it, and fail at once on anything else.
-apt_update() {
-  local err
-  for _ in $(seq 120); do
-    err=$(apt-get "$@" update -qq 2>&1) && return 0
-    case $err in *"Could not get lock"*) echo "android-toolchain: waiting for the apt lists lock" >&2; sleep 5 ;;
-      *) echo "$err" >&2; return 1 ;;
-    esac
-  done
-  echo "$err" >&2
-  return 1
-}
+# shellcheck source=scripts/apt.sh
+. scripts/apt.sh
 
 need=()
 command -v javac >/dev/null || need+=(default-jdk-headless)

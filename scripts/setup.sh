@@ -20,19 +20,8 @@ if [ "${1:-}" = --runtime ]; then
   exit 0
 fi
 
-# apt-get update ignores DPkg::Lock::Timeout for the lists lock (apt 2.6): retry while another
-# process holds it, and fail at once on anything else.
-apt_update() {
-  local err
-  for _ in $(seq 120); do
-    err=$(apt-get update -qq 2>&1) && return 0
-    case $err in *"Could not get lock"*) echo "setup: waiting for the apt lists lock" >&2; sleep 5 ;;
-      *) echo "$err" >&2; return 1 ;;
-    esac
-  done
-  echo "$err" >&2
-  return 1
-}
+# shellcheck source=scripts/apt.sh
+. scripts/apt.sh
 
 if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
   need=()

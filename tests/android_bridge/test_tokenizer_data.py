@@ -12,7 +12,7 @@ import pytest
 from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers
 
 from qwen_asr_edge.android_bridge.tokenizer_data import QWEN_PATTERN, write_tokenizer_data
-from qwen_asr_edge.export.tokenizer import QWEN2_PRETOKENIZE_REGEX, qwen2_pre_tokenizer
+from qwen_asr_edge.export.tokenizer import qwen2_pre_tokenizer
 from tests.support import ROOT
 
 DEMO_TOKENIZER = ROOT / "runtime" / "assets" / "demo" / "bundle" / "tokenizer.json"
@@ -67,10 +67,6 @@ def test_files_reproduce_the_qwen3_tokenizer(tmp_path, vocab_dir):
 
     (tmp_path / "src").mkdir()
     _check_reproduced(build_qwen3_tokenizer(tmp_path / "src", vocab_dir), tmp_path)
-
-
-def test_pattern_is_qwens():
-    assert QWEN_PATTERN == QWEN2_PRETOKENIZE_REGEX
 
 
 def _set(path: str, value):

@@ -12,12 +12,13 @@ import pytest
 from tests.support import ROOT
 
 SETUP = ROOT / "scripts" / "setup.sh"
+APT = ROOT / "scripts" / "apt.sh"  # apt_update, sourced by setup.sh and android-toolchain.sh
 
 
 def run_apt_update(tmp_path, stub: str) -> tuple[subprocess.CompletedProcess, int]:
-    """setup.sh's apt_update with apt-get (and sleep) replaced by shell functions."""
+    """The setup scripts' apt_update with apt-get (and sleep) replaced by shell functions."""
     function = subprocess.run(
-        ["sed", "-n", "/^apt_update()/,/^}/p", str(SETUP)], capture_output=True, text=True, check=True
+        ["sed", "-n", "/^apt_update()/,/^}/p", str(APT)], capture_output=True, text=True, check=True
     ).stdout
     assert function.startswith("apt_update()")
     calls = tmp_path / "calls"

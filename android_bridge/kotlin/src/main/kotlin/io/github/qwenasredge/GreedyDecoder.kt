@@ -136,15 +136,17 @@ internal class GreedyDecoder(private val session: OrtSession, private val bundle
     private fun loop(cache: Cache, promptLength: Int, maxNewTokens: Int, history: IntArray, useGuard: Boolean, prefillSeconds: Double): Generation {
         var length = promptLength
         val out = ArrayList<Int>()
-        val said = ArrayList<Int>(history.toList()) // history + out, what the guard sees
+        // history + out, what the guard sees: one array for the whole call (find runs every step).
+        val said = history.copyOf(history.size + maxNewTokens)
+        var saidSize = history.size
         val steps = ArrayList<Double>()
         var reason: String
         while (true) {
             val token = cache.nextToken.buffer.getLong(0).toInt()
             out += token
             if (token in stopIds) { reason = "stop"; break }
-            said += token
-            val loop = if (useGuard) guard.find(said, history.size) else null
+            said[saidSize++] = token
+            val loop = if (useGuard) guard.find(said, history.size, saidSize) else null
             if (loop != null) {
                 // As the official repair keeps one copy; a loop begun in the history keeps no new ids.
                 val kept = maxOf(loop.keep - history.size, 0)
@@ -165,12 +167,19 @@ internal class GreedyDecoder(private val session: OrtSession, private val bundle
     }
 
     /** Greedy decoding of one whole prompt on a cache of its own (see [generate]). */
-    fun generate(prompt: IntArray, audio: Tensor, audioLength: Int, maxNewTokens: Int): Generation {
+    fun generate(
+        prompt: IntArray,
+        audio: Tensor,
+        audioLength: Int,
+        maxNewTokens: Int,
+        history: IntArray = IntArray(0),
+        useGuard: Boolean = true,
+    ): Generation {
         val capacity = prompt.size + maxNewTokens
         require(capacity <= kv.maxPositions) {
             "$capacity positions (prompt ${prompt.size} + cap $maxNewTokens) exceed the model's maximum of ${kv.maxPositions}"
         }
-        return Cache(capacity).use { generate(it, prompt, prompt.size, audio, audioLength, maxNewTokens) }
+        return Cache(capacity).use { generate(it, prompt, prompt.size, audio, audioLength, maxNewTokens, history, useGuard) }
     }
 
     private fun zero(tensor: Tensor) {

@@ -188,7 +188,11 @@ class QwenAsr private constructor(val bundle: MobileBundle, options: QwenAsrOpti
     /** The encoder on (n_mels, frames) row-major log-mel: ((A, H) row-major rows, A valid rows). */
     internal fun encodeFeatures(features: FloatArray, frames: Int): Pair<FloatArray, Int> {
         val (embeds, rows) = runEncoder(features, frames)
-        embeds.use { return it.floats().copyOf(rows * bundle.hiddenSize) to rows }
+        embeds.use {
+            val out = FloatArray(rows * bundle.hiddenSize) // the valid rows only, copied once
+            it.buffer.asFloatBuffer().get(out)
+            return out to rows
+        }
     }
 
     private fun runEncoder(mel: FloatArray, frames: Int): Pair<Tensor, Int> {
@@ -294,7 +298,7 @@ class QwenAsr private constructor(val bundle: MobileBundle, options: QwenAsrOpti
 
     /** One greedy decode on a cache of its own (the streaming session's reference mode). */
     internal fun generate(prompt: IntArray, embeds: Tensor, audioTokens: Int, cap: Int, history: IntArray, guard: Boolean): Generation =
-        decoding.Cache(prompt.size + cap).use { decoding.generate(it, prompt, prompt.size, embeds, audioTokens, cap, history, guard) }
+        decoding.generate(prompt, embeds, audioTokens, cap, history, guard)
 
     /** A decoder cache kept across a stream's steps (its bounded mode). */
     internal fun keptPrefix(): KeptPrefix = KeptPrefix(decoding, bundle)
