@@ -1,13 +1,17 @@
-"""Accuracy card: the demo model's held-out WER and language-ID accuracy per quantization recipe.
+"""Accuracy card: the demo model's held-out scores per quantization recipe, kind of clip, language
+and unseen voice.
 
     python -m bench.accuracy [--checkpoint DIR] [--recipes fp32,int8,int4] [--work DIR]
 
 The demo model (demo/train.py; its bundle ships in the package) is the one model here with trained
 weights, so this is where quantization recipes are judged: random weights overstate what
-quantization costs. Its held-out set (sentences and voices training never met) is rebuilt from
-the checkpoint's recipe.json with the same seed and cached under --work; the checkpoint is
-exported to fp32 and quantized with each recipe, and every bundle transcribes every clip through
-the runtime from its WAV file. WER is jiwer's over lower-cased words without punctuation.
+quantization costs. Its held-out set (sentences and voices training never met: template
+sentences, open-vocabulary sentences of common words, 20-30 s recordings of several sentences
+with pauses, and non-speech clips; demo/data.py) is rebuilt from the checkpoint's recipe.json
+with the same seed and cached under --work; the checkpoint is exported to fp32 and quantized with
+each recipe, and every bundle transcribes every clip through the runtime from its WAV file
+(demo/scoring.py). WER is jiwer's over lower-cased words without punctuation; a non-speech clip
+counts as right when the text is empty.
 
 Beside the demo model's columns, each recipe's quality report (``quant.quality``: teacher-forced
 on fp32's own tokens, generated audio) on two tiny random checkpoints: unit-gain weights
@@ -33,10 +37,10 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def held_out(checkpoint: Path, work: Path) -> list[dict]:
-    from demo.data import plan, read_test_set, test_set
+    from demo.data import Sizes, plan, read_test_set, test_set
 
     recipe = json.loads((checkpoint / "recipe.json").read_text(encoding="utf-8"))["recipe"]
-    _, test = plan(recipe["train_per_language"], recipe["test_per_language"], recipe["seed"])
+    _, test = plan(Sizes(**recipe["train"]), Sizes(**recipe["test"]), recipe["seed"])
     return read_test_set(test_set(test, work))
 
 
@@ -86,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
 
     from demo import CHECKPOINT
-    from demo.train import score
+    from demo.scoring import score
 
     checkpoint = args.checkpoint or CHECKPOINT
     records = held_out(checkpoint, args.work)
@@ -106,27 +110,41 @@ def main(argv: list[str] | None = None) -> int:
         d = report["decoder"]
         return f"{d['top1_agreement']:.1%} / {d['logits_cosine_mean']:.4f}"
 
-    headers = ["bundle", "size MB", "WER", "WER en", "WER de", "CER", "language ID", "exact", "WER / fp32",
-               "random: top-1 / logits cos", "realistic: top-1 / logits cos"]  # fmt: skip
+    def pct(x: float | None) -> str:
+        return "-" if x is None else f"{x:.1%}"
+
+    headers = ["bundle", "size MB", "template WER", "open WER", "multi WER", "non-speech empty", "WER en",
+               "WER de", "language ID", "WER / fp32", "random: top-1 / logits cos",
+               "realistic: top-1 / logits cos"]  # fmt: skip
     rows = [
         [
             name,
             r["size_mb"],
-            f"{r['wer']:.2%}",
-            f"{r['wer_English']:.2%}",
-            f"{r['wer_German']:.2%}",
-            f"{r['cer']:.2%}",
-            f"{r['language_accuracy']:.1%}",
-            f"{r['exact']:.1%}",
+            *(pct(r["kinds"][k]["wer"]) for k in ("template", "open", "multi")),
+            pct(r["kinds"]["non-speech"]["empty_rate"]),
+            pct(r["wer_English"]),
+            pct(r["wer_German"]),
+            pct(r["language_accuracy"]),
             f"{r['wer'] / base:.2f}" if base else "-",
             teacher_forced("random", name),
             teacher_forced("realistic", name),
         ]
         for name, r in results.items()
     ]
+    groups = sorted(results["fp32"]["voice_groups"])
+    voice_rows = [
+        [
+            g,
+            results["fp32"]["voice_groups"][g]["clips"],
+            *(pct(r["voice_groups"][g]["wer"]) for r in results.values()),
+        ]
+        for g in groups
+    ]
     machine = cpu()
     print(f"held-out set: {len(records)} clips, {checkpoint}; {machine['model']} ({machine['level']})")
     print(table(headers, rows))
+    print("\nWER by unseen voice (all clips with speech)")
+    print(table(["voice", "clips", *results], voice_rows))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     record = {"clips": len(records), "cpu": machine, "results": results, "synthetic": synthetic}
     args.out.write_text(json.dumps(record, indent=2, ensure_ascii=False))

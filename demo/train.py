@@ -27,7 +27,7 @@ import random
 import shutil
 import subprocess
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
@@ -54,7 +54,7 @@ from qwen_asr_edge.export.write import render_prompt
 from qwen_asr_edge.runtime.bundle import staged
 
 from . import CHECKPOINT
-from .data import Clip, TrainSet, plan, read_test_set, test_set, train_set
+from .data import NO_SPEECH, Clip, Sizes, TrainSet, plan, read_test_set, test_set, train_set
 
 IGNORE = -100
 
@@ -62,8 +62,8 @@ IGNORE = -100
 @dataclass(frozen=True)
 class Recipe:
     seed: int = 0
-    train_per_language: int = 4000
-    test_per_language: int = 100
+    train: Sizes = field(default_factory=lambda: Sizes(template=2500, open=5000, multi=600, non_speech=1200))
+    test: Sizes = field(default_factory=lambda: Sizes(template=100, open=100, multi=15, non_speech=60))
     bpe_size: int = 768  # base vocabulary: 256 bytes + merges; the special tokens follow
     # Model: ~1.4 M parameters, about 8 MB as a bf16 checkpoint plus an fp32 bundle.
     audio_layers: int = 3
@@ -78,7 +78,7 @@ class Recipe:
     text_ffn: int = 384
     # Optimisation
     steps: int = 7000
-    batch_size: int = 24
+    batch_frames: int = 9000  # mel frames per batch, padding included (90 s of audio)
     lr: float = 2e-3
     warmup: int = 300
     weight_decay: float = 0.01
@@ -87,7 +87,14 @@ class Recipe:
     eval_every: int = 500
 
 
-SMOKE = Recipe(train_per_language=16, test_per_language=3, steps=8, batch_size=8, warmup=2, eval_every=4)
+SMOKE = Recipe(
+    train=Sizes(template=8, open=8, multi=2, non_speech=4),
+    test=Sizes(template=2, open=2, multi=1, non_speech=2),
+    steps=8,
+    batch_frames=3000,
+    warmup=2,
+    eval_every=4,
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -118,7 +125,8 @@ def shape_of(recipe: Recipe, vocab_size: int) -> Shape:
 def write_layout(folder: Path, recipe: Recipe, transcripts: list[str]) -> CheckpointConfig:
     """Everything of the checkpoint but its weights: tokenizer, config, side files."""
     folder.mkdir(parents=True, exist_ok=True)
-    corpus = [*transcripts, *(f"language {lang}" for lang in ("English", "German")), "system user assistant"]
+    languages = ("English", "German", NO_SPEECH)
+    corpus = [*transcripts, *(f"language {lang}" for lang in languages), "system user assistant"]
     vocab, merges = train_bpe(corpus, recipe.bpe_size)
     write_vocab(folder, vocab, merges)
     n_ids = len(vocab) + len(ADDED_TOKENS)
@@ -248,17 +256,30 @@ def losses(model: DemoModel, batcher: Batcher, feats, lens, texts, languages):
     return ce, ctc, accuracy
 
 
-def _batches(lengths: list[int], size: int, rng: random.Random) -> list[list[int]]:
-    """Clips of similar length together (little padding), batches in random order."""
+def _batches(lengths: list[int], frames: int, rng: random.Random) -> list[list[int]]:
+    """Clips of similar length together (little padding), as many as fit ``frames`` padded mel
+    frames (a 1 s clip shares a batch with 30 others, a 30 s one with 2), batches in random order."""
     order = sorted(range(len(lengths)), key=lambda i: (lengths[i], rng.random()))
-    batches = [order[i : i + size] for i in range(0, len(order), size)]
+    batches: list[list[int]] = [[]]
+    for i in order:  # ascending, so the newest clip is the longest of its batch
+        if batches[-1] and (len(batches[-1]) + 1) * lengths[i] > frames:
+            batches.append([])
+        batches[-1].append(i)
     rng.shuffle(batches)
     return batches
 
 
 def train(
-    model: DemoModel, batcher: Batcher, data: TrainSet, recipe: Recipe, held_out: TrainSet, log
+    model: DemoModel,
+    batcher: Batcher,
+    data: TrainSet,
+    recipe: Recipe,
+    held_out: TrainSet,
+    log,
+    minutes: float | None = None,
 ) -> dict:
+    """Train for ``recipe.steps`` steps (or until ``minutes`` have passed: the sweep's budget);
+    returns the history of held-out teacher-forced scores."""
     gen = torch.Generator().manual_seed(recipe.seed)
     rng = random.Random(recipe.seed)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "embed" not in n]
@@ -283,7 +304,7 @@ def train(
     model.train()
     for step in range(recipe.steps):
         if not queue:
-            queue = _batches(lengths, recipe.batch_size, rng)
+            queue = _batches(lengths, recipe.batch_frames, rng)
         idx = queue.pop()
         feats, lens = _pad_features([data.features[i] for i in idx])
         if recipe.spec_augment:
@@ -297,7 +318,8 @@ def train(
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
-        if (step + 1) % recipe.eval_every == 0 or step + 1 == recipe.steps:
+        out_of_time = minutes is not None and time.time() - start > minutes * 60
+        if (step + 1) % recipe.eval_every == 0 or step + 1 == recipe.steps or out_of_time:
             held = evaluate_teacher_forced(model, batcher, held_out)
             elapsed = time.time() - start
             record = {
@@ -310,7 +332,9 @@ def train(
             }
             history.append(record)
             log(json.dumps(record))
-    return {"history": history, "train_minutes": round((time.time() - start) / 60, 2)}
+        if out_of_time:
+            break
+    return {"steps": step + 1, "history": history, "train_minutes": round((time.time() - start) / 60, 2)}
 
 
 @torch.no_grad()
@@ -328,47 +352,6 @@ def evaluate_teacher_forced(model: DemoModel, batcher: Batcher, held_out: TrainS
         accs.append(acc.item())
     model.train()
     return {"held_out_ce": round(float(np.mean(ces)), 4), "held_out_acc": round(float(np.mean(accs)), 4)}
-
-
-# ---------------------------------------------------------------------------------------------
-# Scoring through the runtime
-
-
-def score(bundle: Path, records: list[dict]) -> tuple[dict, list]:
-    """WER (jiwer, case and punctuation removed) and language-ID accuracy of a bundle on held-out
-    clips, transcribed by the runtime from their WAV files; also returns the transcripts.
-
-    One clip per call, so that bundles quantized with the legacy dynamic ``MatMulInteger`` op
-    (one activation scale over the whole padded batch: a clip's transcript depends on its
-    neighbours) score as today's batch-invariant ones do."""
-    import jiwer
-
-    from qwen_asr_edge.runtime import Transcriber
-
-    transcriber = Transcriber(bundle)
-    hyps = [transcriber.transcribe(r["audio"]) for r in records]
-    normalize = jiwer.Compose(
-        [jiwer.ToLowerCase(), jiwer.RemovePunctuation(), jiwer.RemoveMultipleSpaces(), jiwer.Strip()]
-    )
-    refs = [normalize(r["text"]) for r in records]
-    outs = [normalize(h.text) or "<empty>" for h in hyps]
-    result = {
-        "clips": len(records),
-        "wer": round(jiwer.wer(refs, outs), 4),
-        "cer": round(jiwer.cer(refs, outs), 4),
-        "language_accuracy": round(
-            float(np.mean([h.language == r["language"] for h, r in zip(hyps, records, strict=True)])), 4
-        ),
-        "exact": round(float(np.mean([h.text == r["text"] for h, r in zip(hyps, records, strict=True)])), 4),
-    }
-    for lang in sorted({r["language"] for r in records}):
-        pick = [i for i, r in enumerate(records) if r["language"] == lang]
-        result[f"wer_{lang}"] = round(jiwer.wer([refs[i] for i in pick], [outs[i] for i in pick]), 4)
-    result["samples"] = [
-        {"ref": r["text"], "hyp": h.text, "language": h.language, "voice": r["voice"]}
-        for r, h in list(zip(records, hyps, strict=True))[:6]
-    ]
-    return result, hyps
 
 
 # ---------------------------------------------------------------------------------------------
@@ -404,18 +387,37 @@ def _held_out_features(records: list[dict]) -> TrainSet:
     return TrainSet(feats, [r["text"] for r in records], [r["language"] for r in records])
 
 
-def build(out: Path, recipe: Recipe, work: Path, log=print) -> dict:
-    torch.manual_seed(recipe.seed)
-    random.seed(recipe.seed)
-    np.random.seed(recipe.seed)
+def _data(recipe: Recipe, work: Path, log) -> tuple[list[Clip], list[Clip], TrainSet, list[dict], float]:
     t0 = time.time()
-    train_clips, test_clips = plan(recipe.train_per_language, recipe.test_per_language, recipe.seed)
+    train_clips, test_clips = plan(recipe.train, recipe.test, recipe.seed)
     data = train_set(train_clips, work, log)
-    test_folder = test_set(test_clips, work, log)
-    records = read_test_set(test_folder)
-    data_minutes = round((time.time() - t0) / 60, 2)
-    log(f"data: {len(data.texts)} training clips, {len(records)} held-out clips ({data_minutes} min)")
+    records = read_test_set(test_set(test_clips, work, log))
+    minutes = round((time.time() - t0) / 60, 2)
+    log(f"data: {len(data.texts)} training clips, {len(records)} held-out clips ({minutes} min)")
+    return train_clips, test_clips, data, records, minutes
 
+
+def _seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+
+
+# The int8 bundle ships when it is this small and its held-out WER is within this of fp32's.
+SHIP_INT8_MAX_MB = 10.0
+SHIP_INT8_MAX_WER_LOSS = 0.005
+
+
+def build(out: Path, recipe: Recipe, work: Path, log=print) -> dict:
+    from qwen_asr_edge.export.build import build_bundle
+    from qwen_asr_edge.quant.quantize import quantize_bundle
+    from qwen_asr_edge.quant.recipes import get_recipe
+
+    from .scoring import score
+
+    _seed_everything(recipe.seed)
+    t0 = time.time()
+    train_clips, test_clips, data, records, data_minutes = _data(recipe, work, log)
     with staged(out) as tmp:
         ckpt = tmp / "checkpoint"
         cfg = write_layout(ckpt, recipe, data.texts)
@@ -426,23 +428,37 @@ def build(out: Path, recipe: Recipe, work: Path, log=print) -> dict:
         report = train(model, batcher, data, recipe, _held_out_features(records), log)
         save_file(model.checkpoint_weights(), str(ckpt / "model.safetensors"), metadata={"format": "pt"})
 
-        from qwen_asr_edge.export.build import build_bundle
-
-        build_bundle(ckpt, tmp / "bundle")
-        result, hyps = score(tmp / "bundle", records)
-        log(f"held-out: WER {result['wer']:.2%}, language ID {result['language_accuracy']:.1%}")
-        _copy_examples(records, hyps, tmp / "examples")
+        # fp32 and int8 are both scored; the int8 one ships if it is small and as good.
+        bundles = {"fp32": build_bundle(ckpt, work / "bundles" / "fp32", overwrite=True)[0]}
+        bundles["int8"] = quantize_bundle(bundles["fp32"], work / "bundles" / "int8", get_recipe("int8"),
+                                          overwrite=True)[0]  # fmt: skip
+        scores, results = {}, {}
+        for name, path in bundles.items():
+            scores[name], results[name] = score(path, records)
+            scores[name]["size_mb"] = round(sum(f.stat().st_size for f in path.iterdir()) / 1e6, 2)
+            log(f"held-out {name}: WER {scores[name]['wer']:.2%} ({scores[name]['size_mb']} MB)")
+        small = scores["int8"]["size_mb"] <= SHIP_INT8_MAX_MB
+        shipped = (
+            "int8"
+            if small and scores["int8"]["wer"] <= scores["fp32"]["wer"] + SHIP_INT8_MAX_WER_LOSS
+            else "fp32"
+        )
+        shutil.copytree(bundles[shipped], tmp / "bundle")
+        _copy_examples(records, results[shipped], tmp / "examples")
         recipe_json = {
             "recipe": asdict(recipe),
             "parameters": n_params,
             "data": {
                 "train_clips": len(train_clips),
                 "held_out_clips": len(test_clips),
+                "train_hours": round(sum(f.shape[1] for f in data.features) / 100 / 3600, 2),
                 "voices": _voice_counts(train_clips, test_clips),
                 "minutes": data_minutes,
             },
             "training": report,
-            "held_out": result,
+            "shipped": shipped,
+            "held_out": scores[shipped],
+            "held_out_by_bundle": {k: {m: v[m] for m in ("wer", "size_mb")} for k, v in scores.items()},
             "total_minutes": round((time.time() - t0) / 60, 2),
             "versions": _versions(),
         }
@@ -456,13 +472,17 @@ def _voice_counts(train: list[Clip], test: list[Clip]) -> dict:
     return {"train": sorted({c.voice for c in train}), "held_out": sorted({c.voice for c in test})}
 
 
-def _copy_examples(records: list[dict], hyps: list, folder: Path) -> None:
-    """For the README and the tests: of each language the first held-out clip that the bundle
-    transcribes exactly (the first clip if none is)."""
+def _copy_examples(records: list[dict], results: list, folder: Path) -> None:
+    """For the README and the tests: of each language the first held-out open-vocabulary clip
+    that the bundle transcribes exactly (the first such clip if none is)."""
     folder.mkdir()
     index = []
     for lang, name in (("English", "english.wav"), ("German", "german.wav")):
-        mine = [(r, h) for r, h in zip(records, hyps, strict=True) if r["language"] == lang]
+        mine = [
+            (r, h)
+            for r, h in zip(records, results, strict=True)
+            if r["language"] == lang and r["kind"] == "open"
+        ]
         record = next((r for r, h in mine if h.text == r["text"]), mine[0][0])
         shutil.copyfile(record["audio"], folder / name)
         index.append({"audio": name, "language": lang, "text": record["text"], "voice": record["voice"]})

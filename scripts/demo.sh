@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Set up (idempotent), then the main job: transcribe the bundled example recordings (held-out
 # synthetic English and German speech) with the built-in demo model, offline, as text and as
-# JSON, next to what they say. A real model works the same way with `--model Qwen/Qwen3-ASR-0.6B`
-# (exported on first use and cached; the network is needed once) or `--bundle DIR`.
-# It needs only the runtime and onnxruntime, in their own small .venv-demo (no torch, no test tools).
+# JSON, next to what they say; then a sentence you type is spoken by espeak-ng, in a voice the
+# model never heard in training, and transcribed, so you hear it take in new speech.
+#   scripts/demo.sh ["your sentence" [German]]   (no sentence: asked for, or an example if stdin is no terminal)
+# A real model works the same way with `--model Qwen/Qwen3-ASR-0.6B` (exported on first use and
+# cached; the network is needed once) or `--bundle DIR`. It needs only the runtime and onnxruntime,
+# in their own small .venv-demo (no torch, no test tools), and espeak-ng for the typed sentence.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --runtime
@@ -12,3 +15,27 @@ examples=runtime/assets/demo/examples
 .venv-demo/bin/qwen-asr-edge transcribe "$examples/german.wav" --format json
 echo "--- what the examples say (examples.json):"
 .venv-demo/bin/python -c "import json; [print(e['audio'] + ': ' + e['text']) for e in json.load(open('$examples/examples.json'))]"
+
+sentence=${1:-}
+language=${2:-English}
+if [ -z "$sentence" ] && [ -t 0 ]; then
+  read -r -p "--- type a sentence for the demo model to hear (English; Enter for an example): " sentence
+fi
+case "$language" in
+  German | german | de) voice=de+f3 ;;  # held-out variants (demo/speech.py): never heard in training
+  *) voice=en-gb-scotland+f3 ;;
+esac
+if [ -z "$sentence" ]; then
+  [ "$voice" = de+f3 ] && sentence="Kannst du mir bitte morgen früh das Buch bringen?" \
+    || sentence="Could you please send me the photos from our holiday?"
+fi
+if ! command -v espeak-ng >/dev/null; then
+  echo "--- espeak-ng is not installed (apt-get install espeak-ng), so no typed sentence to hear" >&2
+  exit 0
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+espeak-ng -v "$voice" -w "$tmp/typed.wav" "$sentence"
+echo "--- espeak-ng ($voice) says: $sentence"
+echo "--- the demo model hears:"
+.venv-demo/bin/qwen-asr-edge transcribe "$tmp/typed.wav" --format text

