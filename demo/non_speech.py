@@ -28,8 +28,8 @@ def _coloured_noise(n: int, rng: np.random.Generator, exponent: float) -> np.nda
     return noise / (np.std(noise) + 1e-12)
 
 
-def _note(freq: float, seconds: float, rng: np.random.Generator) -> np.ndarray:
-    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+def _note(freq: float, samples: int, rng: np.random.Generator) -> np.ndarray:
+    t = np.arange(samples) / SAMPLE_RATE
     harmonics = rng.uniform(0.0, 0.6, size=4) ** np.arange(1, 5)
     tone = sum(a * np.sin(2 * np.pi * freq * (k + 1) * t) for k, a in enumerate([1.0, *harmonics[:3]]))
     attack = min(len(t), int(0.02 * SAMPLE_RATE))
@@ -48,7 +48,7 @@ def _music(n: int, rng: np.random.Generator) -> np.ndarray:
         length = int(beat * SAMPLE_RATE * rng.choice([1, 1, 2, 4]))
         steps = rng.choice(scale, size=rng.choice([1, 1, 3]))  # a note or a chord
         for step in steps:
-            note = _note(base * 2 ** (step / 12), length / SAMPLE_RATE, rng)
+            note = _note(base * 2 ** (step / 12), length, rng)
             out[pos : pos + length] += note[: n - pos]
         pos += length
     return out

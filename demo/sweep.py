@@ -1,7 +1,7 @@
 """The sweep that chose the demo model's size: each candidate trains on the same data for the same
 wall-clock budget, then its fp32 export is scored through the runtime on the held-out set.
 
-    python -m demo.sweep [--minutes 8] [--candidates small,medium,large] [--out FILE]
+    python -m demo.sweep [--minutes 6] [--candidates small,medium,large] [--out FILE]
 
 Same budget, not same steps, because the question is what two cores make best of their time; a
 short budget favours small models, so the chosen one is the largest whose score is already ahead.
@@ -74,7 +74,7 @@ def run(name: str, minutes: float, work: Path, log=print) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m demo.sweep", description=__doc__.split("\n")[0])
-    p.add_argument("--minutes", type=float, default=8.0, help="training budget per candidate")
+    p.add_argument("--minutes", type=float, default=6.0, help="training budget per candidate")
     p.add_argument("--candidates", default=",".join(CANDIDATES))
     p.add_argument("--work", type=Path, default=Path(".cache/demo-train"))
     p.add_argument("--out", type=Path, default=RESULTS)
