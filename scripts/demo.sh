@@ -7,14 +7,16 @@
 # A real model works the same way with `--model Qwen/Qwen3-ASR-0.6B` (exported on first use and
 # cached; the network is needed once) or `--bundle DIR`. It needs only the runtime and onnxruntime,
 # in their own small .venv-demo (no torch, no test tools), and espeak-ng for the typed sentence.
+# (Tests run it with DEMO_VENV=.venv DEMO_SETUP=0: the tests' environment, set up already.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh --runtime
+venv=${DEMO_VENV:-.venv-demo}
+[ "${DEMO_SETUP:-1}" = 0 ] || scripts/setup.sh --runtime
 examples=runtime/assets/demo/examples
-.venv-demo/bin/qwen-asr-edge transcribe "$examples/english.wav" "$examples/german.wav"
-.venv-demo/bin/qwen-asr-edge transcribe "$examples/german.wav" --format json
+"$venv/bin/qwen-asr-edge" transcribe "$examples/english.wav" "$examples/german.wav"
+"$venv/bin/qwen-asr-edge" transcribe "$examples/german.wav" --format json
 echo "--- what the examples say (examples.json):"
-.venv-demo/bin/python -c "import json; [print(e['audio'] + ': ' + e['text']) for e in json.load(open('$examples/examples.json'))]"
+"$venv/bin/python" -c "import json; [print(e['audio'] + ': ' + e['text']) for e in json.load(open('$examples/examples.json'))]"
 
 sentence=${1:-}
 language=${2:-English}
@@ -38,4 +40,4 @@ trap 'rm -rf "$tmp"' EXIT
 espeak-ng -v "$voice" -w "$tmp/typed.wav" "$sentence"
 echo "--- espeak-ng ($voice) says: $sentence"
 echo "--- the demo model hears:"
-.venv-demo/bin/qwen-asr-edge transcribe "$tmp/typed.wav" --format text
+"$venv/bin/qwen-asr-edge" transcribe "$tmp/typed.wav" --format txt

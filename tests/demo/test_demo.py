@@ -259,3 +259,28 @@ def test_cache_keys():
     assert cache_key("Qwen/Qwen3-ASR-0.6B") == "Qwen--Qwen3-ASR-0.6B"
     a, b = cache_key("/tmp/x/model"), cache_key("/tmp/y/model")
     assert a.startswith("model-") and a != b
+
+
+@pytest.mark.parametrize(("sentence", "language"), [("Please read me the news from today.", "English"),
+                                                    ("Wo ist der nächste Bahnhof?", "German")])  # fmt: skip
+def test_demo_script_speaks_and_transcribes_a_typed_sentence(sentence, language):
+    """scripts/demo.sh, past its set-up: the examples, then a sentence given on the command line,
+    spoken by espeak-ng in a held-out voice and transcribed by the demo model."""
+    import shutil
+    import subprocess
+    import sys
+
+    require(shutil.which("espeak-ng") is not None, "espeak-ng")
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "DEMO_SETUP": "0", "DEMO_VENV": str(Path(sys.executable).parent.parent)}
+    command = ["bash", str(root / "scripts" / "demo.sh"), sentence, language]
+    result = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for example in demo_examples():
+        assert example["text"] in out
+    voice = "de+f3" if language == "German" else "en-gb-scotland+f3"
+    _, heard = out.split(f"--- espeak-ng ({voice}) says: {sentence}\n--- the demo model hears:\n")
+    assert heard.strip() and "\n" not in heard.strip()  # one line of text
