@@ -49,10 +49,11 @@ def run(name: str, minutes: float, work: Path, log=print) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = Path(tmp) / "checkpoint"
         cfg = write_layout(ckpt, recipe, data.texts)
-        model = DemoModel(cfg)
+        batcher = Batcher(ckpt, cfg, recipe.ctc_units, data.texts)
+        model = DemoModel(cfg, batcher.ctc_classes, recipe.encoder_attention)
         n_params = sum(p.numel() for n, p in model.named_parameters() if not n.startswith("ctc."))
         log(f"{name}: {n_params / 1e6:.2f} M parameters")
-        report = train(model, Batcher(ckpt, cfg), data, recipe, _held_out_features(records), log, minutes)
+        report = train(model, batcher, data, recipe, _held_out_features(records), log, minutes)
         save_file(model.checkpoint_weights(), str(ckpt / "model.safetensors"), metadata={"format": "pt"})
         bundle, _ = build_bundle(ckpt, Path(tmp) / "bundle")
         t = time.time()

@@ -98,3 +98,19 @@ def test_music_notes_of_any_length_fit_their_slot():
     round-tripped through the sample rate), which broke the synthesis of a whole data set."""
     for i in range(300):  # seeds 146, 154, 227, ... of these failed before
         assert render_non_speech("music", 3.0, seed=f"m-{i}").shape == (3 * SAMPLE_RATE,)
+
+
+def test_ctc_targets_are_tokens_or_characters(tmp_path):
+    from demo.train import Batcher, Recipe, write_layout
+
+    texts = ["Set a timer for 15 minutes.", "Öffne das Fenster, bitte!", "It's late."]
+    cfg = write_layout(tmp_path, Recipe(), texts)
+    chars = Batcher(tmp_path, cfg, "characters", texts)
+    spelled = {i: c for c, i in chars.chars.items()}
+    assert "".join(spelled[i] for i in chars.ctc_target("Öffne,  it's 15!")) == "öffne it's 15"
+    assert chars.blank == chars.ctc_classes == len(chars.chars) < 40
+    tokens = Batcher(tmp_path, cfg)
+    assert tokens.ctc_target("Set a timer") == tokens.tok.encode("Set a timer", add_special_tokens=False).ids
+    assert tokens.blank == tokens.ctc_classes == cfg.text.vocab_size
+    with pytest.raises(ValueError, match="ctc_units"):
+        Batcher(tmp_path, cfg, "phones")
