@@ -33,6 +33,8 @@ CANDIDATES: dict[str, dict] = {
     "medium": dict(audio_layers=4, audio_dim=192, audio_ffn=768, text_layers=3, text_dim=192, text_ffn=576),
     "large": dict(audio_layers=6, audio_dim=256, audio_ffn=1024, text_layers=4, text_dim=256, text_ffn=768),
 }
+# The recipe's medium model with its CTC head spelling characters instead of BPE tokens.
+CANDIDATES["medium-chars"] = {**CANDIDATES["medium"], "ctc_units": "characters"}
 RESULTS = Path(__file__).resolve().parent.parent / "bench" / "results" / "demo-sweep.json"
 
 
@@ -76,7 +78,7 @@ def run(name: str, minutes: float, work: Path, log=print) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m demo.sweep", description=__doc__.split("\n")[0])
     p.add_argument("--minutes", type=float, default=6.0, help="training budget per candidate")
-    p.add_argument("--candidates", default=",".join(CANDIDATES))
+    p.add_argument("--candidates", default="small,medium,large")
     p.add_argument("--work", type=Path, default=Path(".cache/demo-train"))
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)

@@ -70,18 +70,6 @@ def test_demo_checkpoint_keeps_its_special_tokens_at_its_own_ids():
     assert recipe["recipe"]["seed"] == 0
 
 
-def test_demo_model_recorded_scores_meet_its_card():
-    """What the shipped model scored on held-out clips when it was trained (recipe.json; the
-    README's card and bench.accuracy measure it again): the aims of issue 17."""
-    held_out = json.loads((CHECKPOINT / "recipe.json").read_text())["held_out"]
-    kinds = held_out["kinds"]
-    assert kinds["template"]["wer"] < 0.05
-    assert kinds["open"]["wer"] < 0.25
-    assert kinds["multi"]["wer"] < 0.25
-    assert kinds["non-speech"]["empty_rate"] >= 0.95
-    assert held_out["language_accuracy"] >= 0.95
-
-
 def test_demo_model_is_small():
     size = sum(f.stat().st_size for d in (CHECKPOINT, demo_bundle()) for f in d.iterdir())
     assert size < 10.5e6, f"{size / 1e6:.1f} MB"
