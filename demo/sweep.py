@@ -35,6 +35,8 @@ CANDIDATES: dict[str, dict] = {
 }
 # The recipe's medium model with its CTC head spelling characters instead of BPE tokens.
 CANDIDATES["medium-chars"] = {**CANDIDATES["medium"], "ctc_units": "characters"}
+# ... and with its first pass over the data shortest clips first.
+CANDIDATES["medium-chars-sorted"] = {**CANDIDATES["medium-chars"], "shortest_first": True}
 RESULTS = Path(__file__).resolve().parent.parent / "bench" / "results" / "demo-sweep.json"
 
 

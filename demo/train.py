@@ -90,6 +90,8 @@ class Recipe:
     # real model was trained); "full" (over the whole clip) differs from that beyond 8 s, which
     # only the multi-sentence clips reach. The shipped model was trained with "full".
     encoder_attention: str = "full"
+    # The first pass over the data shortest clips first (SortaGrad), the later ones shuffled.
+    shortest_first: bool = False
     spec_augment: bool = True
     eval_every: int = 700
 
@@ -273,15 +275,21 @@ def losses(model: DemoModel, batcher: Batcher, feats, lens, texts, languages):
     return ce, ctc, accuracy
 
 
-def _batches(lengths: list[int], frames: int, rng: random.Random) -> list[list[int]]:
+def _batches(
+    lengths: list[int], frames: int, rng: random.Random, shortest_first: bool = False
+) -> list[list[int]]:
     """Clips of similar length together (little padding), as many as fit ``frames`` padded mel
-    frames (a 1 s clip shares a batch with 30 others, a 30 s one with 2), batches in random order."""
+    frames (a 1 s clip shares a batch with 30 others, a 30 s one with 2), batches in random order,
+    or with ``shortest_first`` in order of length (SortaGrad, DeepSpeech 2: alignment starts on
+    short clips). Returned as a stack: the trainer pops from the end."""
     order = sorted(range(len(lengths)), key=lambda i: (lengths[i], rng.random()))
     batches: list[list[int]] = [[]]
     for i in order:  # ascending, so the newest clip is the longest of its batch
         if batches[-1] and (len(batches[-1]) + 1) * lengths[i] > frames:
             batches.append([])
         batches[-1].append(i)
+    if shortest_first:
+        return batches[::-1]
     rng.shuffle(batches)
     return batches
 
@@ -316,12 +324,14 @@ def train(
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     lengths = [f.shape[1] for f in data.features]
     queue: list[list[int]] = []
+    epoch = 0
     history = []
     start = time.time()
     model.train()
     for step in range(recipe.steps):
         if not queue:
-            queue = _batches(lengths, recipe.batch_frames, rng)
+            queue = _batches(lengths, recipe.batch_frames, rng, recipe.shortest_first and epoch == 0)
+            epoch += 1
         idx = queue.pop()
         feats, lens = _pad_features([data.features[i] for i in idx])
         if recipe.spec_augment:

@@ -91,6 +91,10 @@ def test_batches_fill_a_frame_budget_and_keep_every_clip_once():
     for b in batches:
         assert len(b) == 1 or len(b) * max(lengths[i] for i in b) <= 9000
     assert max(len(b) for b in batches) > 20  # short clips share a batch with many
+    ordered = _batches(lengths, 9000, random.Random(1), shortest_first=True)
+    assert sorted(map(sorted, ordered)) == sorted(map(sorted, batches))  # the same batches
+    longest = [max(lengths[i] for i in b) for b in reversed(ordered)]  # popped from the end
+    assert longest == sorted(longest)
 
 
 def test_music_notes_of_any_length_fit_their_slot():
