@@ -250,7 +250,8 @@ def test_cache_keys():
 
 
 @pytest.mark.parametrize(("sentence", "language"), [("Please read me the news from today.", "English"),
-                                                    ("Wo ist der nächste Bahnhof?", "German")])  # fmt: skip
+                                                    ("Wo ist der nächste Bahnhof?", "German"),
+                                                    ("-v --help, said a user", "en")])  # fmt: skip
 def test_demo_script_speaks_and_transcribes_a_typed_sentence(sentence, language):
     """scripts/demo.sh, past its set-up: the examples, then a sentence given on the command line,
     spoken by espeak-ng in a held-out voice and transcribed by the demo model."""
@@ -269,6 +270,22 @@ def test_demo_script_speaks_and_transcribes_a_typed_sentence(sentence, language)
     out = result.stdout
     for example in demo_examples():
         assert example["text"] in out
-    voice = "de+f3" if language == "German" else "en-gb-scotland+f3"
+    voice = "de+f3" if language == "German" else "en-gb-scotland+f3"  # a leading "-" is text, not an option
     _, heard = out.split(f"--- espeak-ng ({voice}) says: {sentence}\n--- the demo model hears:\n")
     assert heard.strip() and "\n" not in heard.strip()  # one line of text
+
+
+def test_demo_script_refuses_a_language_it_does_not_know_before_any_work():
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "DEMO_SETUP": "0", "DEMO_VENV": "/nonexistent"}
+    command = ["bash", str(root / "scripts" / "demo.sh"), "Bonjour.", "French"]
+    result = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+    )
+    assert result.returncode == 2 and result.stdout == ""
+    assert (
+        result.stderr
+        == "demo.sh: the language is English or German, not 'French' (the demo model knows those two)\n"
+    )
