@@ -102,10 +102,17 @@ class Recipe:
 SMOKE = Recipe(
     train=Sizes(template=8, open=8, multi=2, non_speech=4),
     test=Sizes(template=2, open=2, multi=1, non_speech=2),
-    steps=8,
+    # The sweep's small model: the smoke checks the path, not the size, in a minute.
+    audio_layers=3,
+    audio_dim=128,
+    audio_ffn=512,
+    text_layers=3,
+    text_dim=128,
+    text_ffn=384,
+    steps=16,
     batch_frames=3000,
     warmup=2,
-    eval_every=4,
+    eval_every=8,
 )
 
 
