@@ -169,9 +169,14 @@ def _mel() -> LogMel:
     return LogMel(MelSpec())
 
 
+def features_of(audio: np.ndarray) -> np.ndarray:
+    """Log-mel features of 16 kHz samples as the model sees them: (n_mels, frames) float16."""
+    return _mel()(audio).astype(np.float16)
+
+
 def _features(clip: Clip) -> tuple[np.ndarray, str]:
     audio, text = _audio(clip)
-    return _mel()(audio).astype(np.float16), text
+    return features_of(audio), text
 
 
 def _fingerprint(clips: Iterable[Clip]) -> str:

@@ -17,16 +17,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from .train import (
-    Batcher,
-    DemoModel,
-    Recipe,
-    _data,
-    _held_out_features,
-    _seed_everything,
-    train,
-    write_layout,
-)
+from .train import Recipe, _data, _seed_everything, train_checkpoint
 
 CANDIDATES: dict[str, dict] = {
     "small": dict(audio_layers=3, audio_dim=128, audio_ffn=512, text_layers=3, text_dim=128, text_ffn=384),
@@ -41,8 +32,6 @@ RESULTS = Path(__file__).resolve().parent.parent / "bench" / "results" / "demo-s
 
 
 def run(name: str, minutes: float, work: Path, log=print) -> dict:
-    from safetensors.torch import save_file
-
     from qwen_asr_edge.export.build import build_bundle
 
     from .scoring import score
@@ -50,15 +39,10 @@ def run(name: str, minutes: float, work: Path, log=print) -> dict:
     recipe = replace(Recipe(), **CANDIDATES[name])
     _seed_everything(recipe.seed)
     _, _, data, records, _ = _data(recipe, work, log)
+    log(f"candidate {name}")
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = Path(tmp) / "checkpoint"
-        cfg = write_layout(ckpt, recipe, data.texts)
-        batcher = Batcher(ckpt, cfg, recipe.ctc_units, data.texts)
-        model = DemoModel(cfg, batcher.ctc_classes, recipe.encoder_attention)
-        n_params = sum(p.numel() for n, p in model.named_parameters() if not n.startswith("ctc."))
-        log(f"{name}: {n_params / 1e6:.2f} M parameters")
-        report = train(model, batcher, data, recipe, _held_out_features(records), log, minutes)
-        save_file(model.checkpoint_weights(), str(ckpt / "model.safetensors"), metadata={"format": "pt"})
+        n_params, report = train_checkpoint(ckpt, recipe, data, records, log, minutes)
         bundle, _ = build_bundle(ckpt, Path(tmp) / "bundle")
         t = time.time()
         result, _ = score(bundle, records)

@@ -57,7 +57,7 @@ from qwen_asr_edge.export.write import render_prompt
 from qwen_asr_edge.runtime.bundle import staged
 
 from . import CHECKPOINT
-from .data import NO_SPEECH, Clip, Sizes, TrainSet, plan, read_test_set, test_set, train_set
+from .data import NO_SPEECH, Clip, Sizes, TrainSet, features_of, plan, read_test_set, test_set, train_set
 
 IGNORE = -100
 
@@ -416,12 +416,23 @@ def _versions() -> dict:
 def _held_out_features(records: list[dict]) -> TrainSet:
     import soundfile as sf
 
-    from qwen_asr_edge.runtime.bundle import MelSpec
-    from qwen_asr_edge.runtime.mel import LogMel
-
-    mel = LogMel(MelSpec())
-    feats = [mel(sf.read(r["audio"], dtype="float32")[0]).astype(np.float16) for r in records]
+    feats = [features_of(sf.read(r["audio"], dtype="float32")[0]) for r in records]
     return TrainSet(feats, [r["text"] for r in records], [r["language"] for r in records])
+
+
+def train_checkpoint(
+    ckpt: Path, recipe: Recipe, data: TrainSet, records: list[dict], log, minutes: float | None = None
+) -> tuple[int, dict]:
+    """Write a trained checkpoint into ``ckpt`` (layout, then weights); returns the parameter
+    count (without the training-only CTC head) and the training report."""
+    cfg = write_layout(ckpt, recipe, data.texts)
+    batcher = Batcher(ckpt, cfg, recipe.ctc_units, data.texts)
+    model = DemoModel(cfg, batcher.ctc_classes, recipe.encoder_attention)
+    n_params = sum(p.numel() for n, p in model.named_parameters() if not n.startswith("ctc."))
+    log(f"model: {n_params / 1e6:.2f} M parameters, vocabulary {cfg.text.vocab_size}")
+    report = train(model, batcher, data, recipe, _held_out_features(records), log, minutes)
+    save_file(model.checkpoint_weights(), str(ckpt / "model.safetensors"), metadata={"format": "pt"})
+    return n_params, report
 
 
 def _data(recipe: Recipe, work: Path, log) -> tuple[list[Clip], list[Clip], TrainSet, list[dict], float]:
@@ -457,13 +468,7 @@ def build(out: Path, recipe: Recipe, work: Path, log=print) -> dict:
     train_clips, test_clips, data, records, data_minutes = _data(recipe, work, log)
     with staged(out) as tmp:
         ckpt = tmp / "checkpoint"
-        cfg = write_layout(ckpt, recipe, data.texts)
-        batcher = Batcher(ckpt, cfg, recipe.ctc_units, data.texts)
-        model = DemoModel(cfg, batcher.ctc_classes, recipe.encoder_attention)
-        n_params = sum(p.numel() for n, p in model.named_parameters() if not n.startswith("ctc."))
-        log(f"model: {n_params / 1e6:.2f} M parameters, vocabulary {cfg.text.vocab_size}")
-        report = train(model, batcher, data, recipe, _held_out_features(records), log)
-        save_file(model.checkpoint_weights(), str(ckpt / "model.safetensors"), metadata={"format": "pt"})
+        n_params, report = train_checkpoint(ckpt, recipe, data, records, log)
 
         # fp32 and int8 are both scored; the int8 one ships if it is small and as good.
         bundles = {"fp32": build_bundle(ckpt, work / "bundles" / "fp32", overwrite=True)[0]}
