@@ -17,17 +17,21 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from .train import Recipe, _data, _seed_everything, train_checkpoint
+from .train import MODEL_SIZES, Recipe, _data, _seed_everything, train_checkpoint
 
+# Each size with the recipe's training options, and the medium model as the first sweep trained
+# it (CTC on BPE tokens at the encoder's frame rate, full attention, shuffled from the start):
+# bench/results/demo-sweep.json holds that sweep's rows.
 CANDIDATES: dict[str, dict] = {
-    "small": dict(audio_layers=3, audio_dim=128, audio_ffn=512, text_layers=3, text_dim=128, text_ffn=384),
-    "medium": dict(audio_layers=4, audio_dim=192, audio_ffn=768, text_layers=3, text_dim=192, text_ffn=576),
-    "large": dict(audio_layers=6, audio_dim=256, audio_ffn=1024, text_layers=4, text_dim=256, text_ffn=768),
+    **MODEL_SIZES,
+    "medium-tokens-full": {
+        **MODEL_SIZES["medium"],
+        "ctc_units": "tokens",
+        "ctc_upsample": 1,
+        "encoder_attention": "full",
+        "shortest_first": False,
+    },
 }
-# The recipe's medium model with its CTC head spelling characters instead of BPE tokens.
-CANDIDATES["medium-chars"] = {**CANDIDATES["medium"], "ctc_units": "characters"}
-# ... and with its first pass over the data shortest clips first.
-CANDIDATES["medium-chars-sorted"] = {**CANDIDATES["medium-chars"], "shortest_first": True}
 RESULTS = Path(__file__).resolve().parent.parent / "bench" / "results" / "demo-sweep.json"
 
 

@@ -118,3 +118,24 @@ def test_ctc_targets_are_tokens_or_characters(tmp_path):
     assert tokens.blank == tokens.ctc_classes == cfg.text.vocab_size
     with pytest.raises(ValueError, match="ctc_units"):
         Batcher(tmp_path, cfg, "phones")
+
+
+def test_ctc_upsampling_aligns_more_characters_than_encoder_frames(tmp_path):
+    """1 s of audio is 13 encoder frames; a 20-character transcript cannot be aligned to them
+    (CTC's loss is infinite, zeroed in training, so the clip teaches nothing) but can to 3 x 13."""
+    import torch
+
+    from demo.train import SMOKE, Batcher, DemoModel, losses, write_layout
+
+    text = "open the door please"
+    cfg = write_layout(tmp_path, SMOKE, [text])
+    batcher = Batcher(tmp_path, cfg, "characters", [text])
+    feats, lens = torch.randn(1, cfg.audio.num_mel_bins, 100), torch.tensor([100])
+    ctc = {}
+    for upsample in (1, 3):
+        torch.manual_seed(0)
+        model = DemoModel(cfg, batcher.ctc_classes, "windowed", upsample)
+        log_probs = model.ctc_log_probs(model.encoder(feats, lens)[0])
+        assert log_probs.shape == (13 * upsample, 1, batcher.ctc_classes + 1)
+        ctc[upsample] = losses(model, batcher, feats, lens, [text], ["English"])[1].item()
+    assert ctc[1] == 0.0 and 0.0 < ctc[3] < float("inf")
