@@ -16,15 +16,19 @@ def test_speed_benchmark_prints_its_tables(tmp_path):
 
     result = subprocess.run(
         [sys.executable, "-m", "bench.speed", "--shape", "tiny", "--recipes", "fp32,int4",
-         "--repeats", "1", "--tokens", "3", "--no-official", "--work", str(tmp_path)],
+         "--repeats", "1", "--tokens", "3", "--no-official", "--work", str(tmp_path), "--threads", "1,2"],
         capture_output=True, text=True, timeout=900, cwd=ROOT,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
     assert "decode ms/token, context 50 / 500" in out and "| int4 " in out
-    assert "## batching, int4" in out
+    for threads in (1, 2):  # every table at each thread count
+        assert f"## qwen-asr-edge, tiny, random weights, CPU, {threads} threads" in out
+        assert f"## batching, int4, {threads} threads" in out
     saved = json.loads((tmp_path / "speed-tiny.json").read_text())
-    assert saved["ours"]["int4"]["step_ms_500"] > 0 and saved["bandwidth_gbs"] > 0
+    assert set(saved["threads"]) == {"1", "2"}
+    for measured in saved["threads"].values():
+        assert measured["ours"]["int4"]["step_ms_500"] > 0 and measured["bandwidth_gbs"] > 0
     assert saved["cpu"]["level"] and f"({saved['cpu']['level']})" in out  # int8 kernels differ by SIMD level
 
 
