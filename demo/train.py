@@ -80,7 +80,7 @@ class Recipe:
     text_kv_heads: int = 2
     text_ffn: int = 576
     # Optimisation
-    steps: int = 7000  # about 80 minutes on 2 cores, held-out checks included
+    steps: int = 7000  # 91 minutes on 2 cores (2026-11-30), held-out checks included
     batch_frames: int = 9000  # mel frames per batch, padding included (90 s of audio)
     lr: float = 2e-3
     warmup: int = 300
