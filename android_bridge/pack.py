@@ -95,8 +95,8 @@ def pack_bundle(
         ``out``, resolved.
 
     Raises:
-        BundleError: ``bundle`` is missing, altered, a mobile bundle already, or holds a forced
-            aligner only.
+        BundleError: ``bundle`` is missing, altered, a mobile bundle already, holds a forced
+            aligner only, or keeps a KV cache other than float32.
         OutputExistsError: ``out`` exists and ``force`` is False.
         OutputError: ``out`` is, or is inside, ``bundle``, or exists and is not a bundle.
         AudioError: a golden clip that cannot be read, is too short for one frame, or is longer
@@ -118,6 +118,12 @@ def pack_bundle(
     manifest = source.manifest
     if manifest.model.kind != "asr":
         raise BundleError(bundle, "holds a forced aligner only", "android-pack packs ASR bundles")
+    if manifest.kv_cache.dtype != "float32":  # as MobileBundle.kt reads it
+        raise BundleError(
+            bundle,
+            f"keeps its KV cache in {manifest.kv_cache.dtype}; the Android runtime's is float32",
+            "pack a bundle quantized without --kv-cache int8 (and not fp16)",
+        )
     target = check_bundle_output(out, sources=[bundle], overwrite=force)
 
     from qwen_asr_edge.runtime import Transcriber

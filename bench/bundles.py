@@ -65,7 +65,8 @@ def folder(shape: str, realistic: bool = False, vocab_dir: Path | None = None) -
 
 def variant(name: str) -> Recipe:
     """A recipe, or a variant of one for measurement: "int4-b32" (INT4 block size; for int8 the
-    INT8 block size), "int4-head8" (the head in INT8), "int4-headfp32" (the head left fp32)."""
+    INT8 block size), "int4-head8" (the head in INT8), "int4-headfp32" (the head left fp32),
+    "int4-kv8" (an int8 KV cache)."""
     from qwen_asr_edge.quant.recipes import RECIPES, get_recipe
 
     base = max((r for r in RECIPES if name == r or name.startswith(r + "-")), key=len, default=name)
@@ -76,6 +77,8 @@ def variant(name: str) -> Recipe:
             recipe = replace(recipe, block_size=blocks.block_size, int8_block_size=blocks.int8_block_size)
         elif part in ("head8", "headfp32"):
             recipe = replace(recipe, head="int8" if part == "head8" else "fp32")
+        elif part == "kv8":
+            recipe = replace(recipe, kv_cache="int8")
         else:
             raise ValueError(f"unknown recipe variant {name!r}")
     return recipe

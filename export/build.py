@@ -28,6 +28,7 @@ def build_bundle(
     *,
     recipe: str | None = None,
     block_size: int | None = None,
+    kv_cache: str | None = None,
     calibration: Path | None = None,
     aligner: str | None = None,
     encoder_attention: str = "windowed",
@@ -49,6 +50,7 @@ def build_bundle(
         out: the bundle folder to write.
         recipe: a quantization recipe name (``runtime.bundle.RECIPE_NAMES``); None for fp32.
         block_size: INT4 block size for the recipe (default: the recipe's); unused without one.
+        kv_cache: the decoder's KV cache for the recipe, "fp32" (default) or "int8".
         calibration: a folder of audio for GPTQ and the quality report (default: generated
             audio); unused without a recipe.
         aligner: a Qwen3-ForcedAligner checkpoint (folder or hub id) whose graphs join the bundle.
@@ -65,7 +67,7 @@ def build_bundle(
         OutputExistsError: ``out`` exists and ``overwrite`` is False (checked before any work).
         OutputError: ``out`` is empty, is or holds the source, or is not a bundle (see
             ``runtime.bundle.check_bundle_output``).
-        InputError: an unknown recipe or block size, or a bundle source without a recipe.
+        InputError: an unknown recipe, block size or KV cache, or a bundle source without a recipe.
         MissingDependencyError: the ``[export]`` extra (torch, onnx) is not installed.
         CheckpointError: the checkpoint is missing, incomplete or cannot be fetched.
         BundleError: a bundle source that is not an fp32 bundle.
@@ -75,8 +77,10 @@ def build_bundle(
     from_bundle = is_bundle(source)
     if from_bundle and recipe is None:
         raise InputError(f"{source} is already a bundle: name a recipe to quantize it")
-    if recipe is None and (block_size is not None or calibration is not None):
-        raise InputError("--block-size and --calibration apply to a quantization: name a --recipe")
+    if recipe is None and (block_size is not None or kv_cache is not None or calibration is not None):
+        raise InputError(
+            "--block-size, --kv-cache and --calibration apply to a quantization: name a --recipe"
+        )
     if calibration is not None and not Path(calibration).expanduser().is_dir():
         raise InputError(f"{calibration}: no such calibration folder")  # before minutes of export
     try:  # torch and onnx only now, so this module imports without the [export] extra
@@ -88,7 +92,9 @@ def build_bundle(
             from qwen_asr_edge.quant.quantize import quantize_bundle
     except ImportError as e:
         raise MissingDependencyError(f"exporting {source} ({e.name} is missing)", "export") from None
-    chosen = get_recipe(recipe, block_size) if recipe is not None else None  # bad names fail before work
+    chosen = (
+        get_recipe(recipe, block_size, kv_cache) if recipe is not None else None
+    )  # bad names fail before work
     export_options = dict(
         encoder_attention=encoder_attention,
         decoder_attention=decoder_attention,

@@ -65,6 +65,7 @@ def export(args: argparse.Namespace) -> int:
         args.out,
         recipe=args.recipe,
         block_size=args.block_size,
+        kv_cache=args.kv_cache,
         calibration=args.calibration,
         aligner=args.aligner,
         encoder_attention=args.encoder_attention,

@@ -8,7 +8,7 @@ import sys
 from qwen_asr_edge.runtime.console import path_argument, run_command
 from qwen_asr_edge.runtime.errors import MissingDependencyError
 
-from .recipes import RECIPES, get_recipe
+from .recipes import KV_CACHE_TYPES, RECIPES, get_recipe
 
 
 def add_recipe_arguments(p: argparse.ArgumentParser, required: bool) -> None:
@@ -23,6 +23,12 @@ def add_recipe_arguments(p: argparse.ArgumentParser, required: bool) -> None:
         "--block-size",
         type=int,
         help="block size of the narrowest weights: INT4's (default 64), int8's INT8 (128)",
+    )
+    p.add_argument(
+        "--kv-cache",
+        choices=KV_CACHE_TYPES,
+        help="the decoder's KV cache: fp32 (default) or int8, a quarter of the reads per decode step "
+        "(GroupQueryAttention decoders; scales calibrated on --calibration audio)",
     )
     p.add_argument(
         "--calibration",
@@ -57,7 +63,7 @@ def quantize(args: argparse.Namespace) -> int:
         from .quantize import quantize_bundle
     except ImportError as e:
         raise MissingDependencyError(f"quantizing ({e.name} is missing)", "export") from None
-    recipe = get_recipe(args.recipe, args.block_size)
+    recipe = get_recipe(args.recipe, args.block_size, args.kv_cache)
     path, report = quantize_bundle(
         args.bundle, args.out, recipe, calibration=args.calibration, overwrite=args.force
     )

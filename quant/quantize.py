@@ -12,6 +12,7 @@ import numpy as np
 
 from qwen_asr_edge.runtime.audio import audio_files, load_audio
 from qwen_asr_edge.runtime.bundle import (
+    GraphSpec,
     check_bundle_output,
     file_entries,
     load_bundle,
@@ -21,7 +22,8 @@ from qwen_asr_edge.runtime.bundle import (
 from qwen_asr_edge.runtime.decoding import prefill_feeds
 from qwen_asr_edge.runtime.errors import BundleError, InputError
 
-from . import quality
+from . import graphs as graph_io
+from . import kv_cache, quality
 from .graphs import quantize_graph
 from .recipes import Recipe
 
@@ -69,6 +71,15 @@ class _DecoderCalibration:
         return Reader()
 
 
+def _retype_cache(spec: GraphSpec, dtype: str) -> GraphSpec:
+    """The decoder's graph spec with its KV cache inputs and outputs of ``dtype``."""
+    retyped = [
+        dataclasses.replace(t, dtype=dtype) if t.name.startswith(("past_", "present.")) else t
+        for t in spec.inputs + spec.outputs
+    ]
+    return dataclasses.replace(spec, inputs=retyped[: len(spec.inputs)], outputs=retyped[len(spec.inputs) :])
+
+
 def quantize_bundle(
     source: str | Path,
     out: str | Path,
@@ -85,31 +96,38 @@ def quantize_bundle(
             f"is already quantized (recipe {manifest.recipe})",
             "quantize the fp32 bundle that `qwen-asr-edge export` wrote",
         )
+    int8_kv = recipe.kv_cache == "int8" and "decoder" in manifest.graphs
+    if int8_kv and manifest.decoder.attention != "gqa":
+        raise InputError(
+            f"{bundle.path}: an int8 KV cache needs the GroupQueryAttention decoder, not "
+            f"{manifest.decoder.attention!r}"
+        )
     out = check_bundle_output(out, [bundle.path], overwrite)
     audios = calibration_audio(calibration, manifest.mel.sample_rate)
 
     with staged(out) as tmp:
         shutil.copy2(bundle.file(manifest.tokenizer), tmp / manifest.tokenizer)
         gptq = recipe.algorithm == "gptq" and "decoder" in manifest.graphs
-        reader = _DecoderCalibration(bundle.path, audios).reader() if gptq else None
+        prefills = _DecoderCalibration(bundle.path, audios) if gptq or int8_kv else None
         graphs = {}
         for name, spec in manifest.graphs.items():
             log.info("quantizing the %s (%s)", name, recipe.precision[name])
             # GPTQ calibrates the ASR decoder only; the aligner's graphs get RTN.
-            calibration_for = reader if name == "decoder" else None
+            calibration_for = prefills.reader() if gptq and name == "decoder" else None
             quantize_graph(bundle.path / spec.file, tmp / spec.file, name, recipe, calibration_for)
             graphs[name] = dataclasses.replace(spec, precision=recipe.precision[name])
         kv = manifest.kv_cache
+        if int8_kv:
+            log.info("calibrating the int8 KV cache on %d clips", len(audios))
+            scales = kv_cache.calibrate(bundle.path, manifest, prefills.feeds)
+            model = graph_io.load(tmp / graphs["decoder"].file)
+            kv_cache.quantize_kv_cache(model, manifest, scales)
+            graph_io.save(model, tmp / graphs["decoder"].file)
+            kv = dataclasses.replace(kv, dtype="int8")
+            graphs["decoder"] = _retype_cache(graphs["decoder"], "int8")
         if recipe.decoder == "fp16" and "decoder" in graphs:
             kv = dataclasses.replace(kv, dtype="float16")
-            spec = graphs["decoder"]
-            retyped = [
-                dataclasses.replace(t, dtype="float16") if t.name.startswith(("past_", "present.")) else t
-                for t in spec.inputs + spec.outputs
-            ]
-            graphs["decoder"] = dataclasses.replace(
-                spec, inputs=retyped[: len(spec.inputs)], outputs=retyped[len(spec.inputs) :]
-            )
+            graphs["decoder"] = _retype_cache(graphs["decoder"], "float16")
         new = dataclasses.replace(
             manifest, graphs=graphs, kv_cache=kv, recipe=recipe.name, quantization=recipe.describe()
         )

@@ -31,6 +31,9 @@ DEFAULT_BLOCK_SIZE = 64
 # 8-15 % sooner and is 7 % smaller. Prefill costs 37 ms a layer at block 128, 46 at 32, 18 with
 # MatMulInteger (fp32: 68).
 INT8_OPS = ("MatMulNBits", "MatMulInteger")
+# The decoder's KV cache: "fp32", or "int8" with per-channel scales (quant/kv_cache.py), which a
+# GroupQueryAttention decoder with fp32 activations can keep.
+KV_CACHE_TYPES = ("fp32", "int8")
 BLOCK_SIZES = (16, 32, 64, 128, 256)
 
 
@@ -52,6 +55,7 @@ class Recipe:
     # cannot overflow them (its documented remedy). On the tiny test checkpoint under qemu -cpu
     # Haswell (AVX2): without it int8 flipped 3 of 24 of fp32's clear greedy decisions, with it none.
     reduce_range: bool = True
+    kv_cache: str = "fp32"
 
     def __post_init__(self):
         for part in (self.encoder, self.decoder, self.embedding, self.head):
@@ -66,6 +70,12 @@ class Recipe:
             raise ValueError(f"recipe {self.name}: unknown algorithm {self.algorithm!r}")
         if "fp16" in (self.encoder, self.decoder) and {self.encoder, self.decoder} != {"fp16"}:
             raise ValueError(f"recipe {self.name}: fp16 is all or nothing")
+        if self.kv_cache not in KV_CACHE_TYPES:
+            raise ValueError(
+                f"recipe {self.name}: unknown KV cache {self.kv_cache!r} (choose from {KV_CACHE_TYPES})"
+            )
+        if self.kv_cache != "fp32" and self.decoder == "fp16":
+            raise ValueError(f"recipe {self.name}: an fp16 decoder keeps an fp16 KV cache")
 
     @property
     def methods(self) -> set[str]:
@@ -97,6 +107,7 @@ class Recipe:
             "int8_op": self.int8_op if int8 else None,
             "int8_block_size": self.int8_block_size if int8 and not integer else None,
             "reduce_range": self.reduce_range if integer else None,
+            "kv_cache": self.kv_cache,
         }
 
 
@@ -118,24 +129,30 @@ if tuple(RECIPES) != RECIPE_NAMES:  # pragma: no cover - tests/quant/test_quanti
     )
 
 
-def get_recipe(name: str, block_size: int | None = None) -> Recipe:
-    """The named recipe, with another block size when ``block_size`` is given.
+def get_recipe(name: str, block_size: int | None = None, kv_cache: str | None = None) -> Recipe:
+    """The named recipe, with another block size or KV cache when given.
 
     Args:
         name: one of ``RECIPES`` ("int8", "int4", "int4-gptq", "fp16").
         block_size: the block size of the recipe's narrowest weights (16 to 256, a power of two):
             INT4's for int4 recipes, INT8's for int8; None keeps the recipe's.
+        kv_cache: "fp32" or "int8" (``KV_CACHE_TYPES``); None keeps the recipe's.
 
     Returns:
         The Recipe.
 
     Raises:
-        InputError: an unknown name or an invalid block size.
+        InputError: an unknown name, an invalid block size or KV cache.
     """
     try:
         recipe = RECIPES[name]
     except KeyError:
         raise InputError(f"unknown recipe {name!r}; choose from {', '.join(RECIPES)}") from None
+    if kv_cache is not None:
+        try:
+            recipe = replace(recipe, kv_cache=kv_cache)
+        except ValueError as e:
+            raise InputError(str(e)) from None
     if block_size is None:
         return recipe
     if "int4" in recipe.methods:
@@ -150,9 +167,15 @@ def get_recipe(name: str, block_size: int | None = None) -> Recipe:
         raise InputError(str(e)) from None
 
 
+# Settings added to the manifest's record later, as the bundles written before had them: such a
+# bundle is not stale for lacking the key.
+SETTINGS_BEFORE_RECORDED = {"kv_cache": "fp32"}
+
+
 def recipe_changes(built: dict, recipe: Recipe) -> str:
     """What differs between a bundle's recorded recipe settings (its manifest's ``quantization``)
     and ``recipe``'s today, as "key old -> new, ..."; "" when nothing does."""
     wanted = recipe.describe()
+    built = {**SETTINGS_BEFORE_RECORDED, **built}
     changed = sorted(k for k in wanted.keys() | built.keys() if wanted.get(k) != built.get(k))
     return ", ".join(f"{k} {built.get(k)} -> {wanted.get(k)}" for k in changed)
