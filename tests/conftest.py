@@ -57,6 +57,17 @@ def _excludes_oracle(config) -> bool:
     return not selected(False) and not selected(True)
 
 
+def pytest_configure(config):
+    """A suite started as a background job of a non-interactive shell (``cmd &``) inherits SIGINT
+    ignored, and so does every CLI it starts: Python then installs no KeyboardInterrupt handler,
+    and the Ctrl-C tests fail or wait forever. Run as if from a terminal: a Python handler here
+    is reset to the default in each child at exec."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def pytest_ignore_collect(collection_path, config):
     """A module that imports the oracle at its top is not even imported when oracle tests are left
     out: importing qwen_asr alone takes seconds, which the inner loop should not pay."""
