@@ -57,6 +57,36 @@ def noise_clip(seconds: float, seed: int = 0) -> np.ndarray:
     return wav.astype(np.float32)
 
 
+def clear_decisions(
+    ref, cand, seconds: tuple[float, ...], seed: int, margin: float, max_new_tokens: int = 24
+):
+    """Teacher-forced on ``ref``'s own greedy tokens for noise clips of ``seconds``, with ``ref``'s
+    audio embeddings for both (the decoders are compared): the steps where ``ref``'s top two
+    logits are more than ``margin`` apart, how many of those ``cand`` picks the same, the largest
+    logit error over all steps, and per clip (wav, tokens, whether every step was clear)."""
+    from qwen_asr_edge.runtime.options import TranscriptionOptions
+
+    decided, agreed, error, clips = 0, 0, 0.0, []
+    for s in seconds:
+        wav = noise_clip(s, seed=seed)
+        tokens = (
+            ref.transcribe(wav, options=TranscriptionOptions(max_new_tokens=max_new_tokens))
+            .segments[0]
+            .tokens
+        )
+        audio = ref.encode([wav]).row(0)
+        prompt = ref.prompt_ids(int(audio.lengths[0]))
+        want = ref.forced_logits(prompt, audio, tokens[:-1])
+        got = cand.forced_logits(prompt, audio, tokens[:-1])
+        top2 = np.sort(want, axis=-1)[:, -2:]
+        clear = (top2[:, 1] - top2[:, 0]) > margin
+        decided += int(clear.sum())
+        agreed += int((got.argmax(-1) == want.argmax(-1))[clear].sum())
+        error = max(error, float(np.abs(got - want).max()))
+        clips.append((wav, tokens, bool(clear.all())))
+    return decided, agreed, error, clips
+
+
 # Largest errors seen per metric, printed at the end of the run (quoted in the README).
 MEASURED: dict[str, float] = {}
 

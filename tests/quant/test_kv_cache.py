@@ -14,7 +14,7 @@ from qwen_asr_edge.quant.quantize import quantize_bundle
 from qwen_asr_edge.quant.recipes import get_recipe, recipe_changes
 from qwen_asr_edge.runtime import Transcriber, TranscriptionOptions, load_bundle
 from qwen_asr_edge.runtime.errors import InputError
-from tests.support import noise_clip, run_cli
+from tests.support import clear_decisions, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -56,22 +56,12 @@ def test_int8_cache_keeps_the_fp32_cache_decisions_where_the_margin_is_clear(int
     is one the fp32-cache bundle ranks within 2e of its best, e the largest teacher-forced error."""
     ref, cand = Transcriber(int8_kv["fp32"]), Transcriber(int8_kv["int8"])
     options = TranscriptionOptions(max_new_tokens=24)
-    decided, agreed, e = 0, 0, 0.0
-    clips = [noise_clip(seconds, seed=60) for seconds in (1.0, 3.0, 7.0, 12.0)]
-    for wav in clips:
-        tokens = ref.transcribe(wav, options=options).segments[0].tokens
-        audio = ref.encode([wav]).row(0)
-        prompt = ref.prompt_ids(int(audio.lengths[0]))
-        want = ref.forced_logits(prompt, audio, tokens[:-1])
-        got = cand.forced_logits(prompt, audio, tokens[:-1])
-        top2 = np.sort(want, axis=-1)[:, -2:]
-        clear = (top2[:, 1] - top2[:, 0]) > 0.4
-        decided += int(clear.sum())
-        agreed += int((got.argmax(-1) == want.argmax(-1))[clear].sum())
-        e = max(e, float(np.abs(got - want).max()))
+    seconds = (1.0, 3.0, 7.0, 12.0)
+    decided, agreed, e, clips = clear_decisions(ref, cand, seconds, seed=60, margin=0.4)
     assert decided >= 10 and agreed == decided
     assert 0 < e < 0.4
-    for wav, result in zip(clips, cand.transcribe_batch(clips, options=options), strict=True):
+    wavs = [wav for wav, _, _ in clips]
+    for wav, result in zip(wavs, cand.transcribe_batch(wavs, options=options), strict=True):
         tokens = result.segments[0].tokens
         audio = ref.encode([wav]).row(0)
         logits = ref.forced_logits(ref.prompt_ids(int(audio.lengths[0])), audio, tokens[:-1])

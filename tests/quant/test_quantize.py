@@ -17,7 +17,7 @@ from qwen_asr_edge.quant import graphs
 from qwen_asr_edge.quant.quantize import quantize_bundle
 from qwen_asr_edge.quant.recipes import get_recipe
 from qwen_asr_edge.runtime import Transcriber, TranscriptionOptions, load_bundle
-from tests.support import noise_clip, run_cli
+from tests.support import clear_decisions, noise_clip, run_cli
 
 RECIPES = ["int8", "int4", "int4-gptq", "fp16"]
 
@@ -265,21 +265,12 @@ def test_int8_keeps_fp32_decisions_where_the_margin_is_clear(bundles, quantized)
     """Teacher-forced on fp32's own greedy tokens: wherever fp32's top two logits are more than
     0.3 apart (int8 errs by about 0.1 on these weights), int8 must pick the same token."""
     fp32, int8 = Transcriber(bundles["untied-full"]), Transcriber(quantized["int8"])
-    decided, agreed, whole = 0, 0, []
-    for seconds in (1.0, 3.0, 7.0, 12.0):
-        wav = noise_clip(seconds, seed=50)
-        tokens = fp32.transcribe(wav, options=TranscriptionOptions(max_new_tokens=24)).segments[0].tokens
-        audio = fp32.encode([wav]).row(0)  # fp32's embeddings for both: the decoders are compared
-        prompt = fp32.prompt_ids(int(audio.lengths[0]))
-        want = fp32.forced_logits(prompt, audio, tokens[:-1])
-        got = int8.forced_logits(prompt, audio, tokens[:-1])
-        top2 = np.sort(want, axis=-1)[:, -2:]
-        clear = (top2[:, 1] - top2[:, 0]) > 0.3
-        decided += int(clear.sum())
-        agreed += int((got.argmax(-1) == want.argmax(-1))[clear].sum())
-        if clear.all():  # every step clear: the whole greedy transcript must match
-            options = TranscriptionOptions(max_new_tokens=24)
-            whole.append(int8.transcribe(wav, options=options).segments[0].tokens == tokens)
+    decided, agreed, _, clips = clear_decisions(fp32, int8, (1.0, 3.0, 7.0, 12.0), seed=50, margin=0.3)
+    options = TranscriptionOptions(max_new_tokens=24)
+    # every step clear: the whole greedy transcript must match
+    whole = [
+        int8.transcribe(wav, options=options).segments[0].tokens == tokens for wav, tokens, c in clips if c
+    ]
     assert decided >= 10
     assert agreed == decided
     assert all(whole)
