@@ -21,6 +21,7 @@ from qwen_asr_edge.runtime.bundle import (
 )
 from qwen_asr_edge.runtime.decoding import prefill_feeds
 from qwen_asr_edge.runtime.errors import BundleError, InputError
+from qwen_asr_edge.runtime.mel import LogMel, batch_features
 
 from . import graphs as graph_io
 from . import kv_cache, quality
@@ -71,6 +72,18 @@ class _DecoderCalibration:
         return Reader()
 
 
+def encoder_feeds(manifest, audios: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
+    """The encoder's inputs for each clip, as the runtime computes them (one clip per feed; the
+    aligner's encoder, of an aligner-only bundle, takes them unpadded)."""
+    mel = LogMel(manifest.mel)
+    pad_to = manifest.encoder.chunk_frames if manifest.encoder else 1
+    feeds = []
+    for wav in audios:
+        features, lengths = batch_features(mel, [wav], pad_to=pad_to)
+        feeds.append({"input_features": features, "feature_lens": lengths})
+    return feeds
+
+
 def _retype_cache(spec: GraphSpec, dtype: str) -> GraphSpec:
     """The decoder's graph spec with its KV cache inputs and outputs of ``dtype``."""
     retyped = [
@@ -114,6 +127,8 @@ def quantize_bundle(
             log.info("quantizing the %s (%s)", name, recipe.precision[name])
             # GPTQ calibrates the ASR decoder only; the aligner's graphs get RTN.
             calibration_for = prefills.reader() if gptq and name == "decoder" else None
+            if recipe.encoder_conv == "int8" and name in ("encoder", "aligner_encoder"):
+                calibration_for = encoder_feeds(manifest, audios)
             quantize_graph(bundle.path / spec.file, tmp / spec.file, name, recipe, calibration_for)
             graphs[name] = dataclasses.replace(spec, precision=recipe.precision[name])
         kv = manifest.kv_cache

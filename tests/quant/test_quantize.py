@@ -12,12 +12,13 @@ import numpy as np
 import onnx
 import pytest
 import soundfile as sf
+from onnx import numpy_helper
 
 from qwen_asr_edge.quant import graphs
 from qwen_asr_edge.quant.quantize import quantize_bundle
 from qwen_asr_edge.quant.recipes import get_recipe
 from qwen_asr_edge.runtime import Transcriber, TranscriptionOptions, load_bundle
-from tests.support import clear_decisions, noise_clip, run_cli
+from tests.support import clear_decisions, noise_clip, record_error, run_cli
 
 RECIPES = ["int8", "int4", "int4-gptq", "fp16"]
 
@@ -174,6 +175,40 @@ def test_int4_graph_uses_the_intended_ops(quantized):
     assert head.input[2] == gbq.input[2]
     names = [i.name for i in model.graph.initializer]
     assert not [n for n in names if n.startswith("lm_head") and not n.endswith("_shape")]  # no second copy
+
+
+@pytest.mark.slow
+def test_encoder_conv_front_end_is_static_int8(bundles, quantized, tmp_path):
+    """int8 and int4 quantize conv2d2 and conv2d3 to QLinearConv (per-channel 7-bit weights,
+    activation ranges calibrated), leave conv2d1 (one input channel) fp32, record it, and the
+    encoder's output stays as close to fp32's as with the fp32 front end."""
+    model = onnx.load(str(quantized["int4"] / "encoder.onnx"))
+    ops = {n.name: n.op_type for n in model.graph.node}
+    assert sorted(n for n, op in ops.items() if op == "QLinearConv") == [
+        "/conv2d2/Conv_quant",
+        "/conv2d3/Conv_quant",
+    ]
+    assert ops["/conv2d1/Conv"] == "Conv"
+    weights = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    for node in (n for n in model.graph.node if n.op_type == "QLinearConv"):
+        w = weights[node.input[3]]
+        assert w.dtype == np.int8 and np.abs(w.astype(np.int16)).max() == 64  # symmetric 7-bit: exact on AVX2
+        assert weights[node.input[4]].shape == (w.shape[0],)  # a scale per output channel
+    assert load_bundle(quantized["int4"]).manifest.quantization["encoder_conv"] == "int8"
+
+    fp32_conv, _ = quantize_bundle(
+        bundles["untied-full"], tmp_path / "b", replace(get_recipe("int4"), encoder_conv="fp32")
+    )
+    ref, conv8, conv32 = (Transcriber(b) for b in (bundles["untied-full"], quantized["int4"], fp32_conv))
+    deficit = {}  # 1 - the lowest cosine to fp32 over every audio token of both clips
+    for name, tr in (("int8", conv8), ("fp32", conv32)):
+        cos = []
+        for wav in (noise_clip(3.0, seed=70), noise_clip(11.0, seed=71)):  # one at a time: no padding rows
+            want, got = ref.encode([wav]).numpy()[0], tr.encode([wav]).numpy()[0]
+            cos.append((got * want).sum(-1) / (np.linalg.norm(got, axis=-1) * np.linalg.norm(want, axis=-1)))
+        deficit[name] = float(1 - np.concatenate(cos).min())
+        record_error(f"encoder cosine deficit, int4 with an {name} conv front end", deficit[name])
+    assert 0 < deficit["int8"] <= 2 * deficit["fp32"] + 1e-4, deficit
 
 
 @pytest.mark.parametrize(
