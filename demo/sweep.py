@@ -20,8 +20,8 @@ from pathlib import Path
 from .train import MODEL_SIZES, Recipe, _data, _seed_everything, train_checkpoint
 
 # Each size with the recipe's training options, and the medium model as the first sweep trained
-# it (CTC on BPE tokens at the encoder's frame rate, full attention, shuffled from the start):
-# bench/results/demo-sweep.json holds that sweep's rows.
+# it (CTC on BPE tokens at the encoder's frame rate, full attention, shuffled from the start).
+# Each row of bench/results/demo-sweep.json records the options it was trained with (TRAINING).
 CANDIDATES: dict[str, dict] = {
     **MODEL_SIZES,
     "medium-tokens-full": {
@@ -32,6 +32,7 @@ CANDIDATES: dict[str, dict] = {
         "shortest_first": False,
     },
 }
+TRAINING = ("ctc_units", "ctc_upsample", "encoder_attention", "shortest_first")
 RESULTS = Path(__file__).resolve().parent.parent / "bench" / "results" / "demo-sweep.json"
 
 
@@ -54,6 +55,7 @@ def run(name: str, minutes: float, work: Path, log=print) -> dict:
     return {
         "candidate": name,
         **CANDIDATES[name],
+        **{k: getattr(recipe, k) for k in TRAINING},
         "parameters": n_params,
         "minutes": minutes,
         "steps": report["steps"],
