@@ -190,8 +190,9 @@ def get_recipe(name: str, block_size: int | None = None, kv_cache: str | None = 
         raise InputError(str(e)) from None
 
 
-# Settings added to the manifest's record later, as the bundles written before had them: such a
-# bundle is not stale for lacking the key.
+# Settings added to the manifest's record later, with the value the bundles written before had: a
+# bundle lacking the key is compared as if it recorded that value (so it is stale for kv_cache
+# only when int8 is asked for, and for encoder_conv whenever today's recipe quantizes the convs).
 SETTINGS_BEFORE_RECORDED = {"kv_cache": "fp32", "encoder_conv": "fp32"}
 
 
