@@ -366,6 +366,19 @@ def test_block_size_sets_the_narrowest_weights_blocks():
         get_recipe("int8", 48)
 
 
+def test_bundles_recorded_before_encoder_conv_are_rebuilt_for_it():
+    """A manifest from before the setting records no encoder_conv: it had an fp32 front end, so
+    today's int4 (INT8 convs) counts it as changed, and int4 with fp32 convs does not."""
+    from qwen_asr_edge.quant.recipes import recipe_changes
+
+    recorded = get_recipe("int4").describe()
+    del recorded["encoder_conv"]
+    assert recipe_changes(recorded, get_recipe("int4")) == "encoder_conv fp32 -> int8"
+    assert recipe_changes(recorded, replace(get_recipe("int4"), encoder_conv="fp32")) == ""
+    with pytest.raises(ValueError, match="goes with an int8 encoder"):
+        replace(get_recipe("fp16"), encoder_conv="int8")
+
+
 def test_recipes_are_the_manifest_vocabulary():
     """The runtime offers --recipe from runtime.bundle.RECIPE_NAMES without importing quant."""
     from qwen_asr_edge.quant.recipes import RECIPES as DEFINED
