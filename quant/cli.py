@@ -33,7 +33,8 @@ def add_recipe_arguments(p: argparse.ArgumentParser, required: bool) -> None:
     p.add_argument(
         "--calibration",
         type=path_argument,
-        help="folder of audio for GPTQ and the quality report (default: generated audio)",
+        help="folder of audio to calibrate on (GPTQ; the ranges of the int8 KV cache and of the INT8 conv "
+        "front end) and for the quality report (default: generated audio; real speech calibrates best)",
     )
 
 
