@@ -66,7 +66,10 @@ def folder(shape: str, realistic: bool = False, vocab_dir: Path | None = None) -
 def variant(name: str) -> Recipe:
     """A recipe, or a variant of one for measurement: "int4-b32" (INT4 block size; for int8 the
     INT8 block size), "int4-head8" (the head in INT8), "int4-headfp32" (the head left fp32),
-    "int4-kv8" (an int8 KV cache), "int4-conv32" (the encoder's conv front end left fp32)."""
+    "int4-kv8" (an int8 KV cache), "int4-conv32" (the encoder's conv front end left fp32),
+    "int8-mmi" (every int8 layer as dynamic MatMulInteger), "int8-pt" (every int8 layer as
+    per-token INT8, quant.graphs.quantize_per_token), "int4-encnbits" (the encoder's int8 layers as
+    8-bit MatMulNBits)."""
     from qwen_asr_edge.quant.recipes import RECIPES, get_recipe
 
     base = max((r for r in RECIPES if name == r or name.startswith(r + "-")), key=len, default=name)
@@ -81,6 +84,9 @@ def variant(name: str) -> Recipe:
             recipe = replace(recipe, kv_cache="int8")
         elif part == "conv32":
             recipe = replace(recipe, encoder_conv="fp32")
+        elif part in ("mmi", "pt", "encnbits"):
+            op = {"mmi": "MatMulInteger", "pt": "per-token", "encnbits": "MatMulNBits"}[part]
+            recipe = replace(recipe, encoder_int8_op=op, **({} if part == "encnbits" else {"int8_op": op}))
         else:
             raise ValueError(f"unknown recipe variant {name!r}")
     return recipe

@@ -31,12 +31,14 @@ from bench.bundles import checkpoint
 from bench.utils import cpu, table
 
 PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-# (label, how): how = ("nbits", bits, block) or ("integer", reduce_range) for dynamic MatMulInteger.
+# (label, how): how = ("nbits", bits, block), ("integer", reduce_range) for dynamic MatMulInteger or
+# ("per-token", reduce_range) for quant.graphs.quantize_per_token.
 VARIANTS = {
     "int8 MatMulNBits b32": ("nbits", 8, 32),
     "int8 MatMulNBits b64": ("nbits", 8, 64),
     "int8 MatMulNBits b128": ("nbits", 8, 128),
     "int8 MatMulInteger 7-bit": ("integer", True),
+    "int8 per-token 7-bit": ("per-token", True),
     "int4 b32": ("nbits", 4, 32),
     "int4 b64": ("nbits", 4, 64),
     "int4 b128": ("nbits", 4, 128),
@@ -74,7 +76,7 @@ def quantized_session(weight: np.ndarray, how: tuple | None, work: Path):
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from qwen_asr_edge.quant.graphs import quantize_int8, quantize_nbits, quiet_quantizer
+    from qwen_asr_edge.quant.graphs import quantize_int8, quantize_nbits, quantize_per_token, quiet_quantizer
 
     node = helper.make_node("MatMul", ["x", "w"], ["y"], name="/layer/MatMul")
     graph = helper.make_graph(
@@ -94,6 +96,9 @@ def quantized_session(weight: np.ndarray, how: tuple | None, work: Path):
             elif how[0] == "nbits":
                 quantized = quantize_nbits(model, [node.name], how[1], how[2])
                 onnx.save(quantized, str(dst), save_as_external_data=True)
+            elif how[0] == "per-token":
+                quantize_per_token(model, [node.name], how[1])
+                onnx.save(model, str(dst), save_as_external_data=True)
             else:
                 onnx.save(model, str(src), save_as_external_data=True)
                 quantize_int8(src, dst, [node.name], ["MatMul"], how[1])

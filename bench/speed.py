@@ -81,7 +81,14 @@ def bytes_per_step(bundle: Path, context: int) -> int:
     for init in model.graph.initializer:
         ext = {e.key: e.value for e in init.external_data}
         sizes[init.name] = int(ext["length"]) if "length" in ext else len(init.raw_data)
-    matmuls = {"MatMul", "MatMulNBits", "MatMulInteger", "Gemm", "DynamicQuantizeMatMul"}
+    matmuls = {
+        "MatMul",
+        "MatMulNBits",
+        "MatMulInteger",
+        "MatMulIntegerToFloat",
+        "Gemm",
+        "DynamicQuantizeMatMul",
+    }
     read = {i for n in model.graph.node if n.op_type in matmuls for i in n.input if i in sizes}
     manifest = json.loads((bundle / "manifest.json").read_text())["kv_cache"]
     kv = 2 * manifest["num_layers"] * manifest["num_kv_heads"] * manifest["head_dim"] * context

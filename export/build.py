@@ -29,6 +29,7 @@ def build_bundle(
     recipe: str | None = None,
     block_size: int | None = None,
     kv_cache: str | None = None,
+    int8_op: str | None = None,
     calibration: Path | None = None,
     aligner: str | None = None,
     encoder_attention: str = "windowed",
@@ -51,6 +52,8 @@ def build_bundle(
         recipe: a quantization recipe name (``runtime.bundle.RECIPE_NAMES``); None for fp32.
         block_size: INT4 block size for the recipe (default: the recipe's); unused without one.
         kv_cache: the decoder's KV cache for the recipe, "fp32" (default) or "int8".
+        int8_op: how the recipe's int8 layers run, "MatMulNBits" or "per-token" (None: the
+            recipe's; ``quant.recipes.get_recipe``).
         calibration: a folder of audio for GPTQ and the quality report (default: generated
             audio); unused without a recipe.
         aligner: a Qwen3-ForcedAligner checkpoint (folder or hub id) whose graphs join the bundle.
@@ -77,9 +80,9 @@ def build_bundle(
     from_bundle = is_bundle(source)
     if from_bundle and recipe is None:
         raise InputError(f"{source} is already a bundle: name a recipe to quantize it")
-    if recipe is None and (block_size is not None or kv_cache is not None or calibration is not None):
+    if recipe is None and any(o is not None for o in (block_size, kv_cache, int8_op, calibration)):
         raise InputError(
-            "--block-size, --kv-cache and --calibration apply to a quantization: name a --recipe"
+            "--block-size, --kv-cache, --int8-op and --calibration apply to a quantization: name a --recipe"
         )
     if calibration is not None and not Path(calibration).expanduser().is_dir():
         raise InputError(f"{calibration}: no such calibration folder")  # before minutes of export
@@ -93,7 +96,7 @@ def build_bundle(
     except ImportError as e:
         raise MissingDependencyError(f"exporting {source} ({e.name} is missing)", "export") from None
     chosen = (
-        get_recipe(recipe, block_size, kv_cache) if recipe is not None else None
+        get_recipe(recipe, block_size, kv_cache, int8_op) if recipe is not None else None
     )  # bad names fail before work
     export_options = dict(
         encoder_attention=encoder_attention,

@@ -66,6 +66,7 @@ def export(args: argparse.Namespace) -> int:
         recipe=args.recipe,
         block_size=args.block_size,
         kv_cache=args.kv_cache,
+        int8_op=args.int8_op,
         calibration=args.calibration,
         aligner=args.aligner,
         encoder_attention=args.encoder_attention,

@@ -8,7 +8,7 @@ import sys
 from qwen_asr_edge.runtime.console import path_argument, run_command
 from qwen_asr_edge.runtime.errors import MissingDependencyError
 
-from .recipes import KV_CACHE_TYPES, RECIPES, get_recipe
+from .recipes import KV_CACHE_TYPES, RECIPES, USER_INT8_OPS, get_recipe
 
 
 def add_recipe_arguments(p: argparse.ArgumentParser, required: bool) -> None:
@@ -16,7 +16,7 @@ def add_recipe_arguments(p: argparse.ArgumentParser, required: bool) -> None:
         "--recipe",
         choices=sorted(RECIPES),
         required=required,
-        help="int8: INT8 weights (8-bit MatMulNBits); int4: INT4 weights (decoder) + INT8 encoder; "
+        help="int8: INT8 weights (8-bit MatMulNBits); int4: INT4 weights (decoder) + per-token INT8 encoder; "
         "int4-gptq: the same calibrated with GPTQ; fp16: half precision for GPUs",
     )
     p.add_argument(
@@ -29,6 +29,13 @@ def add_recipe_arguments(p: argparse.ArgumentParser, required: bool) -> None:
         choices=KV_CACHE_TYPES,
         help="the decoder's KV cache: fp32 (default) or int8, a quarter of the reads per decode step "
         "(GroupQueryAttention decoders; scales calibrated on --calibration audio)",
+    )
+    p.add_argument(
+        "--int8-op",
+        choices=USER_INT8_OPS,
+        help="how the int8 layers run: MatMulNBits (int8's default: 8-bit blocks of 128, the most "
+        "accurate) or per-token (INT8 with one scale per token: on AVX2 CPUs without VNNI, prefill and "
+        "encoder about twice as fast; int4's encoder uses it by default)",
     )
     p.add_argument(
         "--calibration",
@@ -64,7 +71,7 @@ def quantize(args: argparse.Namespace) -> int:
         from .quantize import quantize_bundle
     except ImportError as e:
         raise MissingDependencyError(f"quantizing ({e.name} is missing)", "export") from None
-    recipe = get_recipe(args.recipe, args.block_size, args.kv_cache)
+    recipe = get_recipe(args.recipe, args.block_size, args.kv_cache, args.int8_op)
     path, report = quantize_bundle(
         args.bundle, args.out, recipe, calibration=args.calibration, overwrite=args.force
     )

@@ -1,7 +1,8 @@
 """Quantization recipes: data, validated; the graph rewriting in quantize.py only reads them.
 
 Each graph part gets a method: "fp32" (left alone), "int8" (8-bit weights: onnxruntime's
-MatMulNBits with bits=8 by default, or its dynamic MatMulInteger), "int4" (onnxruntime's
+MatMulNBits with bits=8 by default, per-token INT8, or its dynamic MatMulInteger; see INT8_OPS),
+"int4" (onnxruntime's
 weight-only MatMulNBits, block-wise, symmetric, accuracy_level 4 = INT8 activations on CPU) or
 "fp16" (everything but the numerically sensitive ops). The embedding table and the output head
 are parts of their own because they are a quarter of a 0.6B model and behave differently under
@@ -30,7 +31,12 @@ DEFAULT_BLOCK_SIZE = 64
 # decodes 20-30 % faster than block 32 (the 152k-row head above all), reaches the first token
 # 8-15 % sooner and is 7 % smaller. Prefill costs 37 ms a layer at block 128, 46 at 32, 18 with
 # MatMulInteger (fp32: 68).
-INT8_OPS = ("MatMulNBits", "MatMulInteger")
+# "per-token": MatMulIntegerToFloat on uint8 codes with one scale per row of activations and
+# per-channel 7-bit weights (quant.graphs.quantize_per_token): per row like MatMulNBits, so batch
+# neighbours do not matter, but run by onnxruntime's u8 x s8 GEMM, which on AVX2 without VNNI is
+# 2.6x faster than 8-bit MatMulNBits for a prompt's or an encoder window's rows.
+INT8_OPS = ("MatMulNBits", "MatMulInteger", "per-token")
+USER_INT8_OPS = ("MatMulNBits", "per-token")  # MatMulInteger stays for measurement: batch-dependent
 # The decoder's KV cache: "fp32", or "int8" with per-channel scales (quant/kv_cache.py), which a
 # GroupQueryAttention decoder with fp32 activations can keep.
 KV_CACHE_TYPES = ("fp32", "int8")
@@ -57,13 +63,16 @@ class Recipe:
     keep_fp32: tuple[str, ...] = ()
     int8_op: str = "MatMulNBits"
     int8_block_size: int = 128  # int8 MatMulNBits only; 32 errs ~22 % less, runs 20-30 % slower
-    # int8 MatMulInteger only: 7-bit weights. onnxruntime's u8 x s8 kernels on CPUs without
+    # int8 MatMulInteger and per-token only: 7-bit weights. onnxruntime's u8 x s8 kernels on CPUs without
     # AVX-512 VNNI (AVX2 only) add pairs of products in saturating 16-bit sums; 7-bit weights
     # cannot overflow them (its documented remedy). On the tiny test checkpoint under qemu -cpu
     # Haswell (AVX2): without it int8 flipped 3 of 24 of fp32's clear greedy decisions, with it none.
     reduce_range: bool = True
     kv_cache: str = "fp32"
     encoder_conv: str = "fp32"
+    # The encoders' int8 linear layers (int8_op is the decoder's): an encoder runs only many-row
+    # products (8 s windows), where per-token INT8 is fastest (see INT8_OPS).
+    encoder_int8_op: str = "MatMulNBits"
 
     def __post_init__(self):
         for part in (self.encoder, self.decoder, self.embedding, self.head):
@@ -72,8 +81,9 @@ class Recipe:
         for field in ("block_size", "int8_block_size"):
             if getattr(self, field) not in BLOCK_SIZES:
                 raise ValueError(f"recipe {self.name}: {field} must be a power of two from 16 to 256")
-        if self.int8_op not in INT8_OPS:
-            raise ValueError(f"recipe {self.name}: unknown int8 op {self.int8_op!r} (choose from {INT8_OPS})")
+        for op in (self.int8_op, self.encoder_int8_op):
+            if op not in INT8_OPS:
+                raise ValueError(f"recipe {self.name}: unknown int8 op {op!r} (choose from {INT8_OPS})")
         if self.algorithm not in ("rtn", "gptq"):
             raise ValueError(f"recipe {self.name}: unknown algorithm {self.algorithm!r}")
         if "fp16" in (self.encoder, self.decoder) and {self.encoder, self.decoder} != {"fp16"}:
@@ -105,8 +115,10 @@ class Recipe:
         }
 
     def describe(self) -> dict:
-        int8 = "int8" in self.methods
-        integer = int8 and self.int8_op == "MatMulInteger"
+        # The int8 ops in use: the decoder's (its linear layers or head) and the encoder's.
+        ops = {self.int8_op} if "int8" in (self.decoder, self.head) else set()
+        ops |= {self.encoder_int8_op} if self.encoder == "int8" else set()
+        integer = bool(ops & {"MatMulInteger", "per-token"})
         return {
             "name": self.name,
             "encoder": self.encoder,
@@ -116,8 +128,9 @@ class Recipe:
             "block_size": self.block_size if "int4" in self.methods else None,
             "algorithm": self.algorithm,
             "keep_fp32": list(self.keep_fp32),
-            "int8_op": self.int8_op if int8 else None,
-            "int8_block_size": self.int8_block_size if int8 and not integer else None,
+            "int8_op": self.int8_op if "int8" in (self.decoder, self.head) else None,
+            "encoder_int8_op": self.encoder_int8_op,
+            "int8_block_size": self.int8_block_size if "MatMulNBits" in ops else None,
             "reduce_range": self.reduce_range if integer else None,
             "kv_cache": self.kv_cache,
             "encoder_conv": self.encoder_conv,
@@ -129,7 +142,13 @@ RECIPES: dict[str, Recipe] = {
         "int8", encoder="int8", decoder="int8", embedding="int8", head="int8", encoder_conv="int8"
     ),
     "int4": Recipe(
-        "int4", encoder="int8", decoder="int4", embedding="int4", head="int4", encoder_conv="int8"
+        "int4",
+        encoder="int8",
+        decoder="int4",
+        embedding="int4",
+        head="int4",
+        encoder_conv="int8",
+        encoder_int8_op="per-token",
     ),
     "int4-gptq": Recipe(
         "int4-gptq",
@@ -139,6 +158,7 @@ RECIPES: dict[str, Recipe] = {
         head="int4",
         algorithm="gptq",
         encoder_conv="int8",
+        encoder_int8_op="per-token",
     ),
     "fp16": Recipe("fp16", encoder="fp16", decoder="fp16", embedding="fp16", head="fp16"),
 }
@@ -152,20 +172,24 @@ if tuple(RECIPES) != RECIPE_NAMES:  # pragma: no cover - tests/quant/test_quanti
     )
 
 
-def get_recipe(name: str, block_size: int | None = None, kv_cache: str | None = None) -> Recipe:
-    """The named recipe, with another block size or KV cache when given.
+def get_recipe(
+    name: str, block_size: int | None = None, kv_cache: str | None = None, int8_op: str | None = None
+) -> Recipe:
+    """The named recipe, with another block size, KV cache or int8 op when given.
 
     Args:
         name: one of ``RECIPES`` ("int8", "int4", "int4-gptq", "fp16").
         block_size: the block size of the recipe's narrowest weights (16 to 256, a power of two):
             INT4's for int4 recipes, INT8's for int8; None keeps the recipe's.
         kv_cache: "fp32" or "int8" (``KV_CACHE_TYPES``); None keeps the recipe's.
+        int8_op: "MatMulNBits" or "per-token" (``USER_INT8_OPS``) for every int8 layer, the
+            encoder's and the decoder's; None keeps the recipe's.
 
     Returns:
         The Recipe.
 
     Raises:
-        InputError: an unknown name, an invalid block size or KV cache.
+        InputError: an unknown name, an invalid block size, KV cache or int8 op.
     """
     try:
         recipe = RECIPES[name]
@@ -176,6 +200,12 @@ def get_recipe(name: str, block_size: int | None = None, kv_cache: str | None = 
             recipe = replace(recipe, kv_cache=kv_cache)
         except ValueError as e:
             raise InputError(str(e)) from None
+    if int8_op is not None:
+        if int8_op not in USER_INT8_OPS:
+            raise InputError(f"unknown int8 op {int8_op!r}; choose from {', '.join(USER_INT8_OPS)}")
+        if "int8" not in recipe.methods:
+            raise InputError(f"recipe {name} has no int8 layers: --int8-op applies to int8 and int4 recipes")
+        recipe = replace(recipe, int8_op=int8_op, encoder_int8_op=int8_op)
     if block_size is None:
         return recipe
     if "int4" in recipe.methods:
@@ -193,7 +223,7 @@ def get_recipe(name: str, block_size: int | None = None, kv_cache: str | None = 
 # Settings added to the manifest's record later, with the value the bundles written before had: a
 # bundle lacking the key is compared as if it recorded that value (so it is stale for kv_cache
 # only when int8 is asked for, and for encoder_conv whenever today's recipe quantizes the convs).
-SETTINGS_BEFORE_RECORDED = {"kv_cache": "fp32", "encoder_conv": "fp32"}
+SETTINGS_BEFORE_RECORDED = {"kv_cache": "fp32", "encoder_conv": "fp32", "encoder_int8_op": "MatMulNBits"}
 
 
 def recipe_changes(built: dict, recipe: Recipe) -> str:

@@ -141,7 +141,8 @@ def test_int8_cache_is_refused_where_it_cannot_work(bundles, checkpoints, tmp_pa
     )
     assert result.returncode == 2 and "--kv-cache: invalid choice" in result.stderr
     result = run_cli("export", checkpoints["tied"], tmp_path / "c", "--kv-cache", "int8")
-    assert result.returncode == 2 and "--kv-cache and --calibration apply to a quantization" in result.stderr
+    assert result.returncode == 2
+    assert "--kv-cache, --int8-op and --calibration apply to a quantization" in result.stderr
     assert not (tmp_path / "c").exists()
 
 

@@ -87,10 +87,12 @@ def test_manifest_records_recipe_and_precision(quantized):
     m = load_bundle(quantized["int4"]).manifest
     assert m.recipe == "int4" and m.quantization["block_size"] == 64
     assert (m.graphs["encoder"].precision, m.graphs["decoder"].precision) == ("int8", "int4")
-    assert m.quantization["int8_op"] == "MatMulNBits"  # the int8 encoder
-    assert m.quantization["int8_block_size"] == 128 and m.quantization["reduce_range"] is None
+    # No int8 decoder layer; the int8 encoder is per-token, with 7-bit weights and no blocks.
+    assert (m.quantization["int8_op"], m.quantization["encoder_int8_op"]) == (None, "per-token")
+    assert m.quantization["int8_block_size"] is None and m.quantization["reduce_range"] is True
     int8 = load_bundle(quantized["int8"]).manifest.quantization
-    assert (int8["int8_op"], int8["int8_block_size"], int8["block_size"]) == ("MatMulNBits", 128, None)
+    assert (int8["int8_op"], int8["encoder_int8_op"]) == ("MatMulNBits", "MatMulNBits")
+    assert (int8["int8_block_size"], int8["block_size"], int8["reduce_range"]) == (128, None, None)
     fp16 = load_bundle(quantized["fp16"]).manifest
     assert fp16.kv_cache.dtype == "float16" and fp16.quantization["int8_op"] is None
     assert {t.dtype for t in fp16.graphs["decoder"].inputs if t.name.startswith("past_")} == {"float16"}
@@ -100,17 +102,28 @@ def test_manifest_records_recipe_and_precision(quantized):
 @pytest.mark.parametrize("name", RECIPES)
 def test_no_activation_scale_spans_the_batch(quantized, name):
     """Dynamic INT8 (DynamicQuantizeLinear + MatMulInteger) takes one activation scale over the
-    whole padded batch; every recipe's int8 MatMuls are 8-bit MatMulNBits instead, whose
-    accuracy_level 4 quantizes each row of activations on its own, block by block."""
+    whole padded batch; every recipe's int8 MatMuls quantize each row of activations on its own:
+    int8's as 8-bit MatMulNBits (accuracy_level 4: row by row, block by block), int4's encoder as
+    per-token INT8 (MatMulIntegerToFloat on codes scaled by their own row's maximum)."""
     for graph in ("encoder", "decoder"):
         model = onnx.load(str(quantized[name] / f"{graph}.onnx"), load_external_data=False)
         ops = {n.op_type for n in model.graph.node}
         assert not ops & {"DynamicQuantizeLinear", "MatMulInteger", "DynamicQuantizeMatMul"}, (name, graph)
         nbits = [{a.name: a.i for a in n.attribute} for n in model.graph.node if n.op_type == "MatMulNBits"]
         bits, levels = {a["bits"] for a in nbits}, {a["accuracy_level"] for a in nbits}
-        want = {"fp16": set(), "int8": {8}}.get(name, {8} if graph == "encoder" else {4})
+        want = {"fp16": set(), "int8": {8}}.get(name, set() if graph == "encoder" else {4})
         assert bits == want, (name, graph, bits)
         assert levels <= {4}
+        per_token = [n for n in model.graph.node if n.op_type == "MatMulIntegerToFloat"]
+        assert bool(per_token) == (graph == "encoder" and name in ("int4", "int4-gptq")), (name, graph)
+        reductions = [n for n in model.graph.node if n.name.endswith("/per_token/ReduceMax")]
+        for n in reductions:
+            axes = {a.name: list(a.ints) for a in n.attribute}.get("axes")
+            axes = axes or numpy_helper.to_array(
+                next(i for i in model.graph.initializer if i.name == n.input[1])
+            )
+            assert list(axes) == [-1] and {a.name: a.i for a in n.attribute}["keepdims"] == 1, n.name
+        assert len(reductions) >= len(per_token) / 3  # q, k and v (or fc1 alone) share one input
 
 
 @pytest.mark.slow
@@ -122,7 +135,7 @@ def test_legacy_int8_matmulinteger_weights_use_seven_bits(bundles, tmp_path):
 
     from onnx import numpy_helper
 
-    recipe = replace(get_recipe("int8"), int8_op="MatMulInteger")
+    recipe = replace(get_recipe("int8"), int8_op="MatMulInteger", encoder_int8_op="MatMulInteger")
     assert recipe.describe()["reduce_range"] is True and recipe.describe()["int8_block_size"] is None
     out = tmp_path / "decoder.onnx"
     graphs.quantize_graph(bundles["tied-full"] / "decoder.onnx", out, "decoder", recipe)
@@ -357,7 +370,7 @@ def test_block_size_sets_the_narrowest_weights_blocks():
     from qwen_asr_edge.runtime.errors import InputError
 
     assert get_recipe("int4", 32).block_size == 32 and get_recipe("int4", 32).int8_block_size == 128
-    assert get_recipe("int4", 128).int8_block_size == 128  # the INT8 encoder keeps its own
+    assert get_recipe("int4", 128).int8_block_size == 128  # unused: int4's encoder is per-token
     assert get_recipe("int8", 32).int8_block_size == 32
     assert get_recipe("int8", 32).describe()["int8_block_size"] == 32
     with pytest.raises(InputError, match="no blocks"):
@@ -377,6 +390,32 @@ def test_bundles_recorded_before_encoder_conv_are_rebuilt_for_it():
     assert recipe_changes(recorded, replace(get_recipe("int4"), encoder_conv="fp32")) == ""
     with pytest.raises(ValueError, match="goes with an int8 encoder"):
         replace(get_recipe("fp16"), encoder_conv="int8")
+
+
+def test_int8_op_sets_every_int8_layer_and_older_int4_bundles_are_rebuilt():
+    """--int8-op per-token makes int8's encoder and decoder per-token (no blocks, 7-bit
+    weights); a recipe without int8 layers refuses it. An int4 bundle from before
+    encoder_int8_op was recorded had 8-bit MatMulNBits in its encoder: stale for today's int4."""
+    from qwen_asr_edge.quant.recipes import recipe_changes
+    from qwen_asr_edge.runtime.errors import InputError
+
+    fast = get_recipe("int8", int8_op="per-token")
+    assert (fast.int8_op, fast.encoder_int8_op) == ("per-token", "per-token")
+    described = fast.describe()
+    assert (described["int8_block_size"], described["reduce_range"]) == (None, True)
+    with pytest.raises(InputError, match="recipe fp16 has no int8 layers"):
+        get_recipe("fp16", int8_op="per-token")
+    with pytest.raises(
+        InputError, match="unknown int8 op 'MatMulInteger'; choose from MatMulNBits, per-token"
+    ):
+        get_recipe("int8", int8_op="MatMulInteger")
+    older = get_recipe("int4").describe()
+    del older["encoder_int8_op"]
+    older.update(int8_op="MatMulNBits", int8_block_size=128, reduce_range=None)
+    assert recipe_changes(older, get_recipe("int4")) == (
+        "encoder_int8_op MatMulNBits -> per-token, int8_block_size 128 -> None, int8_op MatMulNBits -> None, "
+        "reduce_range None -> True"
+    )
 
 
 def test_recipes_are_the_manifest_vocabulary():
