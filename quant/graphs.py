@@ -385,15 +385,15 @@ def quantize_per_token(model: onnx.ModelProto, nodes: list[str], reduce_range: b
             ]
             quantized[x] = (f"{p}/codes", f"{p}/scale")
         codes, row_scale = quantized[x]
-        weight = numpy_helper.to_array(inits[w_name]).astype(np.float32)
-        scale = np.maximum(np.abs(weight).max(axis=0) / qmax, np.finfo(np.float32).tiny).astype(np.float32)
         q_name, s_name = f"{w_name}_per_token_int8", f"{w_name}_per_token_scale"
-        model.graph.initializer.extend(
-            [
-                numpy_helper.from_array(np.round(weight / scale).astype(np.int8), q_name),
-                numpy_helper.from_array(scale, s_name),
-            ]
-        )
+        if q_name not in inits:  # a weight that two MatMuls read is quantized once
+            weight = numpy_helper.to_array(inits[w_name]).astype(np.float32)
+            scale = np.maximum(np.abs(weight).max(axis=0) / qmax, np.finfo(np.float32).tiny).astype(
+                np.float32
+            )
+            codes_w = numpy_helper.from_array(np.round(weight / scale).astype(np.int8), q_name)
+            model.graph.initializer.extend([codes_w, numpy_helper.from_array(scale, s_name)])
+            inits[q_name] = codes_w
         y0 = f"{node.name}/per_token/unscaled"
         out += [
             helper.make_node(

@@ -69,6 +69,16 @@ def test_each_row_is_quantized_on_its_own():
     assert np.all(zeros == 0)
 
 
+def test_a_weight_two_matmuls_read_is_quantized_once():
+    model = two_layers()
+    model.graph.node[1].input[1] = "w0"
+    quantize_per_token(model, ["/layer/q/MatMul", "/layer/k/MatMul"])
+    names = [i.name for i in model.graph.initializer]
+    assert len(names) == len(set(names)) and names.count("w0_per_token_int8") == 1
+    y0, y1 = run(model, np.random.default_rng(3).standard_normal((1, 3, K)).astype(np.float32))
+    np.testing.assert_array_equal(y0, y1)
+
+
 def test_only_constant_weight_matmuls_are_taken():
     model = two_layers()
     model.graph.node[0].input[1] = "x_t"  # a weight computed at run time (attention's own MatMuls)
