@@ -14,6 +14,11 @@ import numpy as np
 from .bundle import MelSpec
 
 _BLOCK_FRAMES = 4096  # bounds the temporary frame matrix for long clips
+# The filterbank product runs on fixed tiles of frames, the last one zero-padded: BLAS kernels
+# round a row differently by where it falls in the matrix's row tiling (OpenBLAS on AVX2 without
+# AVX-512 does: a frame's mel moved by 1 ulp as the clip grew), and a growing live clip's earlier
+# frames must come out bit for bit the same (runtime/encoder_windows.py reuses their encoding).
+_ROW_TILE = 64
 
 
 def _hz_to_mel(freq: np.ndarray) -> np.ndarray:
@@ -80,7 +85,11 @@ class LogMel:
             block = frames[start : min(start + _BLOCK_FRAMES, n_frames)] * self.window
             spectrum = np.fft.rfft(block, axis=-1)
             power = spectrum.real**2 + spectrum.imag**2
-            mel[start : start + block.shape[0]] = power.astype(np.float32) @ self.filters
+            rows = block.shape[0]
+            tiles = np.zeros((-(-rows // _ROW_TILE) * _ROW_TILE, power.shape[1]), np.float32)
+            tiles[:rows] = power
+            product = tiles.reshape(-1, _ROW_TILE, power.shape[1]) @ self.filters
+            mel[start : start + rows] = product.reshape(-1, spec.n_mels)[:rows]
         log_mel = np.log10(np.maximum(mel, 1e-10))
         log_mel = np.maximum(log_mel, log_mel.max() - spec.log_floor_db)
         return np.ascontiguousarray(((log_mel + 4.0) / 4.0).T)
