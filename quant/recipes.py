@@ -222,7 +222,8 @@ def get_recipe(
 
 # Settings added to the manifest's record later, with the value the bundles written before had: a
 # bundle lacking the key is compared as if it recorded that value (so it is stale for kv_cache
-# only when int8 is asked for, and for encoder_conv whenever today's recipe quantizes the convs).
+# only when int8 is asked for, for encoder_conv whenever today's recipe quantizes the convs, and
+# for encoder_int8_op whenever today's recipe runs its encoder per-token: int4's, since 2026-11-30).
 SETTINGS_BEFORE_RECORDED = {"kv_cache": "fp32", "encoder_conv": "fp32", "encoder_int8_op": "MatMulNBits"}
 
 
