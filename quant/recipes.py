@@ -137,29 +137,21 @@ class Recipe:
         }
 
 
+_INT4 = Recipe(
+    "int4",
+    encoder="int8",
+    decoder="int4",
+    embedding="int4",
+    head="int4",
+    encoder_conv="int8",
+    encoder_int8_op="per-token",
+)
 RECIPES: dict[str, Recipe] = {
     "int8": Recipe(
         "int8", encoder="int8", decoder="int8", embedding="int8", head="int8", encoder_conv="int8"
     ),
-    "int4": Recipe(
-        "int4",
-        encoder="int8",
-        decoder="int4",
-        embedding="int4",
-        head="int4",
-        encoder_conv="int8",
-        encoder_int8_op="per-token",
-    ),
-    "int4-gptq": Recipe(
-        "int4-gptq",
-        encoder="int8",
-        decoder="int4",
-        embedding="int4",
-        head="int4",
-        algorithm="gptq",
-        encoder_conv="int8",
-        encoder_int8_op="per-token",
-    ),
+    "int4": _INT4,
+    "int4-gptq": replace(_INT4, name="int4-gptq", algorithm="gptq"),
     "fp16": Recipe("fp16", encoder="fp16", decoder="fp16", embedding="fp16", head="fp16"),
 }
 
