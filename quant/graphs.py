@@ -1,4 +1,5 @@
-"""ONNX graph -> quantized ONNX graph, with onnxruntime's own quantizers.
+"""ONNX graph -> quantized ONNX graph, with onnxruntime's own quantizers (and, for per-token INT8,
+which they do not offer, a rewrite of our own onto onnxruntime's ops).
 
 Parts of a graph are found by name and structure: the decoder's token table is the Gather on
 ``model.embed_tokens.weight``, the head is the MatMul that produces ``logits``, every other
