@@ -69,7 +69,7 @@ def variant(name: str) -> Recipe:
     "int4-kv8" (an int8 KV cache), "int4-conv32" (the encoder's conv front end left fp32),
     "int8-mmi" (every int8 layer as dynamic MatMulInteger), "int8-pt" (every int8 layer as
     per-token INT8, quant.graphs.quantize_per_token), "int4-encnbits" (the encoder's int8 layers as
-    8-bit MatMulNBits)."""
+    8-bit MatMulNBits), "int4-batched" (the encoder's front end batched, not per chunk)."""
     from qwen_asr_edge.quant.recipes import RECIPES, get_recipe
 
     base = max((r for r in RECIPES if name == r or name.startswith(r + "-")), key=len, default=name)
@@ -84,6 +84,8 @@ def variant(name: str) -> Recipe:
             recipe = replace(recipe, kv_cache="int8")
         elif part == "conv32":
             recipe = replace(recipe, encoder_conv="fp32")
+        elif part == "batched":
+            recipe = replace(recipe, encoder_front_end="batched")
         elif part in ("mmi", "pt", "encnbits"):
             op = {"mmi": "MatMulInteger", "pt": "per-token", "encnbits": "MatMulNBits"}[part]
             recipe = replace(recipe, encoder_int8_op=op, **({} if part == "encnbits" else {"int8_op": op}))

@@ -21,6 +21,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from .front_end import scan_front_end
 from .recipes import Recipe
 
 log = logging.getLogger("qwen_asr_edge.quant")
@@ -649,5 +650,9 @@ def _quantize_graph(src: Path, dst: Path, graph: str, recipe: Recipe, calibratio
                 save(model, staged)
                 del model  # a 1.7B decoder is 6 GB in fp32: do not hold it while the quantizer loads its own
                 quantize_int8(staged, dst, chosen["int8"], types, recipe.reduce_range and "MatMul" in types)
-            return
+            if not (encoder and recipe.encoder_front_end == "per-chunk"):
+                return
+            model = load(dst)
+    if encoder and recipe.encoder_front_end == "per-chunk":
+        scan_front_end(model)
     save(model, dst)

@@ -57,3 +57,36 @@ def test_memory_benchmark_prints_its_table(tmp_path):
     assert float(rows[1][3]) == pytest.approx(
         saved["rows"][1]["median_mb"] / saved["rows"][0]["median_mb"], abs=0.01
     )
+
+
+def test_attention_benchmark_prints_its_table():
+    """bench.attention at the tiny shape: a row per thread count and cache type, the growth the
+    difference of its own columns."""
+    import contextlib
+    import io
+
+    from bench.attention import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["--shape", "tiny", "--threads", "1", "--contexts", "5,50", "--repeats", "3"]) == 0
+    lines = out.getvalue().strip().splitlines()
+    assert "2 layers of GroupQueryAttention (4 query heads, 2 KV heads of" in lines[1]
+    rows = [[c.strip() for c in line.split("|")[1:-1]] for line in lines[4:]]
+    assert [r[:2] for r in rows] == [["1", "fp32"], ["1", "int8"]]
+    for row in rows:
+        assert float(row[4]) == pytest.approx(float(row[3]) - float(row[2]), abs=0.011)
+
+
+def test_ab_benchmark_compares_two_bundles(bundles, capsys):
+    """bench.ab on one bundle against itself: a row per clip and measurement, B / A from its own
+    columns, and the same encoder output called bit-equal."""
+    from bench.ab import main
+
+    bundle = str(bundles["untied-full"])
+    assert main([bundle, bundle, "--seconds", "1.5", "--rounds", "3", "--tokens", "2", "--threads", "1"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    rows = [[c.strip() for c in line.split("|")[1:-1]] for line in lines[-2:]]
+    assert [r[:2] for r in rows] == [["1.5 s", "encoder (bit-equal)"], ["1.5 s", "2 tokens"]]
+    for row in rows:
+        assert float(row[4]) == pytest.approx(float(row[3]) / float(row[2]), abs=0.02)  # of rounded ms

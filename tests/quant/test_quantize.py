@@ -93,8 +93,12 @@ def test_manifest_records_recipe_and_precision(quantized):
     int8 = load_bundle(quantized["int8"]).manifest.quantization
     assert (int8["int8_op"], int8["encoder_int8_op"]) == ("MatMulNBits", "MatMulNBits")
     assert (int8["int8_block_size"], int8["block_size"], int8["reduce_range"]) == (128, None, None)
+    assert int8["encoder_front_end"] == "per-chunk"
     fp16 = load_bundle(quantized["fp16"]).manifest
     assert fp16.kv_cache.dtype == "float16" and fp16.quantization["int8_op"] is None
+    # A GPU recipe: its front end stays one batched kernel per node.
+    assert fp16.quantization["encoder_front_end"] == "batched"
+    assert "Scan" not in {n.op_type for n in onnx.load(str(quantized["fp16"] / "encoder.onnx")).graph.node}
     assert {t.dtype for t in fp16.graphs["decoder"].inputs if t.name.startswith("past_")} == {"float16"}
 
 
@@ -196,18 +200,21 @@ def test_encoder_conv_front_end_is_static_int8(bundles, quantized, tmp_path):
     activation ranges calibrated), leave conv2d1 (one input channel) fp32, record it, and the
     encoder's output stays as close to fp32's as with the fp32 front end."""
     model = onnx.load(str(quantized["int4"] / "encoder.onnx"))
-    ops = {n.name: n.op_type for n in model.graph.node}
+    (scan,) = [n for n in model.graph.node if n.op_type == "Scan"]  # run per chunk (test_front_end.py)
+    front_end = scan.attribute[0].g.node
+    ops = {n.name: n.op_type for n in front_end}
     assert sorted(n for n, op in ops.items() if op == "QLinearConv") == [
         "/conv2d2/Conv_quant",
         "/conv2d3/Conv_quant",
     ]
     assert ops["/conv2d1/Conv"] == "Conv"
     weights = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
-    for node in (n for n in model.graph.node if n.op_type == "QLinearConv"):
+    for node in (n for n in front_end if n.op_type == "QLinearConv"):
         w = weights[node.input[3]]
         assert w.dtype == np.int8 and np.abs(w.astype(np.int16)).max() == 64  # symmetric 7-bit: exact on AVX2
         assert weights[node.input[4]].shape == (w.shape[0],)  # a scale per output channel
-    assert load_bundle(quantized["int4"]).manifest.quantization["encoder_conv"] == "int8"
+    recorded = load_bundle(quantized["int4"]).manifest.quantization
+    assert (recorded["encoder_conv"], recorded["encoder_front_end"]) == ("int8", "per-chunk")
 
     fp32_conv, _ = quantize_bundle(
         bundles["untied-full"], tmp_path / "b", replace(get_recipe("int4"), encoder_conv="fp32")
@@ -416,6 +423,18 @@ def test_int8_op_sets_every_int8_layer_and_older_int4_bundles_are_rebuilt():
         "encoder_int8_op MatMulNBits -> per-token, int8_block_size 128 -> None, int8_op MatMulNBits -> None, "
         "reduce_range None -> True"
     )
+
+
+@pytest.mark.parametrize(("name", "stale"), [("int8", True), ("int4", True), ("fp16", False)])
+def test_bundles_from_before_the_per_chunk_front_end_are_rebuilt(name, stale):
+    """A manifest without encoder_front_end had the batched front end: stale for the CPU
+    recipes, which now run it per chunk, current for fp16, which keeps it batched."""
+    from qwen_asr_edge.quant.recipes import recipe_changes
+
+    older = get_recipe(name).describe()
+    del older["encoder_front_end"]
+    want = "encoder_front_end batched -> per-chunk" if stale else ""
+    assert recipe_changes(older, get_recipe(name)) == want
 
 
 def test_recipes_are_the_manifest_vocabulary():
