@@ -7,9 +7,11 @@ audio (480 channels x 64 x 50 per chunk, 0.6B and 1.7B shapes), 68 MB for an 11 
 for a 30 s one, and the GELU, the mask and the quantization each write another. Those buffers are
 larger than the allocator keeps, so every call maps fresh pages for them and faults them in, and
 none fits in a cache. As a ``Scan`` over the chunk axis the same nodes run on one chunk's 6 MB at
-a time. Measured on the 0.6B int8 front end, 2 threads, AVX2 EPYC, interleaved runs: 11 s clip
-317 -> 245 ms, 33 s clip 824 -> 649 ms, and 397 -> 34 MB of peak memory for the 33 s clip. The
-arithmetic per chunk is the same, so the output is the same (bit-equal in that measurement).
+a time. Measured on the 0.6B int8 front end alone (its subgraph), 2 threads, AVX2 EPYC,
+interleaved runs: 11 s clip 317 -> 245 ms, 33 s clip 824 -> 649 ms, and 397 -> 34 MB of peak
+memory for the 33 s clip; the whole encoder and end-to-end figures are in the README. The
+arithmetic per chunk is the same, so the output is the same (bit-equal in those measurements).
+The body's tensors are typed float32: the front end of an fp16 graph is refused by the recipe.
 
 A CPU layout: on a GPU the batched chain is one kernel launch per node, not one per node and
 chunk, so the recipes for GPUs (fp16) keep it (``Recipe.encoder_front_end``).

@@ -103,6 +103,8 @@ class Recipe:
             raise ValueError(f"recipe {self.name}: unknown encoder conv method {self.encoder_conv!r}")
         if self.encoder_front_end not in FRONT_END_LAYOUTS:
             raise ValueError(f"recipe {self.name}: unknown encoder front end {self.encoder_front_end!r}")
+        if self.encoder_front_end == "per-chunk" and self.encoder == "fp16":
+            raise ValueError(f"recipe {self.name}: an fp16 encoder keeps its front end batched (GPUs)")
         if self.encoder_conv == "int8" and self.encoder != "int8":
             raise ValueError(f"recipe {self.name}: an int8 conv front end goes with an int8 encoder")
         if self.kv_cache != "fp32" and self.decoder == "fp16":

@@ -435,6 +435,9 @@ def test_bundles_from_before_the_per_chunk_front_end_are_rebuilt(name, stale):
     del older["encoder_front_end"]
     want = "encoder_front_end batched -> per-chunk" if stale else ""
     assert recipe_changes(older, get_recipe(name)) == want
+    if name == "fp16":  # its Scan body would be typed float32
+        with pytest.raises(ValueError, match="an fp16 encoder keeps its front end batched"):
+            replace(get_recipe(name), encoder_front_end="per-chunk")
 
 
 def test_recipes_are_the_manifest_vocabulary():
