@@ -61,7 +61,8 @@ def scan_front_end(model: onnx.ModelProto) -> None:
     in_body = set(order)
     body = [all_nodes[i] for i in order]
     read_outside = {x for i, n in enumerate(all_nodes) if i not in in_body for x in n.input}
-    leaving = [o for n in body for o in n.output if o in read_outside | {o.name for o in graph.output}]
+    read_outside |= {o.name for o in graph.output}
+    leaving = [o for n in body for o in n.output if o in read_outside]
     if len(leaving) != 1:
         raise ValueError(f"the front end's chain must have one output, not {leaving}")
     (result,) = leaving

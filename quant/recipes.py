@@ -149,26 +149,22 @@ class Recipe:
         }
 
 
-_INT4 = Recipe(
-    "int4",
+# The CPU recipes share the encoder (INT8 with static INT8 convolutions, run one chunk at a time);
+# int4 narrows the text side and runs its encoder's linear layers per-token.
+_INT8 = Recipe(
+    "int8",
     encoder="int8",
-    decoder="int4",
-    embedding="int4",
-    head="int4",
+    decoder="int8",
+    embedding="int8",
+    head="int8",
     encoder_conv="int8",
-    encoder_int8_op="per-token",
     encoder_front_end="per-chunk",
 )
+_INT4 = replace(
+    _INT8, name="int4", decoder="int4", embedding="int4", head="int4", encoder_int8_op="per-token"
+)
 RECIPES: dict[str, Recipe] = {
-    "int8": Recipe(
-        "int8",
-        encoder="int8",
-        decoder="int8",
-        embedding="int8",
-        head="int8",
-        encoder_conv="int8",
-        encoder_front_end="per-chunk",
-    ),
+    "int8": _INT8,
     "int4": _INT4,
     "int4-gptq": replace(_INT4, name="int4-gptq", algorithm="gptq"),
     "fp16": Recipe("fp16", encoder="fp16", decoder="fp16", embedding="fp16", head="fp16"),
