@@ -70,6 +70,8 @@ class TrainSet:
     features: list[np.ndarray]  # (n_mels, frames) float16 each
     texts: list[str]
     languages: list[str]
+    # What the TTS engine read, in words ("seven fifty" for "7:50"); what a CTC head can align.
+    spoken: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,21 @@ def _audio(clip: Clip) -> tuple[np.ndarray, str]:
     raise AssertionError("unreachable")
 
 
+def spoken_transcripts(clips: list[Clip], transcripts: list[str]) -> list[str]:
+    """The spoken form of each clip's transcript: the words its engine read for the sentences the
+    transcript holds (a clip cut to 30 s keeps its first sentences, see ``_audio``).
+
+    Raises ValueError if a transcript is not the clip's first sentences joined."""
+    out = []
+    for clip, text in zip(clips, transcripts, strict=True):
+        kept = (n for n in range(len(clip.written), -1, -1) if " ".join(clip.written[:n]) == text)
+        n = next(kept, None)
+        if n is None:
+            raise ValueError(f"transcript {text!r} is not made of the sentences {clip.written!r}")
+        out.append(" ".join(clip.spoken[:n]))
+    return out
+
+
 @functools.cache
 def _mel() -> LogMel:
     return LogMel(MelSpec())
@@ -217,7 +234,8 @@ def train_set(clips: list[Clip], work: Path, log=print) -> TrainSet:
     data = np.load(path)
     ends = np.cumsum(data["lengths"])
     feats = np.split(data["features"], ends[:-1], axis=1)
-    return TrainSet(feats, [str(t) for t in data["texts"]], [str(x) for x in data["languages"]])
+    texts = [str(t) for t in data["texts"]]
+    return TrainSet(feats, texts, [str(x) for x in data["languages"]], spoken_transcripts(clips, texts))
 
 
 def test_set(clips: list[Clip], work: Path, log=print) -> Path:

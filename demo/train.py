@@ -57,7 +57,18 @@ from qwen_asr_edge.export.write import render_prompt
 from qwen_asr_edge.runtime.bundle import staged
 
 from . import CHECKPOINT
-from .data import NO_SPEECH, Clip, Sizes, TrainSet, features_of, plan, read_test_set, test_set, train_set
+from .data import (
+    NO_SPEECH,
+    Clip,
+    Sizes,
+    TrainSet,
+    features_of,
+    plan,
+    read_test_set,
+    spoken_transcripts,
+    test_set,
+    train_set,
+)
 
 IGNORE = -100
 
@@ -89,6 +100,10 @@ class Recipe:
     # What the CTC head spells: "tokens" (the decoder's BPE ids) or "characters" (the transcript's
     # lower-cased letters, digits, apostrophes and spaces: a denser signal for learning to spell).
     ctc_units: str = "characters"
+    # Which text the CTC head spells: "spoken" (the words the TTS engine read: "seven fifty"),
+    # which CTC can align to the sound, or "written" (the transcript: "7:50", spelled "750"; the
+    # runs before 2026-12-01). The decoder always learns the written form.
+    ctc_text: str = "spoken"
     # CTC outputs per encoder frame. The encoder emits 13 frames per second, and CTC needs one
     # output per character (two for a doubled letter): at 1, 10.5 % of the training clips (fast
     # voices, few pauses) cannot be aligned at all, at 2 none. The head spells this many
@@ -98,6 +113,13 @@ class Recipe:
     # real model was trained); "full" (over the whole clip) differs from that beyond 8 s, which
     # only the multi-sentence clips reach. The shipped model was trained with "full".
     encoder_attention: str = "windowed"
+    # The encoder's attention window in mel frames (config ``n_window_infer``; the released models:
+    # 800, 8 s). Positions restart in every 1 s chunk (spec §3), so in an 8 s window a token cannot
+    # tell its neighbour from the same slot of seven other chunks by position; at 100 (one chunk)
+    # it can, and steps are cheaper. Probes (README): the encoder starts to spell a little sooner
+    # (held-out CTC CER 0.70 against 0.74 at step 2400) and ends level (0.68 and 0.69 at 3000).
+    # Kept at the released value until a full run has been exported and scored with 100.
+    n_window_infer: int = 800
     # The first pass over the data shortest clips first (SortaGrad), the later ones shuffled.
     shortest_first: bool = True
     spec_augment: bool = True
@@ -139,6 +161,7 @@ def shape_of(recipe: Recipe, vocab_size: int) -> Shape:
         d_model=recipe.audio_dim,
         conv_channels=recipe.conv_channels,
         output_dim=recipe.text_dim,
+        n_window_infer=recipe.n_window_infer,
     )
     text = text_config(
         hidden_size=recipe.text_dim,
@@ -225,6 +248,7 @@ class Batcher:
         self.ctc_units = ctc_units
         chars = sorted({c for t in transcripts for c in t.lower() if c.isalnum() or c in " '"})
         self.chars = {c: i for i, c in enumerate(chars)}
+        self.spelling = chars
         self.ctc_classes = cfg.text.vocab_size if ctc_units == "tokens" else len(chars)
         self.blank = self.ctc_classes
 
@@ -237,8 +261,16 @@ class Batcher:
     def ctc_target(self, text: str) -> list[int]:
         if self.ctc_units == "tokens":
             return self.tok.encode(text, add_special_tokens=False).ids
-        spelled = " ".join("".join(c for c in text.lower() if c in self.chars).split())
+        # A hyphen parts words ("twenty-six"); other marks are not heard.
+        kept = (c if c in self.chars else " " if c == "-" else "" for c in text.lower())
+        spelled = " ".join("".join(kept).split())
         return [self.chars[c] for c in spelled]
+
+    def ctc_decode(self, ids: list[int]) -> str:
+        """The text of CTC class ids (no blanks): ``ctc_target``'s inverse, up to case and marks."""
+        if self.ctc_units == "tokens":
+            return self.tok.decode(ids)
+        return "".join(self.spelling[i] for i in ids)
 
     def sequences(self, n_audio: list[int], targets: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         rows, labels = [], []
@@ -280,8 +312,23 @@ def spec_augment(x: torch.Tensor, lens: torch.Tensor, gen: torch.Generator) -> t
     return x
 
 
-def losses(model: DemoModel, batcher: Batcher, feats, lens, texts, languages):
-    """Teacher-forced cross-entropy on the target tokens, and the encoder's CTC loss."""
+def ctc_loss(model: DemoModel, batcher: Batcher, audio, n_audio, ctc_texts: list[str]) -> torch.Tensor:
+    """The CTC head's loss on (B, A, d) encoder output spelling ``ctc_texts``: per target unit,
+    averaged over the batch (``F.ctc_loss``'s "mean")."""
+    text_ids = [batcher.ctc_target(t) for t in ctc_texts]
+    return F.ctc_loss(
+        model.ctc_log_probs(audio),
+        torch.tensor([i for ids_ in text_ids for i in ids_]),
+        n_audio * model.ctc_upsample,
+        torch.tensor([len(t) for t in text_ids]),
+        blank=batcher.blank,
+        zero_infinity=True,
+    )
+
+
+def losses(model: DemoModel, batcher: Batcher, feats, lens, texts, languages, ctc_texts=None):
+    """Teacher-forced cross-entropy on the target tokens of ``texts``, and the encoder's CTC loss
+    on ``ctc_texts`` (default: ``texts``)."""
     audio, n_audio = model.encoder(feats, lens)
     targets = [batcher.target(t, lang) for t, lang in zip(texts, languages, strict=True)]
     ids, labels = batcher.sequences(n_audio.tolist(), targets)
@@ -291,17 +338,7 @@ def losses(model: DemoModel, batcher: Batcher, feats, lens, texts, languages):
     gold = labels[:, 1:][predict]
     ce = F.cross_entropy(logits, gold)
     accuracy = (logits.argmax(-1) == gold).float().mean()
-
-    text_ids = [batcher.ctc_target(t) for t in texts]
-    flat = torch.tensor([i for ids_ in text_ids for i in ids_])
-    ctc = F.ctc_loss(
-        model.ctc_log_probs(audio),
-        flat,
-        n_audio * model.ctc_upsample,
-        torch.tensor([len(t) for t in text_ids]),
-        blank=batcher.blank,
-        zero_infinity=True,
-    )
+    ctc = ctc_loss(model, batcher, audio, n_audio, texts if ctc_texts is None else ctc_texts)
     return ce, ctc, accuracy
 
 
@@ -332,13 +369,16 @@ def train(
     held_out: TrainSet,
     log,
     minutes: float | None = None,
+    encoder_only: bool = False,
 ) -> dict:
-    """Train for ``recipe.steps`` steps (or until ``minutes`` have passed: the sweep's budget);
-    returns the history of held-out teacher-forced scores."""
+    """Train for ``recipe.steps`` steps (or until ``minutes`` have passed: the sweep's and the
+    probe's budget); returns the history of held-out scores. ``encoder_only`` trains the encoder
+    and its CTC head alone (demo.probe)."""
     gen = torch.Generator().manual_seed(recipe.seed)
     rng = random.Random(recipe.seed)
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "embed" not in n]
-    no_decay = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "embed" not in n)]
+    trained = [(n, p) for n, p in model.named_parameters() if not (encoder_only and n.startswith("decoder."))]
+    decay = [p for n, p in trained if p.dim() >= 2 and "embed" not in n]
+    no_decay = [p for n, p in trained if not (p.dim() >= 2 and "embed" not in n)]
     opt = torch.optim.AdamW(
         [{"params": decay, "weight_decay": recipe.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=recipe.lr,
@@ -353,6 +393,7 @@ def train(
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     lengths = [f.shape[1] for f in data.features]
+    spelled = ctc_transcripts(data, recipe)
     queue: list[list[int]] = []
     epoch = 0
     history = []
@@ -366,10 +407,12 @@ def train(
         feats, lens = _pad_features([data.features[i] for i in idx])
         if recipe.spec_augment:
             feats = spec_augment(feats, lens, gen)
-        ce, ctc, acc = losses(
-            model, batcher, feats, lens, [data.texts[i] for i in idx], [data.languages[i] for i in idx]
-        )
-        loss = ce + recipe.ctc_weight * ctc
+        texts, languages = [data.texts[i] for i in idx], [data.languages[i] for i in idx]
+        if encoder_only:
+            loss = ctc = ctc_loss(model, batcher, *model.encoder(feats, lens), [spelled[i] for i in idx])
+        else:
+            ce, ctc, acc = losses(model, batcher, feats, lens, texts, languages, [spelled[i] for i in idx])
+            loss = ce + recipe.ctc_weight * ctc
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -377,21 +420,56 @@ def train(
         sched.step()
         out_of_time = minutes is not None and time.time() - start > minutes * 60
         if (step + 1) % recipe.eval_every == 0 or step + 1 == recipe.steps or out_of_time:
-            held = evaluate_teacher_forced(model, batcher, held_out)
-            elapsed = time.time() - start
             record = {
                 "step": step + 1,
-                "minutes": round(elapsed / 60, 2),
-                "ce": round(ce.item(), 4),
+                "minutes": round((time.time() - start) / 60, 2),
                 "ctc": round(ctc.item(), 3),
-                "train_acc": round(acc.item(), 4),
-                **held,
             }
+            if not encoder_only:
+                record |= {"ce": round(ce.item(), 4), "train_acc": round(acc.item(), 4)}
+                record |= evaluate_teacher_forced(model, batcher, held_out)
+            record["held_out_ctc_cer"] = ctc_cer(model, batcher, held_out, recipe)
             history.append(record)
             log(json.dumps(record))
         if out_of_time:
             break
     return {"steps": step + 1, "history": history, "train_minutes": round((time.time() - start) / 60, 2)}
+
+
+def ctc_transcripts(data: TrainSet, recipe: Recipe) -> list[str]:
+    """The texts the CTC head spells (``recipe.ctc_text``). Raises ValueError for an unknown
+    choice, or "spoken" for a set that does not know what was spoken."""
+    if recipe.ctc_text == "written":
+        return data.texts
+    if recipe.ctc_text == "spoken" and data.spoken is not None:
+        return data.spoken
+    raise ValueError(f"ctc_text {recipe.ctc_text!r} needs 'written', or 'spoken' with spoken transcripts")
+
+
+@torch.no_grad()
+def ctc_cer(
+    model: DemoModel, batcher: Batcher, held_out: TrainSet, recipe: Recipe, clips: int = 120
+) -> float:
+    """Character error rate of the CTC head's greedy output on the first ``clips`` held-out clips
+    with speech, against what it is taught to spell: whether the encoder hears, which the
+    teacher-forced loss does not tell (a decoder can lower it by recalling likely sentences)."""
+    import jiwer
+
+    spelled = ctc_transcripts(held_out, recipe)
+    pick = [i for i, t in enumerate(spelled) if t][:clips]
+    model.eval()
+    refs, hyps = [], []
+    for k in range(0, len(pick), 24):
+        idx = pick[k : k + 24]
+        feats, lens = _pad_features([held_out.features[i] for i in idx])
+        audio, n_audio = model.encoder(feats, lens)
+        best = model.ctc_log_probs(audio).argmax(-1).T  # (B, frames · upsample)
+        for row, i in enumerate(idx):
+            ids = torch.unique_consecutive(best[row, : int(n_audio[row]) * model.ctc_upsample]).tolist()
+            hyps.append(batcher.ctc_decode([j for j in ids if j != batcher.blank]))
+            refs.append(batcher.ctc_decode(batcher.ctc_target(spelled[i])))
+    model.train()
+    return round(jiwer.cer(refs, [h or "-" for h in hyps]), 4)
 
 
 @torch.no_grad()
@@ -437,7 +515,8 @@ def _held_out_features(records: list[dict]) -> TrainSet:
     import soundfile as sf
 
     feats = [features_of(sf.read(r["audio"], dtype="float32")[0]) for r in records]
-    return TrainSet(feats, [r["text"] for r in records], [r["language"] for r in records])
+    spoken = [r["spoken"] for r in records] if all("spoken" in r for r in records) else None
+    return TrainSet(feats, [r["text"] for r in records], [r["language"] for r in records], spoken)
 
 
 def train_checkpoint(
@@ -446,7 +525,7 @@ def train_checkpoint(
     """Write a trained checkpoint into ``ckpt`` (layout, then weights); returns the parameter
     count (without the training-only CTC head) and the training report."""
     cfg = write_layout(ckpt, recipe, data.texts)
-    batcher = Batcher(ckpt, cfg, recipe.ctc_units, data.texts)
+    batcher = Batcher(ckpt, cfg, recipe.ctc_units, data.texts + (data.spoken or []))
     model = DemoModel(cfg, batcher.ctc_classes, recipe.encoder_attention, recipe.ctc_upsample)
     n_params = sum(p.numel() for n, p in model.named_parameters() if not n.startswith("ctc."))
     log(f"model: {n_params / 1e6:.2f} M parameters, vocabulary {cfg.text.vocab_size}")
@@ -460,6 +539,10 @@ def _data(recipe: Recipe, work: Path, log) -> tuple[list[Clip], list[Clip], Trai
     train_clips, test_clips = plan(recipe.train, recipe.test, recipe.seed)
     data = train_set(train_clips, work, log)
     records = read_test_set(test_set(test_clips, work, log))
+    for record, spoken in zip(
+        records, spoken_transcripts(test_clips, [r["text"] for r in records]), strict=True
+    ):
+        record["spoken"] = spoken
     minutes = round((time.time() - t0) / 60, 2)
     log(f"data: {len(data.texts)} training clips, {len(records)} held-out clips ({minutes} min)")
     return train_clips, test_clips, data, records, minutes

@@ -134,6 +134,8 @@ def test_training_script_smoke(tmp_path):
     losses = [h[k] for h in history for k in ("ce", "ctc", "held_out_ce")]
     assert all(math.isfinite(x) and x > 0 for x in losses)
     assert history[-1]["ce"] < history[0]["ce"]
+    # the CTC head's greedy spelling of held-out speech: an error rate, not yet a low one
+    assert all(isinstance(h["held_out_ctc_cer"], float) and h["held_out_ctc_cer"] >= 0.0 for h in history)
     manifest = load_bundle(out / "bundle").manifest
     assert history[-1]["held_out_ce"] < math.log(manifest.model.vocab_size)
     held_out = recipe["held_out"]
@@ -153,6 +155,28 @@ def test_training_script_smoke(tmp_path):
     raw = transcriber.tokenizer.decode(result.segments[0].tokens)
     assert raw.startswith("language") and "<asr_text>" in raw
     assert parse_output(raw)[0] in ("", "English", "German")
+
+
+@pytest.mark.slow
+def test_probe_trains_the_encoder_alone_and_scores_its_ctc_spelling(tmp_path, capsys):
+    require(not missing_tools(), f"speech synthesis tools ({', '.join(missing_tools())})")
+    from demo import probe
+
+    args = ["--smoke", "--minutes", "5", "--work", str(tmp_path), "--set", "ctc_text=written"]
+    assert (
+        probe.main([*args, "--set", "steps=6", "--set", "eval_every=3", "--set", "n_window_infer=100"]) == 0
+    )
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["changed"] == {"steps": 6, "eval_every": 3, "ctc_text": "written", "n_window_infer": 100}
+    assert [h["step"] for h in report["history"]] == [3, 6]
+    # encoder only: no decoder losses, a finite CTC loss and a greedy CER on held-out speech
+    assert all(
+        "ce" not in h and 0 < h["ctc"] < float("inf") and h["held_out_ctc_cer"] >= 0
+        for h in report["history"]
+    )
+    with pytest.raises(SystemExit):
+        probe.main(["--smoke", "--set", "no_such_field=1"])
+    assert "no_such_field" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -112,9 +112,12 @@ def test_ctc_targets_are_tokens_or_characters(tmp_path):
     chars = Batcher(tmp_path, cfg, "characters", texts)
     spelled = {i: c for c, i in chars.chars.items()}
     assert "".join(spelled[i] for i in chars.ctc_target("Öffne,  it's 15!")) == "öffne it's 15"
+    # a hyphen parts words, as the voice does: "twenty-six" was spelled "twentysix"
+    assert chars.ctc_decode(chars.ctc_target("Fenster-timer - 15 late.")) == "fenster timer 15 late"
     assert chars.blank == chars.ctc_classes == len(chars.chars) < 40
     tokens = Batcher(tmp_path, cfg)
     assert tokens.ctc_target("Set a timer") == tokens.tok.encode("Set a timer", add_special_tokens=False).ids
+    assert tokens.ctc_decode(tokens.ctc_target("Set a timer")) == "Set a timer"
     assert tokens.blank == tokens.ctc_classes == cfg.text.vocab_size
     with pytest.raises(ValueError, match="ctc_units"):
         Batcher(tmp_path, cfg, "phones")
@@ -139,3 +142,46 @@ def test_ctc_upsampling_aligns_more_characters_than_encoder_frames(tmp_path):
         assert log_probs.shape == (13 * upsample, 1, batcher.ctc_classes + 1)
         ctc[upsample] = losses(model, batcher, feats, lens, [text], ["English"])[1].item()
     assert ctc[1] == 0.0 and 0.0 < ctc[3] < float("inf")
+
+
+def test_spoken_transcripts_are_what_the_voice_read_of_the_sentences_a_clip_kept():
+    """The CTC head can spell "seven fifty" from the sound, not "7:50"; a clip cut to 30 s keeps
+    its first sentences, so its spoken form must keep the same ones."""
+    from demo.data import Clip, spoken_transcripts
+
+    spoken, written = ("Wake me at seven fifty.", "Hi there."), ("Wake me at 7:50.", "Hi there.")
+    clip = Clip("multi", "English", spoken, written, "espeak:en-us", "s")
+    texts = ["Wake me at 7:50. Hi there.", "Wake me at 7:50."]
+    assert spoken_transcripts([clip, clip], texts) == [
+        "Wake me at seven fifty. Hi there.",
+        "Wake me at seven fifty.",
+    ]
+    silent = Clip("non-speech", "None", (), (), "non-speech:hum", "s", 2.0)
+    assert spoken_transcripts([silent], [""]) == [""]
+    with pytest.raises(ValueError, match="Hi there"):
+        spoken_transcripts([clip], ["Hi there."])
+
+
+def test_ctc_text_chooses_written_or_spoken_transcripts():
+    from dataclasses import replace
+
+    from demo.data import TrainSet
+    from demo.train import Recipe, ctc_transcripts
+
+    data = TrainSet([], ["At 7:50."], ["English"], ["At seven fifty."])
+    assert ctc_transcripts(data, Recipe()) == ["At seven fifty."]
+    assert ctc_transcripts(data, replace(Recipe(), ctc_text="written")) == ["At 7:50."]
+    with pytest.raises(ValueError, match="spoken"):
+        ctc_transcripts(replace(data, spoken=None), replace(Recipe(), ctc_text="spoken"))
+    with pytest.raises(ValueError, match="phones"):
+        ctc_transcripts(data, replace(Recipe(), ctc_text="phones"))
+
+
+def test_probe_overrides_take_the_recipe_field_types():
+    from demo.probe import parse_overrides
+
+    got = parse_overrides(["lr=1e-3", "batch_frames=3000", "ctc_text=spoken", "spec_augment=false"])
+    assert got == {"lr": 0.001, "batch_frames": 3000, "ctc_text": "spoken", "spec_augment": False}
+    for bad in ("lr", "learning_rate=1", "train=3", "batch_frames=many"):
+        with pytest.raises(ValueError):
+            parse_overrides([bad])
