@@ -45,11 +45,15 @@ def parse_overrides(pairs: list[str]) -> dict:
                 f"--set {pair!r}: expected FIELD=VALUE with FIELD one of the Recipe's scalar fields"
             )
         kind = fields[name].type
-        out[name] = (
-            value.lower() in ("1", "true", "yes")
-            if kind == "bool"
-            else {"int": int, "float": float, "str": str}[kind](value)
-        )
+        try:
+            if kind == "bool":
+                out[name] = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}[
+                    value.lower()
+                ]
+            else:
+                out[name] = {"int": int, "float": float, "str": str}[kind](value)
+        except (KeyError, ValueError):
+            raise ValueError(f"--set {pair!r}: {name} takes {kind} values") from None
     return out
 
 

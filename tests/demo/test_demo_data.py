@@ -182,6 +182,6 @@ def test_probe_overrides_take_the_recipe_field_types():
 
     got = parse_overrides(["lr=1e-3", "batch_frames=3000", "ctc_text=spoken", "spec_augment=false"])
     assert got == {"lr": 0.001, "batch_frames": 3000, "ctc_text": "spoken", "spec_augment": False}
-    for bad in ("lr", "learning_rate=1", "train=3", "batch_frames=many"):
+    for bad in ("lr", "learning_rate=1", "train=3", "batch_frames=many", "spec_augment=maybe"):
         with pytest.raises(ValueError):
             parse_overrides([bad])
