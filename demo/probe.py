@@ -23,13 +23,11 @@ from pathlib import Path
 from .train import (
     MODEL_SIZES,
     SMOKE,
-    Batcher,
-    DemoModel,
     Recipe,
     _data,
     _held_out_features,
+    new_model,
     train,
-    write_layout,
 )
 
 
@@ -62,10 +60,8 @@ def probe(recipe: Recipe, work: Path, minutes: float, log=print) -> dict:
     (synthesized into ``work`` if not there yet); returns the training report, whose history holds
     ``held_out_ctc_cer`` per ``recipe.eval_every`` steps."""
     _, _, data, records, _ = _data(recipe, work, log)
-    with tempfile.TemporaryDirectory() as tmp:
-        cfg = write_layout(Path(tmp), recipe, data.texts)
-        batcher = Batcher(Path(tmp), cfg, recipe.ctc_units, data.texts + (data.spoken or []))
-    model = DemoModel(cfg, batcher.ctc_classes, recipe.encoder_attention, recipe.ctc_upsample)
+    with tempfile.TemporaryDirectory() as tmp:  # the layout only builds the tokenizer here
+        _, batcher, model = new_model(Path(tmp), recipe, data)
     held_out = _held_out_features(records)
     return train(model, batcher, data, recipe, held_out, log, minutes, encoder_only=True)
 

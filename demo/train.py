@@ -407,11 +407,12 @@ def train(
         feats, lens = _pad_features([data.features[i] for i in idx])
         if recipe.spec_augment:
             feats = spec_augment(feats, lens, gen)
-        texts, languages = [data.texts[i] for i in idx], [data.languages[i] for i in idx]
+        ctc_texts = [spelled[i] for i in idx]
         if encoder_only:
-            loss = ctc = ctc_loss(model, batcher, *model.encoder(feats, lens), [spelled[i] for i in idx])
+            loss = ctc = ctc_loss(model, batcher, *model.encoder(feats, lens), ctc_texts)
         else:
-            ce, ctc, acc = losses(model, batcher, feats, lens, texts, languages, [spelled[i] for i in idx])
+            texts, languages = [data.texts[i] for i in idx], [data.languages[i] for i in idx]
+            ce, ctc, acc = losses(model, batcher, feats, lens, texts, languages, ctc_texts)
             loss = ce + recipe.ctc_weight * ctc
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -519,14 +520,20 @@ def _held_out_features(records: list[dict]) -> TrainSet:
     return TrainSet(feats, [r["text"] for r in records], [r["language"] for r in records], spoken)
 
 
+def new_model(folder: Path, recipe: Recipe, data: TrainSet) -> tuple[CheckpointConfig, Batcher, DemoModel]:
+    """The checkpoint layout of ``recipe`` in ``folder`` (tokenizer, config, side files), the
+    batcher of ``data``'s transcripts and an untrained model of that config."""
+    cfg = write_layout(folder, recipe, data.texts)
+    batcher = Batcher(folder, cfg, recipe.ctc_units, data.texts + (data.spoken or []))
+    return cfg, batcher, DemoModel(cfg, batcher.ctc_classes, recipe.encoder_attention, recipe.ctc_upsample)
+
+
 def train_checkpoint(
     ckpt: Path, recipe: Recipe, data: TrainSet, records: list[dict], log, minutes: float | None = None
 ) -> tuple[int, dict]:
     """Write a trained checkpoint into ``ckpt`` (layout, then weights); returns the parameter
     count (without the training-only CTC head) and the training report."""
-    cfg = write_layout(ckpt, recipe, data.texts)
-    batcher = Batcher(ckpt, cfg, recipe.ctc_units, data.texts + (data.spoken or []))
-    model = DemoModel(cfg, batcher.ctc_classes, recipe.encoder_attention, recipe.ctc_upsample)
+    cfg, batcher, model = new_model(ckpt, recipe, data)
     n_params = sum(p.numel() for n, p in model.named_parameters() if not n.startswith("ctc."))
     log(f"model: {n_params / 1e6:.2f} M parameters, vocabulary {cfg.text.vocab_size}")
     report = train(model, batcher, data, recipe, _held_out_features(records), log, minutes)
