@@ -185,3 +185,38 @@ def test_probe_overrides_take_the_recipe_field_types():
     for bad in ("lr", "learning_rate=1", "train=3", "batch_frames=many", "spec_augment=maybe"):
         with pytest.raises(ValueError):
             parse_overrides([bad])
+
+
+def test_encoder_pretraining_leaves_the_decoder_untouched_then_trains_both(tmp_path):
+    """The recipe's first ``encoder_pretrain_steps`` train the encoder and CTC head alone; the
+    steps after them train the decoder as well."""
+    from dataclasses import replace
+
+    import torch
+
+    from demo.data import TrainSet
+    from demo.train import SMOKE, new_model, train
+
+    rng = np.random.default_rng(0)
+    texts = ["Open the door.", "Wie spät ist es?", "Set a timer.", ""]
+    data = TrainSet(
+        [rng.standard_normal((128, n)).astype(np.float32) for n in (120, 200, 90, 60)],  # 128 mel bins
+        texts,
+        ["English", "German", "English", "None"],
+        texts,
+    )
+    recipe = replace(SMOKE, steps=3, encoder_pretrain_steps=3, eval_every=100, spec_augment=False)
+    torch.manual_seed(0)
+    _, batcher, model = new_model(tmp_path, recipe, data)
+
+    def weights(prefix: str) -> list[torch.Tensor]:
+        return [p.detach().clone() for n, p in model.named_parameters() if n.startswith(prefix)]
+
+    decoder, encoder = weights("decoder."), weights("encoder.")
+    report = train(model, batcher, data, recipe, data, log=lambda m: None)
+    assert "ce" not in report["history"][-1]  # encoder-only steps log no decoder loss
+    assert all(torch.equal(a, b) for a, b in zip(decoder, weights("decoder."), strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(encoder, weights("encoder."), strict=True))
+    report = train(model, batcher, data, replace(recipe, steps=5), data, log=lambda m: None)
+    assert "ce" in report["history"][-1]
+    assert not all(torch.equal(a, b) for a, b in zip(decoder, weights("decoder."), strict=True))
