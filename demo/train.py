@@ -444,6 +444,9 @@ def train(
                 record |= {"ce": round(ce.item(), 4), "train_acc": round(acc.item(), 4)}
                 record |= evaluate_teacher_forced(model, batcher, held_out)
             record["held_out_ctc_cer"] = ctc_cer(model, batcher, held_out, recipe)
+            # the same on training clips (their audio without SpecAugment): the gap is what
+            # unseen voices and sentences cost
+            record["train_ctc_cer"] = ctc_cer(model, batcher, data, recipe, spread=True)
             history.append(record)
             log(json.dumps(record))
         if out_of_time:
@@ -463,15 +466,22 @@ def ctc_transcripts(data: TrainSet, recipe: Recipe) -> list[str]:
 
 @torch.no_grad()
 def ctc_cer(
-    model: DemoModel, batcher: Batcher, held_out: TrainSet, recipe: Recipe, clips: int = 120
+    model: DemoModel,
+    batcher: Batcher,
+    held_out: TrainSet,
+    recipe: Recipe,
+    clips: int = 120,
+    spread: bool = False,
 ) -> float:
     """Character error rate of the CTC head's greedy output on the first ``clips`` held-out clips
-    with speech, against what it is taught to spell: whether the encoder hears, which the
-    teacher-forced loss does not tell (a decoder can lower it by recalling likely sentences)."""
+    with speech (``spread``: on clips spread evenly over the set), against what it is taught to
+    spell: whether the encoder hears, which the teacher-forced loss does not tell (a decoder can
+    lower it by recalling likely sentences)."""
     import jiwer
 
     spelled = ctc_transcripts(held_out, recipe)
-    pick = [i for i, t in enumerate(spelled) if t][:clips]
+    speech = [i for i, t in enumerate(spelled) if t]
+    pick = (speech[:: max(1, len(speech) // clips)] if spread else speech)[:clips]
     model.eval()
     refs, hyps = [], []
     for k in range(0, len(pick), 24):

@@ -215,6 +215,7 @@ def test_encoder_pretraining_leaves_the_decoder_untouched_then_trains_both(tmp_p
     decoder, encoder = weights("decoder."), weights("encoder.")
     report = train(model, batcher, data, recipe, data, log=lambda m: None)
     assert "ce" not in report["history"][-1]  # encoder-only steps log no decoder loss
+    assert report["history"][-1]["train_ctc_cer"] >= 0
     assert all(torch.equal(a, b) for a, b in zip(decoder, weights("decoder."), strict=True))
     assert not all(torch.equal(a, b) for a, b in zip(encoder, weights("encoder."), strict=True))
     report = train(model, batcher, data, replace(recipe, steps=5), data, log=lambda m: None)
