@@ -133,6 +133,9 @@ class Recipe:
     # The first pass over the data shortest clips first (SortaGrad), the later ones shuffled.
     shortest_first: bool = True
     spec_augment: bool = True
+    # Vocal tract length perturbation: the largest relative stretch of a clip's mel axis
+    # (``warp_frequencies``; 0 = off). For unseen voices; probed 2026-12-01 (README).
+    freq_warp: float = 0.0
     eval_every: int = 1500
 
 
@@ -322,6 +325,21 @@ def spec_augment(x: torch.Tensor, lens: torch.Tensor, gen: torch.Generator) -> t
     return x
 
 
+def warp_frequencies(x: torch.Tensor, max_warp: float, gen: torch.Generator) -> torch.Tensor:
+    """Vocal tract length perturbation on log-mel features (B, mel bins, frames): each clip's mel
+    axis stretched by its own factor in [1 - max_warp, 1 + max_warp], as if its speaker's formants
+    were that much higher or lower (linear interpolation between bins; the top bins are clamped).
+    An approximation of Jaitly & Hinton's VTLP, which warps the filterbank's frequencies."""
+    bins = x.shape[1]
+    alpha = 1 + (torch.rand(x.shape[0], generator=gen) * 2 - 1) * max_warp  # (B,)
+    source = (torch.arange(bins, dtype=torch.float32)[None, :] / alpha[:, None]).clamp(0, bins - 1)
+    low = source.floor().long()
+    high = (low + 1).clamp(max=bins - 1)
+    frac = (source - low)[:, :, None]  # (B, bins, 1)
+    low_x, high_x = (torch.gather(x, 1, i[:, :, None].expand(-1, -1, x.shape[2])) for i in (low, high))
+    return low_x * (1 - frac) + high_x * frac
+
+
 def ctc_loss(model: DemoModel, batcher: Batcher, audio, n_audio, ctc_texts: list[str]) -> torch.Tensor:
     """The CTC head's loss on (B, A, d) encoder output spelling ``ctc_texts``: per target unit,
     averaged over the batch (``F.ctc_loss``'s "mean")."""
@@ -422,6 +440,8 @@ def train(
             epoch += 1
         idx = queue.pop()
         feats, lens = _pad_features([data.features[i] for i in idx])
+        if recipe.freq_warp:
+            feats = warp_frequencies(feats, recipe.freq_warp, gen)
         if recipe.spec_augment:
             feats = spec_augment(feats, lens, gen)
         ctc_texts = [spelled[i] for i in idx]

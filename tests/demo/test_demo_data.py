@@ -221,3 +221,18 @@ def test_encoder_pretraining_leaves_the_decoder_untouched_then_trains_both(tmp_p
     report = train(model, batcher, data, replace(recipe, steps=5), data, log=lambda m: None)
     assert "ce" in report["history"][-1]
     assert not all(torch.equal(a, b) for a, b in zip(decoder, weights("decoder."), strict=True))
+
+
+def test_frequency_warping_moves_a_formant_by_the_clips_factor():
+    import torch
+
+    from demo.train import warp_frequencies
+
+    x = torch.zeros(64, 128, 5)
+    x[:, 40, :] = 1.0  # one "formant" at bin 40 in every clip and frame
+    gen = torch.Generator().manual_seed(0)
+    warped = warp_frequencies(x, 0.1, gen)
+    peaks = (warped[:, :, 0] * torch.arange(128)).sum(1) / warped[:, :, 0].sum(1)  # centre of mass
+    assert 36 <= peaks.min() < 39 and 41 < peaks.max() <= 44  # 40 x [0.9, 1.1], both ways
+    assert torch.allclose(warped.sum(1), torch.ones(64, 5), atol=0.25)  # moved, not lost
+    assert torch.equal(warp_frequencies(x, 0.0, gen), x)
