@@ -420,10 +420,10 @@ def train(
             return (step + 1) / recipe.warmup
         progress = (step - recipe.warmup) / max(1, recipe.steps - recipe.warmup)
         cosine = 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
-        joint = step - recipe.encoder_pretrain_steps  # the new decoder warms up too
+        since_joint = step - recipe.encoder_pretrain_steps  # the new decoder warms up too
         return (
-            cosine * (joint + 1) / recipe.warmup
-            if 0 <= joint < recipe.warmup and not encoder_only
+            cosine * (since_joint + 1) / recipe.warmup
+            if 0 <= since_joint < recipe.warmup and not encoder_only
             else cosine
         )
 
@@ -446,7 +446,8 @@ def train(
         if recipe.spec_augment:
             feats = spec_augment(feats, lens, gen)
         ctc_texts = [spelled[i] for i in idx]
-        if encoder_only or step < recipe.encoder_pretrain_steps:
+        joint = not (encoder_only or step < recipe.encoder_pretrain_steps)
+        if not joint:
             loss = ctc = ctc_loss(model, batcher, *model.encoder(feats, lens), ctc_texts)
         else:
             texts, languages = [data.texts[i] for i in idx], [data.languages[i] for i in idx]
@@ -464,7 +465,7 @@ def train(
                 "minutes": round((time.time() - start) / 60, 2),
                 "ctc": round(ctc.item(), 3),
             }
-            if not (encoder_only or step < recipe.encoder_pretrain_steps):
+            if joint:
                 record |= {"ce": round(ce.item(), 4), "train_acc": round(acc.item(), 4)}
                 record |= evaluate_teacher_forced(model, batcher, held_out)
             record["held_out_ctc_cer"] = ctc_cer(model, batcher, held_out, recipe)
