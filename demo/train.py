@@ -69,6 +69,7 @@ from .data import (
     test_set,
     train_set,
 )
+from .phonemes import phonemes_of
 
 IGNORE = -100
 
@@ -107,8 +108,10 @@ class Recipe:
     warmup: int = 300
     weight_decay: float = 0.01
     ctc_weight: float = 0.3
-    # What the CTC head spells: "tokens" (the decoder's BPE ids) or "characters" (the transcript's
-    # lower-cased letters, digits, apostrophes and spaces: a denser signal for learning to spell).
+    # What the CTC head spells: "tokens" (the decoder's BPE ids), "characters" (the transcript's
+    # lower-cased letters, digits, apostrophes and spaces: a denser signal for learning to spell)
+    # or "phonemes" (espeak-ng's phonemes of the spoken text, demo/phonemes.py: what the TTS
+    # engines read, so no spelling to learn; needs ctc_text "spoken").
     ctc_units: str = "characters"
     # Which text the CTC head spells: "spoken" (the words the TTS engine read: "seven fifty"),
     # which CTC can align to the sound, or "written" (the transcript: "7:50", spelled "750"; the
@@ -246,7 +249,8 @@ class DemoModel(nn.Module):
 
 class Batcher:
     """Prompt + target ids for a batch, as the runtime builds prompts (export.write.render_prompt),
-    and the CTC head's targets (``ctc_units``: "tokens", or "characters" of ``transcripts``)."""
+    and the CTC head's targets (``ctc_units``: "tokens"; "characters" of ``transcripts``; or
+    "phonemes", ``transcripts`` being phoneme strings, demo.phonemes.phonemes_of)."""
 
     def __init__(self, folder: Path, cfg: CheckpointConfig, ctc_units: str = "tokens", transcripts=()):
         self.tok = build_tokenizer(folder)
@@ -257,10 +261,13 @@ class Batcher:
         self.before, self.after = ids[:i], ids[i + 1 :]
         self.pad = self.tok.token_to_id("<|endoftext|>")
         self.eos = self.tok.token_to_id("<|im_end|>")
-        if ctc_units not in ("tokens", "characters"):
-            raise ValueError(f"ctc_units must be 'tokens' or 'characters', not {ctc_units!r}")
+        if ctc_units not in ("tokens", "characters", "phonemes"):
+            raise ValueError(f"ctc_units must be 'tokens', 'characters' or 'phonemes', not {ctc_units!r}")
         self.ctc_units = ctc_units
-        chars = sorted({c for t in transcripts for c in t.lower() if c.isalnum() or c in " '"})
+        if ctc_units == "phonemes":
+            chars = sorted({p for t in transcripts for p in t.split()})
+        else:
+            chars = sorted({c for t in transcripts for c in t.lower() if c.isalnum() or c in " '"})
         self.chars = {c: i for i, c in enumerate(chars)}
         self.spelling = chars
         self.ctc_classes = cfg.text.vocab_size if ctc_units == "tokens" else len(chars)
@@ -275,6 +282,8 @@ class Batcher:
     def ctc_target(self, text: str) -> list[int]:
         if self.ctc_units == "tokens":
             return self.tok.encode(text, add_special_tokens=False).ids
+        if self.ctc_units == "phonemes":
+            return [self.chars[p] for p in text.split() if p in self.chars]
         # A hyphen parts words ("twenty-six"); other marks are not heard.
         kept = (c if c in self.chars else " " if c == "-" else "" for c in text.lower())
         spelled = " ".join("".join(kept).split())
@@ -284,7 +293,14 @@ class Batcher:
         """The text of CTC class ids (no blanks): ``ctc_target``'s inverse, up to case and marks."""
         if self.ctc_units == "tokens":
             return self.tok.decode(ids)
-        return "".join(self.spelling[i] for i in ids)
+        return ("" if self.ctc_units == "characters" else " ").join(self.spelling[i] for i in ids)
+
+    def ctc_error(self, refs: list[str], hyps: list[str]) -> float:
+        """Error rate of ``ctc_decode`` outputs: per character, or per phoneme for "phonemes"."""
+        import jiwer
+
+        hyps = [h or "-" for h in hyps]
+        return jiwer.wer(refs, hyps) if self.ctc_units == "phonemes" else jiwer.cer(refs, hyps)
 
     def sequences(self, n_audio: list[int], targets: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         rows, labels = [], []
@@ -480,13 +496,17 @@ def train(
 
 
 def ctc_transcripts(data: TrainSet, recipe: Recipe) -> list[str]:
-    """The texts the CTC head spells (``recipe.ctc_text``). Raises ValueError for an unknown
-    choice, or "spoken" for a set that does not know what was spoken."""
-    if recipe.ctc_text == "written":
+    """The texts the CTC head spells (``recipe.ctc_text``; for ``ctc_units`` "phonemes", their
+    phonemes). Raises ValueError for an unknown choice, or "spoken" for a set that does not know
+    what was spoken."""
+    if recipe.ctc_text == "written" and recipe.ctc_units != "phonemes":
         return data.texts
     if recipe.ctc_text == "spoken" and data.spoken is not None:
-        return data.spoken
-    raise ValueError(f"ctc_text {recipe.ctc_text!r} needs 'written', or 'spoken' with spoken transcripts")
+        return phonemes_of(data.spoken, data.languages) if recipe.ctc_units == "phonemes" else data.spoken
+    raise ValueError(
+        f"ctc_text {recipe.ctc_text!r} needs 'written' (not with phonemes), "
+        "or 'spoken' with spoken transcripts"
+    )
 
 
 @torch.no_grad()
@@ -498,12 +518,10 @@ def ctc_cer(
     clips: int = 120,
     spread: bool = False,
 ) -> float:
-    """Character error rate of the CTC head's greedy output on the first ``clips`` held-out clips
-    with speech (``spread``: on clips spread evenly over the set), against what it is taught to
-    spell: whether the encoder hears, which the teacher-forced loss does not tell (a decoder can
-    lower it by recalling likely sentences)."""
-    import jiwer
-
+    """Character (for phoneme units: phoneme) error rate of the CTC head's greedy output on the
+    first ``clips`` held-out clips with speech (``spread``: on clips spread evenly over the set),
+    against what it is taught to spell: whether the encoder hears, which the teacher-forced loss
+    does not tell (a decoder can lower it by recalling likely sentences)."""
     spelled = ctc_transcripts(held_out, recipe)
     speech = [i for i, t in enumerate(spelled) if t]
     pick = (speech[:: max(1, len(speech) // clips)] if spread else speech)[:clips]
@@ -519,7 +537,7 @@ def ctc_cer(
             hyps.append(batcher.ctc_decode([j for j in ids if j != batcher.blank]))
             refs.append(batcher.ctc_decode(batcher.ctc_target(spelled[i])))
     model.train()
-    return round(jiwer.cer(refs, [h or "-" for h in hyps]), 4)
+    return round(batcher.ctc_error(refs, hyps), 4)
 
 
 @torch.no_grad()
@@ -573,7 +591,9 @@ def new_model(folder: Path, recipe: Recipe, data: TrainSet) -> tuple[CheckpointC
     """The checkpoint layout of ``recipe`` in ``folder`` (tokenizer, config, side files), the
     batcher of ``data``'s transcripts and an untrained model of that config."""
     cfg = write_layout(folder, recipe, data.texts)
-    batcher = Batcher(folder, cfg, recipe.ctc_units, data.texts + (data.spoken or []))
+    phonemes = recipe.ctc_units == "phonemes"
+    units = ctc_transcripts(data, recipe) if phonemes else data.texts + (data.spoken or [])
+    batcher = Batcher(folder, cfg, recipe.ctc_units, units)
     return cfg, batcher, DemoModel(cfg, batcher.ctc_classes, recipe.encoder_attention, recipe.ctc_upsample)
 
 

@@ -177,6 +177,51 @@ def test_ctc_text_chooses_written_or_spoken_transcripts():
         ctc_transcripts(data, replace(Recipe(), ctc_text="phones"))
 
 
+def _require_phonemizer():
+    try:
+        from demo.phonemes import phonemes_of
+
+        phonemes_of(["a"], ["English"])
+    except (ImportError, RuntimeError) as e:
+        require(False, f"phonemizer with the espeak-ng library ({e})")
+
+
+def test_phonemes_are_espeaks_per_language_and_empty_for_non_speech():
+    _require_phonemizer()
+    from demo.phonemes import phonemes_of
+
+    got = phonemes_of(
+        ["Set a timer.", "", "Ich bin hier.", "Set a timer."], ["English", "None", "German", "English"]
+    )
+    assert got[0] == got[3] and got[1] == ""
+    # words parted by "|", one phone per space-separated item (a diphthong is one), no stress marks
+    assert got[0].count("|") == 2 and "aɪ" in got[0].split() and "ˈ" not in got[0]
+    assert got[2].count("|") == 2 and "ç" in got[2].split()  # German's "ich": espeak's German voice
+
+
+def test_phoneme_ctc_targets_round_trip_and_score_per_phoneme(tmp_path):
+    _require_phonemizer()
+    from dataclasses import replace
+
+    from demo.data import TrainSet
+    from demo.train import Batcher, Recipe, ctc_transcripts, write_layout
+
+    recipe = replace(Recipe(), ctc_units="phonemes")
+    data = TrainSet([], ["At 7:50.", ""], ["English", "None"], ["At seven fifty.", ""])
+    spelled = ctc_transcripts(data, recipe)
+    assert spelled[1] == "" and "|" in spelled[0] and "7" not in spelled[0]  # the spoken form's
+    cfg = write_layout(tmp_path, recipe, data.texts)
+    batcher = Batcher(tmp_path, cfg, "phonemes", spelled)
+    assert batcher.ctc_decode(batcher.ctc_target(spelled[0])) == spelled[0]
+    assert batcher.blank == batcher.ctc_classes == len(set(spelled[0].split()))
+    # one phoneme wrong of n: 1/n, whatever its length in characters
+    ref = spelled[0]
+    hyp = " ".join(["x", *ref.split()[1:]])
+    assert batcher.ctc_error([ref], [hyp]) == pytest.approx(1 / len(ref.split()))
+    with pytest.raises(ValueError, match="phonemes"):
+        ctc_transcripts(data, replace(recipe, ctc_text="written"))
+
+
 def test_probe_overrides_take_the_recipe_field_types():
     from demo.probe import parse_overrides
 
