@@ -446,6 +446,7 @@ def train(
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     lengths = [f.shape[1] for f in data.features]
     spelled = ctc_transcripts(data, recipe)
+    held_out_spelled = ctc_transcripts(held_out, recipe)
     queue: list[list[int]] = []
     epoch = 0
     history = []
@@ -484,10 +485,10 @@ def train(
             if joint:
                 record |= {"ce": round(ce.item(), 4), "train_acc": round(acc.item(), 4)}
                 record |= evaluate_teacher_forced(model, batcher, held_out)
-            record["held_out_ctc_cer"] = ctc_cer(model, batcher, held_out, recipe)
+            record["held_out_ctc_cer"] = ctc_cer(model, batcher, held_out, held_out_spelled)
             # the same on training clips (their audio without SpecAugment): the gap is what
             # unseen voices and sentences cost
-            record["train_ctc_cer"] = ctc_cer(model, batcher, data, recipe, spread=True)
+            record["train_ctc_cer"] = ctc_cer(model, batcher, data, spelled, spread=True)
             history.append(record)
             log(json.dumps(record))
         if out_of_time:
@@ -514,15 +515,15 @@ def ctc_cer(
     model: DemoModel,
     batcher: Batcher,
     held_out: TrainSet,
-    recipe: Recipe,
+    spelled: list[str],
     clips: int = 120,
     spread: bool = False,
 ) -> float:
     """Character (for phoneme units: phoneme) error rate of the CTC head's greedy output on the
     first ``clips`` held-out clips with speech (``spread``: on clips spread evenly over the set),
-    against what it is taught to spell: whether the encoder hears, which the teacher-forced loss
-    does not tell (a decoder can lower it by recalling likely sentences)."""
-    spelled = ctc_transcripts(held_out, recipe)
+    against ``spelled``, what it is taught to spell (``ctc_transcripts``, computed once by the
+    caller): whether the encoder hears, which the teacher-forced loss does not tell (a decoder
+    can lower it by recalling likely sentences)."""
     speech = [i for i, t in enumerate(spelled) if t]
     pick = (speech[:: max(1, len(speech) // clips)] if spread else speech)[:clips]
     model.eval()
