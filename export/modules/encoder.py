@@ -8,7 +8,8 @@ that traces. Here a batch of clips of different lengths runs as one tensor progr
         └─ conv3×3/2 + GELU ×3 ─► (B·C, ch, f, t') ─► conv_out ─► + per-chunk positions 0..t'-1
     (B, C·t', d)   slot s of clip b is valid iff s < N(T_b); valid slots are a prefix
         └─ layers: keys masked to valid slots; "full" attends over the whole clip,
-           "windowed" within blocks of `window_tokens` slots (reshaped, so cost is linear)
+           "windowed" within blocks of `window_tokens` slots (reshaped for attention only, so
+           cost is linear and the per-token layers see no padding)
         └─ ln_post → proj1 → GELU → proj2 ─► (B, C·t', output_dim) and N(T_b)
 
 Two details keep each clip bit-compatible with the official per-clip computation:
@@ -51,16 +52,21 @@ class EncoderAttention(nn.Module):
         self.v_proj = nn.Linear(d_model, d_model)
         self.out_proj = nn.Linear(d_model, d_model)
 
-    def forward(self, x: torch.Tensor, key_valid: torch.Tensor) -> torch.Tensor:
-        # x (N, L, d); key_valid (N, L) bool
-        n, length, d = x.shape
-        q = self.q_proj(x).view(n, length, self.heads, self.head_dim).transpose(1, 2)
-        k = self.k_proj(x).view(n, length, self.heads, self.head_dim).transpose(1, 2)
-        v = self.v_proj(x).view(n, length, self.heads, self.head_dim).transpose(1, 2)
+    def forward(self, x: torch.Tensor, key_valid: torch.Tensor, window: int | None = None) -> torch.Tensor:
+        # x (B, L, d); key_valid (B, L) bool, or with ``window`` (B·W, window) for W windows
+        b, length, d = x.shape
+
+        def heads(t: torch.Tensor) -> torch.Tensor:
+            if window is not None:  # only attention needs the windows: pad the tail, fold them in
+                padded = (length + window - 1) // window * window
+                t = F.pad(t, (0, 0, 0, padded - length)).reshape(-1, window, d)
+            return t.view(t.shape[0], t.shape[1], self.heads, self.head_dim).transpose(1, 2)
+
+        q, k, v = heads(self.q_proj(x)), heads(self.k_proj(x)), heads(self.v_proj(x))
         scores = torch.matmul(q, k.transpose(2, 3)) * (self.head_dim**-0.5)
         scores = torch.where(key_valid[:, None, None, :], scores, MASK_VALUE)
         probs = torch.softmax(scores, dim=-1)
-        out = torch.matmul(probs, v).transpose(1, 2).reshape(n, length, d)
+        out = torch.matmul(probs, v).transpose(1, 2).reshape(b, -1, d)[:, :length]
         return self.out_proj(out)
 
 
@@ -73,8 +79,8 @@ class EncoderLayer(nn.Module):
         self.fc2 = nn.Linear(cfg.ffn_dim, cfg.d_model)
         self.final_layer_norm = nn.LayerNorm(cfg.d_model)
 
-    def forward(self, x: torch.Tensor, key_valid: torch.Tensor) -> torch.Tensor:
-        x = x + self.self_attn(self.self_attn_layer_norm(x), key_valid)
+    def forward(self, x: torch.Tensor, key_valid: torch.Tensor, window: int | None = None) -> torch.Tensor:
+        x = x + self.self_attn(self.self_attn_layer_norm(x), key_valid, window)
         return x + self.fc2(F.gelu(self.fc1(self.final_layer_norm(x))))
 
 
@@ -146,14 +152,14 @@ class AudioEncoder(nn.Module):
             for layer in self.layers:
                 x = layer(x, valid)
         else:
+            # Windows of `window_tokens` slots, the tail padded to a whole window for attention
+            # only: the per-token layers (norms, projections, MLP) run on the clip's L slots, not
+            # on the padded windows (an 11 s clip: 143 slots, not 2 x 104).
             win = cfg.window_tokens
             n_windows = (length + win - 1) // win
-            pad = n_windows * win - length
-            x = F.pad(x, (0, 0, 0, pad)).reshape(b * n_windows, win, -1)
-            key_valid = F.pad(valid, (0, pad)).reshape(b * n_windows, win)
+            key_valid = F.pad(valid, (0, n_windows * win - length)).reshape(b * n_windows, win)
             for layer in self.layers:
-                x = layer(x, key_valid)
-            x = x.reshape(b, n_windows * win, -1)[:, :length]
+                x = layer(x, key_valid, win)
 
         x = self.proj2(F.gelu(self.proj1(self.ln_post(x))))
         return x, out_lens

@@ -93,3 +93,18 @@ def test_ab_benchmark_compares_two_bundles(bundles, capsys):
         # bundle a column can be 1 ms, so the ratio of the rounded columns alone may be off by 5 %
         a, b, ratio = (float(x) for x in row[2:5])
         assert (b - 0.05) / (a + 0.05) - 0.005 <= ratio <= (b + 0.05) / max(a - 0.05, 1e-9) + 0.005
+
+
+def test_profile_benchmark_prints_a_table_per_phase(bundles, capsys):
+    """bench.profile_ops: encoder, prefill and one table per decode context, each with the graph's
+    matrix products among its rows and the time outside kernels."""
+    from bench.profile_ops import main
+
+    bundle = str(bundles["untied-windowed"])
+    assert main([bundle, "--threads", "1", "--context", "5,20", "--steps", "3", "--repeats", "2"]) == 0
+    out = capsys.readouterr().out
+    titles = [line.split(":")[0] for line in out.splitlines() if " ms per run " in line]
+    phases = ["encoder, 11 s clip", "prefill, 11 s clip", "decode step, context 5", "decode step, context 20"]
+    assert titles == phases
+    assert out.count("| outside kernels |") == 4
+    assert "| GroupQueryAttention |" in out
