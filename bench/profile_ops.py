@@ -93,7 +93,6 @@ def main(argv: list[str] | None = None) -> int:
         options = TranscriptionOptions(max_new_tokens=1, ignore_stop=True)
         for _ in range(args.repeats + 1):  # the first is a warm-up, dropped below
             tr.transcribe(wav, options=options)
-        marks = {"clip": args.repeats + 1}
         contexts = [int(c) for c in args.context.split(",")]
         for context in contexts:
             prompt = rng.integers(1000, tr.bundle.manifest.model.vocab_size - 1000, context)
@@ -105,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     dec_runs, dec_totals = _runs(dec_events)
     # the decoder's runs in order: each clip's prefill (max_new_tokens=1: no step), then for each
     # context its prompt's prefill and args.steps steps
-    n = marks["clip"]
+    n = args.repeats + 1
     expected = n + len(contexts) * (1 + args.steps)
     if len(dec_runs) != expected:
         raise SystemExit(f"the decoder ran {len(dec_runs)} times, not {expected}: phases unclear")
