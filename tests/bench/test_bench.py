@@ -96,8 +96,8 @@ def test_ab_benchmark_compares_two_bundles(bundles, capsys):
 
 
 def test_profile_benchmark_prints_a_table_per_phase(bundles, capsys):
-    """bench.profile_ops: encoder, prefill and one table per decode context, each with the graph's
-    matrix products among its rows and the time outside kernels."""
+    """bench.profile_ops: encoder, prefill and one table per decode context, each with the time
+    outside kernels, and the decoder's attention among the rows."""
     from bench.profile_ops import main
 
     bundle = str(bundles["untied-windowed"])

@@ -160,3 +160,26 @@ def test_checkpoints_with_large_activations_export(tmp_path, monkeypatch, vocab_
     assert load_bundle(out).manifest.model.kind == "aligner"
     (abs_error, scale), *_ = seen
     assert scale > 1e4 and abs_error > 1e-3  # the old absolute bound would have refused it
+
+
+def test_windowed_encoder_runs_its_per_token_layers_on_the_clip_not_on_padded_windows(checkpoints):
+    """Only attention is folded into 8 s windows: the MLP of every layer sees the clip's own token
+    slots (a 12 s clip: 156, not 2 x 104), and the output has one row per slot."""
+    import torch
+
+    from qwen_asr_edge.export.checkpoint import load_weights, parse_config
+    from qwen_asr_edge.export.modules import build_encoder
+
+    cfg = parse_config(checkpoints["untied"])
+    encoder = build_encoder(cfg, load_weights(checkpoints["untied"], cfg), "windowed")
+    seen: list[int] = []
+    for layer in encoder.layers:
+        layer.fc1.register_forward_hook(lambda _m, args, _out: seen.append(args[0].shape[1]))
+    frames = 1200  # 12 chunks of 100 frames
+    features = torch.randn(1, cfg.audio.num_mel_bins, frames)
+    with torch.no_grad():
+        out, lens = encoder(features, torch.tensor([frames]))
+    slots = frames // cfg.audio.chunk_frames * cfg.audio.tokens_per_chunk
+    assert slots == 156 and slots % cfg.audio.window_tokens != 0
+    assert seen == [slots] * len(encoder.layers)
+    assert out.shape[1] == slots and int(lens[0]) == slots
