@@ -1,12 +1,13 @@
 """Two bundles against each other on a noisy machine: calls alternate in one process.
 
-    python -m bench.ab BUNDLE_A BUNDLE_B [--seconds 11,30] [--rounds 12] [--threads 2]
+    python -m bench.ab BUNDLE_A BUNDLE_B [--seconds 11,30] [--contexts 50,500] [--rounds 12] [--threads 2]
 
 ``bench.speed`` measures one bundle after another, so a neighbour's load that comes and goes on a
 shared machine lands on one of them; here each round runs A then B on the same clip, and the
 table gives medians over rounds (the first two dropped as warm-up) and B / A. Per clip length:
 the encoder alone (``Transcriber.encode``) and a whole transcription of 40 new tokens, stop ids
-ignored. It also says whether the two encoders' outputs are bit-equal.
+ignored; then one decode step at each of --contexts (median over 22 steps a round). It also says
+whether the two encoders' outputs are bit-equal.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=12)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--tokens", type=int, default=40)
+    p.add_argument("--contexts", default="50,500", help="decode step contexts, comma-separated")
     args = p.parse_args(argv)
     if args.rounds < 3:
         p.error("--rounds must be at least 3 (two are warm-up)")
@@ -61,6 +63,18 @@ def main(argv: list[str] | None = None) -> int:
             rows.append([f"{seconds:g} s", label, f"{ms[0]:.1f}", f"{ms[1]:.1f}", f"{ms[1] / ms[0]:.2f}"])
         same = np.array_equal(encoded[a], encoded[b])
         rows[-2][1] += " (bit-equal)" if same else " (outputs differ)"
+    # Decode steps at a given context, as bench.speed takes them: a text-only prompt, then 24
+    # steps per round (the first two of each dropped); A and B alternate per round.
+    vocab = a.bundle.manifest.model.vocab_size
+    for context in (int(c) for c in args.contexts.split(",")):
+        prompt = rng.integers(min(1000, vocab // 4), vocab - min(1000, vocab // 4), context)
+        steps: dict[object, list[float]] = {a: [], b: []}
+        for _ in range(args.rounds):
+            for tr in (a, b):
+                steps[tr] += tr.decode([prompt], None, [25], stop=False).step_seconds[2:]
+        ms = [float(np.median(steps[tr]) * 1000) for tr in (a, b)]
+        ratio = f"{ms[1] / ms[0]:.2f}"
+        rows.append([f"context {context}", "decode step", f"{ms[0]:.2f}", f"{ms[1]:.2f}", ratio])
     print(f"medians of {args.rounds - 2} rounds")
     print(table(["clip", "what", "A ms", "B ms", "B / A"], rows))
     return 0

@@ -79,15 +79,21 @@ def test_attention_benchmark_prints_its_table():
 
 
 def test_ab_benchmark_compares_two_bundles(bundles, capsys):
-    """bench.ab on one bundle against itself: a row per clip and measurement, B / A from its own
-    columns, and the same encoder output called bit-equal."""
+    """bench.ab on one bundle against itself: a row per clip and measurement and per decode
+    context, B / A from its own columns, and the same encoder output called bit-equal."""
     from bench.ab import main
 
     bundle = str(bundles["untied-full"])
-    assert main([bundle, bundle, "--seconds", "1.5", "--rounds", "3", "--tokens", "2", "--threads", "1"]) == 0
+    argv = [bundle, bundle, "--seconds", "1.5", "--rounds", "3", "--tokens", "2", "--threads", "1"]
+    assert main([*argv, "--contexts", "4,9"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    rows = [[c.strip() for c in line.split("|")[1:-1]] for line in lines[-2:]]
-    assert [r[:2] for r in rows] == [["1.5 s", "encoder (bit-equal)"], ["1.5 s", "2 tokens"]]
+    rows = [[c.strip() for c in line.split("|")[1:-1]] for line in lines[-4:]]
+    assert [r[:2] for r in rows] == [
+        ["1.5 s", "encoder (bit-equal)"],
+        ["1.5 s", "2 tokens"],
+        ["context 4", "decode step"],
+        ["context 9", "decode step"],
+    ]
     for row in rows:
         # B / A of the medians, which the columns show rounded to 0.05 ms either way: on this tiny
         # bundle a column can be 1 ms, so the ratio of the rounded columns alone may be off by 5 %
