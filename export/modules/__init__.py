@@ -28,10 +28,12 @@ def _load(module: torch.nn.Module, weights: dict[str, torch.Tensor], prefix: str
     module.reset_buffers()
 
 
+# The build_* modules are for export: their sibling projections are fused (modules/fused.py).
 def build_encoder(cfg: CheckpointConfig, weights: dict[str, torch.Tensor], attention: str) -> AudioEncoder:
     with torch.device("meta"):
         encoder = AudioEncoder(cfg.audio, attention)
     _load(encoder, weights, "thinker.audio_tower.")
+    encoder.fuse_projections()
     return encoder.eval()
 
 
@@ -44,6 +46,7 @@ def build_decoder(
     if decoder.lm_head is not None:
         state["thinker.lm_head.weight"] = weights["thinker.lm_head.weight"]
     _load(decoder, state, "thinker.")
+    decoder.fuse_projections()
     return decoder.eval()
 
 
@@ -53,4 +56,5 @@ def build_aligner_text(cfg: CheckpointConfig, weights: dict[str, torch.Tensor]) 
     state = {k: v for k, v in weights.items() if k.startswith("thinker.model.")}
     state["thinker.lm_head.weight"] = weights["thinker.lm_head.weight"]
     _load(aligner, state, "thinker.")
+    aligner.fuse_projections()
     return aligner.eval()

@@ -14,6 +14,7 @@ head_dim) that the runtime allocates once per batch and binds as both ``past`` i
 
     input_ids (B,S) ──Gather──► embeds ──Where(audio slot)──► x ◄── audio_embeds (B,A,H)[cumsum]
     per layer:  RMSNorm → q,k,v → q_norm,k_norm ─► attention ─► o_proj, SwiGLU MLP
+                (exported: q,k,v one MatMul, gate,up one MatMul; fused.py)
       "gqa":      GroupQueryAttention(do_rotary, cos/sin for positions < total): appends in place
       "portable": RoPE → ScatterElements rows ─► buffer (in place when shared) → masked attention
                   over rows [0, total)
@@ -30,6 +31,7 @@ from torch import nn
 
 from ..checkpoint import TextConfig
 from .encoder import MASK_VALUE
+from .fused import FusedLinear, fuse
 
 ATTENTION_KINDS = ("gqa", "portable")
 
@@ -106,15 +108,22 @@ class DecoderAttention(nn.Module):
         fused = kind == "gqa"
         self.q_norm = RMSNorm(cfg.head_dim, cfg.rms_norm_eps, fused)
         self.k_norm = RMSNorm(cfg.head_dim, cfg.rms_norm_eps, fused)
+        self.qkv_proj: FusedLinear | None = None  # set by TextDecoder.fuse_projections
+
+    def fuse_projections(self) -> None:
+        fuse(self, ("q_proj", "k_proj", "v_proj"), "qkv_proj")
 
     def forward(
         self, x: torch.Tensor, rows: Rows, past_key: torch.Tensor, past_value: torch.Tensor, rope
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         b, s, _ = x.shape
         d, kvh = self.head_dim, self.kv_heads
-        q = self.q_norm(self.q_proj(x).view(b, s, self.heads, d))
-        k = self.k_norm(self.k_proj(x).view(b, s, kvh, d))
-        v = self.v_proj(x)
+        if self.qkv_proj is not None:
+            q, k, v = self.qkv_proj(x)
+        else:
+            q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
+        q = self.q_norm(q.view(b, s, self.heads, d))
+        k = self.k_norm(k.view(b, s, kvh, d))
         if self.kind == "gqa" and torch.onnx.is_in_onnx_export():
             out, present_key, present_value = torch.onnx.ops.symbolic_multi_out(
                 "com.microsoft::GroupQueryAttention",
@@ -179,6 +188,7 @@ class DecoderLayer(nn.Module):
         fused = kind == "gqa"
         self.input_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps, fused)
         self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps, fused)
+        self.mlp.gate_up_proj = None  # set by TextDecoder.fuse_projections
 
     def forward(self, x, rows, past_key, past_value, rope):
         attn, present_key, present_value = self.self_attn(
@@ -186,7 +196,11 @@ class DecoderLayer(nn.Module):
         )
         x = x + attn
         y = self.post_attention_layernorm(x)
-        x = x + self.mlp.down_proj(F.silu(self.mlp.gate_proj(y)) * self.mlp.up_proj(y))
+        if self.mlp.gate_up_proj is not None:
+            gate, up = self.mlp.gate_up_proj(y)
+        else:
+            gate, up = self.mlp.gate_proj(y), self.mlp.up_proj(y)
+        x = x + self.mlp.down_proj(F.silu(gate) * up)
         return x, present_key, present_value
 
 
@@ -209,6 +223,13 @@ class TextDecoder(nn.Module):
         if not cfg.tie_word_embeddings:
             self.lm_head = nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=False)
         self.reset_buffers()
+
+    def fuse_projections(self) -> None:
+        """Export q/k/v and gate/up as one matrix product each (``fused.FusedLinear``): 4 products
+        per layer instead of 7. Call after the weights are loaded; the state dict's names change."""
+        for layer in self.model.layers:
+            layer.self_attn.fuse_projections()
+            fuse(layer.mlp, ("gate_proj", "up_proj"), "gate_up_proj")
 
     def reset_buffers(self) -> None:
         """(Re)compute the non-persistent tables: needed after building the module on "meta"."""

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..checkpoint import AudioConfig, conv_out_len
+from .fused import FusedLinear, fuse
 
 # Finite "minus infinity" for masked attention scores: representable in fp16 too, and applied
 # with Where (never added), so it cannot overflow. A fully masked row stays finite.
@@ -51,6 +52,10 @@ class EncoderAttention(nn.Module):
         self.k_proj = nn.Linear(d_model, d_model)
         self.v_proj = nn.Linear(d_model, d_model)
         self.out_proj = nn.Linear(d_model, d_model)
+        self.qkv_proj: FusedLinear | None = None  # set by fuse_projections
+
+    def fuse_projections(self) -> None:
+        fuse(self, ("q_proj", "k_proj", "v_proj"), "qkv_proj")
 
     def forward(self, x: torch.Tensor, key_valid: torch.Tensor, window: int | None = None) -> torch.Tensor:
         # x (B, L, d); key_valid (B, L) bool, or with ``window`` (B·W, window) for W windows
@@ -62,7 +67,10 @@ class EncoderAttention(nn.Module):
                 t = F.pad(t, (0, 0, 0, padded - length)).reshape(-1, window, d)
             return t.view(t.shape[0], t.shape[1], self.heads, self.head_dim).transpose(1, 2)
 
-        q, k, v = heads(self.q_proj(x)), heads(self.k_proj(x)), heads(self.v_proj(x))
+        if self.qkv_proj is not None:
+            q, k, v = map(heads, self.qkv_proj(x))
+        else:
+            q, k, v = heads(self.q_proj(x)), heads(self.k_proj(x)), heads(self.v_proj(x))
         scores = torch.matmul(q, k.transpose(2, 3)) * (self.head_dim**-0.5)
         scores = torch.where(key_valid[:, None, None, :], scores, MASK_VALUE)
         probs = torch.softmax(scores, dim=-1)
@@ -103,6 +111,12 @@ class AudioEncoder(nn.Module):
         self.proj1 = nn.Linear(cfg.d_model, cfg.d_model)
         self.proj2 = nn.Linear(cfg.d_model, cfg.output_dim)
         self.reset_buffers()
+
+    def fuse_projections(self) -> None:
+        """Export each layer's q/k/v as one matrix product (``fused.FusedLinear``). Call after
+        the weights are loaded; the state dict's names change."""
+        for layer in self.layers:
+            layer.self_attn.fuse_projections()
 
     def reset_buffers(self) -> None:
         """(Re)compute the non-persistent tables: needed after building the module on "meta"."""

@@ -183,3 +183,51 @@ def test_windowed_encoder_runs_its_per_token_layers_on_the_clip_not_on_padded_wi
     assert slots == 156 and slots % cfg.audio.window_tokens != 0
     assert seen == [slots] * len(encoder.layers)
     assert out.shape[1] == slots and int(lens[0]) == slots
+
+
+def test_sibling_projections_are_one_matrix_product_with_the_same_outputs(checkpoints):
+    """q/k/v (encoder and decoder) and gate/up (decoder) become one FusedLinear each; the fused
+    modules compute what the separate layers did, to float rounding."""
+    import torch
+
+    from qwen_asr_edge.export.checkpoint import load_weights, parse_config
+    from qwen_asr_edge.export.modules import TextDecoder, _load, build_decoder, build_encoder
+    from qwen_asr_edge.export.modules.fused import FusedLinear
+
+    cfg = parse_config(checkpoints["untied"])
+    weights = load_weights(checkpoints["untied"], cfg)
+    fused = build_decoder(cfg, weights)
+    with torch.device("meta"):  # the separate layers, as training builds them
+        separate = TextDecoder(cfg.text, cfg.audio_token_id)
+    text = {k: v for k, v in weights.items() if k.startswith(("thinker.model.", "thinker.lm_head."))}
+    _load(separate, text, "thinker.")
+    assert isinstance(fused.model.layers[0].self_attn.qkv_proj, FusedLinear)
+    assert isinstance(fused.model.layers[0].mlp.gate_up_proj, FusedLinear)
+    assert not hasattr(fused.model.layers[0].self_attn, "q_proj")
+    assert separate.model.layers[0].self_attn.qkv_proj is None
+
+    ids = torch.randint(0, 100, (1, 7))
+    audio = torch.zeros(1, 1, cfg.text.hidden_size)
+    with torch.no_grad():
+        want = separate.whole(ids, audio, torch.tensor([0]))
+        got = fused.whole(ids, audio, torch.tensor([0]))
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+    encoder = build_encoder(cfg, weights, "windowed")
+    assert all(isinstance(layer.self_attn.qkv_proj, FusedLinear) for layer in encoder.layers)
+
+
+def test_exported_graphs_run_four_matrix_products_per_decoder_layer(bundles):
+    """The decoder graph holds one qkv and one gate_up MatMul per layer and no separate q/k/v,
+    gate or up products (a decode step's 7 products per layer became 4)."""
+    import onnx
+
+    decoder = onnx.load(str(bundles["untied-windowed"] / "decoder.onnx"), load_external_data=False)
+    names = [n.name for n in decoder.graph.node if n.op_type == "MatMul"]
+    layers = {n.split("/")[3] for n in names if n.startswith("/model/layers/")}
+    for i in layers:
+        mine = [n.split("/")[-2] for n in names if n.startswith(f"/model/layers/{i}/")]
+        assert sorted(mine) == ["down_proj", "gate_up_proj", "o_proj", "qkv_proj"], mine
+    encoder = onnx.load(str(bundles["untied-windowed"] / "encoder.onnx"), load_external_data=False)
+    projections = {n.name.split("/")[-2] for n in encoder.graph.node if n.op_type == "MatMul"}
+    assert "qkv_proj" in projections and not projections & {"q_proj", "k_proj", "v_proj"}
