@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.measure.common import clip
+from bench.measure.common import clip, decode_step_seconds, text_prompt
 from bench.utils import cpu, table
 
 
@@ -65,13 +65,12 @@ def main(argv: list[str] | None = None) -> int:
         rows[-2][1] += " (bit-equal)" if same else " (outputs differ)"
     # Decode steps at a given context, as bench.speed takes them: a text-only prompt, then 24
     # steps per round (the first two of each dropped); A and B alternate per round.
-    vocab = a.bundle.manifest.model.vocab_size
     for context in (int(c) for c in args.contexts.split(",")):
-        prompt = rng.integers(min(1000, vocab // 4), vocab - min(1000, vocab // 4), context)
+        prompt = text_prompt(a, context, rng)
         steps: dict[object, list[float]] = {a: [], b: []}
         for _ in range(args.rounds):
             for tr in (a, b):
-                steps[tr] += tr.decode([prompt], None, [25], stop=False).step_seconds[2:]
+                steps[tr] += decode_step_seconds(tr, prompt)
         ms = [float(np.median(steps[tr]) * 1000) for tr in (a, b)]
         ratio = f"{ms[1] / ms[0]:.2f}"
         rows.append([f"context {context}", "decode step", f"{ms[0]:.2f}", f"{ms[1]:.2f}", ratio])

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.measure.common import clip, median
+from bench.measure.common import clip, median, text_prompt
 from qwen_asr_edge.runtime import Transcriber, TranscriptionOptions
 from qwen_asr_edge.runtime.providers import SessionSettings
 
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             tr.transcribe(wav, options=options)
         contexts = [int(c) for c in args.context.split(",")]
         for context in contexts:
-            prompt = rng.integers(1000, tr.bundle.manifest.model.vocab_size - 1000, context)
+            prompt = text_prompt(tr, context, rng)
             tr.decode([prompt], None, [args.steps + 1], stop=False)
         enc_events = json.loads(Path(tr._encoder.end_profiling()).read_text())
         dec_events = json.loads(Path(tr._decoder.end_profiling()).read_text())

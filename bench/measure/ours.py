@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from bench.measure.common import clip, emit, median, peak_rss_gb
+from bench.measure.common import clip, decode_step_seconds, emit, median, peak_rss_gb, text_prompt
 from qwen_asr_edge.runtime import Transcriber, TranscriptionOptions
 
 
@@ -54,10 +54,10 @@ def main() -> None:
         )
     # Decode steps at a given context: a text-only prompt of that length, then 24 steps.
     for context in (50, 500):
-        prompt = rng.integers(1000, tr.bundle.manifest.model.vocab_size - 1000, context)
+        prompt = text_prompt(tr, context, rng)
         steps: list[float] = []
         for _ in range(args.repeats):
-            steps += tr.decode([prompt], None, [25], stop=False).step_seconds[2:]
+            steps += decode_step_seconds(tr, prompt)
         out[f"step_ms_{context}"] = median(steps) * 1000
     if args.batches:
         clips = [clip(11, rng) for _ in range(8)]
