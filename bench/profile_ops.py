@@ -26,18 +26,6 @@ from qwen_asr_edge.runtime.providers import SessionSettings
 _CONTROL_FLOW = {"Scan", "Loop", "If"}
 
 
-class _ProfiledSettings(SessionSettings):
-    """SessionSettings whose sessions write onnxruntime's profile under ``prefix``."""
-
-    prefix: str = ""
-
-    def options(self):
-        opts = super().options()
-        opts.enable_profiling = True
-        opts.profile_file_prefix = self.prefix
-        return opts
-
-
 def _runs(events: list[dict]) -> tuple[list[list[dict]], list[float]]:
     """The profile's kernel events grouped by model run (``model_run`` events bound them)."""
     runs = [e for e in events if e.get("cat") == "Session" and e["name"] == "model_run"]
@@ -86,8 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
-        settings = _ProfiledSettings(threads=args.threads)
-        settings.prefix = str(Path(tmp) / "ort")
+        settings = SessionSettings(threads=args.threads, profile=str(Path(tmp) / "ort"))
         tr = Transcriber(args.bundle, providers="cpu", settings=settings)
         wav = clip(11, rng)
         options = TranscriptionOptions(max_new_tokens=1, ignore_stop=True)
@@ -97,8 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         for context in contexts:
             prompt = text_prompt(tr, context, rng)
             tr.decode([prompt], None, [args.steps + 1], stop=False)
-        enc_events = json.loads(Path(tr._encoder.end_profiling()).read_text())
-        dec_events = json.loads(Path(tr._decoder.end_profiling()).read_text())
+        traces = tr.end_profiling()
+        enc_events = json.loads(Path(traces["encoder"]).read_text())
+        dec_events = json.loads(Path(traces["decoder"]).read_text())
     enc_runs, enc_totals = _runs(enc_events)
     table("encoder, 11 s clip", enc_runs[1:], enc_totals[1:])
     dec_runs, dec_totals = _runs(dec_events)

@@ -241,6 +241,21 @@ class Transcriber:
             "decoder": self._decoder.get_session_options(),
         }
 
+    def end_profiling(self) -> dict[str, str]:
+        """Ends onnxruntime's profiling of the "encoder" and "decoder" sessions and writes their
+        traces (JSON, Chrome trace format), for a Transcriber made with
+        ``SessionSettings(profile=PREFIX)``.
+
+        Returns:
+            {session name: path of its trace}.
+
+        Raises:
+            ValueError: the sessions were not made with profiling on.
+        """
+        if not self.settings.profile:
+            raise ValueError("profiling is off: create the Transcriber with SessionSettings(profile=PREFIX)")
+        return {"encoder": self._encoder.end_profiling(), "decoder": self._decoder.end_profiling()}
+
     # -- the pipeline's steps -------------------------------------------------------------------
 
     def load(self, audio: AudioInput) -> np.ndarray:

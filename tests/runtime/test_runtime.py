@@ -24,6 +24,23 @@ def test_session_settings_reach_onnxruntime(bundles):
     assert tr.transcribe(noise_clip(1.0), options=TranscriptionOptions(max_new_tokens=3)).segments[0].tokens
 
 
+def test_profiling_writes_each_sessions_kernel_trace(bundles, tmp_path):
+    import json
+    from pathlib import Path
+
+    settings = SessionSettings(profile=str(tmp_path / "ort"))
+    tr = Transcriber(bundles["tied-full"], providers="cpu", settings=settings)
+    tr.transcribe(noise_clip(1.0), options=TranscriptionOptions(max_new_tokens=3))
+    traces = tr.end_profiling()
+    assert set(traces) == {"encoder", "decoder"}
+    for name, path in traces.items():
+        assert path.startswith(str(tmp_path / "ort")), name
+        ops = {e["args"].get("op_name") for e in json.loads(Path(path).read_text()) if e.get("cat") == "Node"}
+        assert "MatMul" in ops or "FusedMatMul" in ops, (name, ops)
+    with pytest.raises(ValueError, match="profiling is off"):
+        Transcriber(bundles["tied-full"], providers="cpu").end_profiling()
+
+
 def test_default_threads_follow_the_cpus_this_process_may_use(monkeypatch):
     monkeypatch.delenv("QWEN_ASR_EDGE_THREADS", raising=False)
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 3, 5}, raising=False)
