@@ -62,6 +62,11 @@ class Aligner:
         self._mel = LogMel(manifest.mel)
         self.tokens = manifest.tokens
 
+    def end_profiling(self) -> dict[str, str]:
+        """Ends onnxruntime's profiling of the "aligner_encoder" and "aligner" sessions (made with
+        ``SessionSettings(profile=PREFIX)``) and writes their traces: {session name: path}."""
+        return {"aligner_encoder": self._encoder.end_profiling(), "aligner": self._text.end_profiling()}
+
     @property
     def languages(self) -> list[str]:
         return list(self.spec.languages)

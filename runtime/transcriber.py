@@ -242,9 +242,9 @@ class Transcriber:
         }
 
     def end_profiling(self) -> dict[str, str]:
-        """Ends onnxruntime's profiling of the "encoder" and "decoder" sessions and writes their
-        traces (JSON, Chrome trace format), for a Transcriber made with
-        ``SessionSettings(profile=PREFIX)``.
+        """Ends onnxruntime's profiling of the "encoder" and "decoder" sessions, and of the
+        aligner's ("aligner_encoder", "aligner") if word times loaded it, and writes their traces
+        (JSON, Chrome trace format), for a Transcriber made with ``SessionSettings(profile=PREFIX)``.
 
         Returns:
             {session name: path of its trace}.
@@ -254,7 +254,10 @@ class Transcriber:
         """
         if not self.settings.profile:
             raise ValueError("profiling is off: create the Transcriber with SessionSettings(profile=PREFIX)")
-        return {"encoder": self._encoder.end_profiling(), "decoder": self._decoder.end_profiling()}
+        traces = {"encoder": self._encoder.end_profiling(), "decoder": self._decoder.end_profiling()}
+        if self._aligner is not None:
+            traces.update(self._aligner.end_profiling())
+        return traces
 
     # -- the pipeline's steps -------------------------------------------------------------------
 

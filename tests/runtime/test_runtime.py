@@ -33,6 +33,10 @@ def test_profiling_writes_each_sessions_kernel_trace(bundles, tmp_path):
     tr.transcribe(noise_clip(1.0), options=TranscriptionOptions(max_new_tokens=3))
     traces = tr.end_profiling()
     assert set(traces) == {"encoder", "decoder"}
+    # word times load the aligner with the same settings: its sessions' traces are named too
+    aligned = Transcriber(bundles["untied-full-aligner"], providers="cpu", settings=settings)
+    aligned.transcribe(noise_clip(1.0), options=TranscriptionOptions(max_new_tokens=3, word_timestamps=True))
+    assert set(aligned.end_profiling()) == {"encoder", "decoder", "aligner_encoder", "aligner"}
     for name, path in traces.items():
         assert path.startswith(str(tmp_path / "ort")), name
         ops = {e["args"].get("op_name") for e in json.loads(Path(path).read_text()) if e.get("cat") == "Node"}
