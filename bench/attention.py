@@ -1,6 +1,7 @@
 """Where a decode step's growth with context goes: onnxruntime's GroupQueryAttention alone.
 
     python -m bench.attention [--shape 0.6B] [--threads 1,2] [--contexts 50,500] [--repeats 60]
+                              [--kv-heads 4,8,16]
 
 A graph of one GroupQueryAttention per text layer, as the decoder runs them (rotary inside, the
 cache bound in place as past and present, capacity 1024 rows), is timed for one new token at
@@ -8,12 +9,17 @@ each context, with the fp32 cache and with the int8 one (quant/kv_cache.py's per
 Everything else a decode step does reads the same bytes at every context, so the attention
 rows' difference is the step's growth (``bench.speed``'s "decode ms/token, context 50 / 500").
 Medians of ``--repeats`` calls after 10 warm-up calls.
+
+``--kv-heads`` re-times the fp32 cache with other KV head counts beside the shape's own (query
+heads unchanged): if the kernel read each KV head once, the growth would follow the cache's
+bytes; if it grows with the query heads instead, each query head re-reads its group's cache.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -73,11 +79,15 @@ def attention_layers(layers: int, heads: int, kv_heads: int, head_dim: int, int8
     return helper.make_model(graph, opset_imports=opsets).SerializeToString()
 
 
-def measure(shape: str, threads: int, int8: bool, contexts: list[int], repeats: int) -> dict[int, float]:
-    """Median ms of one call (every layer) per context."""
+def measure(
+    shape: str, threads: int, int8: bool, contexts: list[int], repeats: int, kv_heads: int | None = None
+) -> dict[int, float]:
+    """Median ms of one call (every layer) per context; ``kv_heads`` overrides the shape's."""
     import onnxruntime as ort
 
     text = SHAPES[shape].text
+    if kv_heads:
+        text = replace(text, kv_heads=kv_heads)
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     model = attention_layers(text.layers, text.heads, text.kv_heads, text.head_dim, int8)
@@ -121,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", default="1,2", help="comma-separated thread counts")
     p.add_argument("--contexts", default="50,500", help="comma-separated context lengths (< 1024)")
     p.add_argument("--repeats", type=int, default=60)
+    p.add_argument("--kv-heads", default="", help="comma-separated KV head counts to compare (fp32 cache)")
     args = p.parse_args(argv)
     contexts = [int(c) for c in args.contexts.split(",")]
     if not all(0 < c < CAPACITY for c in contexts):
@@ -147,6 +158,31 @@ def main(argv: list[str] | None = None) -> int:
             )
     headers = ["threads", "KV cache", *(f"ms at context {c}" for c in contexts), "growth ms"]
     print(table(headers, rows))
+    if args.kv_heads:
+        threads = int(args.threads.split(",")[-1])
+        print(f"\nfp32 cache, {text.heads} query heads, {threads} threads: growth against the extra cache")
+        rows = []
+        for kv_heads in (int(k) for k in args.kv_heads.split(",")):
+            ms = measure(args.shape, threads, False, contexts, args.repeats, kv_heads)
+            growth = ms[contexts[-1]] - ms[contexts[0]]
+            extra = text.layers * 2 * kv_heads * text.head_dim * 4 * (contexts[-1] - contexts[0]) / 1e6
+            rows.append(
+                [
+                    kv_heads,
+                    *(f"{ms[c]:.2f}" for c in contexts),
+                    f"{growth:+.2f}",
+                    f"{extra:.3g}",
+                    f"{extra / growth:.1f}" if growth > 0 else "-",  # noise can beat a tiny cache
+                ]
+            )
+        headers = [
+            "KV heads",
+            *(f"ms at context {c}" for c in contexts),
+            "growth ms",
+            "extra cache MB",
+            "GB/s of cache",
+        ]
+        print(table(headers, rows))
     return 0
 
 

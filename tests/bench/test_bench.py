@@ -78,6 +78,28 @@ def test_attention_benchmark_prints_its_table():
         assert float(row[4]) == pytest.approx(float(row[3]) - float(row[2]), abs=0.011)
 
 
+def test_attention_benchmark_compares_kv_head_counts():
+    """--kv-heads: one more table, a row per KV head count, with the cache bytes the growth reads
+    (tiny shape: 2 layers x 2 (K, V) x heads x 32 dims x 4 bytes x 45 tokens)."""
+    import contextlib
+    import io
+
+    from bench.attention import main
+
+    out = io.StringIO()
+    argv = ["--shape", "tiny", "--threads", "1", "--contexts", "5,50", "--repeats", "3", "--kv-heads", "1,4"]
+    with contextlib.redirect_stdout(out):
+        assert main(argv) == 0
+    text = out.getvalue()
+    assert "fp32 cache, 4 query heads, 1 threads" in text
+    lines = text.strip().splitlines()
+    rows = [[c.strip() for c in line.split("|")[1:-1]] for line in lines[-2:]]
+    assert [r[0] for r in rows] == ["1", "4"]
+    head_dim = int(lines[1].split("KV heads of ")[1].split(")")[0])
+    for row in rows:
+        assert float(row[4]) == pytest.approx(2 * 2 * int(row[0]) * head_dim * 4 * 45 / 1e6, rel=0.01)
+
+
 def test_ab_benchmark_compares_two_bundles(bundles, capsys):
     """bench.ab on one bundle against itself: a row per clip and measurement and per decode
     context, B / A from its own columns, and the same encoder output called bit-equal."""
