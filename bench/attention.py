@@ -11,8 +11,8 @@ rows' difference is the step's growth (``bench.speed``'s "decode ms/token, conte
 Medians of ``--repeats`` calls after 10 warm-up calls.
 
 ``--kv-heads`` re-times the fp32 cache with other KV head counts beside the shape's own (query
-heads unchanged): if the kernel read each KV head once, the growth would follow the cache's
-bytes; if it grows with the query heads instead, each query head re-reads its group's cache.
+heads unchanged, so the arithmetic is the same in every row): a growth that follows the cache's
+bytes is the memory's cost; one that stays with the query heads is the kernel's arithmetic.
 """
 
 from __future__ import annotations
