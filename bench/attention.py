@@ -136,6 +136,12 @@ def main(argv: list[str] | None = None) -> int:
     contexts = [int(c) for c in args.contexts.split(",")]
     if not all(0 < c < CAPACITY for c in contexts):
         p.error(f"contexts must be from 1 to {CAPACITY - 1}")
+    heads = SHAPES[args.shape].text.heads
+    kv_heads = [int(k) for k in args.kv_heads.split(",") if k.strip().isdigit()]
+    if args.kv_heads and (
+        len(kv_heads) != len(args.kv_heads.split(",")) or any(k < 1 or heads % k for k in kv_heads)
+    ):
+        p.error(f"--kv-heads takes KV head counts that divide the {heads} query heads, not {args.kv_heads!r}")
     machine = cpu()
     text = SHAPES[args.shape].text
     print(f"{machine['model']} ({machine['level']})")
@@ -162,13 +168,13 @@ def main(argv: list[str] | None = None) -> int:
         threads = int(args.threads.split(",")[-1])
         print(f"\nfp32 cache, {text.heads} query heads, {threads} threads: growth against the extra cache")
         rows = []
-        for kv_heads in (int(k) for k in args.kv_heads.split(",")):
-            ms = measure(args.shape, threads, False, contexts, args.repeats, kv_heads)
+        for count in kv_heads:
+            ms = measure(args.shape, threads, False, contexts, args.repeats, count)
             growth = ms[contexts[-1]] - ms[contexts[0]]
-            extra = text.layers * 2 * kv_heads * text.head_dim * 4 * (contexts[-1] - contexts[0]) / 1e6
+            extra = text.layers * 2 * count * text.head_dim * 4 * (contexts[-1] - contexts[0]) / 1e6
             rows.append(
                 [
-                    kv_heads,
+                    count,
                     *(f"{ms[c]:.2f}" for c in contexts),
                     f"{growth:+.2f}",
                     f"{extra:.3g}",

@@ -100,6 +100,16 @@ def test_attention_benchmark_compares_kv_head_counts():
         assert float(row[4]) == pytest.approx(2 * 2 * int(row[0]) * head_dim * 4 * 45 / 1e6, rel=0.01)
 
 
+@pytest.mark.parametrize("value", ["3", "0", "two", "2,"])
+def test_attention_benchmark_refuses_kv_head_counts_that_do_not_divide_the_query_heads(value, capsys):
+    from bench.attention import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--shape", "tiny", "--threads", "1", "--kv-heads", value])
+    assert exit_.value.code == 2
+    assert "--kv-heads takes KV head counts that divide the 4 query heads" in capsys.readouterr().err
+
+
 def test_ab_benchmark_compares_two_bundles(bundles, capsys):
     """bench.ab on one bundle against itself: a row per clip and measurement and per decode
     context, B / A from its own columns, and the same encoder output called bit-equal."""
