@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
+import threading
 
 from qwen_asr_edge import __version__
 
@@ -41,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run ``qwen-asr-edge ARGV``; returns the exit code."""
     if sys.stderr is None:  # started with stderr closed (2>&-): print(file=None) would go to stdout
         sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
+    previous = _terminate_as_interrupt()
     try:
         return _dispatch(sys.argv[1:] if argv is None else argv)
     except BrokenPipeError:
@@ -52,6 +55,34 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C before a command took over (while loading, say)
         print("error: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:  # main() called in-process (tests, an app) leaves no trace
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate_as_interrupt() -> signal.Handlers | None:
+    """Handle SIGTERM (``kill``, a service manager's stop, a job's timeout) as Ctrl-C: each command
+    already finishes what Ctrl-C should finish (a stream's text so far, other files' results,
+    no half-written bundle), and Python's default for SIGTERM is to die at once without any of it.
+    The SIGINT handler current at that moment is called, so a stream's step is still not cut in
+    two. `serve` installs its own (uvicorn's graceful stop). Returns the handler replaced, or None
+    where none was: off the main thread (`signal` allows it only there) or beside an embedding
+    app's own SIGTERM handler, which stays."""
+
+    def handler(signum: int, frame) -> None:
+        interrupt = signal.getsignal(signal.SIGINT)
+        if callable(interrupt):  # Python's own (raises KeyboardInterrupt) or one that defers it
+            interrupt(signal.SIGINT, frame)
+            return
+        # SIGINT ignored (a background job of a script, `cmd &`) or at its C default: SIGTERM
+        # must still stop the command, so as Python's own Ctrl-C handler would.
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    if signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+        return None
+    return signal.signal(signal.SIGTERM, handler)
 
 
 def _dispatch(argv: list[str]) -> int:

@@ -123,6 +123,43 @@ def test_interrupted_export_leaves_nothing(small, tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("sigint", ["default", "ignored"])
+def test_sigterm_mid_export_leaves_nothing(small, tmp_path, sigint):
+    """`kill` while the bundle is being written ends the command as Ctrl-C does: exit 130, one
+    line, and no hidden staging folder left beside the output. Also as a background job of a
+    script (`cmd &` starts it with SIGINT ignored), where SIGTERM must still stop it."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "out"
+    out.mkdir()
+
+    def ignore_sigint():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    child = subprocess.Popen(
+        [sys.executable, "-m", "qwen_asr_edge", "export", str(small), str(out / "bundle")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=ignore_sigint if sigint == "ignored" else None,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        while not any(out.iterdir()):  # the staging folder: the export is under way
+            assert child.poll() is None, child.communicate()
+            assert time.monotonic() < deadline, "no staging folder appeared"
+            time.sleep(0.05)
+        child.send_signal(signal.SIGTERM)
+        _, err = child.communicate(timeout=300)
+    finally:
+        child.kill()
+    assert child.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "error: interrupted"
+    assert list(out.iterdir()) == []
+
+
 @pytest.mark.parametrize("shape,params", [("0.6B", 938.0e6), ("1.7B", 2349.2e6)])
 def test_release_shapes_have_the_released_parameter_counts(shape, params):
     """The shape tables behind the generator and the loader, checked against the releases'

@@ -124,10 +124,11 @@ def test_a_fifo_is_waited_for_then_read_as_its_writer_writes(asr, talk, tmp_path
     assert out.splitlines() == committed_lines(streamed(asr, samples(talk)))
 
 
-def test_ctrl_c_mid_stream_finishes_the_text_heard_so_far(asr, talk):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_ctrl_c_mid_stream_finishes_the_text_heard_so_far(asr, talk, stop):
     """SIGINT while the reader waits for more audio (stdin stays open): the session is finished,
     its final text printed, and the exit code is 130; the text is the session's for the audio
-    that came before."""
+    that came before. SIGTERM (`kill`) the same."""
     wav = samples(talk)
     child = subprocess.Popen(
         [*shlex.split(CLI), "transcribe", "-", "--raw-format", "s16le", "--live", "-f", "json"],
@@ -147,7 +148,7 @@ def test_ctrl_c_mid_stream_finishes_the_text_heard_so_far(asr, talk):
             line = child.stdout.readline()
             assert line, child.stderr.read().decode()
             seen.append(json.loads(line))
-        child.send_signal(signal.SIGINT)
+        child.send_signal(stop)
         # Read to the end with stdin still open: communicate() would close it at once, and under
         # load the end of the input could then be seen before the Ctrl-C (exit 0, not 130).
         out = child.stdout.read()
