@@ -10,6 +10,17 @@ Everything else a decode step does reads the same bytes at every context, so the
 rows' difference is the step's growth (``bench.speed``'s "decode ms/token, context 50 / 500").
 Medians of ``--repeats`` calls after 10 warm-up calls.
 
+A third row times what our own decode attention from standard operators would cost with the int8
+cache (not built into the decoder; this row says whether it is worth building): per layer the
+query is quantized (``DynamicQuantizeLinear``), scored against the keys stored transposed
+(``MatMulInteger``, u8 x s8, [kv heads, 2, 128] x [kv heads, 128, capacity]), masked, exponentiated
+(max subtracted), the weights quantized to u8 on a fixed 1/255 grid and multiplied into the values
+(``MatMulInteger`` again), then rescaled by the per-channel value scales and the weights' sum.
+Such a graph cannot write the cache in place, so it would read a capacity that the runtime grows
+by doubling (the context rounded up to a power of two, at least 64) rather than the fixed 1024
+that ``GroupQueryAttention``'s in-place buffer needs; the new token's key and value would be
+written by the runtime (not timed here).
+
 ``--kv-heads`` re-times the fp32 cache with other KV head counts beside the shape's own (query
 heads unchanged, so the arithmetic is the same in every row): a growth that follows the cache's
 bytes is the memory's cost; one that stays with the query heads is the kernel's arithmetic.
@@ -77,6 +88,100 @@ def attention_layers(layers: int, heads: int, kv_heads: int, head_dim: int, int8
     graph = helper.make_graph(nodes, "attention", inputs, outputs, scales)
     opsets = [helper.make_opsetid("", 21), helper.make_opsetid("com.microsoft", 1)]
     return helper.make_model(graph, opset_imports=opsets).SerializeToString()
+
+
+def matmul_integer_layers(layers: int, heads: int, kv_heads: int, head_dim: int) -> bytes:
+    """The serialized standard-operator graph of the module docstring: inputs q (1, kv_heads,
+    heads // kv_heads, head_dim) float32, mask (capacity,) float32 (0 or -inf), and each layer's
+    key (1, kv_heads, head_dim, capacity) and value (1, kv_heads, capacity, head_dim) int8;
+    outputs each layer's attention (1, kv_heads, group, head_dim) float32."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    group = heads // kv_heads
+    info = helper.make_tensor_value_info
+    inputs = [
+        info("q", TensorProto.FLOAT, [1, kv_heads, group, head_dim]),
+        info("mask", TensorProto.FLOAT, ["capacity"]),
+    ]
+    rng = np.random.default_rng(0)
+    constants = [
+        numpy_helper.from_array(np.array([-1], np.int64), "last"),
+        numpy_helper.from_array(np.array(1 / 255, np.float32), "grid"),
+        numpy_helper.from_array(np.array(255, np.float32), "levels"),
+        numpy_helper.from_array(np.array(0, np.uint8), "zero"),
+    ]
+    nodes, outputs = [], []
+    for i in range(layers):
+        inputs += [
+            info(f"key.{i}", TensorProto.INT8, [1, kv_heads, head_dim, "capacity"]),
+            info(f"value.{i}", TensorProto.INT8, [1, kv_heads, "capacity", head_dim]),
+        ]
+        outputs.append(info(f"attention.{i}", TensorProto.FLOAT, None))
+        # Static per-channel scales (as quant/kv_cache.py's): the keys' folded into the query.
+        for kv in ("k", "v"):
+            scale = (0.05 + 0.01 * rng.random((1, kv_heads, 1, head_dim))).astype(np.float32)
+            constants.append(numpy_helper.from_array(scale, f"{kv}_scale.{i}"))
+
+        def x(name: str, i: int = i) -> str:  # one layer's names
+            return f"{name}.{i}"
+
+        nodes += [
+            helper.make_node("Mul", ["q", x("k_scale")], [x("qs")]),
+            helper.make_node("DynamicQuantizeLinear", [x("qs")], [x("q8"), x("q_scale"), x("q_zero")]),
+            helper.make_node("MatMulInteger", [x("q8"), x("key"), x("q_zero")], [x("s32")]),
+            helper.make_node("Cast", [x("s32")], [x("sf")], to=TensorProto.FLOAT),
+            helper.make_node("Mul", [x("sf"), x("q_scale")], [x("scores")]),
+            helper.make_node("Add", [x("scores"), "mask"], [x("masked")]),
+            helper.make_node("ReduceMax", [x("masked"), "last"], [x("max")], keepdims=1),
+            helper.make_node("Sub", [x("masked"), x("max")], [x("shifted")]),
+            helper.make_node("Exp", [x("shifted")], [x("weights")]),
+            helper.make_node("ReduceSum", [x("weights"), "last"], [x("sum")], keepdims=1),
+            helper.make_node("Mul", [x("sum"), "levels"], [x("sum255")]),  # the u8 weights' unit
+            helper.make_node("QuantizeLinear", [x("weights"), "grid", "zero"], [x("w8")]),
+            helper.make_node("MatMulInteger", [x("w8"), x("value")], [x("o32")]),
+            helper.make_node("Cast", [x("o32")], [x("of")], to=TensorProto.FLOAT),
+            helper.make_node("Mul", [x("of"), x("v_scale")], [x("ov")]),
+            helper.make_node("Div", [x("ov"), x("sum255")], [x("attention")]),
+        ]
+    graph = helper.make_graph(nodes, "attention", inputs, outputs, constants)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)]).SerializeToString()
+
+
+def measure_matmul_integer(shape: str, threads: int, contexts: list[int], repeats: int) -> dict[int, float]:
+    """Median ms of one call (every layer) of ``matmul_integer_layers`` per context, its
+    capacity the context rounded up to a power of two (at least 64)."""
+    import onnxruntime as ort
+
+    text = SHAPES[shape].text
+    group = text.heads // text.kv_heads
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    model = matmul_integer_layers(text.layers, text.heads, text.kv_heads, text.head_dim)
+    session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    q = rng.standard_normal((1, text.kv_heads, group, text.head_dim)).astype(np.float32)
+    out = {}
+    for context in contexts:
+        capacity = max(64, 1 << (context - 1).bit_length())
+        mask = np.where(np.arange(capacity) < context, 0, -np.inf).astype(np.float32)
+        feeds = {"q": q, "mask": mask}
+        keys = (1, text.kv_heads, text.head_dim, capacity)  # stored transposed
+        values = (1, text.kv_heads, capacity, text.head_dim)
+        for i in range(text.layers):
+            feeds[f"key.{i}"] = rng.integers(-100, 100, keys, np.int8)
+            feeds[f"value.{i}"] = rng.integers(-100, 100, values, np.int8)
+        io = session.io_binding()  # bound once, as a runtime would between capacity changes
+        for name, array in feeds.items():
+            io.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(array))
+        for i in range(text.layers):
+            io.bind_output(f"attention.{i}")
+        times = []
+        for _ in range(10 + repeats):
+            start = time.perf_counter()
+            session.run_with_iobinding(io)
+            times.append(time.perf_counter() - start)
+        out[context] = float(np.median(times[10:]) * 1000)
+    return out
 
 
 def measure(
@@ -151,17 +256,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     rows = []
     for threads in (int(t) for t in args.threads.split(",")):
-        for int8 in (False, True):
-            ms = measure(args.shape, threads, int8, contexts, args.repeats)
+        for kind in ("fp32", "int8", "int8, MatMulInteger"):
+            if kind.endswith("MatMulInteger"):
+                ms = measure_matmul_integer(args.shape, threads, contexts, args.repeats)
+            else:
+                ms = measure(args.shape, threads, kind == "int8", contexts, args.repeats)
             first, last = ms[contexts[0]], ms[contexts[-1]]
-            rows.append(
-                [
-                    threads,
-                    "int8" if int8 else "fp32",
-                    *(f"{ms[c]:.2f}" for c in contexts),
-                    f"{last - first:+.2f}",
-                ]
-            )
+            rows.append([threads, kind, *(f"{ms[c]:.2f}" for c in contexts), f"{last - first:+.2f}"])
     headers = ["threads", "KV cache", *(f"ms at context {c}" for c in contexts), "growth ms"]
     print(table(headers, rows))
     if args.kv_heads:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
+import numpy as np
 import pytest
 
 
@@ -73,9 +74,40 @@ def test_attention_benchmark_prints_its_table():
     lines = out.getvalue().strip().splitlines()
     assert "2 layers of GroupQueryAttention (4 query heads, 2 KV heads of" in lines[1]
     rows = [[c.strip() for c in line.split("|")[1:-1]] for line in lines[4:]]
-    assert [r[:2] for r in rows] == [["1", "fp32"], ["1", "int8"]]
+    assert [r[:2] for r in rows] == [["1", "fp32"], ["1", "int8"], ["1", "int8, MatMulInteger"]]
     for row in rows:
         assert float(row[4]) == pytest.approx(float(row[3]) - float(row[2]), abs=0.011)
+
+
+def test_matmul_integer_attention_is_attention():
+    """The standard-operator int8 attention that bench.attention times computes attention: against
+    float softmax attention over the dequantized cache, with the masked positions left out."""
+    import onnxruntime as ort
+    from onnx import load_from_string, numpy_helper
+
+    from bench.attention import matmul_integer_layers
+
+    kv_heads, group, head_dim, capacity, context = 2, 2, 32, 64, 40
+    model = matmul_integer_layers(1, kv_heads * group, kv_heads, head_dim)
+    scales = {t.name: numpy_helper.to_array(t) for t in load_from_string(model).graph.initializer}
+    rng = np.random.default_rng(3)
+    # Scores of a few units, as a trained model's: softmax neither one-hot nor flat.
+    q = 0.03 * rng.standard_normal((1, kv_heads, group, head_dim)).astype(np.float32)
+    key = rng.integers(-127, 128, (1, kv_heads, head_dim, capacity), np.int8)
+    value = rng.integers(-127, 128, (1, kv_heads, capacity, head_dim), np.int8)
+    mask = np.where(np.arange(capacity) < context, 0, -np.inf).astype(np.float32)
+    session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {"q": q, "mask": mask, "key.0": key, "value.0": value})
+
+    k = (key * scales["k_scale.0"].transpose(0, 1, 3, 2))[..., :context]  # (1, kv, dim, context)
+    v = (value * scales["v_scale.0"])[:, :, :context]  # (1, kv, context, dim)
+    scores = q @ k
+    weights = np.exp(scores - scores.max(-1, keepdims=True))
+    expected = (weights / weights.sum(-1, keepdims=True)) @ v
+    error = np.abs(got - expected).max() / np.abs(expected).max()
+    assert error < 0.02, error  # u8 query and weights: 0.7 % here
+    if_unmasked = session.run(None, {"q": q, "mask": np.zeros_like(mask), "key.0": key, "value.0": value})[0]
+    assert np.abs(if_unmasked - expected).max() / np.abs(expected).max() > 0.05  # the mask matters
 
 
 def test_attention_benchmark_compares_kv_head_counts():
