@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -141,18 +142,39 @@ OLD_MATMULNBITS = "Only 4b quantization is supported for MatMulNBits"
 
 
 def create_session(path: str, providers: list[str], settings: SessionSettings | None = None):
+    if _is_utf8(path):
+        return _session(path, path, providers, settings or SessionSettings())
+    # onnxruntime takes a path as UTF-8 text; a folder name with other bytes (an old archive's
+    # Latin-1, surrogate-escaped by Python) cannot reach it. Open the graph through a link with a
+    # UTF-8 name to its folder, which keeps external weights beside it resolvable; the session has
+    # read what it needs once created, so the link can go.
+    with tempfile.TemporaryDirectory(prefix="qwen-asr-edge-") as tmp:
+        folder = os.path.join(tmp, "bundle")
+        os.symlink(os.path.dirname(os.path.abspath(path)), folder)
+        linked = os.path.join(folder, os.path.basename(path))  # our graph names are ASCII
+        return _session(linked, path, providers, settings or SessionSettings())
+
+
+def _session(path: str, shown: str, providers: list[str], settings: SessionSettings):
     ort = import_onnxruntime()
-    settings = settings or SessionSettings()
     try:
         return ort.InferenceSession(path, sess_options=settings.options(), providers=providers)
     except Exception as e:
         if OLD_MATMULNBITS not in str(e):
             raise
         raise BundleError(
-            os.path.dirname(path) or path,
+            os.path.dirname(shown) or shown,
             f"its 8-bit MatMulNBits layers need onnxruntime 1.22 or later (this is {ort.__version__})",
             "pip install -U onnxruntime",
         ) from None
+
+
+def _is_utf8(path: str) -> bool:
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def session_device(session) -> Device:

@@ -9,7 +9,9 @@ from tokenizers import Tokenizer as _Tokenizer
 
 class Tokenizer:
     def __init__(self, path: str | Path):
-        self._tok = _Tokenizer.from_file(str(path))
+        # Read here, not by from_file: tokenizers takes a path as UTF-8 text, and a bundle's folder
+        # name may hold other bytes (surrogate-escaped by Python, which reads it fine).
+        self._tok = _Tokenizer.from_str(Path(path).read_text(encoding="utf-8"))
         self.added_strings = frozenset(t.content for t in self._tok.get_added_tokens_decoder().values())
 
     def encode(self, text: str) -> list[int]:

@@ -65,6 +65,24 @@ def test_a_missing_latin1_name_is_one_line(folder):
     assert "Traceback" not in result.stderr and result.stdout.strip()
 
 
+def test_a_bundle_in_a_folder_with_a_latin1_name_loads(tmp_path):
+    """onnxruntime and tokenizers take paths as UTF-8 text: a bundle under a Latin-1 folder name
+    (surrogate-escaped in Python) is opened through a UTF-8 link, and transcribes as from its
+    original place."""
+    from qwen_asr_edge.runtime.demo import demo_bundle
+
+    bundle = tmp_path / os.fsdecode(b"mod\xe8les") / "demo"
+    shutil.copytree(os.fsencode(demo_bundle()), os.fsencode(bundle))
+    temp = tmp_path / "temp"  # where the links go, to see them gone
+    temp.mkdir()
+    env = {**os.environ, "TMPDIR": str(temp)}
+    moved = cli("transcribe", EXAMPLES / "english.wav", "--bundle", bundle, env=env)
+    assert moved.returncode == 0, moved.stderr
+    original = cli("transcribe", EXAMPLES / "english.wav", "--bundle", demo_bundle())
+    assert moved.stdout == original.stdout and moved.stdout.strip()
+    assert list(temp.glob("qwen-asr-edge-*")) == []
+
+
 def test_truncated_files_report_the_decoded_length_with_one_warning(tmp_path):
     """A short file decoded whole and a long one read a block at a time (longer than
     --max-chunk-seconds by its header): both say the length they decode to."""
