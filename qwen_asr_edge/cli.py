@@ -65,9 +65,10 @@ def _terminate_as_interrupt() -> signal.Handlers | None:
     already finishes what Ctrl-C should finish (a stream's text so far, other files' results,
     no half-written bundle), and Python's default for SIGTERM is to die at once without any of it.
     The SIGINT handler current at that moment is called, so a stream's step is still not cut in
-    two. `serve` installs its own (uvicorn's graceful stop). Returns the handler replaced, or None
-    where none was: off the main thread (`signal` allows it only there) or beside an embedding
-    app's own SIGTERM handler, which stays."""
+    two. `serve` installs its own (uvicorn's graceful stop); `transcribe-many` puts this one back
+    after ray.init replaces it. Returns the handler replaced, or None where none was: off the main
+    thread (`signal` allows it only there) or beside an embedding app's own SIGTERM handler, which
+    stays."""
 
     def handler(signum: int, frame) -> None:
         interrupt = signal.getsignal(signal.SIGINT)

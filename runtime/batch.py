@@ -22,8 +22,10 @@ import inspect
 import json
 import logging
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Iterable
@@ -485,6 +487,18 @@ def _start_ray(ray, args: argparse.Namespace) -> None:
         InputError: the cluster cannot be reached (Ray itself would retry for minutes).
     """
     level = logging.INFO if args.debug else logging.ERROR
+    # ray.init makes SIGTERM exit at once (SystemExit 15); the `qwen-asr-edge` command's own
+    # handler, which takes SIGTERM as Ctrl-C (a line saying how many files are done, exit 130),
+    # is put back. A Python handler only: Ray's stays where there was none.
+    terminate = signal.getsignal(signal.SIGTERM)
+    try:
+        _init_ray(ray, args, level)
+    finally:
+        if callable(terminate) and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, terminate)
+
+
+def _init_ray(ray, args: argparse.Namespace, level: int) -> None:
     if args.address:
         _check_reachable(args.address)
         try:
