@@ -11,19 +11,21 @@ rows' difference is the step's growth (``bench.speed``'s "decode ms/token, conte
 Medians of ``--repeats`` calls after 10 warm-up calls.
 
 A third row times what our own decode attention from standard operators would cost with the int8
-cache (not built into the decoder; this row says whether it is worth building): per layer the
-query is quantized (``DynamicQuantizeLinear``), scored against the keys stored transposed
+cache (not built into the decoder; this row says whether it is worth building): per layer the query
+is quantized (``DynamicQuantizeLinear``), scored against the keys stored transposed
 (``MatMulInteger``, u8 x s8, [kv heads, 2, 128] x [kv heads, 128, capacity]), masked, exponentiated
 (max subtracted), the weights quantized to u8 on a fixed 1/255 grid and multiplied into the values
-(``MatMulInteger`` again), then rescaled by the per-channel value scales and the weights' sum.
-Such a graph cannot write the cache in place, so it would read a capacity that the runtime grows
-by doubling (the context rounded up to a power of two, at least 64) rather than the fixed 1024
-that ``GroupQueryAttention``'s in-place buffer needs; the new token's key and value would be
-written by the runtime (not timed here).
+(``MatMulInteger`` again), then rescaled by the per-channel value scales and the weights' sum. The
+cache holds 7-bit values ([-64, 63], as onnxruntime's quantizer's ``reduce_range``): without VNNI,
+MLAS's u8 x s8 kernel adds products in pairs saturated to 16 bits, which full int8 values with u8
+weights up to 255 overflow. Such a graph cannot write the cache in place, so it would read a
+capacity that the runtime grows by doubling (the context rounded up to a power of two, at least 64)
+rather than the fixed 1024 that ``GroupQueryAttention``'s in-place buffer needs; the new token's key
+and value would be written by the runtime (not timed here).
 
-``--kv-heads`` re-times the fp32 cache with other KV head counts beside the shape's own (query
-heads unchanged, so the arithmetic is the same in every row): a growth that follows the cache's
-bytes is the memory's cost; one that stays with the query heads is the kernel's arithmetic.
+``--kv-heads`` re-times the fp32 cache with other KV head counts beside the shape's own (query heads
+unchanged, so the arithmetic is the same in every row): a growth that follows the cache's bytes is
+the memory's cost; one that stays with the query heads is the kernel's arithmetic.
 """
 
 from __future__ import annotations
@@ -168,8 +170,8 @@ def measure_matmul_integer(shape: str, threads: int, contexts: list[int], repeat
         keys = (1, text.kv_heads, text.head_dim, capacity)  # stored transposed
         values = (1, text.kv_heads, capacity, text.head_dim)
         for i in range(text.layers):
-            feeds[f"key.{i}"] = rng.integers(-100, 100, keys, np.int8)
-            feeds[f"value.{i}"] = rng.integers(-100, 100, values, np.int8)
+            feeds[f"key.{i}"] = rng.integers(-64, 64, keys, np.int8)
+            feeds[f"value.{i}"] = rng.integers(-64, 64, values, np.int8)
         io = session.io_binding()  # bound once, as a runtime would between capacity changes
         for name, array in feeds.items():
             io.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(array))

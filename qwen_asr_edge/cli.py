@@ -62,13 +62,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _terminate_as_interrupt() -> signal.Handlers | None:
     """Handle SIGTERM (``kill``, a service manager's stop, a job's timeout) as Ctrl-C: each command
-    already finishes what Ctrl-C should finish (a stream's text so far, other files' results,
-    no half-written bundle), and Python's default for SIGTERM is to die at once without any of it.
-    The SIGINT handler current at that moment is called, so a stream's step is still not cut in
-    two. `serve` installs its own (uvicorn's graceful stop); `transcribe-many` puts this one back
-    after ray.init replaces it. Returns the handler replaced, or None where none was: off the main
-    thread (`signal` allows it only there) or beside an embedding app's own SIGTERM handler, which
-    stays."""
+    already finishes what Ctrl-C should finish (a stream's text so far, other files' results, no
+    half-written bundle), and Python's default for SIGTERM is to die at once without any of it. The
+    SIGINT handler current at that moment is called, so a stream's step is not cut in two (where
+    SIGINT is ignored, as in a script's background job, streams defer nothing and SIGTERM interrupts
+    at once). `serve` installs its own (uvicorn's graceful stop); `transcribe-many` puts this one
+    back after ray.init replaces it. Returns the handler replaced, or None where none was: off the
+    main thread (`signal` allows it only there) or beside an embedding app's own SIGTERM handler,
+    which stays."""
 
     def handler(signum: int, frame) -> None:
         interrupt = signal.getsignal(signal.SIGINT)

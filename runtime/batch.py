@@ -487,14 +487,16 @@ def _start_ray(ray, args: argparse.Namespace) -> None:
         InputError: the cluster cannot be reached (Ray itself would retry for minutes).
     """
     level = logging.INFO if args.debug else logging.ERROR
-    # ray.init makes SIGTERM exit at once (SystemExit 15); the `qwen-asr-edge` command's own
-    # handler, which takes SIGTERM as Ctrl-C (a line saying how many files are done, exit 130),
-    # is put back. A Python handler only: Ray's stays where there was none.
+    # ray.init makes SIGTERM exit at once (SystemExit 15, also while it starts); afterwards the
+    # `qwen-asr-edge` command's own handler, which takes SIGTERM as Ctrl-C (a line saying how many
+    # files are done, exit 130), is put back, as is SIG_IGN. Where the default was (the module run
+    # directly), Ray's stays: it lets Ray disconnect, which the default would not.
     terminate = signal.getsignal(signal.SIGTERM)
     try:
         _init_ray(ray, args, level)
     finally:
-        if callable(terminate) and threading.current_thread() is threading.main_thread():
+        keep = callable(terminate) or terminate == signal.SIG_IGN
+        if keep and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, terminate)
 
 

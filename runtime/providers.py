@@ -147,7 +147,9 @@ def create_session(path: str, providers: list[str], settings: SessionSettings | 
     # onnxruntime takes a path as UTF-8 text; a folder name with other bytes (an old archive's
     # Latin-1, surrogate-escaped by Python) cannot reach it. Open the graph through a link with a
     # UTF-8 name to its folder, which keeps external weights beside it resolvable; the session has
-    # read what it needs once created, so the link can go.
+    # read every file once created (checked with its .onnx.data), so the link can go. The price:
+    # onnxruntime's own later errors name the link, and a session that re-creates itself from its
+    # path (the Python API does after some failed runs) would not find it.
     with tempfile.TemporaryDirectory(prefix="qwen-asr-edge-") as tmp:
         folder = os.path.join(tmp, "bundle")
         os.symlink(os.path.dirname(os.path.abspath(path)), folder)
