@@ -92,6 +92,16 @@ def attention_layers(layers: int, heads: int, kv_heads: int, head_dim: int, int8
     return helper.make_model(graph, opset_imports=opsets).SerializeToString()
 
 
+def median_ms(session, io, repeats: int) -> float:
+    """Median ms of ``repeats`` bound calls after 10 warm-up calls."""
+    times = []
+    for _ in range(10 + repeats):
+        start = time.perf_counter()
+        session.run_with_iobinding(io)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times[10:]) * 1000)
+
+
 def matmul_integer_layers(layers: int, heads: int, kv_heads: int, head_dim: int) -> bytes:
     """The serialized standard-operator graph of the module docstring: inputs q (1, kv_heads,
     heads // kv_heads, head_dim) float32, mask (capacity,) float32 (0 or -inf), and each layer's
@@ -177,12 +187,7 @@ def measure_matmul_integer(shape: str, threads: int, contexts: list[int], repeat
             io.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(array))
         for i in range(text.layers):
             io.bind_output(f"attention.{i}")
-        times = []
-        for _ in range(10 + repeats):
-            start = time.perf_counter()
-            session.run_with_iobinding(io)
-            times.append(time.perf_counter() - start)
-        out[context] = float(np.median(times[10:]) * 1000)
+        out[context] = median_ms(session, io, repeats)
     return out
 
 
@@ -223,12 +228,7 @@ def measure(
         angles = np.arange(context)[:, None] * inv_freq[None, :]
         io.bind_cpu_input("cos", np.cos(angles).astype(np.float32))
         io.bind_cpu_input("sin", np.sin(angles).astype(np.float32))
-        times = []
-        for _ in range(10 + repeats):
-            start = time.perf_counter()
-            session.run_with_iobinding(io)
-            times.append(time.perf_counter() - start)
-        out[context] = float(np.median(times[10:]) * 1000)
+        out[context] = median_ms(session, io, repeats)
     return out
 
 
