@@ -287,13 +287,55 @@ def staged(out: Path) -> Iterator[Path]:
 
 def publish(tmp: Path, out: Path) -> None:
     """Make a finished temp folder the bundle at ``out``: readable by everyone, then renamed
-    into place (replacing an older bundle), so no half-written bundle is ever visible."""
-    tmp.chmod(0o755)
-    for f in tmp.rglob("*"):
-        f.chmod(0o755 if f.is_dir() else 0o644)  # folders must stay traversable
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
+    into place, so no half-written bundle is ever visible. An older bundle there is renamed
+    aside first and deleted only once the new one is in place (put back if the swap fails), and
+    Ctrl-C or SIGTERM meanwhile takes effect when the swap is done: an interrupted ``--force``
+    leaves the old bundle or the new one, never neither."""
+    with _signals_deferred():
+        tmp.chmod(0o755)
+        for f in tmp.rglob("*"):
+            f.chmod(0o755 if f.is_dir() else 0o644)  # folders must stay traversable
+        if not (out.exists() or out.is_symlink()):
+            tmp.rename(out)
+            return
+        aside = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+        try:
+            out.rename(aside / out.name)
+        except BaseException:
+            aside.rmdir()
+            raise
+        try:
+            tmp.rename(out)
+        except BaseException:
+            (aside / out.name).rename(out)  # should this fail too, the old bundle stays aside
+            aside.rmdir()
+            raise
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+@contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM for the block, then deliver the first that came (to the handlers
+    in place before). Python runs signal handlers in the main thread only; elsewhere, nothing is
+    held."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    previous = {}
+    for s in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(s) not in (None, signal.SIG_IGN):  # None: set outside Python, left alone
+            previous[s] = signal.signal(s, lambda signum, frame: pending.append(signum))
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if pending:
+            signal.raise_signal(pending[0])
 
 
 def write_manifest(folder: Path, manifest: Manifest) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -150,3 +152,68 @@ def test_an_onnxruntime_without_8bit_matmulnbits_is_named(monkeypatch, tmp_path)
     monkeypatch.setattr(ort, "InferenceSession", other)
     with pytest.raises(RuntimeError, match="something else"):
         create_session(str(tmp_path / "encoder.onnx"), ["CPUExecutionProvider"])
+
+
+def _bundle_folder(path, text):
+    path.mkdir()
+    (path / "manifest.json").write_text(text)
+    return path
+
+
+def test_a_failed_swap_keeps_the_old_bundle(tmp_path, monkeypatch):
+    """publish with an older bundle at OUT: when renaming the new one into place fails (or is
+    interrupted), the old one is back at OUT, whole, and nothing hidden is left beside it."""
+    from qwen_asr_edge.runtime.bundle import publish
+
+    out = _bundle_folder(tmp_path / "out", "old")
+    new = _bundle_folder(tmp_path / ".out.new", "new")
+    rename = Path.rename
+
+    def failing(self, target):
+        if self == new:
+            raise KeyboardInterrupt  # Ctrl-C at the worst moment, or an OSError
+        return rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", failing)
+    with pytest.raises(KeyboardInterrupt):
+        publish(new, out)
+    assert (out / "manifest.json").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.new", "out"]
+
+    monkeypatch.setattr(Path, "rename", rename)
+    publish(new, out)
+    assert (out / "manifest.json").read_text() == "new"
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # the old one deleted, not left aside
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_while_publishing_waits_for_the_swap(tmp_path, signum, monkeypatch):
+    """Ctrl-C or SIGTERM while the old bundle is being replaced takes effect once the new one is
+    in place: `export --force` stopped then leaves a whole bundle, never none."""
+    from qwen_asr_edge.runtime.bundle import publish
+
+    out = _bundle_folder(tmp_path / "out", "old")
+    new = _bundle_folder(tmp_path / ".out.new", "new")
+    rename = Path.rename
+
+    def signalled(self, target):
+        if self == out:  # the old bundle going aside: the moment that used to lose both
+            signal.raise_signal(signum)
+        return rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", signalled)
+    caught = []
+
+    def handler(signum, frame):
+        caught.append((out / "manifest.json").read_text())  # what OUT holds when it arrives
+        raise KeyboardInterrupt
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            publish(new, out)
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+    assert caught == ["new"]
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
