@@ -8,6 +8,9 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
 
 from qwen_asr_edge import __version__
 
@@ -60,16 +63,17 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, previous)
 
 
-def _terminate_as_interrupt() -> signal.Handlers | None:
+def _terminate_as_interrupt() -> Callable[[int, FrameType | None], Any] | int | None:
     """Handle SIGTERM (``kill``, a service manager's stop, a job's timeout) as Ctrl-C: each command
     already finishes what Ctrl-C should finish (a stream's text so far, other files' results, no
     half-written bundle), and Python's default for SIGTERM is to die at once without any of it. The
-    SIGINT handler current at that moment is called, so a stream's step is not cut in two (where
-    SIGINT is ignored, as in a script's background job, streams defer nothing and SIGTERM interrupts
-    at once). `serve` installs its own (uvicorn's graceful stop); `transcribe-many` puts this one
-    back after ray.init replaces it. Returns the handler replaced, or None where none was: off the
-    main thread (`signal` allows it only there) or beside an embedding app's own SIGTERM handler,
-    which stays."""
+    SIGINT handler current at that moment is called, so whatever a command made of Ctrl-C it makes
+    of SIGTERM too (where SIGINT is ignored, as in a script's background job, SIGTERM still
+    interrupts). Work that must not be cut in two holds both meanwhile (runtime/signals.py).
+    `serve` installs its own (uvicorn's graceful stop); `transcribe-many` puts this one back after
+    ray.init replaces it. Returns the handler replaced (as ``signal.signal``), or None where none
+    was: off the main thread (`signal` allows it only there) or beside an embedding app's own
+    SIGTERM handler, which stays."""
 
     def handler(signum: int, frame) -> None:
         interrupt = signal.getsignal(signal.SIGINT)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BundleError, OutputError, OutputExistsError
+from .signals import deferred_signals
 
 FORMAT_VERSION = 2  # 2: right-padded decoder interface (seqlens_k), decoder attention kind
 MANIFEST_NAME = "manifest.json"
@@ -291,7 +292,7 @@ def publish(tmp: Path, out: Path) -> None:
     aside first and deleted only once the new one is in place (put back if the swap fails), and
     Ctrl-C or SIGTERM meanwhile takes effect when the swap is done: an interrupted ``--force``
     leaves the old bundle or the new one, never neither."""
-    with _signals_deferred():
+    with deferred_signals():
         tmp.chmod(0o755)
         for f in tmp.rglob("*"):
             f.chmod(0o755 if f.is_dir() else 0o644)  # folders must stay traversable
@@ -311,31 +312,6 @@ def publish(tmp: Path, out: Path) -> None:
             aside.rmdir()
             raise
         shutil.rmtree(aside, ignore_errors=True)
-
-
-@contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM for the block, then deliver the first that came (to the handlers
-    in place before). Python runs signal handlers in the main thread only; elsewhere, nothing is
-    held."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    pending: list[int] = []
-    previous = {}
-    for s in (signal.SIGINT, signal.SIGTERM):
-        if signal.getsignal(s) not in (None, signal.SIG_IGN):  # None: set outside Python, left alone
-            previous[s] = signal.signal(s, lambda signum, frame: pending.append(signum))
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-        if pending:
-            signal.raise_signal(pending[0])
 
 
 def write_manifest(folder: Path, manifest: Manifest) -> None:

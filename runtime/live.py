@@ -17,11 +17,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import sys
-import threading
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -30,6 +28,7 @@ import numpy as np
 from .delivery import print_out
 from .errors import AudioError
 from .results import Segment, Transcript
+from .signals import deferred_signals
 from .streaming import StreamingSession, StreamUpdate
 
 ERASE_LINE = "\r\x1b[K"
@@ -254,64 +253,24 @@ def run_stream(
         for view in views:
             view.show(update)
 
-    with _CtrlCBetweenSteps() as ctrl_c:
-        try:
-            for block in blocks:  # Ctrl-C lands here, while a block is awaited
-                started = True
-                array, rate = block if isinstance(block, tuple) else (block, sample_rate)
-                with ctrl_c.deferred():  # not inside a step: the session would be left half-way
-                    for update in session.feed(array, rate):
-                        show(update)
-        except KeyboardInterrupt:
-            interrupted = True
-        except AudioError as e:
-            if not started:
-                raise
-            error = e
+    try:
+        for block in blocks:  # Ctrl-C lands here, while a block is awaited
+            started = True
+            array, rate = block if isinstance(block, tuple) else (block, sample_rate)
+            with deferred_signals():  # not inside a step: the session would be left half-way
+                for update in session.feed(array, rate):
+                    show(update)
+    except KeyboardInterrupt:
+        interrupted = True
+    except AudioError as e:
+        if not started:
+            raise
+        error = e
     final = session.finish()  # a second Ctrl-C here aborts (KeyboardInterrupt), as usual
     show(final)
     for view in views:
         view.close()
     return StreamOutcome(final, interrupted, error)
-
-
-class _CtrlCBetweenSteps:
-    """While active, a Ctrl-C (SIGINT) during ``deferred()`` is raised as KeyboardInterrupt when
-    that block ends, so that a session's step is never cut in two. Only in the main thread and
-    when SIGINT has Python's default handler (an application's own handler is left alone)."""
-
-    def __init__(self):
-        self._pending = False
-        self._deferring = False
-        self._installed = False
-
-    def __enter__(self) -> _CtrlCBetweenSteps:
-        main = threading.current_thread() is threading.main_thread()
-        if main and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            signal.signal(signal.SIGINT, self._handler)
-            self._installed = True
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._installed:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-
-    def _handler(self, signum, frame) -> None:
-        if self._deferring:
-            self._pending = True
-            return
-        raise KeyboardInterrupt
-
-    @contextlib.contextmanager
-    def deferred(self) -> Iterator[None]:
-        self._deferring = True
-        try:
-            yield
-        finally:
-            self._deferring = False
-        if self._pending:
-            self._pending = False
-            raise KeyboardInterrupt
 
 
 def stream_transcript(

@@ -247,8 +247,8 @@ def pytest_terminal_summary(terminalreporter):
 
 @pytest.fixture
 def python_sigint():
-    """Python's own SIGINT handler for a test that sends itself Ctrl-C: run_stream leaves any
-    other handler alone, and in a whole-suite run an earlier import can have installed one (the
+    """Python's own SIGINT handler for a test that sends itself Ctrl-C and expects
+    KeyboardInterrupt: in a whole-suite run an earlier import can have installed another (the
     listen test then waited forever for a Ctrl-C that never raised)."""
     import signal
 

@@ -204,6 +204,31 @@ def test_ctrl_c_during_a_step_lets_the_step_end_first(python_sigint):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def test_sigterm_during_a_step_waits_for_it_where_ctrl_c_is_ignored(python_sigint):
+    """A script's background job (`cmd &`) ignores SIGINT; SIGTERM, which the command takes as
+    Ctrl-C, must still let the step end first (it used to cut it in two there)."""
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    class TerminatedMidStep(FakeSession):
+        def feed(self, samples, sample_rate=None):
+            if self.fed >= 32000:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.05)  # the handler has run by now, inside the step
+            return super().feed(samples, sample_rate)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        session = TerminatedMidStep()
+        blocks = (np.zeros(32000, np.float32) for _ in range(3))
+        outcome = run_stream(session, blocks, sample_rate=16000)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert outcome.interrupted and session.fed == 2 * 32000 and session.finished
+
+
 def test_run_stream_raises_when_the_source_fails_before_any_audio():
     def not_audio():
         raise AudioError("stdin", "not audio")
