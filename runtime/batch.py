@@ -22,6 +22,7 @@ import inspect
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -340,16 +341,23 @@ class TranscribeFiles:
 
     Args:
         args: The parsed options (bundle, language, context, options, session settings).
+        scratch: The run's folder for the copies of the files (the driver's, which deletes it when
+            the run ends, even one stopped while actors were killed mid-file). An actor on another
+            node, which has no such folder, uses its own temp folder (its copies are deleted as
+            each batch ends, but stay there if the actor is killed).
 
     A Transcriber that cannot be loaded (a bad bundle, an unavailable provider) is not an error
     here: every call then returns rows with ``fatal`` (the message), and the driver stops the job
     with it (ActorError).
     """
 
-    def __init__(self, args: argparse.Namespace):
+    def __init__(self, args: argparse.Namespace, scratch: str):
         from .cli import load_transcriber
 
         self.args = args
+        # Decided now, while the driver runs: once it has deleted the folder, a late batch must fail
+        # rather than leave its copies in the temp folder.
+        self.scratch = scratch if os.path.isdir(scratch) else None
         self.transcriber = None
         self.error: str | None = None  # why the Transcriber could not be loaded
         try:
@@ -380,7 +388,7 @@ class TranscribeFiles:
         paths = [str(p) for p in batch["path"]]
         if self.error is not None:
             return {"path": paths, "row": [json.dumps({"fatal": self.error})] * len(paths)}
-        with tempfile.TemporaryDirectory(prefix="qwen-asr-edge-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="qwen-asr-edge-", dir=self.scratch) as tmp:
             copies = []
             for i, (path, data) in enumerate(zip(paths, batch["bytes"], strict=True)):
                 copy = Path(tmp, str(i), Path(path).name)  # its own name: the suffix picks the decoder
@@ -460,15 +468,21 @@ def _transcribe(args: argparse.Namespace, todo: list[Entry], results: ResultsFil
         resolve_providers(args.providers)
     ray = _import_ray()
     started = not ray.is_initialized()
-    if started:
-        _start_ray(ray, args)
+    # Ray kills the actors of a stopped job before their own clean-up runs: what they copy goes
+    # here, and this run deletes it whatever happens, once they are gone.
+    scratch = tempfile.mkdtemp(prefix="qwen-asr-edge-many-")
     try:
-        # Not even Ray Data's errors: a failed job is said in one line of ours (--debug shows them).
-        with quiet_loggers(("ray.data",), logging.INFO if args.debug else logging.CRITICAL):
-            return _run_job(ray, args, todo, results)
-    finally:
         if started:
-            ray.shutdown()
+            _start_ray(ray, args)
+        try:
+            # Not even Ray Data's errors: a failed job is said in one line of ours (--debug shows them).
+            with quiet_loggers(("ray.data",), logging.INFO if args.debug else logging.CRITICAL):
+                return _run_job(ray, args, todo, results, scratch)
+        finally:
+            if started:
+                ray.shutdown()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _import_ray():
@@ -542,7 +556,7 @@ def _size(entry: Entry) -> int:
         return 0
 
 
-def _run_job(ray, args: argparse.Namespace, todo: list[Entry], results: ResultsFile) -> int:
+def _run_job(ray, args: argparse.Namespace, todo: list[Entry], results: ResultsFile, scratch: str) -> int:
     import ray.data
 
     context = ray.data.DataContext.get_current()
@@ -595,7 +609,7 @@ def _run_job(ray, args: argparse.Namespace, todo: list[Entry], results: ResultsF
         warnings.filterwarnings("ignore", message=".*ray_remote_args.*")
         rows = files.map_batches(
             TranscribeFiles,
-            fn_constructor_kwargs={"args": args},
+            fn_constructor_kwargs={"args": args, "scratch": scratch},
             compute=ray.data.ActorPoolStrategy(size=actors),
             batch_size=args.batch_size,
             num_cpus=args.threads,

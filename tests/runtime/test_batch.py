@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -136,10 +137,13 @@ def test_a_job_killed_half_way_resumes_with_every_file_once(ray_local, archive, 
     out = tmp_path / "results.jsonl"
     # A second driver on the module's Ray (--address: files read on this node, bytes to the actors).
     command = [sys.executable, "-m", "qwen_asr_edge.runtime.batch", str(folder), "-o", str(out)]
+    temp = tmp_path / "temp"  # where SIGKILL leaves the run's folder (a kill no program outlives)
+    temp.mkdir()
     child = subprocess.Popen(
         [*command, "--address", ray_local, "--actors", "1", "--batch-size", "1"],  # slow: to stop it
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        env={**os.environ, "TMPDIR": str(temp)},
     )
     try:
         deadline = time.monotonic() + 120
@@ -171,6 +175,7 @@ def test_ctrl_c_stops_with_the_rows_so_far(ray_local, archive, tmp_path, stop):
     rows so far stay, one line says how many, exit 130."""
     folder, _ = archive
     out = tmp_path / "results.jsonl"
+    before = temp_folders()
     command = [sys.executable, "-m", "qwen_asr_edge", "transcribe-many", str(folder), "-o", str(out)]
     child = subprocess.Popen(
         [*command, "--address", ray_local, "--actors", "1", "--batch-size", "1"],
@@ -188,6 +193,12 @@ def test_ctrl_c_stops_with_the_rows_so_far(ray_local, archive, tmp_path, stop):
     rows = read_rows(out)
     assert 3 <= len(rows) < CLIPS
     assert f"error: interrupted; {len(rows)} of {CLIPS} files done" in err
+    assert temp_folders() <= before  # the killed actor's copy of its file went with the run's folder
+
+
+def temp_folders() -> set[str]:
+    """Our folders in the temp folder (transcribe-many's, and its actors' copies of files)."""
+    return {p.name for p in Path(tempfile.gettempdir()).glob("qwen-asr-edge-*")}
 
 
 def our_actors() -> list[int]:
@@ -214,6 +225,7 @@ def test_a_lost_actor_fails_the_job_in_one_line_with_the_rows_so_far(ray_local, 
     written stay for the next run."""
     folder, _ = archive
     out = tmp_path / "results.jsonl"
+    before = temp_folders()
 
     def kill_the_actor_after_some_rows():
         deadline = time.monotonic() + 120
@@ -233,6 +245,7 @@ def test_a_lost_actor_fails_the_job_in_one_line_with_the_rows_so_far(ray_local, 
     assert "error: the Ray job failed (ActorDiedError: " in err
     assert f"{len(rows)} of {CLIPS} files done (run again" in err
     assert "Traceback" not in err
+    assert temp_folders() <= before  # the killed actor's copy of its file is gone
 
 
 @pytest.mark.slow
