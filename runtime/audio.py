@@ -192,9 +192,10 @@ def _fs_name(path: Path) -> str | bytes:
     return name
 
 
-# A WAV or AU written to a pipe cannot go back to fill in its sizes: ``arecord``, ffmpeg and sox
-# leave 0xFFFFFFFF (AU's "unknown size"), 0x7FFFFFFF or 0x7FFFF000 there, meaning "until the end".
-_UNKNOWN_SIZE_MIN = (0x7FFFF000, 0x7FFFFFFF), (0xFFFFF000, 0xFFFFFFFF)
+# A WAV, AIFF or AU written to a pipe cannot go back to fill in its sizes: ``arecord``, ffmpeg and
+# sox leave 0xFFFFFFFF (AU's "unknown size"), 0x7FFFFFFF or 0x7FFFF000 there, and sox's AIFF
+# 0x7F000000 plus its chunks' headers, meaning "until the end".
+_UNKNOWN_SIZE_MIN = (0x7F000000, 0x7F000FFF), (0x7FFFF000, 0x7FFFFFFF), (0xFFFFF000, 0xFFFFFFFF)
 
 
 def _unknown_size(size: int) -> bool:
@@ -217,16 +218,32 @@ _LOGGED_SIZES = (
 def _announced(info: str, frames: int) -> int:
     """Samples per channel the header announces, from libsndfile's log (``frames`` when it notes
     nothing, or an unknown length)."""
+    sizes = [(int(m.group(1)), int(m.group(2))) for p in _LOGGED_SIZES if (m := p.search(info))]
+    if any(_unknown_size(said) for said, _ in sizes):  # written to a pipe: its frame count is as void
+        return frames
     for pattern in _LOGGED_FRAMES:
         if (match := pattern.search(info)) and int(match.group(1)) > frames:
             return int(match.group(1))
-    for pattern in _LOGGED_SIZES:
-        if match := pattern.search(info):
-            said, holds = int(match.group(1)), int(match.group(2))
-            if _unknown_size(said):
-                return frames
-            if 0 < holds < said:
-                return round(frames * said / holds)
+    for said, holds in sizes:
+        if 0 < holds < said:
+            return round(frames * said / holds)
+    return frames
+
+
+_STREAM_SIZES = re.compile(r"^\s*(?:data|SSND|Data Size)\s*:\s*(\d+)", re.M)
+
+
+def stream_announced(info: str, frames: int) -> int | None:
+    """Samples per channel a stream's header announces, or None where it announces no end.
+
+    libsndfile reading a pipe cannot compare the header with the stream's size: ``frames`` is the
+    header's word, unchecked. None for no logged data size (``info`` is libsndfile's log), for the
+    "until the end" sizes a writer to a pipe leaves (``_unknown_size``), and for libsndfile's own
+    "unknown" (2**31 - 1 frames).
+    """
+    sizes = [int(m.group(1)) for m in _STREAM_SIZES.finditer(info)]
+    if not sizes or any(_unknown_size(size) for size in sizes) or frames >= 0x7FFFFFFF:
+        return None
     return frames
 
 

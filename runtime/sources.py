@@ -18,6 +18,7 @@ Ctrl-C (KeyboardInterrupt) reaches it at once.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import queue
 import stat
@@ -30,8 +31,17 @@ from dataclasses import dataclass
 import numpy as np
 import soundfile as sf
 
-from .audio import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, mix_down, read_blocks
+from .audio import (
+    MAX_SAMPLE_RATE,
+    MIN_SAMPLE_RATE,
+    TRUNCATION_TOLERANCE_SECONDS,
+    mix_down,
+    read_blocks,
+    stream_announced,
+)
 from .errors import AudioError, AudioFileNotFoundError, InputError, MissingDependencyError, display_name
+
+log = logging.getLogger("qwen_asr_edge")
 
 # Blocks small enough that text follows speech closely; the session steps every 2 s whatever they are.
 STREAM_BLOCK_SECONDS = 0.2
@@ -138,6 +148,10 @@ class StreamSource:
         name: ``stdin`` or the path, for messages.
         rate: Hz (None until the header is read).
         samples: Samples per channel yielded so far.
+        announced: Samples per channel the header announces (None until it is read, and for raw
+            PCM or a header written to a pipe, which announces no end). A stream that ends more
+            than ``TRUNCATION_TOLERANCE_SECONDS`` short of it is named as truncated in one warning
+            on the ``qwen_asr_edge`` logger, as a truncated file is.
 
     Raises (while iterating):
         AudioFileNotFoundError: no such FIFO or device.
@@ -160,6 +174,7 @@ class StreamSource:
         self.block_seconds = block_seconds
         self.rate: int | None = None
         self.samples = 0
+        self.announced: int | None = None
         self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_BLOCKS)
         self._started = False
 
@@ -176,6 +191,7 @@ class StreamSource:
         while True:
             item = self._get()
             if isinstance(item, _End):
+                self._check_length()
                 return
             if isinstance(item, BaseException):
                 raise item
@@ -184,6 +200,18 @@ class StreamSource:
                 continue
             self.samples += item.shape[0]
             yield item
+
+    def _check_length(self) -> None:
+        if self.announced is None or self.rate is None:
+            return
+        if self.announced - self.samples > TRUNCATION_TOLERANCE_SECONDS * self.rate:
+            log.warning(
+                "%s: truncated: the header announces %.1f s, the stream ended after %.1f s; "
+                "transcribed what came",
+                self.name,
+                self.announced / self.rate,
+                self.samples / self.rate,
+            )
 
     def _get(self):
         while True:  # a wait with a timeout, so that Ctrl-C is never held up
@@ -197,7 +225,9 @@ class StreamSource:
         try:
             fd = self._open()
             with self._soundfile(fd) as f:
-                self._queue.put(int(f.samplerate))
+                if self.raw is None:
+                    self.announced = stream_announced(f.extra_info, f.frames)
+                self._queue.put(int(f.samplerate))  # after `announced`: the queue orders the two
                 size = max(1, round(self.block_seconds * f.samplerate))
                 done = 0
                 while True:

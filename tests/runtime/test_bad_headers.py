@@ -8,6 +8,7 @@ import importlib.util
 import logging
 import os
 import struct
+import subprocess
 
 import numpy as np
 import pytest
@@ -138,6 +139,23 @@ def test_a_streamed_wav_of_unknown_length_is_read_whole_without_a_warning(tmp_pa
         streamed = np.concatenate(list(read_blocks(path, 16000)))
     np.testing.assert_array_equal(got, whole)
     np.testing.assert_array_equal(streamed, whole)
+    assert truncation_warnings(caplog) == []
+
+
+def test_an_aiff_sox_wrote_to_a_pipe_is_read_whole_without_a_warning(tmp_path, caplog):
+    """sox's AIFF to a pipe says 0x7F000000 (+ headers) bytes and 0x3F800000 frames: "until the end"
+    (it was called truncated, announcing 66584.6 s)."""
+    path = tmp_path / "piped.aiff"
+    wav = _wav(tmp_path / "source.wav", 3.0)
+    with path.open("wb") as f:  # through cat: sox cannot go back and fill the sizes in
+        sox = subprocess.Popen(["sox", str(wav), "-t", "aiff", "-"], stdout=subprocess.PIPE)
+        subprocess.run(["cat"], stdin=sox.stdout, stdout=f, check=True)
+        sox.stdout.close()
+        assert sox.wait() == 0
+    assert path.read_bytes()[4:8] == bytes.fromhex("7f000050")  # the FORM size sox leaves
+    with caplog.at_level(logging.WARNING, logger="qwen_asr_edge"):
+        got = load_audio(path)
+    np.testing.assert_array_equal(got, load_audio(wav))
     assert truncation_warnings(caplog) == []
 
 

@@ -7,6 +7,8 @@ import importlib.util
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -105,6 +107,22 @@ def test_truncated_files_report_the_decoded_length_with_one_warning(tmp_path):
         f"{durations['short.flac']:.1f} s; transcribed what is there",
         f"{tmp_path}/long.flac: truncated: the header announces 24.0 s, the file decodes to "
         f"{durations['long.flac']:.1f} s; transcribed what is there",
+    ]
+
+
+def test_a_truncated_wav_piped_in_gets_the_same_warning(tmp_path):
+    """`cat cut.wav | qwen-asr-edge transcribe -`: what came is transcribed, and stderr says the
+    stream ended short of its header, as for the file (it said nothing)."""
+    data = (EXAMPLES / "english.wav").read_bytes()
+    whole = sf.info(EXAMPLES / "english.wav").duration
+    command = [sys.executable, "-m", "qwen_asr_edge", "transcribe", "-", "-f", "json"]
+    result = subprocess.run(command, input=data[: len(data) // 2], capture_output=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    (transcript,) = json.loads(result.stdout)
+    warnings = [line for line in result.stderr.decode().splitlines() if ": truncated:" in line]
+    assert warnings == [
+        f"stdin: truncated: the header announces {whole:.1f} s, the stream ended after "
+        f"{transcript['duration']:.1f} s; transcribed what came"
     ]
 
 

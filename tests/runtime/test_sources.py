@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import subprocess
 import threading
@@ -24,6 +25,7 @@ from qwen_asr_edge.runtime.sources import (
     open_stream,
     rechunk,
 )
+from tests.support import truncation_warnings
 
 
 @pytest.fixture(scope="module")
@@ -72,19 +74,42 @@ def test_lossless_formats_from_a_pipe_give_the_file_s_samples(tmp_path, speech_f
     np.testing.assert_allclose(got, speech[0], atol=1e-4)  # 24-bit and float hold the same 16-bit samples
 
 
-def test_a_wav_of_unknown_length_and_stereo_at_another_rate(tmp_path, speech_files, speech):
+def test_a_wav_of_unknown_length_and_stereo_at_another_rate(tmp_path, speech_files, speech, caplog):
     """What `arecord` or a sox reading from a pipe writes: a WAV header that cannot say its length."""
     unknown = subprocess.run(
         f"sox {speech_files[0]} -t s16 - | sox -t s16 -r 16000 -c 1 - -t wav -",
         shell=True, capture_output=True, check=True,
     ).stdout  # fmt: skip
     assert unknown[40:44] != (2 * len(speech[0])).to_bytes(4, "little")  # the header really says no length
-    got, _ = through_fifo(tmp_path, unknown)
+    with caplog.at_level(logging.WARNING, logger="qwen_asr_edge"):
+        got, _ = through_fifo(tmp_path, unknown)
     np.testing.assert_allclose(got, speech[0], atol=1e-6)
+    assert not truncation_warnings(caplog)  # no length said: nothing is short of it
     os.remove(tmp_path / "fifo")
     stereo, rate = through_fifo(tmp_path, sox(speech_files[0], "-t", "wav", "-c", "2", "-r", "44100"))
     assert rate == 44100 and stereo.ndim == 1  # channels averaged; the session resamples
     assert abs(stereo.shape[0] - round(speech[0].shape[0] * 44100 / 16000)) <= 1
+
+
+@pytest.mark.parametrize("fmt", ["wav", "aiff", "au"])
+def test_a_stream_cut_short_is_named_as_truncated_once(tmp_path, speech, fmt, caplog):
+    """A header that announces more than comes (a cut download piped in, a writer that died):
+    what came is read, and one warning says so, as for a truncated file; whole, no warning."""
+    buffer = io.BytesIO()
+    sf.write(buffer, *speech, format=fmt.upper(), subtype="PCM_16")  # its sizes filled in: a file piped
+    data = buffer.getvalue()
+    seconds = speech[0].shape[0] / speech[1]
+    with caplog.at_level(logging.WARNING, logger="qwen_asr_edge"):
+        whole, _ = through_fifo(tmp_path, data)
+    assert whole.shape[0] == speech[0].shape[0] and not truncation_warnings(caplog)
+    os.remove(tmp_path / "fifo")
+    with caplog.at_level(logging.WARNING, logger="qwen_asr_edge"):
+        got, rate = through_fifo(tmp_path, data[: len(data) // 2])
+    assert 0 < got.shape[0] < whole.shape[0] // 2 + rate
+    assert truncation_warnings(caplog) == [
+        f"{tmp_path / 'fifo'}: truncated: the header announces {seconds:.1f} s, the stream ended after "
+        f"{got.shape[0] / rate:.1f} s; transcribed what came"
+    ]
 
 
 @pytest.mark.parametrize("subtype", ["VORBIS", "OPUS"])
