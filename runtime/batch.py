@@ -44,7 +44,7 @@ from .errors import (
     QwenAsrEdgeError,
     display_name,
 )
-from .options import DEFAULTS, TranscriptionOptions
+from .options import DEFAULTS
 
 RAY_EXTRA = "ray"
 # Ray's scheme for paths read on the driver's node (the files need not be on the workers).
@@ -59,7 +59,13 @@ def parse_args(
     argv: list[str] | None = None, prog: str = "qwen-asr-edge transcribe-many"
 ) -> argparse.Namespace:
     """The command's options; usage errors exit with code 2 (argparse)."""
-    from .cli import add_model_options, add_session_options, check_model_options
+    from .cli import (
+        add_decoding_options,
+        add_model_options,
+        add_session_options,
+        check_model_options,
+        decoding_options,
+    )
 
     p = argparse.ArgumentParser(
         prog=prog,
@@ -97,6 +103,7 @@ def parse_args(
         default=DEFAULTS.batch_size,
         help="files per actor call, and chunks decoded together (default: %(default)s)",
     )
+    add_decoding_options(p)
     ray_options = p.add_argument_group("Ray")
     ray_options.add_argument(
         "--address",
@@ -129,10 +136,7 @@ def parse_args(
     if args.address and args.num_cpus:
         p.error("--num-cpus sizes a local Ray instance; a cluster given by --address has its own")
     args.threads = args.threads or 1  # one intra-op thread per actor: the actors are the parallelism
-    try:
-        args.options = TranscriptionOptions(batch_size=args.batch_size, progress=False)
-    except ValueError as e:
-        p.error(f"--{str(e).replace('_', '-')}")
+    args.options = decoding_options(p, args, progress=False)
     return args
 
 
@@ -362,6 +366,9 @@ class TranscribeFiles:
         self.error: str | None = None  # why the Transcriber could not be loaded
         try:
             self.transcriber = load_transcriber(args)
+            # What the driver could not check without a Transcriber (the chunk's positions with
+            # the context): every file would fail the same way.
+            self.transcriber.check_options(args.options, args.context)
         except QwenAsrEdgeError as e:
             # Sent back by each call instead: an exception raised in an actor reaches the driver as
             # Ray's own (UserCodeException, ActorDiedError) with a traceback, not as ours.
@@ -456,14 +463,16 @@ def _resume(args: argparse.Namespace, entries: list[Entry], results: ResultsFile
 def _transcribe(args: argparse.Namespace, todo: list[Entry], results: ResultsFile) -> int:
     """Run the Ray job over ``todo``, each row written as it arrives; the exit code (0 or 130)."""
     from .bundle import load_bundle
-    from .cli import bundle_of
+    from .cli import bundle_of, check_decoding
     from .prompt import normalize_language
     from .providers import resolve_providers
 
+    demo = args.bundle is None
     args.bundle = bundle_of(args)  # resolved here, so the demo model's note is said once
     bundle = load_bundle(args.bundle, verify=False)  # the actors verify; a wrong path fails here
     if args.language:
         normalize_language(args.language, bundle.manifest.languages)
+    check_decoding(bundle, args.options, demo)  # the [vad] extra on this node; the aligner
     if not args.address:  # the actors run here: a provider missing here fails now, before Ray
         resolve_providers(args.providers)
     ray = _import_ray()

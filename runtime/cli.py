@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .audio import Skipped, audio_files, describe
-from .bundle import RECIPE_NAMES
+from .bundle import RECIPE_NAMES, Bundle
 from .chunking import MIN_MAX_CHUNK_SECONDS
 from .console import path_argument, run_command
 from .delivery import Delivery, first_missing, remove_empty_folders
@@ -55,31 +55,11 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcr
     )
     add_model_options(p)
     p.add_argument(
-        "--max-new-tokens",
-        type=int,
-        help="token cap per chunk (default: the language prefix, 4 tokens for Qwen3-ASR, "
-        f"+ {DEFAULTS.tokens_per_second:g} per second of audio + the stop token)",
-    )
-    p.add_argument(
-        "--no-repetition-guard",
-        dest="repetition_guard",
-        action="store_false",
-        help="decode a chunk whose output loops ('the the the ...') to its token cap, as the official "
-        "package does, instead of stopping at the loop (finish_reason 'repetition') with one copy kept",
-    )
-    p.add_argument(
         "--format",
         "-f",
         choices=sorted(WRITERS),
         default="txt",
         help="srt, vtt and tsv are subtitle cues (default: %(default)s)",
-    )
-    p.add_argument(
-        "--word-timestamps",
-        "--timestamps",
-        dest="word_timestamps",
-        action="store_true",
-        help="word times from the bundle's forced aligner (export --aligner); chunks are then at most 180 s",
     )
     p.add_argument(
         "--output-dir",
@@ -96,28 +76,7 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcr
         default=DEFAULTS.batch_size,
         help="chunks decoded together (default: %(default)s)",
     )
-    p.add_argument(
-        "--max-chunk-seconds",
-        type=float,
-        default=DEFAULTS.max_chunk_seconds,
-        help="cut longer recordings at quiet points into chunks of at most this, and at least 1 s "
-        f"(at least {MIN_MAX_CHUNK_SECONDS:g}; default %(default)s; "
-        "the official package uses 1200, and 180 with timestamps)",
-    )
-    p.add_argument(
-        "--vad",
-        dest="vad_filter",
-        action="store_true",
-        help="decode only the speech silero VAD finds (as faster-whisper's vad_filter): silence, noise and "
-        "tones give no text, chunks are cut at speech pauses; needs the [vad] extra",
-    )
-    p.add_argument(
-        "--vad-threshold",
-        type=float,
-        metavar="P",
-        help=f"with --vad: the speech probability from which a 32 ms window is speech "
-        f"(default {VadOptions.threshold})",
-    )
+    add_decoding_options(p)
     live = p.add_argument_group("streams (see below)")
     live.add_argument(
         "--live",
@@ -153,23 +112,103 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcr
     p.add_argument("--debug", action="store_true", help="show tracebacks and the provider in use")
     args = p.parse_intermixed_args(argv)  # files may come after options too
     _check_stream_options(p, args)
+    args.options = decoding_options(p, args, progress=True)
+    check_model_options(p, args)
+    return args
+
+
+def add_decoding_options(p: argparse.ArgumentParser) -> None:
+    """How files transcribed whole are decoded: --max-new-tokens, --no-repetition-guard,
+    --word-timestamps, --max-chunk-seconds, --vad and --vad-threshold (transcribe and
+    transcribe-many share them; ``decoding_options`` reads them)."""
+    g = p.add_argument_group("decoding")
+    g.add_argument(
+        "--max-new-tokens",
+        type=int,
+        help="token cap per chunk (default: the language prefix, 4 tokens for Qwen3-ASR, "
+        f"+ {DEFAULTS.tokens_per_second:g} per second of audio + the stop token)",
+    )
+    g.add_argument(
+        "--no-repetition-guard",
+        dest="repetition_guard",
+        action="store_false",
+        help="decode a chunk whose output loops ('the the the ...') to its token cap, as the official "
+        "package does, instead of stopping at the loop (finish_reason 'repetition') with one copy kept",
+    )
+    g.add_argument(
+        "--word-timestamps",
+        "--timestamps",
+        dest="word_timestamps",
+        action="store_true",
+        help="word times from the bundle's forced aligner (export --aligner); chunks are then at most 180 s",
+    )
+    g.add_argument(
+        "--max-chunk-seconds",
+        type=float,
+        default=DEFAULTS.max_chunk_seconds,
+        help="cut longer recordings at quiet points into chunks of at most this, and at least 1 s "
+        f"(at least {MIN_MAX_CHUNK_SECONDS:g}; default %(default)s; "
+        "the official package uses 1200, and 180 with timestamps)",
+    )
+    g.add_argument(
+        "--vad",
+        dest="vad_filter",
+        action="store_true",
+        help="decode only the speech silero VAD finds (as faster-whisper's vad_filter): silence, noise and "
+        "tones give no text, chunks are cut at speech pauses; needs the [vad] extra",
+    )
+    g.add_argument(
+        "--vad-threshold",
+        type=float,
+        metavar="P",
+        help=f"with --vad: the speech probability from which a 32 ms window is speech "
+        f"(default {VadOptions.threshold})",
+    )
+
+
+def decoding_options(
+    p: argparse.ArgumentParser, args: argparse.Namespace, progress: bool
+) -> TranscriptionOptions:
+    """The TranscriptionOptions of ``add_decoding_options``' options and --batch-size; a bad value
+    is a usage error naming the option (exits with code 2)."""
     vad_parameters = _vad_parameters(p, args)
     try:  # TranscriptionOptions checks its own values; the CLI names the option
-        args.options = TranscriptionOptions(
+        return TranscriptionOptions(
             max_new_tokens=args.max_new_tokens,
             batch_size=args.batch_size,
             max_chunk_seconds=args.max_chunk_seconds,
             word_timestamps=args.word_timestamps,
             repetition_guard=DEFAULTS.repetition_guard if args.repetition_guard else None,
-            progress=True,
+            progress=progress,
             vad_filter=args.vad_filter,
             vad_parameters=vad_parameters,
         )
     except ValueError as e:
         name, rest = str(e).split(" ", 1)
         p.error(f"--{name.replace('_', '-')} {rest}")
-    check_model_options(p, args)
-    return args
+
+
+def check_decoding(bundle: Bundle, options: TranscriptionOptions, demo: bool) -> None:
+    """Options that would fail every input, refused before any work: --vad without its package,
+    --word-timestamps with a bundle that holds no aligner (``demo``: the built-in demo model's,
+    said so).
+
+    Raises:
+        MissingDependencyError: the [vad] extra is not installed.
+        InputError: the demo model and --word-timestamps.
+        BundleError: another bundle without an aligner.
+    """
+    if options.vad_filter:
+        check_available()
+    if options.word_timestamps and bundle.manifest.aligner is None:
+        if demo:
+            raise InputError(
+                "--word-timestamps needs a forced aligner, which the built-in demo model lacks: pass "
+                "--bundle DIR of a bundle exported with --aligner Qwen/Qwen3-ForcedAligner-0.6B"
+            )
+        raise BundleError(
+            bundle.path, "holds no aligner", "export it with --aligner Qwen/Qwen3-ForcedAligner-0.6B"
+        )
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
@@ -400,20 +439,9 @@ def run(args: argparse.Namespace, resolve_model: ModelResolver | None = None) ->
     transcriber = load_transcriber(args, resolve_model)
     options = args.options
     # Options that would fail every input fail now, before any work: the language, the context,
-    # the VAD's package, and the aligner that word timestamps need.
+    # the VAD's package, the aligner that word timestamps need, the chunk's positions.
     transcriber.prompt_ids(1, args.context, args.language)
-    if options.vad_filter:
-        check_available()
-    if options.word_timestamps:
-        try:
-            _ = transcriber.aligner
-        except BundleError:
-            if args.bundle is None and args.model is None:
-                raise InputError(
-                    "--word-timestamps needs a forced aligner, which the built-in demo model lacks: pass "
-                    "--bundle DIR of a bundle exported with --aligner Qwen/Qwen3-ForcedAligner-0.6B"
-                ) from None
-            raise
+    check_decoding(transcriber.bundle, options, demo=args.bundle is None and args.model is None)
     transcriber.check_options(options, args.context)
     results = Delivery(
         inputs, writer, targets, several=len(inputs) > 1, as_json=args.format == "json", force=args.force

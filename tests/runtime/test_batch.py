@@ -132,6 +132,47 @@ def test_the_jsonl_equals_the_cli_file_by_file(ray_local, archive, cli_texts, tm
 
 
 @pytest.mark.slow
+def test_decoding_options_do_what_they_do_for_transcribe(ray_local, archive, tmp_path, capsys):
+    """--max-new-tokens, --no-repetition-guard and --max-chunk-seconds (once not taken at all):
+    each row is the CLI's JSON for its file under the same options."""
+    folder, names = archive
+    picked = tmp_path / "picked"
+    for name in [*names[:3], "a/long.wav"]:
+        (picked / name).parent.mkdir(parents=True, exist_ok=True)
+        (picked / name).symlink_to(folder / name)
+    options = ["--max-new-tokens", "6", "--no-repetition-guard", "--max-chunk-seconds", "8"]
+    cli_out = tmp_path / "cli"
+    done = run_cli("transcribe", picked, "--recursive", "-f", "json", "--output-dir", cli_out, *options)
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "results.jsonl"
+    assert batch.main([str(picked), "-o", str(out), *options]) == 0, capsys.readouterr().err
+    rows = read_rows(out)
+    assert sorted(r["path"] for r in rows) == sorted([*names[:3], "a/long.wav"])
+    for row in rows:
+        cli = json.loads((cli_out / f"{Path(row['path']).stem}.json").read_text("utf-8"))
+        assert {k: v for k, v in row.items() if k not in ("path", "provider", "error")} == {
+            k: v for k, v in cli.items() if k != "source"
+        }, row["path"]
+    long = next(r for r in rows if r["path"] == "a/long.wav")
+    assert len(long["segments"]) >= 5  # 36 s in chunks of at most 8
+    assert {s["finish_reason"] for r in rows for s in r["segments"]} == {"length"}  # 6 tokens: cut
+
+
+def test_options_that_would_fail_every_file_fail_before_ray(archive, tmp_path, capsys):
+    """--word-timestamps with the demo model (no aligner) is one line, before any work, with
+    transcribe's exit code (2, as for a usage error)."""
+    folder, _ = archive
+    out = tmp_path / "results.jsonl"
+    assert batch.main([str(folder), "-o", str(out), "--word-timestamps"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1] == (
+        "error: --word-timestamps needs a forced aligner, which the built-in demo model lacks: pass "
+        "--bundle DIR of a bundle exported with --aligner Qwen/Qwen3-ForcedAligner-0.6B"
+    )
+    assert not out.exists() or not out.read_bytes()
+
+
+@pytest.mark.slow
 def test_a_job_killed_half_way_resumes_with_every_file_once(ray_local, archive, cli_texts, tmp_path, capsys):
     folder, names = archive
     out = tmp_path / "results.jsonl"
