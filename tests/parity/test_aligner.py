@@ -230,6 +230,28 @@ def test_cli_transcribe_timestamps_to_subtitles(bundles, speech_files, tmp_path)
     plain = run_cli("transcribe", str(clip), "--bundle", str(bundles["tied-full"]), "--timestamps")
     assert plain.returncode == 2 and "holds no aligner" in plain.stderr
 
+    # transcribe-many (a local Ray) gives the same words in its row.
+    pytest.importorskip("ray")
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    (folder / clip.name).symlink_to(clip)
+    rows = tmp_path / "rows.jsonl"
+    decoding = ["--timestamps", "--max-new-tokens", "24", "--language", "en"]
+    many = run_cli("transcribe-many", folder, "-o", rows, "--bundle", bundle, "--num-cpus", "1", *decoding)
+    assert many.returncode == 0, many.stderr
+    (row,) = [json.loads(line) for line in rows.read_text(encoding="utf-8").splitlines()]
+    assert row["segments"] == json.loads((out / f"{clip.stem}.json").read_text())["segments"]
+    plain = run_cli(
+        "transcribe-many",
+        folder,
+        "-o",
+        tmp_path / "plain.jsonl",
+        "--bundle",
+        bundles["tied-full"],
+        "--timestamps",
+    )
+    assert plain.returncode == 2 and "holds no aligner" in plain.stderr
+
 
 def test_quantized_bundles_carry_a_working_aligner(bundles, tmp_path):
     from qwen_asr_edge.quant.quantize import quantize_bundle
