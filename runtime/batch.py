@@ -17,6 +17,7 @@ Ray is imported only when a job runs; without it the command says to install the
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.util
 import inspect
 import json
@@ -38,6 +39,7 @@ from .console import path_argument, quiet_loggers, run_command
 from .errors import (
     AudioError,
     AudioFileNotFoundError,
+    BundleError,
     InputError,
     MissingDependencyError,
     OutputError,
@@ -51,6 +53,19 @@ RAY_EXTRA = "ray"
 LOCAL_SCHEME = "local://"
 # What a row holds besides path and error; an error row has them all, null.
 ROW_FIELDS = ("text", "language", "languages", "language_probability", "duration", "segments", "provider")
+# What a row's result depends on, recorded in each row ("settings") so that a resumed run with
+# other ones is refused rather than mixed in: each key and the option that sets it.
+SETTINGS_FLAGS = {
+    "bundle_sha256": "--bundle (another bundle)",
+    "language": "--language",
+    "context": "--context",
+    "max_new_tokens": "--max-new-tokens",
+    "repetition_guard": "--no-repetition-guard",
+    "max_chunk_seconds": "--max-chunk-seconds",
+    "word_timestamps": "--word-timestamps",
+    "vad": "--vad",
+    "vad_threshold": "--vad-threshold",
+}
 # How every line of the output starts (``ResultsFile.write``): the mark of a line cut off mid-write.
 ROW_START = b'{"path": '
 
@@ -206,15 +221,19 @@ class ResultsFile:
 
     Args:
         path: The file; created when missing, resumed when it holds results.
+        settings: This run's (``run_settings``), written into every row as ``settings``.
 
     Raises:
         OutputError: a folder, not a regular file (a device, a FIFO), unreadable or unwritable, in
-            use by another run, or a file that is not results of this command (a line that is not a
-            JSON object with a "path"); it is left as it was. All before any work.
+            use by another run, a file that is not results of this command (a line that is not a
+            JSON object with a "path"), or one whose rows were made with other settings (rows of
+            versions that recorded none are taken as they are); it is left as it was. All before
+            any work.
     """
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, settings: dict):
         self.path = path
+        self.settings = settings
         self.failed: dict[str, bool] = {}  # key -> whether its row is an error, for the rows in the file
         self.torn = False
         self._file = None
@@ -240,6 +259,7 @@ class ResultsFile:
                     "name another --output",
                 )
             self.failed[row["path"]] = row.get("error") is not None
+            self._check_settings(row, number)
         if len(whole) < len(data):
             if not data[len(whole) :].startswith(ROW_START):  # every row starts so (path comes first)
                 raise OutputError(
@@ -248,6 +268,21 @@ class ResultsFile:
             self.torn = True
             with open(path, "r+b") as f:  # drop the torn line: its file is done again
                 f.truncate(len(whole))
+
+    def _check_settings(self, row: dict, number: int) -> None:
+        theirs = row.get("settings")
+        if not isinstance(theirs, dict):
+            return  # written before rows recorded their settings
+        for key, flag in SETTINGS_FLAGS.items():
+            if theirs.get(key) != self.settings[key]:
+                self.close()
+                raise OutputError(
+                    self.path,
+                    f"line {number} was transcribed with other settings ({flag}: "
+                    f"{json.dumps(theirs.get(key), ensure_ascii=False)} there, "
+                    f"{json.dumps(self.settings[key], ensure_ascii=False)} now); run with the same "
+                    "ones to go on, or name another --output",
+                )
 
     def drop(self, keys: set[str]) -> None:
         """Rewrite the file without the rows of ``keys`` (atomically: a temporary file, then rename)."""
@@ -290,6 +325,7 @@ class ResultsFile:
             self._open()
         if row.get("error") is not None:  # the same keys as a result, so readers need no special case
             row = {"path": row["path"], **dict.fromkeys(ROW_FIELDS), "error": row["error"]}
+        row = {**row, "settings": self.settings}
         self._file.write(json.dumps(row, ensure_ascii=False) + "\n")
         self._file.flush()
         self.failed[row["path"]] = row.get("error") is not None
@@ -422,11 +458,54 @@ def run(args: argparse.Namespace) -> int:
     if importlib.util.find_spec("ray") is None:  # before anything is read or changed
         raise MissingDependencyError("transcribe-many (Ray Data)", RAY_EXTRA)
     entries = list_files(args.source)
-    results = ResultsFile(args.output)
+    results = ResultsFile(args.output, run_settings(args))
     try:
         return _resume(args, entries, results)
     finally:
         results.close()
+
+
+def run_settings(args: argparse.Namespace) -> dict:
+    """What each row's result depends on (``SETTINGS_FLAGS``' keys, and the bundle's folder name);
+    resolves ``args.bundle`` (the demo model's note is said here, once) and refuses, before any
+    work, what would fail every file.
+
+    Returns:
+        JSON-ready: ``bundle_sha256`` is the first 16 hex digits of the sha256 of the bundle's
+        manifest (which holds every file's sha256), ``language`` the name the model knows or None.
+
+    Raises:
+        QwenAsrEdgeError: a bundle that cannot be loaded, an unknown language, --vad without its
+            package, --word-timestamps without an aligner.
+    """
+    from .bundle import MANIFEST_NAME, load_bundle
+    from .cli import bundle_of, check_decoding
+    from .prompt import normalize_language
+    from .vad import VadOptions
+
+    demo = args.bundle is None
+    args.bundle = bundle_of(args)
+    bundle = load_bundle(args.bundle, verify=False)  # the actors verify; a wrong path fails here
+    language = normalize_language(args.language, bundle.manifest.languages) if args.language else None
+    options = args.options
+    check_decoding(bundle, options, demo)  # the [vad] extra on this node; the aligner
+    try:
+        manifest = (bundle.path / MANIFEST_NAME).read_bytes()
+    except OSError as e:
+        raise BundleError(bundle.path, f"its {MANIFEST_NAME} cannot be read ({e.strerror or e})") from None
+    vad = options.vad_parameters or VadOptions()
+    return {
+        "bundle": display_name(bundle.path.name),
+        "bundle_sha256": hashlib.sha256(manifest).hexdigest()[:16],
+        "language": language,
+        "context": args.context,
+        "max_new_tokens": options.max_new_tokens,
+        "repetition_guard": options.repetition_guard is not None,
+        "max_chunk_seconds": options.max_chunk_seconds,
+        "word_timestamps": options.word_timestamps,
+        "vad": options.vad_filter,
+        "vad_threshold": vad.threshold if options.vad_filter else None,
+    }
 
 
 def _resume(args: argparse.Namespace, entries: list[Entry], results: ResultsFile) -> int:
@@ -462,17 +541,8 @@ def _resume(args: argparse.Namespace, entries: list[Entry], results: ResultsFile
 
 def _transcribe(args: argparse.Namespace, todo: list[Entry], results: ResultsFile) -> int:
     """Run the Ray job over ``todo``, each row written as it arrives; the exit code (0 or 130)."""
-    from .bundle import load_bundle
-    from .cli import bundle_of, check_decoding
-    from .prompt import normalize_language
     from .providers import resolve_providers
 
-    demo = args.bundle is None
-    args.bundle = bundle_of(args)  # resolved here, so the demo model's note is said once
-    bundle = load_bundle(args.bundle, verify=False)  # the actors verify; a wrong path fails here
-    if args.language:
-        normalize_language(args.language, bundle.manifest.languages)
-    check_decoding(bundle, args.options, demo)  # the [vad] extra on this node; the aligner
     if not args.address:  # the actors run here: a provider missing here fails now, before Ray
         resolve_providers(args.providers)
     ray = _import_ray()

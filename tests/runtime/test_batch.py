@@ -108,7 +108,7 @@ def check_equal(rows: list[dict], names: list[str], cli_texts: dict[str, dict]) 
         assert row["error"] is None, row
         cli = cli_texts[Path(row["path"]).stem]
         assert row["text"] + "\n" == cli["text"], row["path"]
-        assert {k: v for k, v in row.items() if k not in ("path", "provider", "error")} == {
+        assert {k: v for k, v in row.items() if k not in ("path", "provider", "error", "settings")} == {
             k: v for k, v in cli["json"].items() if k != "source"
         }, row["path"]
         assert row["provider"] == "CPUExecutionProvider"
@@ -150,9 +150,10 @@ def test_decoding_options_do_what_they_do_for_transcribe(ray_local, archive, tmp
     assert sorted(r["path"] for r in rows) == sorted([*names[:3], "a/long.wav"])
     for row in rows:
         cli = json.loads((cli_out / f"{Path(row['path']).stem}.json").read_text("utf-8"))
-        assert {k: v for k, v in row.items() if k not in ("path", "provider", "error")} == {
+        assert {k: v for k, v in row.items() if k not in ("path", "provider", "error", "settings")} == {
             k: v for k, v in cli.items() if k != "source"
         }, row["path"]
+    assert rows[0]["settings"]["max_new_tokens"] == 6 and not rows[0]["settings"]["repetition_guard"]
     long = next(r for r in rows if r["path"] == "a/long.wav")
     assert len(long["segments"]) >= 5  # 36 s in chunks of at most 8
     assert {s["finish_reason"] for r in rows for s in r["segments"]} == {"length"}  # 6 tokens: cut
@@ -361,6 +362,35 @@ def test_an_output_that_is_not_results_is_refused_untouched(tmp_path, capsys):
     assert batch.main([str(folder), "-o", str(out)]) == 2
     assert "is not a JSONL file of transcribe-many results" in capsys.readouterr().err
     assert out.read_text() == '{"config": true}'
+
+
+def test_a_run_resumed_with_other_settings_is_refused_untouched(tmp_path, capsys):
+    """Rows record what their results depend on: going on with another --language, --context,
+    decoding option or bundle would mix two kinds of results in one file. The same settings said
+    otherwise (English for en) go on; rows of a version that recorded none are taken as they are."""
+    folder = Path(demo_examples()[0]["audio"]).parent
+    out = tmp_path / "out.jsonl"
+    settings = batch.run_settings(batch.parse_args([str(folder), "-o", str(out), "--language", "en"]))
+    keys = [e.key for e in batch.list_files(folder)]
+    rows = [{"path": k, **dict.fromkeys(batch.ROW_FIELDS), "error": None, "settings": settings} for k in keys]
+    out.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    before = out.read_bytes()
+    capsys.readouterr()
+    for options, said in (
+        (["--language", "de"], '--language: "English" there, "German" now'),
+        (["--language", "en", "--max-new-tokens", "5"], "--max-new-tokens: null there, 5 now"),
+        (["--language", "en", "--context", "Qwen"], '--context: "" there, "Qwen" now'),
+        (["--language", "en", "--vad"], "--vad: false there, true now"),
+    ):
+        assert batch.main([str(folder), "-o", str(out), *options]) == 2
+        err = capsys.readouterr().err
+        assert f"error: {out}: line 1 was transcribed with other settings ({said}); run with the same" in err
+        assert out.read_bytes() == before
+    assert batch.main([str(folder), "-o", str(out), "--language", "English"]) == 0  # all done already
+    assert f"{len(keys)} of the {len(keys)} files are done already" in capsys.readouterr().err
+    out.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "settings"}) + "\n" for r in rows))
+    assert batch.main([str(folder), "-o", str(out), "--language", "de"]) == 0
+    assert out.read_bytes() != before and len(read_rows(out)) == len(keys)
 
 
 def test_an_audio_file_or_nothing_is_a_usage_error(tmp_path, capsys):
