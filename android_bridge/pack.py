@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from qwen_asr_edge.runtime.errors import (
 from qwen_asr_edge.runtime.mel import LogMel
 from qwen_asr_edge.runtime.options import DEFAULTS
 from qwen_asr_edge.runtime.prompt import ISO_CODES
+from qwen_asr_edge.runtime.utf8_paths import is_utf8
 
 from . import preprocessor
 from .tokenizer_data import write_tokenizer_data
@@ -197,21 +199,38 @@ def _write_graphs(source: Bundle, tmp: Path, graph_format: str) -> dict[str, Gra
     inputs, outputs = preprocessor.io_specs(manifest.mel)
     specs = {"preprocessor": GraphSpec("preprocessor.onnx", "fp32", inputs, outputs)}
     specs |= {name: manifest.graphs[name] for name in ("encoder", "decoder")}
-    work = tmp / ".onnx" if graph_format == "ort" else tmp
-    work.mkdir(exist_ok=True)
-    preprocessor.write_preprocessor(manifest.mel, work / "preprocessor.onnx")
-    for name in ("encoder", "decoder"):
-        src = source.graph_path(name)
-        onnx_name = f"{name}.onnx"
-        shutil.copyfile(src, work / onnx_name)
-        for data in _external_files(src):  # referenced by name from the .onnx: kept as named
-            shutil.copyfile(src.parent / data, work / data)
     if graph_format == "onnx":
+        _copy_graphs(source, tmp)
         return {n: GraphSpec(f"{n}.onnx", s.precision, s.inputs, s.outputs) for n, s in specs.items()}
     log.info("converting %s to ORT format (onnxruntime's converter, Fixed, arm)", ", ".join(GRAPHS))
-    _convert(work, tmp)
-    shutil.rmtree(work)
+    # The converter resolves links, so where the bundle's real path is not UTF-8 text (which it
+    # cannot take) it works in the temp folder, and its files are moved in after.
+    elsewhere = not is_utf8(tmp.resolve())
+    root = Path(tempfile.mkdtemp(prefix="qwen-asr-edge-")) if elsewhere else tmp
+    work = root / ".onnx"
+    out = root / "ort" if elsewhere else tmp
+    try:
+        _copy_graphs(source, work)
+        out.mkdir(exist_ok=True)
+        _convert(work, out)
+        if elsewhere:
+            for f in out.iterdir():
+                shutil.move(f, tmp / f.name)
+    finally:
+        shutil.rmtree(root if elsewhere else work, ignore_errors=True)
     return {n: GraphSpec(f"{n}.ort", s.precision, s.inputs, s.outputs) for n, s in specs.items()}
+
+
+def _copy_graphs(source: Bundle, folder: Path) -> None:
+    """The preprocessor written, and the source's encoder and decoder copied (with their external
+    data), into ``folder`` as .onnx files."""
+    folder.mkdir(exist_ok=True)
+    preprocessor.write_preprocessor(source.manifest.mel, folder / "preprocessor.onnx")
+    for name in ("encoder", "decoder"):
+        src = source.graph_path(name)
+        shutil.copyfile(src, folder / f"{name}.onnx")
+        for data in _external_files(src):  # referenced by name from the .onnx: kept as named
+            shutil.copyfile(src.parent / data, folder / data)
 
 
 def _external_files(model_path: Path) -> list[str]:
@@ -250,7 +269,8 @@ def _convert(work: Path, tmp: Path) -> None:
         "--target_platform",
         "arm",
     ]
-    result = subprocess.run(command, capture_output=True, text=True)
+    # Its output names real paths, which may not be UTF-8 (an alias's target): never a decode error.
+    result = subprocess.run(command, capture_output=True, encoding="utf-8", errors="backslashreplace")
     lines = [line for line in (result.stderr + result.stdout).splitlines() if line.strip()]
     if result.returncode != 0:
         last = next((line for line in reversed(lines) if "Error" in line), lines[-1] if lines else "")

@@ -22,6 +22,7 @@ from qwen_asr_edge.runtime.bundle import (
 from qwen_asr_edge.runtime.decoding import prefill_feeds
 from qwen_asr_edge.runtime.errors import BundleError, InputError
 from qwen_asr_edge.runtime.mel import LogMel, batch_features
+from qwen_asr_edge.runtime.utf8_paths import utf8_alias
 
 from . import graphs as graph_io
 from . import kv_cache, quality
@@ -118,10 +119,12 @@ def quantize_bundle(
     out = check_bundle_output(out, [bundle.path], overwrite)
     audios = calibration_audio(calibration, manifest.mel.sample_rate)
 
-    with staged(out) as tmp:
-        shutil.copy2(bundle.file(manifest.tokenizer), tmp / manifest.tokenizer)
+    # Graphs are read through a UTF-8 link where the source's path is not UTF-8 text (onnx and
+    # the quantizer take paths as such); messages keep naming the user's path.
+    with staged(out) as tmp, utf8_alias(bundle.path) as source_folder:
+        shutil.copy2(source_folder / manifest.tokenizer, tmp / manifest.tokenizer)
         gptq = recipe.algorithm == "gptq" and "decoder" in manifest.graphs
-        prefills = _DecoderCalibration(bundle.path, audios) if gptq or int8_kv else None
+        prefills = _DecoderCalibration(source_folder, audios) if gptq or int8_kv else None
         graphs = {}
         for name, spec in manifest.graphs.items():
             log.info("quantizing the %s (%s)", name, recipe.precision[name])
@@ -129,12 +132,12 @@ def quantize_bundle(
             calibration_for = prefills.reader() if gptq and name == "decoder" else None
             if recipe.encoder_conv == "int8" and name in ("encoder", "aligner_encoder"):
                 calibration_for = encoder_feeds(manifest, audios)
-            quantize_graph(bundle.path / spec.file, tmp / spec.file, name, recipe, calibration_for)
+            quantize_graph(source_folder / spec.file, tmp / spec.file, name, recipe, calibration_for)
             graphs[name] = dataclasses.replace(spec, precision=recipe.precision[name])
         kv = manifest.kv_cache
         if int8_kv:
             log.info("calibrating the int8 KV cache on %d clips", len(audios))
-            scales = kv_cache.calibrate(bundle.path, manifest, prefills.feeds)
+            scales = kv_cache.calibrate(source_folder, manifest, prefills.feeds)
             model = graph_io.load(tmp / graphs["decoder"].file)
             kv_cache.quantize_kv_cache(model, manifest, scales)
             graph_io.save(model, tmp / graphs["decoder"].file)

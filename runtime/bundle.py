@@ -20,6 +20,7 @@ from typing import Any
 
 from .errors import BundleError, OutputError, OutputExistsError
 from .signals import deferred_signals
+from .utf8_paths import utf8_alias
 
 FORMAT_VERSION = 2  # 2: right-padded decoder interface (seqlens_k), decoder attention kind
 MANIFEST_NAME = "manifest.json"
@@ -272,14 +273,17 @@ def check_bundle_output(out: str | os.PathLike[str], sources=(), overwrite: bool
 @contextmanager
 def staged(out: Path) -> Iterator[Path]:
     """A temp folder beside ``out`` to write a bundle into: published as ``out`` when the block
-    ends, removed if it raises, so no half-written bundle is ever visible."""
+    ends, removed if it raises, so no half-written bundle is ever visible. Where ``out``'s path is
+    not UTF-8 text, the block gets a link to it that is (``utf8_alias``: onnx, onnxruntime's
+    quantizer and tokenizers write through it)."""
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     except OSError as e:  # a parent that cannot hold folders (/sys, a read-only mount)
         raise OutputError(out, f"cannot be written ({e.strerror or e})") from None
     try:
-        yield tmp
+        with utf8_alias(tmp) as work:
+            yield work
         publish(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .errors import BundleError, MissingDependencyError, ProviderError
+from .utf8_paths import is_utf8, utf8_alias
 
 log = logging.getLogger("qwen_asr_edge")
 
@@ -142,19 +142,17 @@ OLD_MATMULNBITS = "Only 4b quantization is supported for MatMulNBits"
 
 
 def create_session(path: str, providers: list[str], settings: SessionSettings | None = None):
-    if _is_utf8(path):
-        return _session(path, path, providers, settings or SessionSettings())
-    # onnxruntime takes a path as UTF-8 text; a folder name with other bytes (an old archive's
-    # Latin-1, surrogate-escaped by Python) cannot reach it. Open the graph through a link with a
-    # UTF-8 name to its folder, which keeps external weights beside it resolvable; the session has
-    # read every file once created (checked with its .onnx.data), so the link can go. The price:
-    # onnxruntime's own later errors name the link, and a session that re-creates itself from its
+    settings = settings or SessionSettings()
+    if is_utf8(path):
+        return _session(path, path, providers, settings)
+    # onnxruntime takes a path as UTF-8 text: the graph is opened through a link to its folder (its
+    # external weights beside it stay resolvable). The session has read every file once created
+    # (checked with its .onnx.data), so the link can go; a session that re-creates itself from its
     # path (the Python API does after some failed runs) would not find it.
-    with tempfile.TemporaryDirectory(prefix="qwen-asr-edge-") as tmp:
-        folder = os.path.join(tmp, "bundle")
-        os.symlink(os.path.dirname(os.path.abspath(path)), folder)
-        linked = os.path.join(folder, os.path.basename(path))  # our graph names are ASCII
-        return _session(linked, path, providers, settings or SessionSettings())
+    with utf8_alias(os.path.dirname(os.path.abspath(path))) as folder:
+        return _session(
+            str(folder / os.path.basename(path)), path, providers, settings
+        )  # our names are ASCII
 
 
 def _session(path: str, shown: str, providers: list[str], settings: SessionSettings):
@@ -169,14 +167,6 @@ def _session(path: str, shown: str, providers: list[str], settings: SessionSetti
             f"its 8-bit MatMulNBits layers need onnxruntime 1.22 or later (this is {ort.__version__})",
             "pip install -U onnxruntime",
         ) from None
-
-
-def _is_utf8(path: str) -> bool:
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def session_device(session) -> Device:

@@ -231,3 +231,47 @@ def test_exported_graphs_run_four_matrix_products_per_decoder_layer(bundles):
     encoder = onnx.load(str(bundles["untied-windowed"] / "encoder.onnx"), load_external_data=False)
     projections = {n.name.split("/")[-2] for n in encoder.graph.node if n.op_type == "MatMul"}
     assert "qkv_proj" in projections and not projections & {"q_proj", "k_proj", "v_proj"}
+
+
+@pytest.mark.slow  # exports, quantizes and packs a bundle
+def test_export_quantize_and_pack_into_a_folder_with_a_latin1_name(checkpoints, tmp_path):
+    """onnx, onnxruntime (its quantizer and ORT-format converter too) and tokenizers take paths as
+    UTF-8 text: each command failed with a traceback under a Latin-1 folder name. They write
+    through a UTF-8 link (the converter, which resolves links, in the temp folder), leave no link
+    behind, and the bundles transcribe as the same bundle under a UTF-8 name."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from qwen_asr_edge.runtime.demo import demo_examples
+
+    def run_cli(*args, env=None) -> subprocess.CompletedProcess:  # stdout has the raw path
+        command = [sys.executable, "-m", "qwen_asr_edge", *map(str, args)]
+        done = subprocess.run(command, capture_output=True, env=env, timeout=600)
+        done.stdout, done.stderr = (b.decode("utf-8", "backslashreplace") for b in (done.stdout, done.stderr))
+        return done
+
+    folder = tmp_path / os.fsdecode(b"mod\xe8les")
+    temp = tmp_path / "temp"  # where the links go, to see them gone
+    temp.mkdir()
+    env = {**os.environ, "TMPDIR": str(temp)}
+    steps = [
+        ("export", checkpoints["tied"], folder / "fp32"),
+        ("quantize", folder / "fp32", folder / "int8", "--recipe", "int8"),
+        ("android-pack", folder / "int8", folder / "mobile"),
+    ]
+    for command, *args in steps:
+        done = run_cli(command, *args, env=env)
+        assert done.returncode == 0 and "Traceback" not in done.stderr, (command, done.stderr)
+        assert list(temp.glob("qwen-asr-edge-*")) == [], command  # (torch keeps its own files there)
+    assert sorted(p.name for p in folder.iterdir()) == ["fp32", "int8", "mobile"]  # no staging left
+    assert (folder / "mobile" / "decoder.ort").is_file()
+    plain = tmp_path / "int8"
+    shutil.copytree(os.fsencode(folder / "int8"), os.fsencode(plain))
+    clip = demo_examples()[0]["audio"]
+    options = ["--max-new-tokens", "8", "--language", "en", "-f", "json"]
+    moved = run_cli("transcribe", clip, "--bundle", folder / "int8", *options, env=env)
+    original = run_cli("transcribe", clip, "--bundle", plain, *options)
+    assert moved.returncode == original.returncode == 0, moved.stderr
+    assert moved.stdout == original.stdout
