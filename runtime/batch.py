@@ -23,6 +23,7 @@ import inspect
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import sys
@@ -200,15 +201,20 @@ def list_files(source: Path) -> list[Entry]:
         entries = [Entry(display_name(n), base / n) for n in names if n and not n.startswith("#")]
     else:
         raise InputError(f"{display_name(source)}: no such folder or list file")
+    # The same file spelled twice (a.wav, ./a.wav, /archive/a.wav) is one file: the driver finds
+    # rows by absolute path, so a second spelling would lose the first one's row.
     seen: set[str] = set()
     unique = []
     for e in entries:
-        if e.key not in seen:
-            seen.add(e.key)
+        same = {e.key, os.path.abspath(e.path)}
+        if not same & seen:
+            seen |= same
             unique.append(e)
     if len(unique) < len(entries):
         print(
-            f"note: {len(entries) - len(unique)} repeated names in the list; each file once", file=sys.stderr
+            f"note: {len(entries) - len(unique)} names in the list repeat an earlier one (the same path, "
+            "maybe spelled otherwise); each file once, under its first name",
+            file=sys.stderr,
         )
     if not unique:
         raise InputError(f"no audio files in {display_name(source)}")
@@ -326,16 +332,22 @@ class ResultsFile:
         if row.get("error") is not None:  # the same keys as a result, so readers need no special case
             row = {"path": row["path"], **dict.fromkeys(ROW_FIELDS), "error": row["error"]}
         row = {**row, "settings": self.settings}
-        self._file.write(json.dumps(row, ensure_ascii=False) + "\n")
-        self._file.flush()
+        try:
+            self._file.write(json.dumps(row, ensure_ascii=False) + "\n")
+            self._file.flush()
+        except OSError as e:  # a full disk: the rows before stay; a torn last line is dropped next run
+            raise OutputError(self.path, f"cannot be written ({e.strerror or e})") from None
         self.failed[row["path"]] = row.get("error") is not None
 
     def close(self) -> None:
         """Close the file; one this run created and wrote nothing to is removed (a run that failed
         before its first row leaves nothing behind)."""
         if self._file is not None:
-            empty = self._file.tell() == 0
-            self._file.close()
+            try:
+                empty = self._file.tell() == 0
+                self._file.close()  # closed even when its flush fails
+            except OSError:  # said already by write(); what is on disk stays
+                empty = False
             self._file = None
             if self._created and empty:
                 self.path.unlink(missing_ok=True)
@@ -672,13 +684,19 @@ def _run_job(ray, args: argparse.Namespace, todo: list[Entry], results: ResultsF
     # otherwise run all at once, each in a Python worker of its own (26 for 50 files, measured).
     blocks = -(-len(where) // args.batch_size)
     actors = min(actors, blocks)  # no actor without a batch to do
-    files = ray.data.read_binary_files(
-        [prefix + p for p in where],
-        include_paths=True,
-        override_num_blocks=blocks,
-        concurrency=actors,
-        **read_resources,
-    )
+    try:
+        files = ray.data.read_binary_files(
+            [prefix + p for p in where],
+            include_paths=True,
+            override_num_blocks=blocks,
+            concurrency=actors,
+            **read_resources,
+        )
+    except FileNotFoundError as e:  # Ray lists the files first: one gone since _unreadable looked
+        if (gone := _vanished(e, where)) is None:
+            raise
+        print(f"error: {gone}; {count} of {len(todo)} files done ({_GO_ON})", file=sys.stderr)
+        return 1
     more = {}
     if not args.address and _takes_remote_args(files.map_batches):
         # A local actor is not restarted: a dead one stops the job, which a new run resumes. (With
@@ -718,13 +736,24 @@ def _run_job(ray, args: argparse.Namespace, todo: list[Entry], results: ResultsF
             file=sys.stderr,
         )
         return 130
+    except OutputError as e:  # a full disk: stop, as the rows could not be kept
+        print(
+            f"error: {e}; {count} of {len(todo)} files done (make room, then run again with the same "
+            "--output to go on)",
+            file=sys.stderr,
+        )
+        return 1
     except ray.exceptions.RayError as e:  # the cluster's fault (a node lost, a worker killed), not a file's
         if args.debug:
             raise
-        what = next((line for line in str(e).splitlines() if line.strip()), "")
+        if (gone := _vanished(e, where)) is not None:  # a reading task's: it stops the job
+            print(f"error: {gone}; {count} of {len(todo)} files done ({_GO_ON})", file=sys.stderr)
+            return 1
+        lines = (_ANSI.sub("", line) for line in str(e).splitlines())  # Ray colours names even in logs
+        what = next((line for line in lines if line.strip()), "")
         print(
             f"error: the Ray job failed ({type(e).__name__}: {what}); {count} of {len(todo)} files done "
-            "(run again with the same --output to go on; --debug shows Ray's traceback)",
+            f"({_GO_ON}; --debug shows Ray's traceback)",
             file=sys.stderr,
         )
         return 1
@@ -738,6 +767,27 @@ def _run_job(ray, args: argparse.Namespace, todo: list[Entry], results: ResultsF
     return 0
 
 
+_GO_ON = "run again with the same --output to go on"
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _vanished(error: BaseException, where: dict[str, str]) -> AudioError | None:
+    """For Ray Data's FileNotFoundError (raised, or a reading task's, as RayTaskError's cause) of a
+    file of the job (``where``: absolute path -> key): the file's error, named by its key, saying
+    that it went while the job ran; None for any other error."""
+    cause = getattr(error, "cause", None) or error
+    if not isinstance(cause, FileNotFoundError):
+        return None
+    path = cause.filename or (cause.args[0] if cause.args and isinstance(cause.args[0], str) else None)
+    if path is None:
+        return None
+    path = str(path).removeprefix(LOCAL_SCHEME)
+    key = where.get(path) or where.get(os.path.abspath(path))
+    if key is None:
+        return None
+    return AudioError(key, "no such file (removed or moved while the job ran)")
+
+
 def _takes_remote_args(function) -> bool:
     """Whether ``function`` takes Ray's remote options as keyword arguments (``**ray_remote_args``)."""
     kinds = [p.kind for p in inspect.signature(function).parameters.values()]
@@ -746,12 +796,16 @@ def _takes_remote_args(function) -> bool:
 
 def _unreadable(entry: Entry) -> AudioError | None:
     """Why Ray Data could not read ``entry``'s file (a reading task that fails stops the whole job),
-    or None: no such file, not a regular file, no permission, a name that is not UTF-8."""
+    or None: no such file, not a regular file, no permission, a name that is not UTF-8 or holds a
+    tab or line break (Ray Data parses paths as URLs, and URL parsing drops those)."""
     path = entry.path
     try:
         os.fsencode(path).decode("utf-8")
     except UnicodeDecodeError:
         return AudioError(entry.key, "its name is not UTF-8, which Ray Data cannot read; rename it")
+    if any(c in os.fspath(path) for c in "\t\r\n"):
+        problem = "its name holds a tab or line break, which Ray Data cannot read; rename it"
+        return AudioError(entry.key, problem)
     if not path.exists():
         return AudioFileNotFoundError(entry.key)
     if not path.is_file():

@@ -339,6 +339,56 @@ def test_bad_files_are_error_rows_and_the_rest_go_on(ray_local, tmp_path, capsys
 
 
 @pytest.mark.slow
+def test_a_full_disk_stops_the_job_in_one_line_and_a_new_run_goes_on(
+    ray_local, archive, tmp_path, capsys, monkeypatch
+):
+    """No space left for a row (found by a new user: two chained tracebacks): one line saying so
+    and how many files are done, exit 1; the rows before stay, and a run with room goes on."""
+    import errno
+
+    folder, names = archive
+    picked = tmp_path / "picked"
+    picked.mkdir()
+    for name in names[:6]:
+        (picked / Path(name).name).symlink_to(folder / name)
+    out = tmp_path / "out.jsonl"
+
+    class Filling:  # the output file, on a disk with room for three rows
+        def __init__(self, f):
+            self.f, self.rows = f, 0
+
+        def write(self, text):
+            self.rows += 1
+            if self.rows > 3:
+                self.f.write(text[:20])  # what a full disk keeps of it
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return self.f.write(text)
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+    real_open = batch.ResultsFile._open
+
+    def filling_open(self):
+        real_open(self)
+        self._file = Filling(self._file)
+
+    monkeypatch.setattr(batch.ResultsFile, "_open", filling_open)
+    assert batch.main([str(picked), "-o", str(out), "--batch-size", "1"]) == 1
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert errors == [
+        f"error: {out}: cannot be written (No space left on device); 3 of 6 files done (make room, then "
+        "run again with the same --output to go on)"
+    ]
+    assert "Traceback" not in err
+    monkeypatch.undo()
+    assert batch.main([str(picked), "-o", str(out)]) == 0
+    assert "its last line was cut off" in capsys.readouterr().err
+    assert sorted(r["path"] for r in read_rows(out)) == sorted(Path(n).name for n in names[:6])
+
+
+@pytest.mark.slow
 def test_an_actor_that_cannot_load_stops_the_job_in_one_line(ray_local, tmp_path, capsys):
     """The provider is checked on the driver only for a local Ray; on a cluster (--address) the
     actors find out, and the driver says it as the CLI would."""
@@ -391,6 +441,43 @@ def test_a_run_resumed_with_other_settings_is_refused_untouched(tmp_path, capsys
     out.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "settings"}) + "\n" for r in rows))
     assert batch.main([str(folder), "-o", str(out), "--language", "de"]) == 0
     assert out.read_bytes() != before and len(read_rows(out)) == len(keys)
+
+
+def test_a_file_named_twice_in_a_list_is_one_entry(tmp_path, capsys):
+    """a.wav, ./a.wav and its absolute path are one file (found by a new user: the second
+    spelling took the first one's row, which then never came, and the job said nothing)."""
+    (tmp_path / "audio").mkdir()
+    for name in ("one.wav", "two.wav"):
+        (tmp_path / "audio" / name).write_bytes(b"RIFF")
+    listing = tmp_path / "files.txt"
+    listing.write_text(
+        f"audio/one.wav\n./audio/one.wav\n{tmp_path}/audio/one.wav\naudio/two.wav\naudio/two.wav\n"
+    )
+    entries = batch.list_files(listing)
+    assert [e.key for e in entries] == ["audio/one.wav", "audio/two.wav"]
+    assert "3 names in the list repeat an earlier one" in capsys.readouterr().err
+
+
+def test_ray_data_s_file_errors_name_the_file(tmp_path):
+    """A name with a tab or line break (Ray Data drops them: the whole job died with a traceback
+    before) is refused up front; a file gone between that check and Ray's read is named in one line."""
+    import ray.exceptions
+
+    tab = batch.Entry("tab\\tx.wav", tmp_path / "tab\tx.wav")
+    tab.path.write_bytes(b"RIFF")
+    assert str(batch._unreadable(tab)) == (
+        "tab\\tx.wav: its name holds a tab or line break, which Ray Data cannot read; rename it"
+    )
+    where = {str(tmp_path / "a.wav"): "a.wav"}
+    gone = FileNotFoundError(str(tmp_path / "a.wav"))
+    in_task = ray.exceptions.RayTaskError("ReadBinary", "...", gone).as_instanceof_cause()
+    local = FileNotFoundError(f"local://{tmp_path}/a.wav")
+    for error in (gone, in_task, local):
+        assert (
+            str(batch._vanished(error, where)) == "a.wav: no such file (removed or moved while the job ran)"
+        )
+    assert batch._vanished(FileNotFoundError(str(tmp_path / "other.wav")), where) is None
+    assert batch._vanished(ray.exceptions.RayTaskError("f", "...", ValueError()), where) is None
 
 
 def test_an_audio_file_or_nothing_is_a_usage_error(tmp_path, capsys):
