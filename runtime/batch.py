@@ -48,6 +48,7 @@ from .errors import (
     display_name,
 )
 from .options import DEFAULTS
+from .outputs import temp_name
 
 RAY_EXTRA = "ray"
 # Ray's scheme for paths read on the driver's node (the files need not be on the workers).
@@ -296,9 +297,13 @@ class ResultsFile:
             return
         lines = self.path.read_bytes().splitlines(keepends=True)
         kept = [line for line in lines if not line.strip() or _parse(line)["path"] not in keys]
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        tmp.write_bytes(b"".join(kept))
-        os.replace(tmp, self.path)
+        tmp = self.path.with_name(temp_name(self.path.name))
+        try:
+            tmp.write_bytes(b"".join(kept))
+            os.replace(tmp, self.path)
+        except OSError as e:  # no room for the copy: the output stays as it was
+            tmp.unlink(missing_ok=True)
+            raise OutputError(self.path, f"cannot be rewritten ({e.strerror or e})") from None
         self.close()  # the open file is the replaced one now: appends and the lock go to the new
         self._open()
         for key in keys:

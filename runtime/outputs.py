@@ -128,7 +128,7 @@ def write_text(target: Path, text: str, replace: bool = False) -> Path:
     target = Path(target)
     if target.is_dir():
         raise OutputError(target, "is a folder, where an output file would go")
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    tmp = target.with_name(temp_name(target.name))
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
@@ -146,6 +146,21 @@ def write_text(target: Path, text: str, replace: bool = False) -> Path:
     except OSError as e:
         raise OutputError(target, f"cannot write ({e.strerror or e})") from None
     return target
+
+
+# Most file systems allow 255 bytes per name; the temp name must fit where the target's does.
+_NAME_BYTES = 255
+
+
+def temp_name(name: str) -> str:
+    """A hidden, unique temp name beside ``name`` (``.NAME.xxxxxxxx.tmp``), shortened where that
+    would pass the 255 bytes a name may have (an 80-character Japanese title already is 240)."""
+    suffix = f".{secrets.token_hex(4)}.tmp"
+    room = _NAME_BYTES - 1 - len(suffix)
+    head = os.fsencode(name)
+    if len(head) > room:
+        name = os.fsdecode(head[:room])  # a character cut in two stays its bytes (surrogate escapes)
+    return f".{name}{suffix}"
 
 
 def _link_where_nothing_is(tmp: Path, target: Path) -> None:

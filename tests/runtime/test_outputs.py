@@ -96,6 +96,16 @@ def test_write_text_gives_usual_permissions_and_leaves_no_temp_files(tmp_path):
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["a.txt", "dir.txt", "sub"]
 
 
+@pytest.mark.parametrize("name", ["L" * 250 + ".json", "日本語" * 27 + ".json", "caf\udce9" * 60 + ".txt"])
+def test_write_text_takes_names_up_to_the_file_system_s_limit(tmp_path, name):
+    """A name of 242-255 bytes (an 80-character Japanese title) fits, but its temp name did not:
+    "File name too long" (found by a new user)."""
+    assert len(os.fsencode(name)) > 241
+    target = write_text(tmp_path / name, "hallo\n", replace=True)
+    assert target.read_text(encoding="utf-8") == "hallo\n"
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+
+
 def test_write_text_never_replaces_a_file_that_appeared_unless_asked(tmp_path):
     """Another run, or the user, wrote the output after this run planned it: it is kept."""
     target = tmp_path / "a.txt"
