@@ -37,6 +37,7 @@ from pathlib import Path
 
 from .audio import AUDIO_SUFFIXES, audio_files
 from .console import path_argument, quiet_loggers, run_command
+from .delivery import first_missing, remove_empty_folders
 from .errors import (
     AudioError,
     AudioFileNotFoundError,
@@ -245,6 +246,7 @@ class ResultsFile:
         self.torn = False
         self._file = None
         self._created = not path.exists()  # removed again at close() if nothing was written to it
+        self._folders = first_missing(path.parent)  # and so are the folders made for it
         if path.is_dir():
             raise OutputError(path, "is a folder; --output names the JSONL file of results")
         if path.exists() and not path.is_file():  # /dev/full would be read forever, /dev/null loses all
@@ -356,6 +358,8 @@ class ResultsFile:
             self._file = None
             if self._created and empty:
                 self.path.unlink(missing_ok=True)
+                if self._folders is not None:
+                    remove_empty_folders(self._folders)
 
 
 def _parse(line: bytes) -> dict | None:
@@ -764,7 +768,8 @@ def _run_job(ray, args: argparse.Namespace, todo: list[Entry], results: ResultsF
         return 1
     took = time.perf_counter() - start
     print(
-        f"note: {count} files ({seconds:.1f} s of audio) in {took:.1f} s with {actors} actor"
+        f"note: {count} file{'s' if count != 1 else ''} ({seconds:.1f} s of audio) in {took:.1f} s with "
+        f"{actors} actor"
         f"{'s' if actors > 1 else ''}, the first row after {first:.1f} s: {count / took:.2f} files/s, "
         f"{seconds / took:.1f} s of audio per second",
         file=sys.stderr,

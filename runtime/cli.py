@@ -559,7 +559,8 @@ def transcribe_stream(args: argparse.Namespace, resolve_model: ModelResolver | N
         print(f"error: {e}", file=sys.stderr)
         return 1
     final = outcome.final
-    if not args.live:
+    nothing = outcome.error is not None and final.end == 0  # it failed on its first block
+    if not args.live and not nothing:
         transcript = stream_transcript(final, name, transcriber.provider, transcriber.precision)
         results = Delivery(
             [path], get_writer(args.format), None, several=False, as_json=args.format == "json"
@@ -567,7 +568,9 @@ def transcribe_stream(args: argparse.Namespace, resolve_model: ModelResolver | N
         results.finished(0, transcript)
         results.close()
     if outcome.error is not None:  # named as the input (the session calls its audio "stream")
-        problem = f"{name}: {outcome.error.problem}; the transcript covers the {final.end:.1f} s before"
+        problem = f"{name}: {outcome.error.problem}"
+        if not nothing:
+            problem += f"; the transcript covers the {final.end:.1f} s before"
         print(f"error: {problem}", file=sys.stderr)
         return 1
     if outcome.interrupted:

@@ -480,6 +480,16 @@ def test_ray_data_s_file_errors_name_the_file(tmp_path):
     assert batch._vanished(ray.exceptions.RayTaskError("f", "...", ValueError()), where) is None
 
 
+def test_a_run_refused_before_any_row_leaves_no_folders(tmp_path, capsys):
+    """The output's folders are made when it is opened; a run that then fails before its first
+    row (here: no CUDA on this machine) removes them with the empty file (found by a new user)."""
+    folder = Path(demo_examples()[0]["audio"]).parent
+    out = tmp_path / "new" / "sub" / "out.jsonl"
+    assert batch.main([str(folder), "-o", str(out), "--providers", "cuda"]) == 2
+    assert "CUDAExecutionProvider is not available" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_audio_file_or_nothing_is_a_usage_error(tmp_path, capsys):
     english = demo_examples()[0]["audio"]
     assert batch.main([english, "-o", str(tmp_path / "o.jsonl")]) == 2

@@ -285,3 +285,14 @@ def test_a_stream_that_fails_midway_keeps_the_text_before(asr, talk, monkeypatch
     assert one_error_line(captured.err) == (
         "error: stdin: contains NaN or infinite samples; the transcript covers the 6.0 s before"
     )
+
+
+def test_a_stream_that_fails_on_its_first_block_prints_no_transcript(monkeypatch, capsys):
+    """Nothing heard before the fault: no empty transcript line on stdout (found by a new user),
+    and the error does not speak of a transcript of 0.0 s."""
+    broken = np.full(16000, np.nan, "<f4")
+    with piped_stdin(monkeypatch, broken.tobytes()):
+        assert main(["transcribe", "-", "--raw-format", "f32le"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert one_error_line(captured.err) == "error: stdin: contains NaN or infinite samples"
