@@ -573,7 +573,11 @@ def _transcribe(args: argparse.Namespace, todo: list[Entry], results: ResultsFil
     scratch = tempfile.mkdtemp(prefix="qwen-asr-edge-many-")
     try:
         if started:
-            _start_ray(ray, args)
+            try:
+                _start_ray(ray, args)
+            except KeyboardInterrupt:  # Ctrl-C, or SIGTERM, while Ray starts
+                print(f"error: interrupted; 0 of {len(todo)} files done ({_GO_ON})", file=sys.stderr)
+                return 130
         try:
             # Not even Ray Data's errors: a failed job is said in one line of ours (--debug shows them).
             with quiet_loggers(("ray.data",), logging.INFO if args.debug else logging.CRITICAL):
@@ -608,6 +612,13 @@ def _start_ray(ray, args: argparse.Namespace) -> None:
     terminate = signal.getsignal(signal.SIGTERM)
     try:
         _init_ray(ray, args, level)
+    except SystemExit as e:
+        if e.code != signal.SIGTERM:
+            raise
+        # Ray's own handler, while it starts: a stop like any other (a line, exit 130), with
+        # what it had started shut down.
+        ray.shutdown()
+        raise KeyboardInterrupt from None
     finally:
         keep = callable(terminate) or terminate == signal.SIG_IGN
         if keep and threading.current_thread() is threading.main_thread():

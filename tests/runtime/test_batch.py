@@ -490,6 +490,27 @@ def test_a_run_refused_before_any_row_leaves_no_folders(tmp_path, capsys):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_sigterm_while_ray_starts_is_a_stop_like_any_other(tmp_path, capsys, monkeypatch):
+    """ray.init's own SIGTERM handler exits with SystemExit(15) (found by a new user: exit 15, no
+    message, Ray's agents left running): taken as Ctrl-C, with Ray shut down."""
+    ray = pytest.importorskip("ray")
+    shut = []
+
+    def terminated(ray, args, level):
+        raise SystemExit(signal.SIGTERM)
+
+    monkeypatch.setattr(batch, "_init_ray", terminated)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "shutdown", lambda: shut.append(True))
+    folder = Path(demo_examples()[0]["audio"]).parent
+    out = tmp_path / "out.jsonl"
+    assert batch.main([str(folder), "-o", str(out)]) == 130
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "error: interrupted; 0 of 2 files done (run again with the same --output to go on)"
+    )
+    assert shut and not out.exists()
+
+
 def test_an_audio_file_or_nothing_is_a_usage_error(tmp_path, capsys):
     english = demo_examples()[0]["audio"]
     assert batch.main([english, "-o", str(tmp_path / "o.jsonl")]) == 2
