@@ -561,7 +561,7 @@ def _resume(args: argparse.Namespace, entries: list[Entry], results: ResultsFile
 
 
 def _transcribe(args: argparse.Namespace, todo: list[Entry], results: ResultsFile) -> int:
-    """Run the Ray job over ``todo``, each row written as it arrives; the exit code (0 or 130)."""
+    """Run the Ray job over ``todo``, each row written as it arrives; the exit code (0, 1 or 130)."""
     from .providers import resolve_providers
 
     if not args.address:  # the actors run here: a provider missing here fails now, before Ray
