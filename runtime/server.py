@@ -450,6 +450,8 @@ class Gate:
         if error is None and length is not None and length.isdigit() and int(length) > self.limit:
             error = ApiError(413, self._message(int(length)), code="request_too_large")
         if error is not None:
+            if length is not None and length.isdigit() and int(length) <= DRAIN_BYTES:
+                await _drain(receive)  # else the close can reset the socket under the answer
             return await _api_error(None, error)(scope, receive, send)
         seen = 0
 
@@ -468,6 +470,19 @@ class Gate:
             f"the request body is {'over ' if more else ''}{size / MB:.3g} MB; this server takes at most "
             f"{self.limit / MB:.3g} MB (serve --max-upload-mb)"
         )
+
+
+# A refused body up to this size is read and dropped before the answer: closing a socket with
+# unread bytes resets it (TCP RST), and the client then loses the answer it was sent (seen as
+# "peer closed connection without sending complete message body" on the 413 of a 1 MB upload).
+DRAIN_BYTES = 64 * MB
+
+
+async def _drain(receive) -> None:
+    while True:
+        message = await receive()
+        if message.get("type") != "http.request" or not message.get("more_body"):
+            return
 
 
 def _api_error(request: Request | None, exc: ApiError) -> Response:
