@@ -50,6 +50,7 @@ from .errors import (
 )
 from .options import DEFAULTS
 from .outputs import temp_name
+from .utf8_paths import is_utf8
 
 RAY_EXTRA = "ray"
 # Ray's scheme for paths read on the driver's node (the files need not be on the workers).
@@ -820,9 +821,7 @@ def _unreadable(entry: Entry) -> AudioError | None:
     or None: no such file, not a regular file, no permission, a name that is not UTF-8 or holds a
     tab or line break (Ray Data parses paths as URLs, and URL parsing drops those)."""
     path = entry.path
-    try:
-        os.fsencode(path).decode("utf-8")
-    except UnicodeDecodeError:
+    if not is_utf8(path):
         return AudioError(entry.key, "its name is not UTF-8, which Ray Data cannot read; rename it")
     if any(c in os.fspath(path) for c in "\t\r\n"):
         problem = "its name holds a tab or line break, which Ray Data cannot read; rename it"
