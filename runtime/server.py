@@ -450,8 +450,8 @@ class Gate:
         if error is None and length is not None and length.isdigit() and int(length) > self.limit:
             error = ApiError(413, self._message(int(length)), code="request_too_large")
         if error is not None:
-            if length is not None and length.isdigit() and int(length) <= DRAIN_BYTES:
-                await _drain(receive)  # else the close can reset the socket under the answer
+            if length is None or (length.isdigit() and int(length) <= DRAIN_BYTES):
+                await _drain(receive, DRAIN_BYTES)  # else the close can reset the socket under the answer
             return await _api_error(None, error)(scope, receive, send)
         seen = 0
 
@@ -460,6 +460,8 @@ class Gate:
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.limit:
+                if message.get("more_body"):  # a chunked upload: no Content-Length said so before
+                    await _drain(receive, DRAIN_BYTES - seen)
                 raise BodyTooLarge(self._message(seen, more=True))
             return message
 
@@ -472,15 +474,18 @@ class Gate:
         )
 
 
-# A refused body up to this size is read and dropped before the answer: closing a socket with
-# unread bytes resets it (TCP RST), and the client then loses the answer it was sent (seen as
-# "peer closed connection without sending complete message body" on the 413 of a 1 MB upload).
+# A refused body up to this size (by Content-Length, or in all when chunked) is read and dropped
+# before the answer: closing a socket with unread bytes resets it (TCP RST), and the client then
+# loses the answer it was sent (seen as "peer closed connection without sending complete message
+# body" on the 413 of a 1 MB upload).
 DRAIN_BYTES = 64 * MB
 
 
-async def _drain(receive) -> None:
-    while True:
+async def _drain(receive, most: int) -> None:
+    """Read and drop the rest of a request body, up to ``most`` more bytes."""
+    while most > 0:
         message = await receive()
+        most -= len(message.get("body", b""))
         if message.get("type") != "http.request" or not message.get("more_body"):
             return
 

@@ -38,6 +38,8 @@ if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
   command -v text2wave >/dev/null || need+=(festival)
   # PortAudio, which sounddevice ([mic], `listen`) loads on import; its Linux wheel does not bundle it.
   dpkg -s libportaudio2 >/dev/null 2>&1 || need+=(libportaudio2)
+  # curl, the client tests/runtime/test_server.py sends refused chunked uploads with.
+  command -v curl >/dev/null || need+=(curl)
   # strip and objdump, which PyInstaller and scripts/build-app.sh use (tests/scripts/test_app.py).
   command -v objdump >/dev/null || need+=(binutils)
   # Festival's English voices, and the spell-checker word lists that give the demo model's

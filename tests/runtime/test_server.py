@@ -243,6 +243,19 @@ def test_api_key_size_limit_and_timeout(tmp_path):
             headers={**headers, "Content-Type": "multipart/form-data; boundary=b"},
         )
         assert _error(response, 413)["code"] == "request_too_large"
+        # curl reads the answer while it sends: the refused rest of a chunked upload (here 20 MB)
+        # is read before the socket closes, else curl saw a reset and no body (2 of 5 tries).
+        zeros = tmp_path / "zeros.raw"
+        zeros.write_bytes(bytes(20_000_000))
+        for key, status in [("s3cret", 413)] * 5 + [("wrong", 401)] * 2:
+            answer = subprocess.run(
+                ["curl", "-sS", "-H", "Transfer-Encoding: chunked", "-H", f"Authorization: Bearer {key}",
+                 "-F", f"file=@{zeros}", "-w", "\n%{http_code}", f"{url}/v1/audio/transcriptions"],
+                capture_output=True, text=True, timeout=60,
+            )  # fmt: skip
+            assert answer.returncode == 0, answer.stderr
+            body, code = answer.stdout.rsplit("\n", 1)
+            assert int(code) == status and json.loads(body)["error"]["message"], answer.stdout
         # The realtime socket takes the key as a header or as OpenAI's subprotocol.
         with pytest.raises(websockets.InvalidStatus) as refused:
             asyncio.run(realtime_transcript(url, pcm16(EXAMPLES[0])))
