@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ import torch
 from safetensors import safe_open
 
 from qwen_asr_edge.runtime.errors import CheckpointError
+from qwen_asr_edge.runtime.utf8_paths import utf8_alias
 
 ASR_FILES = (
     "config.json",
@@ -257,6 +260,14 @@ def expected_shapes(cfg: CheckpointConfig) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
+@contextmanager
+def _safe_open(file: Path) -> Iterator[Any]:
+    """safetensors' ``safe_open`` on ``file``, through a UTF-8 link to its folder where the
+    folder's name is not UTF-8 (safetensors takes paths as UTF-8 text only)."""
+    with utf8_alias(file.parent) as folder, safe_open(folder / file.name, "pt") as f:
+        yield f
+
+
 def _weight_files(path: Path) -> dict[str, Path]:
     """Map each tensor name to the safetensors file that holds it."""
     index = path / "model.safetensors.index.json"
@@ -270,7 +281,7 @@ def _weight_files(path: Path) -> dict[str, Path]:
     if not single.is_file():
         raise CheckpointError(path, "no model.safetensors and no model.safetensors.index.json")
     try:
-        with safe_open(single, "pt") as f:
+        with _safe_open(single) as f:
             return dict.fromkeys(f.keys(), single)
     except Exception as e:  # safetensors raises its own SafetensorError and OSError
         raise CheckpointError(single, f"not a readable safetensors file ({e})") from None
@@ -293,7 +304,7 @@ def load_weights(path: Path, cfg: CheckpointConfig) -> dict[str, torch.Tensor]:
         if not file.is_file():
             raise CheckpointError(file, "listed in model.safetensors.index.json but missing")
         try:
-            with safe_open(file, "pt") as f:
+            with _safe_open(file) as f:
                 for name in names:
                     tensor = f.get_tensor(name)
                     if tuple(tensor.shape) != shapes[name]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
 
 from qwen_asr_edge.runtime.errors import CheckpointError
+from qwen_asr_edge.runtime.utf8_paths import utf8_alias
 
 QWEN2_PRETOKENIZE_REGEX = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
@@ -54,18 +55,18 @@ def added_tokens(checkpoint: Path) -> dict[int, dict]:
 
 
 def build_tokenizer(checkpoint: Path) -> Tokenizer:
-    vocab_file, merges_file = checkpoint / "vocab.json", checkpoint / "merges.txt"
     try:
-        bpe = models.BPE.from_file(
-            str(vocab_file),
-            str(merges_file),
-            dropout=None,
-            unk_token=None,
-            continuing_subword_prefix="",
-            end_of_word_suffix="",
-            fuse_unk=False,
-            byte_fallback=False,
-        )
+        with utf8_alias(checkpoint) as folder:  # tokenizers takes paths as UTF-8 text only
+            bpe = models.BPE.from_file(
+                str(folder / "vocab.json"),
+                str(folder / "merges.txt"),
+                dropout=None,
+                unk_token=None,
+                continuing_subword_prefix="",
+                end_of_word_suffix="",
+                fuse_unk=False,
+                byte_fallback=False,
+            )
     except Exception as e:  # tokenizers raises a plain Exception for malformed files
         raise CheckpointError(checkpoint, f"vocab.json / merges.txt are not a BPE vocabulary ({e})") from None
     tok = Tokenizer(bpe)

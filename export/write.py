@@ -28,7 +28,7 @@ from qwen_asr_edge.runtime.bundle import (
     write_manifest,
 )
 from qwen_asr_edge.runtime.decoding import length_feeds
-from qwen_asr_edge.runtime.errors import CheckpointError, ExportValidationError
+from qwen_asr_edge.runtime.errors import CheckpointError, ExportValidationError, display_name
 
 from . import specs
 from .checkpoint import CheckpointConfig, load_weights, parse_config, resolve_source
@@ -243,7 +243,7 @@ def export_aligner(
         languages=cfg.support_languages,
         max_seconds=ALIGNER_MAX_SECONDS,
         encoder_attention=encoder_attention,
-        source=str(source),
+        source=display_name(source),  # text: a Latin-1 name's bytes as \xNN
     )
     graphs = {
         "aligner_encoder": specs.graph_spec("aligner_encoder.onnx", specs.encoder_io(cfg)),
@@ -354,7 +354,7 @@ def _model_spec(cfg: CheckpointConfig, source: str) -> ModelSpec:
         family="qwen3-asr",
         kind=cfg.kind,
         size=cfg.size_label,
-        source=str(source),
+        source=display_name(source),  # text: a Latin-1 name's bytes as \xNN
         hidden_size=cfg.text.hidden_size,
         vocab_size=cfg.text.vocab_size,
         tied_embeddings=cfg.text.tie_word_embeddings,

@@ -3,6 +3,8 @@ behind on success or failure."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -235,10 +237,11 @@ def test_exported_graphs_run_four_matrix_products_per_decoder_layer(bundles):
 
 @pytest.mark.slow  # exports, quantizes and packs a bundle
 def test_export_quantize_and_pack_into_a_folder_with_a_latin1_name(checkpoints, tmp_path):
-    """onnx, onnxruntime (its quantizer and ORT-format converter too) and tokenizers take paths as
-    UTF-8 text: each command failed with a traceback under a Latin-1 folder name. They write
-    through a UTF-8 link (the converter, which resolves links, in the temp folder), leave no link
-    behind, and the bundles transcribe as the same bundle under a UTF-8 name."""
+    """onnx, onnxruntime (its quantizer and ORT-format converter too), safetensors and tokenizers
+    take paths as UTF-8 text: each command failed under a Latin-1 folder name (export's reading of
+    the checkpoint with one line, the others with a traceback). They read and write through a UTF-8
+    link (the converter, which resolves links, in the temp folder), leave no link behind, and the
+    bundles transcribe as the same bundle under a UTF-8 name."""
     import os
     import shutil
     import subprocess
@@ -256,8 +259,10 @@ def test_export_quantize_and_pack_into_a_folder_with_a_latin1_name(checkpoints, 
     temp = tmp_path / "temp"  # where the links go, to see them gone
     temp.mkdir()
     env = {**os.environ, "TMPDIR": str(temp)}
+    checkpoint = tmp_path / os.fsdecode(b"t\xe9l\xe9charg\xe9s") / "tied"
+    shutil.copytree(checkpoints["tied"], checkpoint)
     steps = [
-        ("export", checkpoints["tied"], folder / "fp32"),
+        ("export", checkpoint, folder / "fp32"),
         ("quantize", folder / "fp32", folder / "int8", "--recipe", "int8"),
         ("android-pack", folder / "int8", folder / "mobile"),
     ]
@@ -267,6 +272,9 @@ def test_export_quantize_and_pack_into_a_folder_with_a_latin1_name(checkpoints, 
         assert list(temp.glob("qwen-asr-edge-*")) == [], command  # (torch keeps its own files there)
     assert sorted(p.name for p in folder.iterdir()) == ["fp32", "int8", "mobile"]  # no staging left
     assert (folder / "mobile" / "decoder.ort").is_file()
+    manifest = json.loads((folder / "fp32" / "manifest.json").read_text(encoding="utf-8"))
+    source = manifest["model"]["source"]
+    assert source.endswith("/t\\xe9l\\xe9charg\\xe9s/tied")  # the name as text, as messages show it
     plain = tmp_path / "int8"
     shutil.copytree(os.fsencode(folder / "int8"), os.fsencode(plain))
     clip = demo_examples()[0]["audio"]
