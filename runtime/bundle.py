@@ -7,8 +7,10 @@ This module is the single source of truth for ``manifest.json``. The exporter bu
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -18,9 +20,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import BundleError, OutputError, OutputExistsError
+from .errors import BundleError, OutputError, OutputExistsError, display_name
 from .signals import deferred_signals
 from .utf8_paths import utf8_alias
+
+try:
+    import fcntl
+except ImportError:  # Windows: staging folders are not locked, and abandoned ones stay
+    fcntl = None  # type: ignore[assignment]
+
+log = logging.getLogger("qwen_asr_edge")
 
 FORMAT_VERSION = 2  # 2: right-padded decoder interface (seqlens_k), decoder attention kind
 MANIFEST_NAME = "manifest.json"
@@ -275,10 +284,16 @@ def staged(out: Path) -> Iterator[Path]:
     """A temp folder beside ``out`` to write a bundle into: published as ``out`` when the block
     ends, removed if it raises, so no half-written bundle is ever visible. Where ``out``'s path is
     not UTF-8 text, the block gets a link to it that is (``utf8_alias``: onnx, onnxruntime's
-    quantizer and tokenizers write through it)."""
+    quantizer and tokenizers write through it).
+
+    The folder (``.NAME.xxxxxxxx``) is locked (``flock``) while in use; the staging folders of
+    runs that were killed (SIGKILL, the OOM killer, a power cut) hold no lock, and the next run
+    for the same ``out`` deletes them (POSIX only: elsewhere they stay for the user to delete).
+    """
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        _remove_abandoned(out)
+        tmp, lock = _locked_temp_folder(out)
     except OSError as e:  # a parent that cannot hold folders (/sys, a read-only mount)
         raise OutputError(out, f"cannot be written ({e.strerror or e})") from None
     try:
@@ -288,6 +303,79 @@ def staged(out: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        if lock is not None:
+            os.close(lock)
+
+
+def _staging_folders(out: Path) -> list[Path]:
+    """The folders ``staged`` makes for ``out``: ``.NAME.`` and mkdtemp's 8 characters (not an
+    ``.NAME.old.xxxxxxxx`` of ``publish``, which may hold the user's previous bundle)."""
+    prefix = f".{out.name}."
+    return [
+        p
+        for p in out.parent.glob(glob.escape(prefix) + "*")
+        if len(p.name) == len(prefix) + 8 and "." not in p.name[len(prefix) :] and not p.is_symlink()
+    ]
+
+
+def _try_lock(folder: Path) -> int | None:
+    """An open descriptor of ``folder`` holding its exclusive ``flock``; None where another
+    process holds it.
+
+    Raises:
+        OSError: ``folder`` cannot be opened, or its file system has no ``flock``.
+    """
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _locked_temp_folder(out: Path) -> tuple[Path, int | None]:
+    """A new staging folder for ``out`` and the descriptor holding its lock (None without flock)."""
+    while True:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        if fcntl is None:
+            return tmp, None
+        try:
+            fd = _try_lock(tmp)
+        except FileNotFoundError:  # another run's sweep took it before the lock: make another
+            continue
+        except OSError:  # no flock on this file system (some network mounts): unlocked
+            return tmp, None
+        if fd is None:
+            continue  # a sweep holds it, to delete it
+        try:
+            if os.path.samestat(os.fstat(fd), os.stat(tmp, follow_symlinks=False)):
+                return tmp, fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)  # deleted by a sweep before the lock
+
+
+def _remove_abandoned(out: Path) -> None:
+    """Delete the unlocked staging folders of ``out``: those of runs killed before they could."""
+    if fcntl is None:
+        return
+    for folder in _staging_folders(out):
+        try:
+            fd = _try_lock(folder)
+        except OSError:  # gone meanwhile, not a folder we can open, or no flock here: left alone
+            continue
+        if fd is None:
+            continue  # a run writing ``out`` now
+        try:
+            log.warning("removing %s: a staging folder left by a run that was killed", display_name(folder))
+            shutil.rmtree(folder, ignore_errors=True)
+        finally:
+            os.close(fd)
 
 
 def publish(tmp: Path, out: Path) -> None:

@@ -160,6 +160,36 @@ def test_sigterm_mid_export_leaves_nothing(small, tmp_path, sigint):
     assert list(out.iterdir()) == []
 
 
+@pytest.mark.slow
+def test_an_export_killed_outright_is_cleaned_up_by_the_next(small, tmp_path):
+    """SIGKILL (the OOM killer's signal) leaves the hidden staging folder, a whole bundle's size;
+    the next export to the same output deletes it, says so, and writes the bundle."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "out"
+    out.mkdir()
+    command = [sys.executable, "-m", "qwen_asr_edge", "export", str(small), str(out / "bundle")]
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while not any(out.iterdir()):
+            assert child.poll() is None and time.monotonic() < deadline, "no staging folder appeared"
+            time.sleep(0.05)
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=60)
+    finally:
+        child.kill()
+    (left,) = out.iterdir()
+    assert left.name.startswith(".bundle.")
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert f"removing {left}: a staging folder left by a run that was killed" in done.stderr
+    assert [p.name for p in out.iterdir()] == ["bundle"]
+
+
 @pytest.mark.parametrize("shape,params", [("0.6B", 938.0e6), ("1.7B", 2349.2e6)])
 def test_release_shapes_have_the_released_parameter_counts(shape, params):
     """The shape tables behind the generator and the loader, checked against the releases'

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 from pathlib import Path
@@ -217,3 +218,37 @@ def test_a_signal_while_publishing_waits_for_the_swap(tmp_path, signum, monkeypa
             signal.signal(s, h)
     assert caught == ["new"]
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+@pytest.mark.skipif(not hasattr(os, "O_DIRECTORY"), reason="flock is POSIX")
+def test_staging_folders_of_killed_runs_are_removed_not_those_in_use(tmp_path, caplog):
+    """A run killed by SIGKILL or the OOM killer cannot delete its hidden staging folder (a whole
+    bundle's size): the next run for the same output does, but not a folder another run holds
+    locked, nor a previous bundle set aside by publish, nor another output's."""
+    import fcntl
+
+    from qwen_asr_edge.runtime.bundle import staged
+
+    out = tmp_path / "out"
+    names = [".out.killed_1", ".out.in_use_1", ".out.old.k3pt_q9z", ".out2.abcdefg", ".out.x"]
+    for name in names:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "encoder.onnx").write_bytes(b"\0" * 100)
+    held = os.open(tmp_path / ".out.in_use_1", os.O_RDONLY)
+    fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as the run writing it holds it
+    try:
+        with caplog.at_level("WARNING", logger="qwen_asr_edge"), staged(out) as work:
+            (work / "manifest.json").write_text("new")
+            mine = [p for p in tmp_path.iterdir() if p.name not in {*names, "out"}]
+            assert len(mine) == 1 and mine[0].name.startswith(".out.")
+            with pytest.raises(BlockingIOError):  # this run's own folder is locked too
+                fd = os.open(mine[0], os.O_RDONLY)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                finally:
+                    os.close(fd)
+    finally:
+        os.close(held)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted({*names, "out"} - {".out.killed_1"})
+    assert (out / "manifest.json").read_text() == "new"
+    assert "removing " + str(tmp_path / ".out.killed_1") in caplog.text
