@@ -48,6 +48,7 @@ from .errors import (
     QwenAsrEdgeError,
     display_name,
 )
+from .locked_folders import locked_temp_folder, remove_abandoned
 from .options import DEFAULTS
 from .outputs import temp_name
 from .utf8_paths import is_utf8
@@ -55,6 +56,8 @@ from .utf8_paths import is_utf8
 RAY_EXTRA = "ray"
 # Ray's scheme for paths read on the driver's node (the files need not be on the workers).
 LOCAL_SCHEME = "local://"
+# The temp folder of one run, where its actors copy the files they read (see _transcribe).
+SCRATCH_PREFIX = "qwen-asr-edge-many-"
 # What a row holds besides path and error; an error row has them all, null.
 ROW_FIELDS = ("text", "language", "languages", "language_probability", "duration", "segments", "provider")
 # What a row's result depends on, recorded in each row ("settings") so that a resumed run with
@@ -568,26 +571,35 @@ def _transcribe(args: argparse.Namespace, todo: list[Entry], results: ResultsFil
     if not args.address:  # the actors run here: a provider missing here fails now, before Ray
         resolve_providers(args.providers)
     ray = _import_ray()
-    started = not ray.is_initialized()
     # Ray kills the actors of a stopped job before their own clean-up runs: what they copy goes
-    # here, and this run deletes it whatever happens, once they are gone.
-    scratch = tempfile.mkdtemp(prefix="qwen-asr-edge-many-")
-    try:
-        if started:
-            try:
-                _start_ray(ray, args)
-            except KeyboardInterrupt:  # Ctrl-C, or SIGTERM, while Ray starts
-                print(f"error: interrupted; 0 of {len(todo)} files done ({_GO_ON})", file=sys.stderr)
-                return 130
+    # here, and this run deletes it whatever happens, once they are gone (a run killed outright
+    # leaves it to the next run's sweep).
+    remove_abandoned(SCRATCH_PREFIX)
+    with locked_temp_folder(SCRATCH_PREFIX) as scratch:
         try:
-            # Not even Ray Data's errors: a failed job is said in one line of ours (--debug shows them).
-            with quiet_loggers(("ray.data",), logging.INFO if args.debug else logging.CRITICAL):
-                return _run_job(ray, args, todo, results, scratch)
+            return _transcribe_in(ray, args, todo, results, str(scratch))
         finally:
-            if started:
-                ray.shutdown()
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _transcribe_in(
+    ray, args: argparse.Namespace, todo: list[Entry], results: ResultsFile, scratch: str
+) -> int:
+    """``_transcribe`` with its scratch folder: Ray started (unless already), the job, Ray shut down."""
+    started = not ray.is_initialized()
+    if started:
+        try:
+            _start_ray(ray, args)
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM, while Ray starts
+            print(f"error: interrupted; 0 of {len(todo)} files done ({_GO_ON})", file=sys.stderr)
+            return 130
+    try:
+        # Not even Ray Data's errors: a failed job is said in one line of ours (--debug shows them).
+        with quiet_loggers(("ray.data",), logging.INFO if args.debug else logging.CRITICAL):
+            return _run_job(ray, args, todo, results, scratch)
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        if started:
+            ray.shutdown()
 
 
 def _import_ray():

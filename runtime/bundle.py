@@ -7,29 +7,21 @@ This module is the single source of truth for ``manifest.json``. The exporter bu
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
-import logging
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import BundleError, OutputError, OutputExistsError, display_name
+from .errors import BundleError, OutputError, OutputExistsError
+from .locked_folders import locked_temp_folder, remove_abandoned
 from .signals import deferred_signals
 from .utf8_paths import utf8_alias
-
-try:
-    import fcntl
-except ImportError:  # Windows: staging folders are not locked, and abandoned ones stay
-    fcntl = None  # type: ignore[assignment]
-
-log = logging.getLogger("qwen_asr_edge")
 
 FORMAT_VERSION = 2  # 2: right-padded decoder interface (seqlens_k), decoder attention kind
 MANIFEST_NAME = "manifest.json"
@@ -286,96 +278,26 @@ def staged(out: Path) -> Iterator[Path]:
     not UTF-8 text, the block gets a link to it that is (``utf8_alias``: onnx, onnxruntime's
     quantizer and tokenizers write through it).
 
-    The folder (``.NAME.xxxxxxxx``) is locked (``flock``) while in use; the staging folders of
-    runs that were killed (SIGKILL, the OOM killer, a power cut) hold no lock, and the next run
-    for the same ``out`` deletes them (POSIX only: elsewhere they stay for the user to delete).
+    The folder (``.NAME.xxxxxxxx``) is locked while in use; those of runs killed outright
+    (SIGKILL, the OOM killer) are deleted by the next run for the same ``out``
+    (``locked_folders``; POSIX only). Not publish's ``.NAME.old.xxxxxxxx``: it may hold the
+    user's previous bundle.
     """
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        _remove_abandoned(out)
-        tmp, lock = _locked_temp_folder(out)
-    except OSError as e:  # a parent that cannot hold folders (/sys, a read-only mount)
-        raise OutputError(out, f"cannot be written ({e.strerror or e})") from None
-    try:
-        with utf8_alias(tmp) as work:
-            yield work
-        publish(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    finally:
-        if lock is not None:
-            os.close(lock)
-
-
-def _staging_folders(out: Path) -> list[Path]:
-    """The folders ``staged`` makes for ``out``: ``.NAME.`` and mkdtemp's 8 characters (not an
-    ``.NAME.old.xxxxxxxx`` of ``publish``, which may hold the user's previous bundle)."""
     prefix = f".{out.name}."
-    return [
-        p
-        for p in out.parent.glob(glob.escape(prefix) + "*")
-        if len(p.name) == len(prefix) + 8 and "." not in p.name[len(prefix) :] and not p.is_symlink()
-    ]
-
-
-def _try_lock(folder: Path) -> int | None:
-    """An open descriptor of ``folder`` holding its exclusive ``flock``; None where another
-    process holds it.
-
-    Raises:
-        OSError: ``folder`` cannot be opened, or its file system has no ``flock``.
-    """
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    except OSError:
-        os.close(fd)
-        raise
-    return fd
-
-
-def _locked_temp_folder(out: Path) -> tuple[Path, int | None]:
-    """A new staging folder for ``out`` and the descriptor holding its lock (None without flock)."""
-    while True:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-        if fcntl is None:
-            return tmp, None
+    with ExitStack() as held:  # the lock goes last, after the folder is published or deleted
         try:
-            fd = _try_lock(tmp)
-        except FileNotFoundError:  # another run's sweep took it before the lock: make another
-            continue
-        except OSError:  # no flock on this file system (some network mounts): unlocked
-            return tmp, None
-        if fd is None:
-            continue  # a sweep holds it, to delete it
+            out.parent.mkdir(parents=True, exist_ok=True)
+            remove_abandoned(prefix, out.parent)
+            tmp = held.enter_context(locked_temp_folder(prefix, out.parent))
+        except OSError as e:  # a parent that cannot hold folders (/sys, a read-only mount)
+            raise OutputError(out, f"cannot be written ({e.strerror or e})") from None
         try:
-            if os.path.samestat(os.fstat(fd), os.stat(tmp, follow_symlinks=False)):
-                return tmp, fd
-        except FileNotFoundError:
-            pass
-        os.close(fd)  # deleted by a sweep before the lock
-
-
-def _remove_abandoned(out: Path) -> None:
-    """Delete the unlocked staging folders of ``out``: those of runs killed before they could."""
-    if fcntl is None:
-        return
-    for folder in _staging_folders(out):
-        try:
-            fd = _try_lock(folder)
-        except OSError:  # gone meanwhile, not a folder we can open, or no flock here: left alone
-            continue
-        if fd is None:
-            continue  # a run writing ``out`` now
-        try:
-            log.warning("removing %s: a staging folder left by a run that was killed", display_name(folder))
-            shutil.rmtree(folder, ignore_errors=True)
-        finally:
-            os.close(fd)
+            with utf8_alias(tmp) as work:
+                yield work
+            publish(tmp, out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
 
 
 def publish(tmp: Path, out: Path) -> None:

@@ -186,7 +186,7 @@ def test_an_export_killed_outright_is_cleaned_up_by_the_next(small, tmp_path):
     assert left.name.startswith(".bundle.")
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
-    assert f"removing {left}: a staging folder left by a run that was killed" in done.stderr
+    assert f"removing {left}: left by a run that was killed" in done.stderr
     assert [p.name for p in out.iterdir()] == ["bundle"]
 
 

@@ -174,7 +174,9 @@ def test_options_that_would_fail_every_file_fail_before_ray(archive, tmp_path, c
 
 
 @pytest.mark.slow
-def test_a_job_killed_half_way_resumes_with_every_file_once(ray_local, archive, cli_texts, tmp_path, capsys):
+def test_a_job_killed_half_way_resumes_with_every_file_once(
+    ray_local, archive, cli_texts, tmp_path, capsys, monkeypatch
+):
     folder, names = archive
     out = tmp_path / "results.jsonl"
     # A second driver on the module's Ray (--address: files read on this node, bytes to the actors).
@@ -201,8 +203,12 @@ def test_a_job_killed_half_way_resumes_with_every_file_once(ray_local, archive, 
     assert 5 <= len(written) < CLIPS
     with out.open("a", encoding="utf-8") as f:  # as if killed in the middle of a line
         f.write('{"path": "a/long.wav", "language": "Eng')
+    (left,) = temp.glob(batch.SCRATCH_PREFIX + "*")  # the killed run's copies; the next run's sweep
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
     assert batch.main([str(folder), "-o", str(out), "--actors", "2"]) == 0
     err = capsys.readouterr().err
+    assert f"removing {left}: left by a run that was killed" in err
+    assert list(temp.glob(batch.SCRATCH_PREFIX + "*")) == []
     assert "its last line was cut off" in err
     assert f"{len(written)} of the {CLIPS} files are done already" in err
     rows = read_rows(out)
