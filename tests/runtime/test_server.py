@@ -549,6 +549,39 @@ def test_stopping_with_uploads_waiting_answers_each_and_leaves_nothing(asr, spee
     assert not list(tmp_path.glob("qwen-asr-edge-*")), list(tmp_path.iterdir())
 
 
+def test_a_killed_servers_upload_folder_is_removed_by_the_next(tmp_path):
+    """A server killed outright (SIGKILL, the OOM killer) cannot delete its uploads' folder, which
+    may hold users' audio: the next server started on the machine deletes it and says so, and
+    leaves a running server's folder alone."""
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    with serving(env=env) as url:  # the running one
+        (running,) = tmp_path.glob("qwen-asr-edge-server-*")
+        command = [sys.executable, "-m", "qwen_asr_edge", "serve", "--port", "0"]
+        killed = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+        for line in killed.stderr:
+            if "serving" in line:
+                break
+        killed.kill()
+        killed.wait(30)
+        killed.stderr.close()
+        (left,) = set(tmp_path.glob("qwen-asr-edge-server-*")) - {running}
+        (left / "upload.wav").write_bytes(b"RIFF")
+        nxt = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+        try:
+            lines = []
+            for line in nxt.stderr:
+                lines.append(line)
+                if "serving" in line:
+                    break
+        finally:
+            nxt.terminate()
+            nxt.wait(30)
+            nxt.stderr.close()
+        assert f"removing {left}: left by a run that was killed\n" in lines, lines
+        assert not left.exists() and running.is_dir()
+        assert httpx.get(f"{url}/health").status_code == 200
+
+
 @pytest.mark.slow
 def test_word_timestamps_through_the_aligner_bundle(bundles, tmp_path):
     """A tiny ASR bundle with the forced aligner: verbose_json words equal the CLI's."""
