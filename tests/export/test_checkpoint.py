@@ -161,9 +161,11 @@ def test_sigterm_mid_export_leaves_nothing(small, tmp_path, sigint):
 
 
 @pytest.mark.slow
-def test_an_export_killed_outright_is_cleaned_up_by_the_next(small, tmp_path):
-    """SIGKILL (the OOM killer's signal) leaves the hidden staging folder, a whole bundle's size;
-    the next export to the same output deletes it, says so, and writes the bundle."""
+@pytest.mark.parametrize("recipe", [[], ["--recipe", "int8"]], ids=["fp32", "int8"])
+def test_an_export_killed_outright_is_cleaned_up_by_the_next(small, tmp_path, recipe):
+    """SIGKILL (the OOM killer's signal) leaves the hidden staging folder, a whole bundle's size
+    (with --recipe, the fp32 bundle's folder); the next export to the same output deletes it, says
+    so, and writes the bundle."""
     import signal
     import subprocess
     import sys
@@ -171,7 +173,7 @@ def test_an_export_killed_outright_is_cleaned_up_by_the_next(small, tmp_path):
 
     out = tmp_path / "out"
     out.mkdir()
-    command = [sys.executable, "-m", "qwen_asr_edge", "export", str(small), str(out / "bundle")]
+    command = [sys.executable, "-m", "qwen_asr_edge", "export", str(small), str(out / "bundle"), *recipe]
     child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 300
@@ -183,7 +185,7 @@ def test_an_export_killed_outright_is_cleaned_up_by_the_next(small, tmp_path):
     finally:
         child.kill()
     (left,) = out.iterdir()
-    assert left.name.startswith(".bundle.")
+    assert left.name.startswith(".bundle.fp32." if recipe else ".bundle.")
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert f"removing {left}: left by a run that was killed" in done.stderr
