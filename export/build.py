@@ -112,7 +112,7 @@ def build_bundle(
     out.parent.mkdir(parents=True, exist_ok=True)
     # Beside OUT, so the fp32 copy is on the same disk, and a run killed outright leaves it where
     # the next run for OUT deletes it.
-    prefix = f".{out.name}.fp32."
+    prefix = f".{out.name}.fp32-"
     remove_abandoned(prefix, out.parent)
     with locked_temp_folder(prefix, out.parent) as tmp:
         try:

@@ -57,7 +57,7 @@ RAY_EXTRA = "ray"
 # Ray's scheme for paths read on the driver's node (the files need not be on the workers).
 LOCAL_SCHEME = "local://"
 # The temp folder of one run, where its actors copy the files they read (see _transcribe).
-SCRATCH_PREFIX = "qwen-asr-edge-many-"
+SCRATCH_PREFIX = "qwen-asr-edge-scratch-"
 # What a row holds besides path and error; an error row has them all, null.
 ROW_FIELDS = ("text", "language", "languages", "language_probability", "duration", "segments", "provider")
 # What a row's result depends on, recorded in each row ("settings") so that a resumed run with

@@ -278,12 +278,12 @@ def staged(out: Path) -> Iterator[Path]:
     not UTF-8 text, the block gets a link to it that is (``utf8_alias``: onnx, onnxruntime's
     quantizer and tokenizers write through it).
 
-    The folder (``.NAME.xxxxxxxx``) is locked while in use; those of runs killed outright
+    The folder (``.NAME.partial-xxxxxxxx``) is locked while in use; those of runs killed outright
     (SIGKILL, the OOM killer) are deleted by the next run for the same ``out``
-    (``locked_folders``; POSIX only). Not publish's ``.NAME.old.xxxxxxxx``: it may hold the
-    user's previous bundle.
+    (``locked_folders``; POSIX only). Not publish's ``.NAME.old.xxxxxxxx``, which may hold the
+    user's previous bundle, nor the ``.NAME.xxxxxxxx`` of versions that took no lock.
     """
-    prefix = f".{out.name}."
+    prefix = f".{out.name}.partial-"
     with ExitStack() as held:  # the lock goes last, after the folder is published or deleted
         try:
             out.parent.mkdir(parents=True, exist_ok=True)

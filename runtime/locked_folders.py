@@ -5,6 +5,10 @@ killer) and power cuts give it no chance. So each folder is made with ``mkdtemp`
 an exclusive ``flock`` while in use; the kernel drops the lock when its process dies, however it
 dies, and the next run of the same kind deletes the folders nobody holds. POSIX only: elsewhere
 (Windows), and on file systems without ``flock``, folders are not locked and never swept.
+
+A prefix must be one that no version without the lock ever used: such a version's folder holds
+no lock while in use, and a sweep would take it from under it (a server of an older install
+running beside a newer one lost its uploads' folder that way while this was written).
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ from .streaming import StreamingOptions
 
 MB = 1 << 20
 # The folder of a server's uploads, in the temp folder.
-UPLOADS_PREFIX = "qwen-asr-edge-server-"
+UPLOADS_PREFIX = "qwen-asr-edge-uploads-"
 
 
 @dataclass

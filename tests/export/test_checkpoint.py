@@ -185,7 +185,7 @@ def test_an_export_killed_outright_is_cleaned_up_by_the_next(small, tmp_path, re
     finally:
         child.kill()
     (left,) = out.iterdir()
-    assert left.name.startswith(".bundle.fp32." if recipe else ".bundle.")
+    assert left.name.startswith(".bundle.fp32-" if recipe else ".bundle.partial-")
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert f"removing {left}: left by a run that was killed" in done.stderr

@@ -224,23 +224,31 @@ def test_a_signal_while_publishing_waits_for_the_swap(tmp_path, signum, monkeypa
 def test_staging_folders_of_killed_runs_are_removed_not_those_in_use(tmp_path, caplog):
     """A run killed by SIGKILL or the OOM killer cannot delete its hidden staging folder (a whole
     bundle's size): the next run for the same output does, but not a folder another run holds
-    locked, nor a previous bundle set aside by publish, nor another output's."""
+    locked, nor a previous bundle set aside by publish, nor another output's, nor one named as
+    versions that took no lock named theirs (such a run may still be writing it)."""
     import fcntl
 
     from qwen_asr_edge.runtime.bundle import staged
 
     out = tmp_path / "out"
-    names = [".out.killed_1", ".out.in_use_1", ".out.old.k3pt_q9z", ".out2.abcdefg", ".out.x"]
+    names = [
+        ".out.partial-killed_1",
+        ".out.partial-in_use_1",
+        ".out.old.k3pt_q9z",
+        ".out2.partial-abcdefgh",
+        ".out.partial-x",
+        ".out.abcdefgh",  # an older version's staging folder
+    ]
     for name in names:
         (tmp_path / name).mkdir()
         (tmp_path / name / "encoder.onnx").write_bytes(b"\0" * 100)
-    held = os.open(tmp_path / ".out.in_use_1", os.O_RDONLY)
+    held = os.open(tmp_path / ".out.partial-in_use_1", os.O_RDONLY)
     fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as the run writing it holds it
     try:
         with caplog.at_level("WARNING", logger="qwen_asr_edge"), staged(out) as work:
             (work / "manifest.json").write_text("new")
             mine = [p for p in tmp_path.iterdir() if p.name not in {*names, "out"}]
-            assert len(mine) == 1 and mine[0].name.startswith(".out.")
+            assert len(mine) == 1 and mine[0].name.startswith(".out.partial-")
             with pytest.raises(BlockingIOError):  # this run's own folder is locked too
                 fd = os.open(mine[0], os.O_RDONLY)
                 try:
@@ -249,6 +257,6 @@ def test_staging_folders_of_killed_runs_are_removed_not_those_in_use(tmp_path, c
                     os.close(fd)
     finally:
         os.close(held)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted({*names, "out"} - {".out.killed_1"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted({*names, "out"} - {".out.partial-killed_1"})
     assert (out / "manifest.json").read_text() == "new"
-    assert "removing " + str(tmp_path / ".out.killed_1") in caplog.text
+    assert "removing " + str(tmp_path / ".out.partial-killed_1") in caplog.text

@@ -555,7 +555,7 @@ def test_a_killed_servers_upload_folder_is_removed_by_the_next(tmp_path):
     leaves a running server's folder alone."""
     env = {**os.environ, "TMPDIR": str(tmp_path)}
     with serving(env=env) as url:  # the running one
-        (running,) = tmp_path.glob("qwen-asr-edge-server-*")
+        (running,) = tmp_path.glob("qwen-asr-edge-uploads-*")
         command = [sys.executable, "-m", "qwen_asr_edge", "serve", "--port", "0"]
         killed = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
         for line in killed.stderr:
@@ -564,8 +564,10 @@ def test_a_killed_servers_upload_folder_is_removed_by_the_next(tmp_path):
         killed.kill()
         killed.wait(30)
         killed.stderr.close()
-        (left,) = set(tmp_path.glob("qwen-asr-edge-server-*")) - {running}
+        (left,) = set(tmp_path.glob("qwen-asr-edge-uploads-*")) - {running}
         (left / "upload.wav").write_bytes(b"RIFF")
+        older = tmp_path / "qwen-asr-edge-server-abcdefgh"  # an older version's, which took no lock
+        older.mkdir()
         nxt = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
         try:
             lines = []
@@ -578,7 +580,7 @@ def test_a_killed_servers_upload_folder_is_removed_by_the_next(tmp_path):
             nxt.wait(30)
             nxt.stderr.close()
         assert f"removing {left}: left by a run that was killed\n" in lines, lines
-        assert not left.exists() and running.is_dir()
+        assert not left.exists() and running.is_dir() and older.is_dir()
         assert httpx.get(f"{url}/health").status_code == 200
 
 
