@@ -5,7 +5,8 @@
 OUT/bundles/NAME: mobile bundles with golden vectors from the Python runtime, made here from the
 demo model and from a tiny random checkpoint in the official layout with the real Qwen3
 vocabulary (fp32 and int4, as .ort and as .onnx); OUT/text: tokenizer, parser and guard cases;
-OUT/stream: the Python runtime's streaming updates on some of those bundles; OUT/native: small
+OUT/stream: the Python runtime's streaming updates on some of those bundles; OUT/long: its
+transcripts of a recording of several chunks on the same bundles; OUT/native: small
 graphs for the JNI layer's tests. Nothing comes from the network.
 """
 
@@ -41,6 +42,7 @@ def write_bundles(out: Path) -> list[Path]:
     ]
     streams = out.parent / "stream"
     write_streams(DEMO_BUNDLE, "demo-ort", streams)
+    write_long(DEMO_BUNDLE, "demo-ort", out.parent / "long")
     with tempfile.TemporaryDirectory() as tmp:
         # Peaky (unit-gain) weights give argmax margins far above round-off, as the parity tests'.
         checkpoint = write_checkpoint(
@@ -49,6 +51,7 @@ def write_bundles(out: Path) -> list[Path]:
         fp32 = export_bundle(str(checkpoint), Path(tmp) / "tiny-fp32")
         int4, _ = quantize_bundle(fp32, Path(tmp) / "tiny-int4", get_recipe("int4"))
         write_streams(fp32, "tiny-fp32-ort", streams)
+        write_long(fp32, "tiny-fp32-ort", out.parent / "long")
         made += [
             pack_bundle(fp32, out / "tiny-fp32-ort"),
             pack_bundle(fp32, out / "tiny-fp32-onnx", graph_format="onnx"),
@@ -57,21 +60,22 @@ def write_bundles(out: Path) -> list[Path]:
     return made
 
 
-def stream_audio() -> np.ndarray:
-    """36 s at 16 kHz: the demo's two examples over and over with pauses and a little noise, so
-    the stream commits text, starts utterances and cuts one at 30 s."""
+def stream_audio(seconds: int = 36) -> np.ndarray:
+    """``seconds`` at 16 kHz: the demo's two examples over and over with pauses and a little
+    noise, so a stream commits text, starts utterances and cuts one at 30 s, and a recording
+    over 30 s is cut in its pauses."""
     from qwen_asr_edge.runtime.audio import load_audio
     from qwen_asr_edge.runtime.demo import demo_examples
 
     clips = [load_audio(e["audio"]) for e in demo_examples()]
     rng = np.random.default_rng(0)
     parts, total = [], 0
-    while total < 36 * 16000:
+    while total < seconds * 16000:
         for clip in clips:
             gap = (rng.standard_normal(int(rng.uniform(0.3, 1.2) * 16000)) * 1e-3).astype(np.float32)
             parts += [clip, gap]
             total += clip.size + gap.size
-    return np.concatenate(parts)[: 36 * 16000]
+    return np.concatenate(parts)[: seconds * 16000]
 
 
 def write_streams(bundle: Path, name: str, out: Path) -> None:
@@ -112,6 +116,42 @@ def write_streams(bundle: Path, name: str, out: Path) -> None:
                         "is_final": u.is_final,
                     }
                     for u in updates
+                ],
+            }
+        )
+    (out / f"{name}.json").write_text(json.dumps({"pcm": f"{name}.pcm", "cases": cases}, ensure_ascii=False))
+
+
+def write_long(bundle: Path, name: str, out: Path) -> None:
+    """OUT/NAME.json: the Python runtime's transcripts of a 75 s recording (three chunks cut at
+    quiet points), detected and forced language; OUT/NAME.pcm: the audio (float32 little-endian,
+    at twice full scale: the peak normalisation comes first)."""
+    from qwen_asr_edge.runtime import Transcriber
+
+    out.mkdir(parents=True, exist_ok=True)
+    audio = 2 * stream_audio(75)
+    audio.astype("<f4").tofile(out / f"{name}.pcm")
+    asr = Transcriber(bundle, providers="cpu")
+    cases = []
+    for label, language in (("detect", None), ("forced", asr.languages[0])):
+        got = asr.transcribe(audio, language=language)
+        cases.append(
+            {
+                "name": label,
+                "language": language,
+                "text": got.text,
+                "detected_language": got.language,
+                "languages": got.languages,
+                "segments": [
+                    {
+                        "start": s.start,
+                        "end": s.end,
+                        "text": s.text,
+                        "language": s.language,
+                        "tokens": s.tokens,
+                        "finish_reason": s.finish_reason,
+                    }
+                    for s in got.segments
                 ],
             }
         )

@@ -11,7 +11,6 @@ import io.github.qwenasredge.text.BpeTokenizer
 import io.github.qwenasredge.text.TranscriptParser
 import java.io.File
 import java.io.RandomAccessFile
-import java.util.Locale
 import java.nio.channels.FileChannel
 import java.util.concurrent.locks.ReentrantReadWriteLock
 import kotlin.concurrent.withLock
@@ -38,16 +37,45 @@ data class QwenAsrOptions(
 )
 
 /**
- * One clip's transcript.
+ * One chunk of a recording and its transcript (the Python runtime's `Segment`).
  *
- * @property text the transcript, with no model markup (as the Python runtime's `Segment.text`).
- * @property language the language the model named, or the forced one; "" when none.
- * @property tokens the generated ids, the stop id included (the Python runtime's `Segment.tokens`).
+ * @property start the chunk's start, seconds from the recording's start; [end] its end.
+ * @property text the chunk's transcript, with no model markup.
+ * @property language the language the model named, or the forced one; "" when none (no speech).
+ * @property tokens the generated ids, the stop id included.
  * @property finishReason "stop", "length" (the token cap: the text may be cut short) or
  *   "repetition" (the repetition guard stopped a loop).
  * @property promptIds the prompt the decoder was given (audio placeholders expanded).
+ */
+class Segment(
+    val start: Double,
+    val end: Double,
+    val text: String,
+    val language: String,
+    val tokens: IntArray,
+    val finishReason: String,
+    val promptIds: IntArray,
+)
+
+/**
+ * A recording's transcript: one [Segment] per chunk (one for a clip of up to
+ * `decoding.max_chunk_seconds`, 30 s), assembled as the Python runtime's `Transcript.of`.
+ *
+ * @property text the segments' texts joined as their language writes (a space between words,
+ *   none in Chinese or Japanese: `text.join_texts`).
+ * @property language the main language: the one whose segments cover the most audio (the first
+ *   among ties); "" when no segment named one.
+ * @property languages the segments' languages in order, empty ones and repeats in a row dropped
+ *   (what the official package joins with "," as its `language`).
+ * @property segments the chunks, in time order, covering the recording.
+ * @property tokens every segment's generated ids in order, each segment's stop id included (for
+ *   one chunk: the Python runtime's `Segment.tokens`).
+ * @property finishReason "stop" when every chunk stopped; else the first other reason ("length":
+ *   a chunk's text may be cut short; "repetition": the guard stopped a loop).
+ * @property promptIds the first chunk's prompt (every chunk's differs only in its audio length).
  * @property durationSeconds the audio's length.
- * @property encodeSeconds mel and encoder; [prefillSeconds] and [stepSeconds] the decoder calls.
+ * @property encodeSeconds mel and encoder; [prefillSeconds] and [stepSeconds] the decoder calls
+ *   (all chunks').
  */
 class Transcription(
     val text: String,
@@ -59,6 +87,8 @@ class Transcription(
     val encodeSeconds: Double,
     val prefillSeconds: Double,
     val stepSeconds: DoubleArray,
+    val segments: List<Segment>,
+    val languages: List<String>,
 )
 
 /**
@@ -137,35 +167,61 @@ class QwenAsr private constructor(val bundle: MobileBundle, options: QwenAsrOpti
     val sampleRate: Int get() = bundle.sampleRate
 
     /**
-     * Transcribe one clip.
+     * Transcribe a recording of any length. One longer than `decoding.max_chunk_seconds` (30 s) is
+     * cut at its quiet points (the Python runtime's `chunking`, after the official
+     * `split_audio_into_chunks`) and each chunk decoded on its own with the same language and
+     * context, as the Python runtime's `Transcriber.transcribe` does for an array; memory holds
+     * the recording and one chunk's caches.
      *
-     * @param pcm mono samples, float in [-1, 1] (louder clips are divided by their peak, as the
-     *   official package does), at least 201 samples, at most `maxChunkSeconds` long.
+     * @param pcm mono samples, float in [-1, 1] (louder recordings are divided by their peak, as
+     *   the official package does), at least 201 samples.
      * @param sampleRate the samples' rate in Hz; must be [sampleRate] (16000): record at 16 kHz
      *   (Android's `AudioRecord` supports it) or resample first.
      * @param language force the language: a name ("English") or ISO code ("en"); null or "" detects it.
      * @param context hot words or background text for the model's system turn.
-     * @throws AudioException empty, non-finite, too short or too long audio, or another sample rate.
+     * @throws AudioException empty, non-finite or too short audio, or another sample rate.
      * @throws IllegalArgumentException an unsupported language, or a context holding control tokens.
      */
     fun transcribe(pcm: FloatArray, sampleRate: Int, language: String? = null, context: String = ""): Transcription = guard {
         val wav = checkedAudio(pcm, sampleRate)
         val forced = language?.takeIf { it.isNotEmpty() }?.let { normalizeLanguage(it) } // "" detects, as in Python
-        val seconds = wav.size.toDouble() / bundle.sampleRate
-        val start = System.nanoTime()
-        val (embeds, audioTokens) = encode(wav)
-        embeds.use {
-            val encodeSeconds = (System.nanoTime() - start) / 1e9
-            val prompt = promptIds(audioTokens, context, forced)
-            val cap = tokenCap(seconds)
-            val generation = decoding.generate(prompt, embeds, audioTokens, cap)
-            val raw = tokenizer.decode(generation.tokens, skipSpecialTokens = true)
-            val parsed = TranscriptParser.parseTranscript(raw, forced, generation.finishReason == "length", bundle.markup)
-            Transcription(
-                parsed.text, parsed.language, generation.tokens, generation.finishReason, prompt, seconds,
-                encodeSeconds, generation.prefillSeconds, generation.stepSeconds,
-            )
+        val rate = bundle.sampleRate.toDouble()
+        val ranges = if (wav.size <= (bundle.maxChunkSeconds * rate).toInt()) listOf(wav.indices)
+        else Chunking.split(wav, bundle.sampleRate, bundle.maxChunkSeconds)
+        val segments = ArrayList<Segment>()
+        var encodeSeconds = 0.0
+        var prefillSeconds = 0.0
+        val steps = ArrayList<DoubleArray>()
+        for (range in ranges) {
+            val chunk = if (ranges.size == 1) wav else wav.copyOfRange(range.first, range.last + 1)
+            val start = range.first / rate // as Python's Chunk: offset, then offset + duration
+            val end = start + chunk.size / rate
+            val began = System.nanoTime()
+            val (embeds, audioTokens) = encode(chunk)
+            embeds.use {
+                encodeSeconds += (System.nanoTime() - began) / 1e9
+                val prompt = promptIds(audioTokens, context, forced)
+                val generation = decoding.generate(prompt, embeds, audioTokens, tokenCap(chunk.size / rate))
+                val raw = tokenizer.decode(generation.tokens, skipSpecialTokens = true)
+                val parsed = TranscriptParser.parseTranscript(raw, forced, generation.finishReason == "length", bundle.markup)
+                segments += Segment(start, end, parsed.text, parsed.language, generation.tokens, generation.finishReason, prompt)
+                prefillSeconds += generation.prefillSeconds
+                steps += generation.stepSeconds
+            }
         }
+        Transcription(
+            TranscriptParser.joinTexts(segments.map { it.text }),
+            mainLanguage(segments),
+            segments.flatMap { it.tokens.asIterable() }.toIntArray(),
+            segments.firstOrNull { it.finishReason != "stop" }?.finishReason ?: "stop",
+            segments[0].promptIds,
+            wav.size / rate,
+            encodeSeconds,
+            prefillSeconds,
+            steps.flatMap { it.asIterable() }.toDoubleArray(),
+            segments,
+            languageRuns(segments.map { it.language }),
+        )
     }
 
     /**
@@ -259,16 +315,6 @@ class QwenAsr private constructor(val bundle: MobileBundle, options: QwenAsrOpti
         if (pcm.any { !it.isFinite() }) throw AudioException("audio contains NaN or infinite samples")
         val least = minSamples
         if (pcm.size < least) throw AudioException("too short: ${pcm.size} samples at $rate Hz yield no frame (at least $least)")
-        val seconds = pcm.size.toDouble() / rate
-        if (seconds > bundle.maxChunkSeconds) {
-            throw AudioException(
-                String.format(
-                    Locale.ROOT,
-                    "audio of %.3f s is longer than one chunk (%g s); split it (long-audio chunking is in the Python runtime, not yet here)",
-                    seconds, bundle.maxChunkSeconds,
-                ),
-            )
-        }
         // Divided by the peak when that exceeds full scale, clipped to [-1, 1] (audio.peak_normalized).
         var peak = 0f
         for (x in pcm) peak = maxOf(peak, abs(x))
@@ -321,6 +367,24 @@ class QwenAsr private constructor(val bundle: MobileBundle, options: QwenAsrOpti
     }
 
     companion object {
+        /** The language whose segments cover the most audio, the first among ties ("" if none), as `Transcript.of`. */
+        internal fun mainLanguage(segments: List<Segment>): String {
+            val seconds = LinkedHashMap<String, Double>()
+            for (s in segments) if (s.language.isNotEmpty()) seconds[s.language] = (seconds[s.language] ?: 0.0) + (s.end - s.start)
+            var best = ""
+            for ((language, covered) in seconds) if (best.isEmpty() || covered > seconds.getValue(best)) best = language
+            return best
+        }
+
+        /** Languages in order, empty ones and repeats in a row dropped (results.language_runs). */
+        internal fun languageRuns(languages: List<String>): List<String> {
+            val out = ArrayList<String>()
+            for (language in languages.map { TranscriptParser.pyStrip(it) }) {
+                if (language.isNotEmpty() && (out.isEmpty() || out.last() != language)) out += language
+            }
+            return out
+        }
+
         /**
          * Open a mobile bundle folder.
          *

@@ -1,7 +1,6 @@
 package io.github.qwenasredge
 
 import io.github.qwenasredge.text.TranscriptParser
-import kotlin.math.abs
 import kotlin.math.ceil
 import kotlin.math.roundToInt
 
@@ -300,7 +299,7 @@ class StreamingSession internal constructor(
     /** End the utterance at its quietest 100 ms near the end. */
     private fun cut() {
         val lo = maxOf(asr.minSamples, audio.size - (StreamingOptions.CUT_SEARCH_SECONDS * rate).roundToInt())
-        val at = quietCut(audio, lo, audio.size, (StreamingOptions.CUT_WINDOW_SECONDS * rate).roundToInt())
+        val at = Chunking.quietCut(audio, lo, audio.size, (StreamingOptions.CUT_WINDOW_SECONDS * rate).roundToInt())
         decode(audio.copyOf(at), committedRaw)
         val tail = endUtterance(at)
         val next = if (context.isNotEmpty()) TranscriptParser.joinTexts(listOf(context, tail)) else tail
@@ -369,24 +368,6 @@ class StreamingSession internal constructor(
         fun isPyAlnum(cp: Int): Boolean = Character.isLetter(cp) || when (Character.getType(cp)) {
             Character.DECIMAL_DIGIT_NUMBER.toInt(), Character.LETTER_NUMBER.toInt(), Character.OTHER_NUMBER.toInt() -> true
             else -> false
-        }
-
-        /** The quietest sample of the quietest `win`-sample window in `wav[lo, hi)` (chunking.quiet_cut). */
-        fun quietCut(wav: FloatArray, lo: Int, hi: Int, win: Int): Int {
-            val n = hi - lo
-            fun argminAbs(from: Int, to: Int): Int {
-                var best = from
-                for (i in from until to) if (abs(wav[i]) < abs(wav[best])) best = i
-                return best
-            }
-            if (n <= win) return argminAbs(lo, hi)
-            // Window sums from prefix sums in double (numpy convolves in float32: only near-ties,
-            // which silence does not make, could pick another window).
-            val prefix = DoubleArray(n + 1)
-            for (i in 0 until n) prefix[i + 1] = prefix[i] + abs(wav[lo + i])
-            var bestWindow = 0
-            for (w in 1..n - win) if (prefix[w + win] - prefix[w] < prefix[bestWindow + win] - prefix[bestWindow]) bestWindow = w
-            return argminAbs(lo + bestWindow, lo + bestWindow + win)
         }
     }
 }
