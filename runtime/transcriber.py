@@ -563,14 +563,16 @@ class Transcriber:
         wav, _ = self._prepare(audio, options)
         source = describe(audio)
         items = (_Item(0, c, context or "", language, source) for c in self._chunks(audio, wav, options))
-        capped, looped, chunks = [], [], 0
+        capped, looped, unwritten, chunks = [], [], [], 0
         for _, segments, _ in self._run(_in_batches(items, options.batch_size), options):
             chunks += len(segments)
             capped += [s for s in segments if s.finish_reason == "length"]
             looped += [s for s in segments if s.finish_reason == "repetition"]
+            unwritten += [s for s in segments if not s.reached_text]
             yield from segments
         report_capped(source, capped, chunks, options)
         report_looped(source, looped, chunks)
+        report_unwritten(source, unwritten, chunks)
 
     def transcribe_batch(
         self,
@@ -651,6 +653,7 @@ class Transcriber:
                 names[i], [s for s in ordered if s.finish_reason == "length"], len(ordered), options
             )
             report_looped(names[i], [s for s in ordered if s.finish_reason == "repetition"], len(ordered))
+            report_unwritten(names[i], [s for s in ordered if not s.reached_text], len(ordered))
         return [
             Transcript.of(
                 sorted(found[i], key=lambda s: s.start),
@@ -704,7 +707,6 @@ class Transcriber:
             markup=self._markup,
         )
         lang, text = parsed.language, parsed.text
-        _report(item, parsed.reached_text)
         log_probs = generation.log_probs[row] if generation.log_probs is not None else None
         chunk = item.chunk
         words: list[Word] = []
@@ -745,16 +747,30 @@ class Transcriber:
         return spans if decoded.strip() == text else None
 
 
-def _report(item: _Item, reached_text: bool) -> None:
-    """Say (at INFO, shown with --debug) when a chunk's output never reached its text."""
-    if not reached_text:
-        chunk = item.chunk
-        log.info(
-            "%s: %.2f-%.2f s: the model wrote no transcript (no <asr_text>): silence or noise, empty text",
-            item.source,
-            chunk.offset,
-            chunk.offset + chunk.duration,
-        )
+def report_unwritten(source: str, unwritten: Sequence[Segment], chunks: int) -> None:
+    """One warning per recording in which the model wrote no transcript for some chunks
+    (``reached_text`` False: its output never reached ``<asr_text>``, so their text is ""; a real
+    model answers silence with ``language None<asr_text>``, which is no such chunk), on the
+    package logger (the CLI prints it): where, and that shorter chunks may help.
+
+    Args:
+        source: The recording's name.
+        unwritten: Its segments with no transcript written, in time order.
+        chunks: How many chunks it had.
+    """
+    if not unwritten:
+        return
+    first = unwritten[0]
+    where = f"{first.start:.2f}-{first.end:.2f} s"
+    what = (
+        f"for {where} the model wrote no transcript"
+        if len(unwritten) == 1
+        else f"for {len(unwritten)} of {chunks} chunks (the first at {where}) the model wrote no transcript"
+    )
+    hint = ""
+    if max(s.end - s.start for s in unwritten) > 10:
+        hint = "; shorter chunks (--max-chunk-seconds, TranscriptionOptions.max_chunk_seconds) may help"
+    log.warning("%s: %s (no <asr_text>: silence or noise, or speech it did not follow)%s", source, what, hint)
 
 
 def report_capped(source: str, capped: Sequence[Segment], chunks: int, options: TranscriptionOptions) -> None:

@@ -18,7 +18,7 @@ from qwen_asr_edge.runtime.chunking import Chunk
 from qwen_asr_edge.runtime.decoding import Generation
 from qwen_asr_edge.runtime.parsing import parse_transcript
 from qwen_asr_edge.runtime.results import Transcript
-from qwen_asr_edge.runtime.transcriber import _Item, report_capped
+from qwen_asr_edge.runtime.transcriber import _Item, report_capped, report_unwritten
 from qwen_asr_edge.runtime.writers import get_writer
 from tests.support import run_cli as cli
 
@@ -163,6 +163,28 @@ def test_a_chunk_at_its_cap_says_so_in_the_segment_json_and_a_warning(demo, capl
     assert Transcript.of([silent], 4.0).to_dict()["segments"][0]["reached_text"] is False
 
 
+def test_chunks_with_no_transcript_say_so_in_one_warning(demo, caplog):
+    """An empty text with exit 0 left a new user guessing (the demo model on 20-40 s chunks of
+    speech writes no <asr_text>): one warning per recording says where, and for long chunks that
+    shorter ones may help."""
+    import dataclasses
+
+    silent = segment_of(demo, "l.", None)  # 3.00-4.00 s
+    report_unwritten("talk.wav", [silent], 1)
+    said = "talk.wav: for 3.00-4.00 s the model wrote no transcript (no <asr_text>: silence or noise"
+    assert said in caplog.text
+    assert "--max-chunk-seconds" not in caplog.text  # a short chunk: not the length
+    caplog.clear()
+    long = dataclasses.replace(silent, start=0.0, end=25.0)
+    report_unwritten("talk.wav", [long, silent], 3)
+    (line,) = caplog.text.splitlines()
+    assert "talk.wav: for 2 of 3 chunks (the first at 0.00-25.00 s) the model wrote no transcript" in line
+    assert "shorter chunks (--max-chunk-seconds" in line
+    caplog.clear()
+    report_unwritten("talk.wav", [], 3)
+    assert not caplog.text
+
+
 def test_token_cap_is_the_prefix_plus_the_slope():
     options = TranscriptionOptions()
     assert options.token_cap(0.02, prefix_tokens=3) == 3 + 1 + 1
@@ -186,6 +208,7 @@ def test_cli_silence_gives_empty_text_and_a_20_ms_clip_no_sentence(tmp_path):
     assert result.returncode == 0, result.stderr
     silence, blip = json.loads(result.stdout)
     assert silence["text"] == "" and silence["segments"][0]["reached_text"] is False
+    assert f"{tmp_path / 'silence.wav'}: for 0.00-10.00 s the model wrote no transcript" in result.stderr
     assert blip["segments"][0]["finish_reason"] == "length" and len(blip["text"].split()) <= 3
     assert f"{tmp_path / 'blip.wav'}: 0.00-0.02 s reached its cap of" in result.stderr
     assert "--max-new-tokens" in result.stderr
