@@ -110,7 +110,7 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcr
     )
     p.add_argument("--no-verify", action="store_true", help="skip checking the bundle files' sha256")
     p.add_argument("--debug", action="store_true", help="show tracebacks and the provider in use")
-    args = p.parse_intermixed_args(argv)  # files may come after options too
+    args = _parse_intermixed(p, argv)  # files may come after options too
     _check_stream_options(p, args)
     args.options = decoding_options(p, args, progress=True)
     check_model_options(p, args)
@@ -344,6 +344,23 @@ def _vad_parameters(p: argparse.ArgumentParser, args: argparse.Namespace) -> Vad
         return VadOptions(threshold=args.vad_threshold)
     except ValueError as e:
         p.error(f"--vad-{e}")
+
+
+def _parse_intermixed(p: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """``parse_intermixed_args``, with the files after ``--`` however the line starts: CPython's
+    intermixed parse refuses ``transcribe -- -take.wav`` ("the following arguments are required")
+    when no file comes before the ``--``, so one is put first and taken out again."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--" not in argv:
+        return p.parse_intermixed_args(argv)
+    args = p.parse_intermixed_args([_FIRST, *argv])
+    args.files = args.files[1:]
+    if not args.files:
+        p.error("the following arguments are required: files")
+    return args
+
+
+_FIRST = "\0first"  # a name no real file has (NUL)
 
 
 def _input_path(text: str) -> Path:

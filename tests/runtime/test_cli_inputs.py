@@ -185,3 +185,25 @@ def test_names_with_control_characters_pipes_and_bad_text_keep_every_message_to_
     bundle = cli("transcribe", "--bundle", EXAMPLES / "english.wav", EXAMPLES / "english.wav")
     assert bundle.returncode != 0 and "Traceback" not in bundle.stderr
     assert f"bundle {EXAMPLES}/english.wav: is a file, not a bundle folder" in bundle.stderr
+
+
+def test_a_name_that_starts_with_a_dash_after_double_dash(tmp_path):
+    """`transcribe -- -take.wav` was refused ("the following arguments are required: files") when
+    no file came before the `--`: CPython's intermixed parsing drops them."""
+    from qwen_asr_edge.runtime.cli import parse_args
+
+    for argv, files in (
+        (["--", "-take.wav"], ["-take.wav"]),
+        (["-f", "json", "--", "-take.wav", "-o"], ["-take.wav", "-o"]),
+        (["a.wav", "--", "-take.wav"], ["a.wav", "-take.wav"]),
+        (["a.wav", "-f", "json", "b.wav"], ["a.wav", "b.wav"]),
+    ):
+        assert [str(f) for f in parse_args(argv).files] == files, argv
+    with pytest.raises(SystemExit):
+        parse_args(["--"])
+    shutil.copy(EXAMPLES / "german.wav", tmp_path / "-take.wav")
+    command = [sys.executable, "-m", "qwen_asr_edge", "transcribe", "-f", "json", "--", "-take.wav"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    (got,) = json.loads(done.stdout)
+    assert got["source"] == "-take.wav" and got["text"]
