@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import logging
 import os
 import re
 import shutil
@@ -48,6 +49,7 @@ from .scheduler import Busy, Expired, Scheduler
 from .streaming import StreamingOptions
 
 MB = 1 << 20
+log = logging.getLogger("qwen_asr_edge")
 # The folder of a server's uploads, in the temp folder.
 UPLOADS_PREFIX = "qwen-asr-edge-uploads-"
 
@@ -339,15 +341,31 @@ async def _prepare(state: ServerState, path: Path, name: str, req: Transcription
         asr.prompt_ids(1, req.context, req.language)  # the language and prompt, before decoding
         if options.word_timestamps:
             _ = asr.aligner
-        asr.check_options(options, req.context)
+        try:
+            asr.check_options(options, req.context)
+        except InputError:  # the server's own options fit (fixed, 30 s chunks): the prompt does not
+            limit = asr.bundle.manifest.kv_cache.max_positions
+            raise ApiError(
+                400,
+                f"the prompt is too long: with this server's chunks of {asr.chunk_seconds(options):g} s and "
+                f"their token cap it needs more than the model's {limit} positions; send a shorter prompt",
+                param="prompt",
+            ) from None
         return asr.prepare(path, options)
 
     try:
         return await run_in_threadpool(prepare)
     except AudioError as e:
         raise _invalid_audio(name, e) from None
-    except MissingDependencyError as e:
-        raise ApiError(415, f"{name}: {e}", param="file", code="unsupported_format") from None
+    except MissingDependencyError as e:  # the remedy is the server owner's: said in its log
+        log.warning("%s: %s", name, e)
+        raise ApiError(
+            415,
+            f"{name}: this server cannot read {Path(name).suffix or 'such'} files (its install lacks the "
+            f"[{e.extra}] extra); send WAV, FLAC, MP3 or OGG",
+            param="file",
+            code="unsupported_format",
+        ) from None
     except BundleError:  # the only one here: no aligner (the server's paths are not the client's business)
         raise ApiError(
             400,

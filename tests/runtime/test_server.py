@@ -160,6 +160,27 @@ def test_bad_uploads_get_openai_errors_that_name_the_file(server, tmp_path):
     with open(junk, "rb") as f:
         error = _error(_post(server, files={"file": ("../../x/evil\nname.wav", f)}), 400)
     assert error["message"].startswith("evil") and "x/" not in error["message"]
+    # A prompt too long for the model: the client's remedy is the prompt (it was told to lower
+    # --max-chunk-seconds and --max-new-tokens, which serve does not even take).
+    error = _error(_post(server, files={"file": ("a.wav", wav)}, data={"prompt": "word " * 70000}), 400)
+    assert error["param"] == "prompt" and error["message"].endswith("send a shorter prompt"), error
+    assert "--" not in error["message"]
+
+
+def test_a_format_the_server_cannot_read_is_415_without_its_paths_or_install_advice(tmp_path):
+    """Without PyAV ([media]), an .m4a upload was refused with the server's temp path and "pip
+    install" advice for the client; that advice is the server owner's, in the server's log."""
+    blocker = tmp_path / "no-av"
+    blocker.mkdir()
+    (blocker / "av.py").write_text("raise ImportError('PyAV is not installed')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(blocker), os.environ.get("PYTHONPATH", "")])}
+    with serving(env=env) as url:
+        error = _error(_post(url, files={"file": ("memo.m4a", b"\0" * 1000)}), 415)
+    assert error["message"] == (
+        "memo.m4a: this server cannot read .m4a files (its install lacks the [media] extra); "
+        "send WAV, FLAC, MP3 or OGG"
+    )
+    assert (error["param"], error["code"]) == ("file", "unsupported_format")
 
 
 def test_word_timestamps_need_an_aligner(server):
