@@ -23,6 +23,7 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import logging
+import numbers
 import os
 import re
 import stat
@@ -127,7 +128,7 @@ def describe(audio: AudioInput) -> str:
     """A name for error messages and results: the path (printable, see ``display_name``), or a
     description of the array."""
     if isinstance(audio, (str, os.PathLike)):
-        return display_name(audio)
+        return display_name(audio) or '""'
     arr = audio[0] if isinstance(audio, tuple) and audio else audio
     if not hasattr(arr, "shape"):
         return f"<{type(audio).__name__}>"
@@ -142,6 +143,8 @@ def _checked(path: str | os.PathLike) -> Path:
     the length, then the samples) and ``/dev/zero`` never ends. The kernel's pseudo-files in /proc
     and /sys say size 0 whatever they hold, so they are named as such, not as empty.
     """
+    if not os.fspath(path):  # Path("") is the current folder
+        raise AudioError(describe(path), "an empty file name")
     p = Path(path)
     try:
         st = p.stat()
@@ -652,7 +655,7 @@ def load_audio(audio: AudioInput, sample_rate: int = 16000) -> np.ndarray:
     if isinstance(audio, (str, os.PathLike)):
         data, rate = read_file(audio)
     elif isinstance(audio, tuple) and len(audio) == 2:
-        data, rate = np.asarray(audio[0]), int(audio[1])
+        data, rate = np.asarray(audio[0]), _sample_rate(audio[1], source)
     elif isinstance(audio, np.ndarray):
         data, rate = audio, sample_rate
     else:
@@ -668,6 +671,23 @@ def load_audio(audio: AudioInput, sample_rate: int = 16000) -> np.ndarray:
     if rate != sample_rate:
         wav = soxr.resample(wav, rate, sample_rate, quality="HQ").astype(np.float32, copy=False)
     return peak_normalized(wav)
+
+
+def _sample_rate(rate: object, source: str) -> int:
+    """The rate of an ``(array, rate)`` input, in Hz: a whole number.
+
+    Raises:
+        AudioError: a rate of another type; a tuple in the order (rate, array), as
+            ``scipy.io.wavfile.read`` returns it, is said to be so.
+    """
+    if isinstance(rate, (np.ndarray, list)) and np.ndim(rate) > 0:
+        raise AudioError(source, "give (samples, sample_rate): this is (sample_rate, samples), the order "
+                         "scipy.io.wavfile.read returns")  # fmt: skip
+    if isinstance(rate, (bool, np.bool_)) or not isinstance(rate, numbers.Real):
+        raise AudioError(source, f"the sample rate must be a whole number of Hz; got a {type(rate).__name__}")
+    if not float(rate).is_integer():
+        raise AudioError(source, f"the sample rate must be a whole number of Hz; got {rate}")
+    return int(rate)
 
 
 def read_blocks(path: str | os.PathLike, sample_rate: int) -> BlockReader:

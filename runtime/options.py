@@ -4,7 +4,11 @@ defaults are read from here, never restated)."""
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
 
 from .chunking import MIN_MAX_CHUNK_SECONDS
 from .repetition import DEFAULT_GUARD, RepetitionGuard
@@ -12,6 +16,27 @@ from .vad import VadOptions
 
 # Chunks decoded together at most: beyond this, memory (a KV cache per row) fails long before speed gains.
 MAX_BATCH_SIZE = 1024
+
+
+_KINDS = {"int": "a whole number", "number": "a number", "bool": "True or False"}
+
+
+def require_type(name: str, value: Any, kind: str) -> Any:
+    """An option's value as a Python int, float or bool, refused when of the wrong kind, naming
+    the option: "int" (numpy's integers too), "number" (an int or float) or "bool"; a bool is
+    never taken for a number.
+
+    Raises:
+        TypeError: ``name must be ...; got VALUE (TYPE)``.
+    """
+    number = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+    if kind == "int" and number and isinstance(value, numbers.Integral):
+        return int(value)
+    if kind == "number" and number:
+        return value if type(value) in (int, float) else float(value)
+    if kind == "bool" and isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{name} must be {_KINDS[kind]}; got {value!r} ({type(value).__name__})")
 
 
 @dataclass(frozen=True)
@@ -49,10 +74,13 @@ class TranscriptionOptions:
         vad_parameters: With ``vad_filter``, how speech is found (None: VadOptions' defaults).
 
     Raises:
+        TypeError: a field of another type: a string or float for a whole number ("8", 2.5), a
+            string for seconds, anything but True or False for a switch, a ``vad_parameters``
+            that is not a VadOptions or None.
         ValueError: ``max_new_tokens`` below 1, ``batch_size`` not within 1 to ``MAX_BATCH_SIZE``,
-            ``max_chunk_seconds`` below 2 s (or not a number), or a ``repetition_guard`` that is
-            not a RepetitionGuard or None. ``Transcriber.check_options``
-            also refuses chunks and caps beyond the model's positions.
+            ``max_chunk_seconds`` below 2 s (or not finite), ``tokens_per_second`` not above 0
+            (or not finite), or a ``repetition_guard`` that is not a RepetitionGuard or None.
+            ``Transcriber.check_options`` also refuses chunks and caps beyond the model's positions.
     """
 
     max_new_tokens: int | None = None
@@ -68,6 +96,15 @@ class TranscriptionOptions:
     vad_parameters: VadOptions | None = None
 
     def __post_init__(self):
+        kinds = {"batch_size": "int", "max_chunk_seconds": "number", "tokens_per_second": "number"}
+        switches = ("word_timestamps", "log_probs", "ignore_stop", "progress", "vad_filter")
+        kinds |= dict.fromkeys(switches, "bool")
+        if self.max_new_tokens is not None:
+            kinds["max_new_tokens"] = "int"
+        for name, kind in kinds.items():  # numpy's numbers become Python's (the JSON of settings)
+            object.__setattr__(self, name, require_type(name, getattr(self, name), kind))
+        if not (self.vad_parameters is None or isinstance(self.vad_parameters, VadOptions)):
+            raise TypeError(f"vad_parameters must be a VadOptions or None; got {self.vad_parameters!r}")
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
             raise ValueError("max_new_tokens must be at least 1")
         if not 1 <= self.batch_size <= MAX_BATCH_SIZE:
@@ -77,6 +114,8 @@ class TranscriptionOptions:
                 f"max_chunk_seconds must be a number of seconds, at least {MIN_MAX_CHUNK_SECONDS:g} "
                 f"(chunks are at least 1 s long); got {self.max_chunk_seconds}"
             )
+        if not (self.tokens_per_second > 0 and math.isfinite(self.tokens_per_second)):
+            raise ValueError(f"tokens_per_second must be above 0; got {self.tokens_per_second}")
         if not (self.repetition_guard is None or isinstance(self.repetition_guard, RepetitionGuard)):
             raise ValueError(
                 f"repetition_guard must be a RepetitionGuard or None (off); got {self.repetition_guard!r}"

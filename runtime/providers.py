@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .errors import BundleError, MissingDependencyError, ProviderError
+from .options import require_type
 from .utf8_paths import is_utf8, utf8_alias
 
 log = logging.getLogger("qwen_asr_edge")
@@ -92,6 +93,7 @@ class SessionSettings:
 
     Raises:
         ValueError: an unknown optimization level, or fewer than 1 thread.
+        TypeError: ``threads`` not a whole number (a string, a float) nor None.
     """
 
     threads: int | None = None
@@ -104,6 +106,8 @@ class SessionSettings:
     def __post_init__(self):
         if self.optimization not in OPTIMIZATION_LEVELS:
             raise ValueError(f"optimization must be one of {OPTIMIZATION_LEVELS}, not {self.optimization!r}")
+        if self.threads is not None:
+            object.__setattr__(self, "threads", require_type("threads", self.threads, "int"))
         if self.threads is not None and self.threads < 1:
             raise ValueError("threads must be at least 1")
 

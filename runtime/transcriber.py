@@ -25,6 +25,7 @@ import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -118,7 +119,7 @@ class Transcriber:
                 "use `qwen-asr-edge align` (the Aligner class)",
             )
         names = resolve_providers(providers)
-        settings = settings or SessionSettings()
+        settings = _given(settings, SessionSettings, "settings")
         if threads is not None:
             settings = dataclasses.replace(settings, threads=threads)
         self.settings = settings
@@ -449,7 +450,7 @@ class Transcriber:
         if language:
             language = normalize_language(language, self.languages)
         self._prompts.ids(0, context, language)  # refuses a bad context now, not at the first step
-        return StreamingSession(self, language, context, options or StreamingOptions())
+        return StreamingSession(self, language, context, _given(options, StreamingOptions))
 
     # -- whole recordings -----------------------------------------------------------------------
 
@@ -467,7 +468,7 @@ class Transcriber:
         Raises:
             AudioError: as ``load`` (for long files: what the header shows).
         """
-        wav, _ = self._prepare(audio, options or TranscriptionOptions())
+        wav, _ = self._prepare(audio, _given(options, TranscriptionOptions))
         return audio if wav is None else wav
 
     @staticmethod
@@ -557,7 +558,7 @@ class Transcriber:
 
         Arguments and errors as ``transcribe``; the input is checked when the iteration starts.
         """
-        options = options or TranscriptionOptions()
+        options = _given(options, TranscriptionOptions)
         self.check_options(options, context)
         language = normalize_language(language, self.languages) if language and language.strip() else None
         wav, _ = self._prepare(audio, options)
@@ -604,8 +605,16 @@ class Transcriber:
         Raises:
             AudioError, InputError: as ``transcribe``; InputError also when a per-input list
             has the wrong length, or when the options cannot fit the model (``check_options``).
+            Every input is checked (read, or a long file's header) before any is decoded, so a
+            bad one raises before any work is done, naming the input.
+            TypeError: ``audios`` is one input (a path, or an array) instead of a sequence.
         """
-        options = options or TranscriptionOptions()
+        if isinstance(audios, (str, bytes, os.PathLike, np.ndarray)):
+            raise TypeError(
+                f"transcribe_batch takes a list of inputs; got one {type(audios).__name__} "
+                "(for one recording, call transcribe)"
+            )
+        options = _given(options, TranscriptionOptions)
         n = len(audios)
         languages = [
             normalize_language(x, self.languages) if x and str(x).strip() else None
@@ -745,6 +754,25 @@ class Transcriber:
             start, end = end, max(end, len(decoded.lstrip()))  # parse_output strips the text
             spans.append((start, end))
         return spans if decoded.strip() == text else None
+
+
+_T = TypeVar("_T")
+
+
+def _given(value: object, kind: type[_T], name: str = "options") -> _T:
+    """``value``, or ``kind()`` for None; anything else (a dict of options) is refused.
+
+    Raises:
+        TypeError: naming the argument and the type it takes.
+    """
+    if value is None:
+        return kind()
+    if not isinstance(value, kind):
+        raise TypeError(
+            f"{name} must be a {kind.__name__} (e.g. {kind.__name__}(...) with its fields as keywords) or "
+            f"None; got {type(value).__name__}"
+        )
+    return value
 
 
 def report_unwritten(source: str, unwritten: Sequence[Segment], chunks: int) -> None:

@@ -4,6 +4,7 @@ probabilities, token log-probabilities, ISO codes, and results that say how they
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
@@ -147,3 +148,54 @@ def test_inputs_that_are_not_audio_or_text_are_refused_in_one_line(demo):
         demo.transcribe([0.0, 0.1])
     with pytest.raises(InputError, match="context must be a string"):
         demo.transcribe_batch([noise_clip(1.0)], context=5)
+
+
+def test_arguments_of_the_wrong_type_are_refused_naming_them(demo):
+    """From a new-user helper: these raised TypeErrors and AttributeErrors from deep inside
+    ("'<=' not supported between 'int' and 'str'", "'dict' object has no attribute
+    'word_timestamps'"), were taken silently (log_probs="yes"), or read a path's characters as
+    inputs (transcribe_batch("a.wav"))."""
+    from qwen_asr_edge.runtime import AudioError, SessionSettings
+
+    for fields, says in (
+        ({"batch_size": "8"}, "batch_size must be a whole number; got '8' (str)"),
+        ({"batch_size": 2.5}, "batch_size must be a whole number; got 2.5 (float)"),
+        ({"batch_size": True}, "batch_size must be a whole number; got True (bool)"),
+        ({"max_new_tokens": 9.0}, "max_new_tokens must be a whole number"),
+        ({"max_chunk_seconds": "30"}, "max_chunk_seconds must be a number; got '30' (str)"),
+        ({"log_probs": "yes"}, "log_probs must be True or False; got 'yes' (str)"),
+        ({"vad_parameters": {"threshold": 0.3}}, "vad_parameters must be a VadOptions or None"),
+    ):
+        with pytest.raises(TypeError, match=f"^{re.escape(says)}"):
+            TranscriptionOptions(**fields)
+    with pytest.raises(ValueError, match="tokens_per_second must be above 0"):
+        TranscriptionOptions(tokens_per_second=0)
+    with pytest.raises(TypeError, match="threads must be a whole number; got '4'"):
+        SessionSettings(threads="4")
+    # numpy's numbers are taken, as Python's (options end up in JSON)
+    options = TranscriptionOptions(
+        batch_size=np.int64(4), max_chunk_seconds=np.float32(20), log_probs=np.True_
+    )
+    assert (type(options.batch_size), type(options.max_chunk_seconds), type(options.log_probs)) == (
+        int,
+        float,
+        bool,
+    )
+    clip = noise_clip(1.0)
+    with pytest.raises(TypeError, match=r"^options must be a TranscriptionOptions .* got dict$"):
+        demo.transcribe(clip, options={"batch_size": 2})
+    with pytest.raises(TypeError, match=r"^options must be a StreamingOptions .* got dict$"):
+        demo.stream(options={"step_seconds": 1})
+    with pytest.raises(TypeError, match=r"^settings must be a SessionSettings .* got dict$"):
+        Transcriber(demo_bundle(), settings={"threads": 2})
+    with pytest.raises(TypeError, match="transcribe_batch takes a list of inputs; got one str"):
+        demo.transcribe_batch("english.wav")
+    with pytest.raises(
+        AudioError, match=r"this is \(sample_rate, samples\), the order scipy.io.wavfile.read"
+    ):
+        demo.transcribe((16000, clip))
+    with pytest.raises(AudioError, match="the sample rate must be a whole number of Hz; got a str"):
+        demo.transcribe((clip, "16000"))
+    with pytest.raises(AudioError, match='^"": an empty file name$'):
+        demo.transcribe("")
+    assert demo.transcribe((clip, 16000.0)).duration == 1.0  # a whole float rate is a rate
