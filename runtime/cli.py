@@ -665,11 +665,15 @@ def _each_once(paths: list[Path]) -> list[Path]:
     """The inputs with repeats dropped (the same file named twice, or through a folder and by name),
     so it is transcribed once and has one output."""
     seen: set[str] = set()
+    noted: set[str] = set()
     out = []
     for p in paths:
         key = os.path.realpath(p)
         if key in seen:
-            print(f"note: {display_name(p)} is given more than once; transcribing it once", file=sys.stderr)
+            if key not in noted:  # one note however many times
+                noted.add(key)
+                said = f"note: {display_name(p)} is given more than once; transcribing it once"
+                print(said, file=sys.stderr)
             continue
         seen.add(key)
         out.append(p)

@@ -131,7 +131,7 @@ def parse_request(fields: Mapping[str, Sequence[str]]) -> TranscriptionRequest:
             f"stream=true sends text deltas: use response_format json or text, not {response_format}",
             param="stream",
         )
-    temperature = one("temperature")
+    temperature = (one("temperature") or "").strip() or None  # empty: not given (as language)
     if temperature is not None:
         try:
             value = float(temperature)

@@ -173,7 +173,9 @@ class Scheduler:
                 raise Busy(SHUTTING_DOWN)
             if len(self._pending) >= self.max_queue and not force:
                 self.stats.busy_refusals += 1
-                raise Busy(f"the server is busy: {len(self._pending)} requests are waiting")
+                waiting = len(self._pending)
+                are = "requests are" if waiting != 1 else "request is"
+                raise Busy(f"the server is busy: {waiting} {are} waiting")
             self._pending.append(job)
             self._wake.notify()
         try:

@@ -300,7 +300,10 @@ async def _receive(request: Request, folder: Path) -> tuple[str, Path, Transcrip
         async with request.form(max_files=1, max_fields=len(KNOWN_FIELDS) + 8) as form:
             upload = form.get("file")
             if upload is None or isinstance(upload, str):
-                raise ApiError(400, "the 'file' field with the audio is missing", param="file")
+                said = "with the audio is missing"
+                if upload:  # curl's -F file=x.wav sends the name as text
+                    said = "is text, not a file upload (curl: -F file=@PATH)"
+                raise ApiError(400, f"the 'file' field {said}", param="file")
             fields: dict[str, list[str]] = {}
             for key, value in form.multi_items():
                 if key != "file" and isinstance(value, str):
@@ -313,7 +316,8 @@ async def _receive(request: Request, folder: Path) -> tuple[str, Path, Transcrip
     except ApiError:
         raise
     except Exception as e:  # python-multipart's MultiPartException, a broken form
-        raise ApiError(400, f"the form could not be read: {e}") from None
+        detail = re.sub(r"^\d{3}: ", "", str(e))  # Starlette's HTTPException says "400: ..."
+        raise ApiError(400, f"the form could not be read: {detail}") from None
     return name, path, parse_request(fields)
 
 

@@ -101,7 +101,7 @@ def test_a_full_queue_refuses_and_a_late_job_never_runs(asr):
         await asyncio.to_thread(started.wait, 30)
         late = asyncio.ensure_future(scheduler.call(lambda: ran.append("late"), timeout=0.05))
         await asyncio.sleep(0)
-        with pytest.raises(Busy):
+        with pytest.raises(Busy, match="^the server is busy: 1 request is waiting$"):
             await scheduler.call(lambda: ran.append("refused"))
         forced = asyncio.ensure_future(scheduler.call(lambda: ran.append("forced"), force=True))
         with pytest.raises(Expired):

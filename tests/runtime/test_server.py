@@ -138,6 +138,10 @@ def test_bad_uploads_get_openai_errors_that_name_the_file(server, tmp_path):
     empty = _error(_post(server, files={"file": ("empty.wav", b"")}), 400)
     assert empty["message"].startswith("empty.wav: ")
     assert _error(_post(server, data={"model": "x"}, files={"x": ("a", b"1")}), 400)["param"] == "file"
+    as_text = _error(_post(server, files={"file": (None, "talk.wav")}), 400)  # curl -F file=talk.wav
+    assert as_text["message"] == "the 'file' field is text, not a file upload (curl: -F file=@PATH)"
+    two = _error(_post(server, files=[("file", ("a.wav", b"1")), ("file", ("b.wav", b"2"))]), 400)
+    assert two["message"].startswith("the form could not be read: ") and "400" not in two["message"]
     assert "multipart" in _error(_post(server, data={"model": "x"}), 400)["message"]
     wav = EXAMPLES[0].read_bytes()
     cases = [
@@ -156,6 +160,9 @@ def test_bad_uploads_get_openai_errors_that_name_the_file(server, tmp_path):
     for data, param in cases:
         error = _error(_post(server, files={"file": ("a.wav", wav)}, data=data), 400)
         assert error["param"] == param, (data, error)
+    # empty fields, as clients that send every field do, are not given: temperature as language
+    answer = _post(server, files={"file": ("a.wav", wav)}, data={"temperature": "", "language": ""})
+    assert answer.status_code == 200, answer.text
     # A name with a path or control characters is shown as its last part, on one line.
     with open(junk, "rb") as f:
         error = _error(_post(server, files={"file": ("../../x/evil\nname.wav", f)}), 400)
