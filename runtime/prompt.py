@@ -3,6 +3,8 @@ optional forced language (``language X<asr_text>`` after the assistant turn open
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from .bundle import Manifest
@@ -40,19 +42,24 @@ def checked_text(text: str, what: str) -> str:
 
 
 def normalize_language(language: str, supported: list[str]) -> str:
-    """A language name in any case ('cHINese ') or its ISO code ('zh', 'ZH') -> 'Chinese'.
+    """A language name in any case ('cHINese ') or its ISO code ('zh', 'ZH'), also with a region
+    or script as a BCP 47 tag names it ('zh-CN', 'pt_BR', 'zh-Hans') -> 'Chinese'.
 
     Raises:
-        InputError: not valid UTF-8 text, or not one of ``supported``, naming them.
+        InputError: not valid UTF-8 text, or not one of ``supported``, naming them ('auto' is
+            told to leave the language out).
     """
     key = checked_text(str(language), "the language").strip()
-    name = ISO_CODES.get(key.lower(), key[:1].upper() + key[1:].lower())
+    code = key.lower()
+    base = re.split(r"[-_]", code, maxsplit=1)[0]
+    name = ISO_CODES.get(code) or ISO_CODES.get(base) or key[:1].upper() + key[1:].lower()
     if name not in supported:
         codes: dict[str, str] = {}
-        for code, known in ISO_CODES.items():
-            codes.setdefault(known, code)
+        for iso, known in ISO_CODES.items():
+            codes.setdefault(known, iso)
         listed = ", ".join(f"{n} ({codes[n]})" if n in codes else n for n in supported)
-        raise InputError(f"unsupported language {language!r}; supported: {listed}")
+        detect = " (leave the language out to detect it)" if code in ("auto", "detect") else ""
+        raise InputError(f"unsupported language {language!r}{detect}; supported: {listed}")
     return name
 
 

@@ -93,6 +93,13 @@ def test_iso_codes_force_the_language(demo):
     assert by_code.text == demo.transcribe(wav, language="German").text
     with pytest.raises(InputError, match=r"English \(en\), German \(de\)"):
         demo.transcribe(wav, language="fr")
+    # a region or script as BCP 47 tags name them (browsers' navigator.language, Android's Locale)
+    assert demo.transcribe(wav, language="de-DE").text == by_code.text
+    assert demo.detect_language(wav) and demo.transcribe(wav, language="de_AT").language == "German"
+    with pytest.raises(
+        InputError, match=r"^unsupported language 'auto' \(leave the language out to detect it\)"
+    ):
+        demo.transcribe(wav, language="auto")
 
 
 def test_results_carry_their_options_and_timings(tiny):

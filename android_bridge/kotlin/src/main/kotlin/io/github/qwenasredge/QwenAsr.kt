@@ -11,6 +11,7 @@ import io.github.qwenasredge.text.BpeTokenizer
 import io.github.qwenasredge.text.TranscriptParser
 import java.io.File
 import java.io.RandomAccessFile
+import java.util.Locale
 import java.nio.channels.FileChannel
 import java.util.concurrent.locks.ReentrantReadWriteLock
 import kotlin.concurrent.withLock
@@ -297,12 +298,15 @@ class QwenAsr private constructor(val bundle: MobileBundle, options: QwenAsrOpti
      */
     fun normalizeLanguage(language: String): String {
         val key = language.trim()
-        val name = bundle.isoCodes[key.lowercase()] ?: (key.take(1).uppercase() + key.drop(1).lowercase())
+        val code = key.lowercase(Locale.ROOT)
+        val base = code.split('-', '_', limit = 2)[0] // BCP 47: "de-DE", "pt_BR", "zh-Hans"
+        val name = bundle.isoCodes[code] ?: bundle.isoCodes[base] ?: (key.take(1).uppercase() + key.drop(1).lowercase())
         require(name in bundle.languages) {
             val codes = LinkedHashMap<String, String>()
-            for ((code, known) in bundle.isoCodes) codes.putIfAbsent(known, code)
+            for ((iso, known) in bundle.isoCodes) codes.putIfAbsent(known, iso)
             val listed = bundle.languages.joinToString(", ") { n -> codes[n]?.let { "$n ($it)" } ?: n }
-            "unsupported language '$language'; supported: $listed"
+            val detect = if (code == "auto" || code == "detect") " (leave the language out to detect it)" else ""
+            "unsupported language '$language'$detect; supported: $listed"
         }
         return name
     }

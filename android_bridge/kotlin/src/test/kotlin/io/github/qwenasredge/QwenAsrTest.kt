@@ -177,6 +177,11 @@ class QwenAsrTest {
         QwenAsr.open(demo).use { asr ->
             assertEquals("English", asr.normalizeLanguage("en"))
             assertEquals("German", asr.normalizeLanguage(" gERMAN "))
+            assertEquals("German", asr.normalizeLanguage("de-DE"))
+            assertEquals("English", asr.normalizeLanguage("en_GB"))
+            assertThrowsMessage(IllegalArgumentException::class.java, "'auto' (leave the language out to detect it)") {
+                asr.normalizeLanguage("auto")
+            }
             val pcm = floats(File(demo, "golden/german.pcm"))
             assertEquals(asr.transcribe(pcm, 16000, "German").tokens.toList(), asr.transcribe(pcm, 16000, "de").tokens.toList())
             // "" detects, as the Python runtime's `if language:`
