@@ -15,7 +15,7 @@ import java.io.File
 import kotlin.concurrent.thread
 
 /**
- * Records the microphone while the button is held (at most 30 s, 16 kHz mono float, which
+ * Records the microphone while the button is held (at most 2 minutes, 16 kHz mono float, which
  * QwenAsr takes as it is) and shows the transcript; one recording at a time (the button is off
  * while one is transcribed). The mobile bundle is read from this app's
  * external files folder, where `adb push BUNDLE /sdcard/Android/data/io.github.qwenasredge.sample/files/bundle`
@@ -67,7 +67,7 @@ class MainActivity : Activity() {
             val minBuffer = AudioRecord.getMinBufferSize(rate, AudioFormat.CHANNEL_IN_MONO, AudioFormat.ENCODING_PCM_FLOAT)
             val recorder = AudioRecord(MediaRecorder.AudioSource.VOICE_RECOGNITION, rate, AudioFormat.CHANNEL_IN_MONO,
                 AudioFormat.ENCODING_PCM_FLOAT, maxOf(minBuffer, rate / 5 * 4))
-            val audio = FloatArray(rate * 30)
+            val audio = FloatArray(rate * 120) // 7.7 MB; QwenAsr cuts it in 30 s chunks
             var n = 0
             recorder.startRecording()
             while (recording && n < audio.size) {
