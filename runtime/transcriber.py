@@ -788,13 +788,7 @@ def report_unwritten(source: str, unwritten: Sequence[Segment], chunks: int) -> 
     """
     if not unwritten:
         return
-    first = unwritten[0]
-    where = f"{first.start:.2f}-{first.end:.2f} s"
-    what = (
-        f"for {where} the model wrote no transcript"
-        if len(unwritten) == 1
-        else f"for {len(unwritten)} of {chunks} chunks (the first at {where}) the model wrote no transcript"
-    )
+    what = f"{_which(unwritten, chunks, 'for', 'for')} the model wrote no transcript"
     hint = ""
     if max(s.end - s.start for s in unwritten) > 10:
         hint = "; shorter chunks (--max-chunk-seconds, TranscriptionOptions.max_chunk_seconds) may help"
@@ -829,6 +823,15 @@ def report_capped(source: str, capped: Sequence[Segment], chunks: int, options: 
     )
 
 
+def _which(segments: Sequence[Segment], chunks: int, one: str, several: str) -> str:
+    """Where a warning's chunks are: "at 3.00-4.00 s" for one, "in 2 of 5 chunks (the first at
+    3.00-4.00 s)" for several (``one`` and ``several`` the prepositions)."""
+    where = f"{segments[0].start:.2f}-{segments[0].end:.2f} s"
+    if len(segments) == 1:
+        return f"{one} {where}"
+    return f"{several} {len(segments)} of {chunks} chunks (the first at {where})"
+
+
 def report_looped(source: str, looped: Sequence[Segment], chunks: int) -> None:
     """One warning per recording whose chunks the repetition guard stopped (``finish_reason``
     "repetition"), on the package logger (the CLI prints it): where, what the text keeps, and that
@@ -841,13 +844,7 @@ def report_looped(source: str, looped: Sequence[Segment], chunks: int) -> None:
     """
     if not looped:
         return
-    first = looped[0]
-    where = f"{first.start:.2f}-{first.end:.2f} s"
-    what = (
-        f"at {where} the model repeated itself"
-        if len(looped) == 1
-        else f"in {len(looped)} of {chunks} chunks (the first at {where}) the model repeated itself"
-    )
+    what = f"{_which(looped, chunks, 'at', 'in')} the model repeated itself"
     log.warning(
         "%s: %s; decoding stopped at the loop and the text keeps one copy of what repeated, so speech "
         "after it may be missing (--no-repetition-guard, TranscriptionOptions.repetition_guard=None, "
