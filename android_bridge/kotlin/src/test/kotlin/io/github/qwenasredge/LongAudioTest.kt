@@ -6,23 +6,14 @@ import org.junit.Assert.assertTrue
 import org.junit.Assert.fail
 import org.junit.Test
 import java.io.File
-import java.nio.ByteBuffer
-import java.nio.ByteOrder
 
 /**
  * Recordings longer than one chunk: cut where the Python runtime cuts them, each chunk decoded to
  * its tokens, and the transcript assembled as `Transcript.of` does (fixtures.write_long).
  */
 class LongAudioTest {
-    private val fixtures = File(System.getProperty("qwenasr.fixtures") ?: error("set -Dqwenasr.fixtures"))
+    private val fixtures = Fixtures.dir
     private val recordings = File(fixtures, "long").listFiles { f -> f.name.endsWith(".json") }!!.sortedBy { it.name }
-
-    private fun floats(file: File): FloatArray {
-        val b = ByteBuffer.wrap(file.readBytes()).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer()
-        return FloatArray(b.remaining()).also { b.get(it) }
-    }
-
-    private fun ints(value: Any?): IntArray = (value as List<*>).map { (it as Number).toInt() }.toIntArray()
 
     @Test
     fun transcriptsEqualThePythonRuntimes() {
@@ -32,7 +23,7 @@ class LongAudioTest {
         for (file in recordings) {
             @Suppress("UNCHECKED_CAST")
             val golden = Json.parse(file.readText()) as Map<String, Any?>
-            val audio = floats(File(file.parentFile, golden["pcm"] as String))
+            val audio = Fixtures.floats(File(file.parentFile, golden["pcm"] as String))
             QwenAsr.open(File(fixtures, "bundles/" + file.name.removeSuffix(".json")), QwenAsrOptions(verify = false)).use { asr ->
                 @Suppress("UNCHECKED_CAST")
                 for (case in golden["cases"] as List<Map<String, Any?>>) {
@@ -48,7 +39,7 @@ class LongAudioTest {
                         if (g.start != (w["start"] as Number).toDouble() || g.end != (w["end"] as Number).toDouble()) {
                             wrong += "$where segment $i: ${g.start}-${g.end} s != ${w["start"]}-${w["end"]} s"
                         }
-                        if (!g.tokens.contentEquals(ints(w["tokens"]))) wrong += "$where segment $i: tokens differ"
+                        if (!g.tokens.contentEquals(Fixtures.ints(w["tokens"]))) wrong += "$where segment $i: tokens differ"
                         if (g.text != w["text"]) wrong += "$where segment $i: text '${g.text}' != '${w["text"]}'"
                         if (g.language != w["language"]) wrong += "$where segment $i: language '${g.language}' != '${w["language"]}'"
                         if (g.finishReason != w["finish_reason"]) wrong += "$where segment $i: ${g.finishReason} != ${w["finish_reason"]}"

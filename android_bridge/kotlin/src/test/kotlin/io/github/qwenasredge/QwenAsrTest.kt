@@ -7,25 +7,16 @@ import org.junit.Assert.assertTrue
 import org.junit.Assert.fail
 import org.junit.Test
 import java.io.File
-import java.nio.ByteBuffer
-import java.nio.ByteOrder
 import java.nio.file.Files
 import kotlin.math.abs
 
 /** The Kotlin library against the Python runtime's golden vectors, on every fixture bundle. */
 class QwenAsrTest {
-    private val fixtures = File(System.getProperty("qwenasr.fixtures") ?: error("set -Dqwenasr.fixtures"))
+    private val fixtures = Fixtures.dir
     private val bundles = File(fixtures, "bundles").listFiles()!!.filter { File(it, "manifest.json").isFile }.sortedBy { it.name }
 
     @Suppress("UNCHECKED_CAST")
     private fun golden(bundle: File): Map<String, Any?> = Json.parse(File(bundle, "golden/golden.json").readText()) as Map<String, Any?>
-
-    private fun floats(file: File): FloatArray {
-        val b = ByteBuffer.wrap(file.readBytes()).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer()
-        return FloatArray(b.remaining()).also { b.get(it) }
-    }
-
-    private fun ints(value: Any?): IntArray = (value as List<*>).map { (it as Number).toInt() }.toIntArray()
 
     @Test
     fun fixturesHoldEveryKindOfBundle() {
@@ -44,14 +35,14 @@ class QwenAsrTest {
                 @Suppress("UNCHECKED_CAST")
                 for (case in golden(dir)["cases"] as List<Map<String, Any?>>) {
                     cases++
-                    val pcm = floats(File(dir, case["pcm"] as String))
+                    val pcm = Fixtures.floats(File(dir, case["pcm"] as String))
                     val language = case["language"] as String?
                     val context = case["context"] as String
                     val got = asr.transcribe(pcm, (case["sample_rate"] as Number).toInt(), language, context)
                     val where = "${dir.name}/${case["name"]}"
-                    if (!got.promptIds.contentEquals(ints(case["prompt_ids"]))) wrong += "$where: prompt ids differ"
-                    if (!got.tokens.contentEquals(ints(case["tokens"]))) {
-                        wrong += "$where: tokens ${got.tokens.toList()} != ${ints(case["tokens"]).toList()}"
+                    if (!got.promptIds.contentEquals(Fixtures.ints(case["prompt_ids"]))) wrong += "$where: prompt ids differ"
+                    if (!got.tokens.contentEquals(Fixtures.ints(case["tokens"]))) {
+                        wrong += "$where: tokens ${got.tokens.toList()} != ${Fixtures.ints(case["tokens"]).toList()}"
                     }
                     if (got.text != case["text"]) wrong += "$where: text '${got.text}' != '${case["text"]}'"
                     if (got.language != case["detected_language"]) wrong += "$where: language '${got.language}' != '${case["detected_language"]}'"
@@ -66,7 +57,7 @@ class QwenAsrTest {
     @Test
     fun demoExamplesSayWhatWasSpoken() {
         QwenAsr.open(File(fixtures, "bundles/demo-ort")).use { asr ->
-            val pcm = floats(File(fixtures, "bundles/demo-ort/golden/english.pcm"))
+            val pcm = Fixtures.floats(File(fixtures, "bundles/demo-ort/golden/english.pcm"))
             val got = asr.transcribe(pcm, 16000)
             assertEquals("English", got.language)
             assertEquals("Tomorrow I will go shopping.", got.text)
@@ -79,9 +70,9 @@ class QwenAsrTest {
         for (dir in bundles) {
             @Suppress("UNCHECKED_CAST")
             val mel = golden(dir)["mel"] as Map<String, Any?>
-            val want = floats(File(dir, mel["file"] as String))
+            val want = Fixtures.floats(File(dir, mel["file"] as String))
             QwenAsr.open(dir, QwenAsrOptions(verify = false)).use { asr ->
-                val got = asr.logMel(floats(File(dir, mel["pcm"] as String)))
+                val got = asr.logMel(Fixtures.floats(File(dir, mel["pcm"] as String)))
                 assertEquals("${dir.name}: mel size", want.size, got.size)
                 val worst = want.indices.maxOf { abs(want[it] - got[it]) }
                 assertTrue("${dir.name}: mel differs by $worst", worst <= 1e-4f)
@@ -182,7 +173,7 @@ class QwenAsrTest {
             assertThrowsMessage(IllegalArgumentException::class.java, "'auto' (leave the language out to detect it)") {
                 asr.normalizeLanguage("auto")
             }
-            val pcm = floats(File(demo, "golden/german.pcm"))
+            val pcm = Fixtures.floats(File(demo, "golden/german.pcm"))
             assertEquals(asr.transcribe(pcm, 16000, "German").tokens.toList(), asr.transcribe(pcm, 16000, "de").tokens.toList())
             // "" detects, as the Python runtime's `if language:`
             assertEquals(asr.transcribe(pcm, 16000).tokens.toList(), asr.transcribe(pcm, 16000, "").tokens.toList())
@@ -191,7 +182,7 @@ class QwenAsrTest {
 
     @Test
     fun closeWhileTranscribingWaitsInsteadOfCrashing() {
-        val pcm = floats(File(demo, "golden/german.pcm"))
+        val pcm = Fixtures.floats(File(demo, "golden/german.pcm"))
         for (delayMs in listOf(0L, 5L, 20L, 40L, 80L)) {
             val asr = QwenAsr.open(demo, QwenAsrOptions(verify = false))
             val stream = asr.stream()
@@ -220,7 +211,7 @@ class QwenAsrTest {
     @Test
     fun concurrentTranscriptionsGiveEachTheirOwnTokens() {
         QwenAsr.open(demo, QwenAsrOptions(verify = false)).use { asr ->
-            val clips = listOf("english", "german").map { floats(File(demo, "golden/$it.pcm")) }
+            val clips = listOf("english", "german").map { Fixtures.floats(File(demo, "golden/$it.pcm")) }
             val want = clips.map { asr.transcribe(it, 16000).tokens.toList() }
             val wrong = java.util.concurrent.atomic.AtomicInteger()
             val threads = (0 until 4).map { t ->

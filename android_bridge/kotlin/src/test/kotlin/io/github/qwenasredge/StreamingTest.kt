@@ -6,8 +6,6 @@ import org.junit.Assert.assertTrue
 import org.junit.Assert.fail
 import org.junit.Test
 import java.io.File
-import java.nio.ByteBuffer
-import java.nio.ByteOrder
 
 /**
  * The Kotlin streaming session against every update of the Python runtime's (its reference mode)
@@ -15,13 +13,8 @@ import java.nio.ByteOrder
  * must give the reference mode's tokens, as it does in Python.
  */
 class StreamingTest {
-    private val fixtures = File(System.getProperty("qwenasr.fixtures") ?: error("set -Dqwenasr.fixtures"))
+    private val fixtures = Fixtures.dir
     private val streams = File(fixtures, "stream").listFiles { f -> f.name.endsWith(".json") }!!.sortedBy { it.name }
-
-    private fun floats(file: File): FloatArray {
-        val b = ByteBuffer.wrap(file.readBytes()).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer()
-        return FloatArray(b.remaining()).also { b.get(it) }
-    }
 
     @Test
     fun updatesEqualThePythonRuntimes() {
@@ -31,7 +24,7 @@ class StreamingTest {
         for (file in streams) {
             @Suppress("UNCHECKED_CAST")
             val golden = Json.parse(file.readText()) as Map<String, Any?>
-            val audio = floats(File(file.parentFile, golden["pcm"] as String))
+            val audio = Fixtures.floats(File(file.parentFile, golden["pcm"] as String))
             val bundle = File(fixtures, "bundles/" + file.name.removeSuffix(".json"))
             QwenAsr.open(bundle, QwenAsrOptions(verify = false)).use { asr ->
                 @Suppress("UNCHECKED_CAST")
@@ -64,7 +57,7 @@ class StreamingTest {
     @Test
     fun boundedModeComputesOnlyWhatChanged() {
         QwenAsr.open(File(fixtures, "bundles/demo-ort"), QwenAsrOptions(verify = false)).use { asr ->
-            val audio = floats(File(fixtures, "stream/demo-ort.pcm"))
+            val audio = Fixtures.floats(File(fixtures, "stream/demo-ort.pcm"))
             asr.stream().use { session ->
                 for (start in 0 until 16000 * 20 step 16000) session.feed(audio.copyOfRange(start, start + 16000))
                 // 20 s = 2000 frames: the two completed 8 s windows are kept, only the open one is
@@ -78,7 +71,7 @@ class StreamingTest {
     @Test
     fun committedTextOnlyGrowsAndFinishEnds() {
         QwenAsr.open(File(fixtures, "bundles/demo-ort"), QwenAsrOptions(verify = false)).use { asr ->
-            val audio = floats(File(fixtures, "stream/demo-ort.pcm"))
+            val audio = Fixtures.floats(File(fixtures, "stream/demo-ort.pcm"))
             val session = asr.stream()
             var last = ""
             for (start in 0 until 16000 * 10 step 1234) {
