@@ -8,12 +8,11 @@ the fp32 intermediate lives and how it is cleaned up are decided once, here.
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
 
 from qwen_asr_edge.runtime.bundle import MANIFEST_NAME, check_bundle_output
 from qwen_asr_edge.runtime.errors import InputError, MissingDependencyError
-from qwen_asr_edge.runtime.locked_folders import locked_temp_folder, remove_abandoned
+from qwen_asr_edge.runtime.locked_folders import locked_temp_folder
 
 log = logging.getLogger("qwen_asr_edge.export")
 
@@ -112,12 +111,7 @@ def build_bundle(
     out.parent.mkdir(parents=True, exist_ok=True)
     # Beside OUT, so the fp32 copy is on the same disk, and a run killed outright leaves it where
     # the next run for OUT deletes it.
-    prefix = f".{out.name}.fp32-"
-    remove_abandoned(prefix, out.parent)
-    with locked_temp_folder(prefix, out.parent) as tmp:
-        try:
-            fp32 = export_bundle(str(source), tmp / "fp32", **export_options)
-            log.info("quantizing with the %s recipe", chosen.name)
-            return quantize_bundle(fp32, out, chosen, calibration=calibration, overwrite=overwrite)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+    with locked_temp_folder(f".{out.name}.fp32-", out.parent) as tmp:
+        fp32 = export_bundle(str(source), tmp / "fp32", **export_options)
+        log.info("quantizing with the %s recipe", chosen.name)
+        return quantize_bundle(fp32, out, chosen, calibration=calibration, overwrite=overwrite)

@@ -24,7 +24,6 @@ import json
 import logging
 import os
 import re
-import shutil
 import signal
 import sys
 import tempfile
@@ -48,7 +47,7 @@ from .errors import (
     QwenAsrEdgeError,
     display_name,
 )
-from .locked_folders import locked_temp_folder, remove_abandoned
+from .locked_folders import locked_temp_folder
 from .options import DEFAULTS
 from .outputs import temp_name
 from .utf8_paths import is_utf8
@@ -574,12 +573,8 @@ def _transcribe(args: argparse.Namespace, todo: list[Entry], results: ResultsFil
     # Ray kills the actors of a stopped job before their own clean-up runs: what they copy goes
     # here, and this run deletes it whatever happens, once they are gone (a run killed outright
     # leaves it to the next run's sweep).
-    remove_abandoned(SCRATCH_PREFIX)
     with locked_temp_folder(SCRATCH_PREFIX) as scratch:
-        try:
-            return _transcribe_in(ray, args, todo, results, str(scratch))
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+        return _transcribe_in(ray, args, todo, results, str(scratch))
 
 
 def _transcribe_in(

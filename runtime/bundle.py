@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BundleError, OutputError, OutputExistsError
-from .locked_folders import locked_temp_folder, remove_abandoned
+from .locked_folders import locked_temp_folder
 from .signals import deferred_signals
 from .utf8_paths import utf8_alias
 
@@ -283,21 +283,15 @@ def staged(out: Path) -> Iterator[Path]:
     (``locked_folders``; POSIX only). Not publish's ``.NAME.old.xxxxxxxx``, which may hold the
     user's previous bundle, nor the ``.NAME.xxxxxxxx`` of versions that took no lock.
     """
-    prefix = f".{out.name}.partial-"
-    with ExitStack() as held:  # the lock goes last, after the folder is published or deleted
+    with ExitStack() as held:  # removed unless published, then unlocked, when the block ends
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
-            remove_abandoned(prefix, out.parent)
-            tmp = held.enter_context(locked_temp_folder(prefix, out.parent))
+            tmp = held.enter_context(locked_temp_folder(f".{out.name}.partial-", out.parent))
         except OSError as e:  # a parent that cannot hold folders (/sys, a read-only mount)
             raise OutputError(out, f"cannot be written ({e.strerror or e})") from None
-        try:
-            with utf8_alias(tmp) as work:
-                yield work
-            publish(tmp, out)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        with utf8_alias(tmp) as work:
+            yield work
+        publish(tmp, out)
 
 
 def publish(tmp: Path, out: Path) -> None:

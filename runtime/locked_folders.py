@@ -36,20 +36,24 @@ _SUFFIX = 8  # the random characters mkdtemp adds (letters, digits and "_", neve
 @contextmanager
 def locked_temp_folder(prefix: str, parent: str | os.PathLike[str] | None = None) -> Iterator[Path]:
     """A new folder ``PREFIX`` + 8 characters in ``parent`` (the temp folder by default), locked
-    for the block. The folder is not removed: that, or publishing it, is the caller's.
+    for the block and removed when it ends, as ``TemporaryDirectory`` (one renamed away, a
+    published bundle, is gone already). The folders of this prefix that no process holds, left by
+    runs killed outright, are deleted first, each with a warning.
 
     Raises:
         OSError: the folder cannot be made.
     """
+    _remove_abandoned(prefix, parent)
     folder, fd = _make_locked(prefix, parent)
     try:
         yield folder
     finally:
+        shutil.rmtree(folder, ignore_errors=True)  # under the lock: no sweep can race it
         if fd is not None:
             os.close(fd)
 
 
-def remove_abandoned(prefix: str, parent: str | os.PathLike[str] | None = None) -> None:
+def _remove_abandoned(prefix: str, parent: str | os.PathLike[str] | None) -> None:
     """Delete the folders ``locked_temp_folder(prefix, parent)`` made that no process holds: those
     of runs killed before they could, each with a warning. Never a folder in use, a link, a name
     with more after the 8 characters, or a folder this user cannot open."""

@@ -32,7 +32,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 
 from .errors import AudioError, BundleError, InputError, MissingDependencyError, QwenAsrEdgeError
-from .locked_folders import locked_temp_folder, remove_abandoned
+from .locked_folders import locked_temp_folder
 from .openai_api import (
     KNOWN_FIELDS,
     ApiError,
@@ -105,14 +105,12 @@ class ServerState:
         self.requests = 0
         # Every upload is written in a folder of its own in here; all of it goes when the server
         # stops, and a server killed outright leaves it to the next one's sweep (user audio).
-        remove_abandoned(UPLOADS_PREFIX)
         self._held = contextlib.ExitStack()
         self.uploads = self._held.enter_context(locked_temp_folder(UPLOADS_PREFIX))
 
     def close(self) -> None:
         """Stop taking work (queued jobs get 503) and remove the uploads' folder."""
         self.scheduler.close(wait=False)
-        shutil.rmtree(self.uploads, ignore_errors=True)
         self._held.close()
 
     def authorized(self, headers) -> bool:
