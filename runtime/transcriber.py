@@ -564,16 +564,11 @@ class Transcriber:
         wav, _ = self._prepare(audio, options)
         source = describe(audio)
         items = (_Item(0, c, context or "", language, source) for c in self._chunks(audio, wav, options))
-        capped, looped, unwritten, chunks = [], [], [], 0
+        done: list[Segment] = []
         for _, segments, _ in self._run(_in_batches(items, options.batch_size), options):
-            chunks += len(segments)
-            capped += [s for s in segments if s.finish_reason == "length"]
-            looped += [s for s in segments if s.finish_reason == "repetition"]
-            unwritten += [s for s in segments if not s.reached_text]
+            done += segments
             yield from segments
-        report_capped(source, capped, chunks, options)
-        report_looped(source, looped, chunks)
-        report_unwritten(source, unwritten, chunks)
+        report_chunks(source, done, options)
 
     def transcribe_batch(
         self,
@@ -656,16 +651,12 @@ class Transcriber:
                 timings[index].prefill.extend(batch.prefill)
                 timings[index].steps.extend(batch.steps)
         progress.close()
+        ordered = [sorted(found[i], key=lambda s: s.start) for i in range(n)]
         for i in range(n):
-            ordered = sorted(found[i], key=lambda s: s.start)
-            report_capped(
-                names[i], [s for s in ordered if s.finish_reason == "length"], len(ordered), options
-            )
-            report_looped(names[i], [s for s in ordered if s.finish_reason == "repetition"], len(ordered))
-            report_unwritten(names[i], [s for s in ordered if not s.reached_text], len(ordered))
+            report_chunks(names[i], ordered[i], options)
         return [
             Transcript.of(
-                sorted(found[i], key=lambda s: s.start),
+                ordered[i],
                 readers[i].seconds if i in readers else prepared[i][1],
                 source=names[i],
                 provider=self.provider,
@@ -773,6 +764,15 @@ def _given(value: object, kind: type[_T], name: str = "options") -> _T:
             f"None; got {type(value).__name__}"
         )
     return value
+
+
+def report_chunks(source: str, segments: Sequence[Segment], options: TranscriptionOptions) -> None:
+    """The warnings for one recording's segments (in time order): chunks at their token cap,
+    stopped in a loop, or with no transcript written; one line for each kind there is."""
+    chunks = len(segments)
+    report_capped(source, [s for s in segments if s.finish_reason == "length"], chunks, options)
+    report_looped(source, [s for s in segments if s.finish_reason == "repetition"], chunks)
+    report_unwritten(source, [s for s in segments if not s.reached_text], chunks)
 
 
 def report_unwritten(source: str, unwritten: Sequence[Segment], chunks: int) -> None:
