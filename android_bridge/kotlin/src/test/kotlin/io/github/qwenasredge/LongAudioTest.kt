@@ -1,34 +1,28 @@
 package io.github.qwenasredge
 
-import io.github.qwenasredge.text.Json
 import org.junit.Assert.assertEquals
 import org.junit.Assert.assertTrue
 import org.junit.Assert.fail
 import org.junit.Test
-import java.io.File
 
 /**
  * Recordings longer than one chunk: cut where the Python runtime cuts them, each chunk decoded to
  * its tokens, and the transcript assembled as `Transcript.of` does (fixtures.write_long).
  */
 class LongAudioTest {
-    private val fixtures = Fixtures.dir
-    private val recordings = File(fixtures, "long").listFiles { f -> f.name.endsWith(".json") }!!.sortedBy { it.name }
+    private val recordings by lazy { Fixtures.recordings("long") }
 
     @Test
     fun transcriptsEqualThePythonRuntimes() {
         assertTrue("no long-audio fixtures", recordings.size >= 2)
         val wrong = ArrayList<String>()
         var segments = 0
-        for (file in recordings) {
-            @Suppress("UNCHECKED_CAST")
-            val golden = Json.parse(file.readText()) as Map<String, Any?>
-            val audio = Fixtures.floats(File(file.parentFile, golden["pcm"] as String))
-            QwenAsr.open(File(fixtures, "bundles/" + file.name.removeSuffix(".json")), QwenAsrOptions(verify = false)).use { asr ->
-                @Suppress("UNCHECKED_CAST")
-                for (case in golden["cases"] as List<Map<String, Any?>>) {
+        for (recording in recordings) {
+            val audio = recording.audio
+            QwenAsr.open(recording.bundle, QwenAsrOptions(verify = false)).use { asr ->
+                for (case in recording.cases) {
                     val got = asr.transcribe(audio, 16000, case["language"] as String?)
-                    val where = "${file.name}/${case["name"]}"
+                    val where = "${recording.name}/${case["name"]}"
                     @Suppress("UNCHECKED_CAST")
                     val want = case["segments"] as List<Map<String, Any?>>
                     if (want.size < 2) wrong += "$where: the fixture has ${want.size} chunk(s), not several"

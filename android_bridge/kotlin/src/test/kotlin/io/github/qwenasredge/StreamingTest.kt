@@ -1,6 +1,5 @@
 package io.github.qwenasredge
 
-import io.github.qwenasredge.text.Json
 import org.junit.Assert.assertEquals
 import org.junit.Assert.assertTrue
 import org.junit.Assert.fail
@@ -14,21 +13,17 @@ import java.io.File
  */
 class StreamingTest {
     private val fixtures = Fixtures.dir
-    private val streams = File(fixtures, "stream").listFiles { f -> f.name.endsWith(".json") }!!.sortedBy { it.name }
+    private val streams by lazy { Fixtures.recordings("stream") }
 
     @Test
     fun updatesEqualThePythonRuntimes() {
         assertTrue("no stream fixtures", streams.size >= 2)
         val wrong = ArrayList<String>()
         var updates = 0
-        for (file in streams) {
-            @Suppress("UNCHECKED_CAST")
-            val golden = Json.parse(file.readText()) as Map<String, Any?>
-            val audio = Fixtures.floats(File(file.parentFile, golden["pcm"] as String))
-            val bundle = File(fixtures, "bundles/" + file.name.removeSuffix(".json"))
-            QwenAsr.open(bundle, QwenAsrOptions(verify = false)).use { asr ->
-                @Suppress("UNCHECKED_CAST")
-                for (case in golden["cases"] as List<Map<String, Any?>>) for (mode in listOf("bounded", "reference")) {
+        for (recording in streams) {
+            val audio = recording.audio
+            QwenAsr.open(recording.bundle, QwenAsrOptions(verify = false)).use { asr ->
+                for (case in recording.cases) for (mode in listOf("bounded", "reference")) {
                     val session = asr.stream(case["language"] as String?, case["context"] as String, StreamingOptions(mode = mode))
                     assertEquals(mode, session.mode)
                     val samples = (case["samples"] as Number).toInt()
@@ -38,7 +33,7 @@ class StreamingTest {
                     got += session.finish()
                     @Suppress("UNCHECKED_CAST")
                     val want = case["updates"] as List<Map<String, Any?>>
-                    val where = "${file.name}/${case["name"]} ($mode)"
+                    val where = "${recording.name}/${case["name"]} ($mode)"
                     if (got.size != want.size) wrong += "$where: ${got.size} updates != ${want.size}"
                     for ((i, pair) in got.zip(want).withIndex()) {
                         updates++
