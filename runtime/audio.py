@@ -481,7 +481,8 @@ _Decoder = _SoundFileDecoder | _AvDecoder
 
 
 def _open(path: str | os.PathLike) -> _Decoder:
-    """The decoder for a file: PyAV for AV_SUFFIXES, else libsndfile, else PyAV when installed.
+    """The decoder for a file: PyAV for AV_SUFFIXES (libsndfile when PyAV is not installed and the
+    file is one it reads), else libsndfile, else PyAV when installed.
 
     Raises:
         AudioError: missing, a folder, empty, or neither decoder can read it.
@@ -489,7 +490,13 @@ def _open(path: str | os.PathLike) -> _Decoder:
     """
     p = _checked(path)
     if p.suffix.lower() in AV_SUFFIXES:
-        return _AvDecoder(p)
+        try:
+            return _AvDecoder(p)
+        except MissingDependencyError as missing:
+            try:  # a WAV or FLAC saved under a video's or a memo's suffix needs no FFmpeg
+                return _SoundFileDecoder(p)
+            except AudioError:
+                raise missing from None
     try:
         return _SoundFileDecoder(p)
     except AudioError as refused:

@@ -266,3 +266,11 @@ def test_a_file_needing_pyav_without_it_names_the_extra(tmp_path, monkeypatch):
         MissingDependencyError, match=r"memo.m4a: reading .m4a files needs the \[media\] extra"
     ):
         load_audio(tmp_path / "memo.m4a")
+
+
+def test_a_wav_under_a_pyav_suffix_is_read_without_pyav(tmp_path, monkeypatch):
+    """A recorder's WAV renamed .m4a was refused for lacking the [media] extra, which it needs not."""
+    monkeypatch.setitem(sys.modules, "av", None)
+    wav = np.sin(np.linspace(0, 300, 16000)).astype(np.float32) * 0.5
+    sf.write(tmp_path / "memo.m4a", wav, 16000, subtype="FLOAT", format="WAV")
+    np.testing.assert_array_equal(load_audio(tmp_path / "memo.m4a"), wav)
