@@ -253,7 +253,8 @@ def add_session_options(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="an onnxruntime session config entry, e.g. session.intra_op.allow_spinning=0 (repeatable)",
+        help="an onnxruntime session config entry, e.g. session.intra_op.allow_spinning=0 (repeatable; "
+        "onnxruntime takes any key and ignores those it does not know)",
     )
 
 

@@ -462,6 +462,10 @@ class Gate:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        if len(scope["path"]) > 1 and scope["path"].endswith("/"):
+            # Served as without the slash: Starlette would answer 307, which a client posting a file
+            # does not follow (curl, httpx and so OpenAI's client by default), and the upload is lost.
+            scope = {**scope, "path": scope["path"].rstrip("/")}
         headers = dict(scope["headers"])
         error = None
         if scope["path"].startswith("/v1/") and not self.server_state.authorized(

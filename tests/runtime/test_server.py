@@ -203,6 +203,16 @@ def test_unknown_routes_and_methods_answer_json(server):
     assert "WebSocket" in _error(httpx.get(f"{server}/v1/realtime"), 426)["message"]
 
 
+def test_a_trailing_slash_is_served_not_redirected(server, asr):
+    """POST /v1/audio/transcriptions/ was a 307 to the route without the slash: curl and httpx do not
+    follow it, and the upload was lost."""
+    with open(EXAMPLES[0], "rb") as f:
+        answer = httpx.post(f"{server}/v1/audio/transcriptions/", files={"file": f}, timeout=60)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["text"] == asr.transcribe(EXAMPLES[0]).text
+    assert httpx.get(f"{server}/v1/models/").json()["data"][0]["id"] == "qwen3-asr-demo"
+
+
 def test_a_client_that_leaves_drops_its_queued_job():
     """A request whose client disconnects stops waiting, and its job, not yet started, never runs."""
     from qwen_asr_edge.runtime.server import _unless_client_leaves
