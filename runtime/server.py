@@ -107,6 +107,9 @@ class ServerState:
         # stops, and a server killed outright leaves it to the next one's sweep (user audio).
         self._held = contextlib.ExitStack()
         self.uploads = self._held.enter_context(locked_temp_folder(UPLOADS_PREFIX))
+        names = _UploadNames(self.uploads)
+        log.addFilter(names)
+        self._held.callback(log.removeFilter, names)
 
     def close(self) -> None:
         """Stop taking work (queued jobs get 503) and remove the uploads' folder."""
@@ -121,6 +124,21 @@ class ServerState:
         given = headers.get("authorization", "")
         scheme, _, token = given.partition(" ")
         return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), key.encode())
+
+
+class _UploadNames(logging.Filter):
+    """Log lines about an upload name it as the client did: ``upload memo.wav: truncated ...``, not
+    by our copy's path (a folder that is gone by the time anyone reads the log)."""
+
+    def __init__(self, uploads: Path):
+        super().__init__()
+        self._copy = re.compile(re.escape(str(uploads)) + r"/[^/]+/")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self._copy.search(message):
+            record.msg, record.args = self._copy.sub("upload ", message), ()
+        return True
 
 
 def create_app(transcriber, config: ServerConfig | None = None, on_ready: Callable[[], None] | None = None):

@@ -190,6 +190,26 @@ def test_a_format_the_server_cannot_read_is_415_without_its_paths_or_install_adv
     assert (error["param"], error["code"]) == ("file", "unsupported_format")
 
 
+def test_the_log_names_an_upload_as_the_client_did(asr, tmp_path, caplog):
+    """A truncated upload's warning named the server's copy (a temp folder gone by the time anyone
+    reads the log), not the file the client sent."""
+    from starlette.testclient import TestClient
+
+    from qwen_asr_edge.runtime.server import create_app
+
+    whole = tmp_path / "whole.wav"
+    sf.write(whole, sf.read(EXAMPLES[0], dtype="float32")[0], 16000, subtype="PCM_16")
+    cut = whole.read_bytes()[: whole.stat().st_size * 2 // 3]
+    app = create_app(asr)
+    with TestClient(app) as client, caplog.at_level("WARNING", logger="qwen_asr_edge"):
+        answer = client.post("/v1/audio/transcriptions", files={"file": ("cut.wav", cut)})
+        uploads = str(app.server_state.uploads)
+    assert answer.status_code == 200, answer.text
+    warnings = [r.getMessage() for r in caplog.records if ": truncated:" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].startswith("upload cut.wav: truncated:"), warnings
+    assert not any(uploads in r.getMessage() for r in caplog.records)
+
+
 def test_word_timestamps_need_an_aligner(server):
     wav = EXAMPLES[0].read_bytes()
     data = {"response_format": "verbose_json", "timestamp_granularities[]": "word"}
