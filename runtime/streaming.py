@@ -11,8 +11,8 @@ Two additions make the text usable live, and both modes (below) apply them alike
 
 * **Committed text.** The official algorithm can rewrite anything it said; a caption must not.
   A token is committed once ``stable_steps`` (2) consecutive answers agree on everything up to
-  it (cut back to a word boundary, and never inside ``language X<asr_text>``); from then on the
-  forced prefix never rolls back past it. Past the first steps each answer begins with the
+  it (cut back to a word boundary in each of them, and never inside ``language X<asr_text>``);
+  from then on the forced prefix never rolls back past it. Past the first steps each answer begins with the
   prefix it was forced to, so this commits what the official algorithm already holds fixed, and
   the rolled-back tail once the model has written it again unchanged (at a pause, all of it). The
   rest is tentative. With ``stable_steps=None`` nothing is committed before the end of an
@@ -393,7 +393,9 @@ class StreamingSession:
         begin = self._text_start(ids)
         if begin is None:
             return
-        while agreed > begin and not self._word_boundary(ids, agreed):
+        # Between words in every answer: "for 1" is agreed by "for 10 minutes" and "for 1 degrees",
+        # but ends a word only in the second.
+        while agreed > begin and not all(self._word_boundary(a, agreed) for a in self._answers):
             agreed -= 1
         if agreed <= begin:
             return

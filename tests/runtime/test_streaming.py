@@ -138,6 +138,17 @@ def test_demo_model_commits_while_it_streams():
     assert updates[-1].language in ("English", "German")
 
 
+def test_text_is_committed_only_where_every_agreeing_answer_ends_a_word():
+    """ "Set a timer for 10 minutes." then "Set a timer for 1 degrees." agree up to "for 1", a word's
+    end in the second answer only: "for 1" was committed (then "1jet?" when the next step went on
+    from it), found by a new user piping a stream of two sentences to the demo model."""
+    session = Transcriber(demo_bundle()).stream()
+    for answer in ("Set a timer for 10 minutes.", "Set a timer for 1 degrees."):
+        session._raw = f"language English<asr_text>{answer}"
+        session._commit_stable()
+    assert session._committed == "Set a timer for"
+
+
 def _demo_audio() -> list[str]:
     from qwen_asr_edge.runtime import demo_examples
 

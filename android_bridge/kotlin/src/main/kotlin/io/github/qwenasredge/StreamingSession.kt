@@ -267,7 +267,8 @@ class StreamingSession internal constructor(
         var agreed = 0
         while (agreed < n && answers.all { it[agreed] == ids[agreed] }) agreed++
         val begin = textStart(ids) ?: return
-        while (agreed > begin && !wordBoundary(ids, agreed)) agreed--
+        // Between words in every answer, as the Python session (streaming.py) cuts.
+        while (agreed > begin && !answers.all { wordBoundary(it, agreed) }) agreed--
         if (agreed <= begin) return
         val candidate = tokenizer.decode(ids.copyOf(agreed), skipSpecialTokens = false)
         if ('\uFFFD' in candidate || candidate.length <= committedRaw.length) return
