@@ -445,12 +445,26 @@ class Transcriber:
             A StreamingSession (streaming.py: the algorithm, committed text, utterances).
 
         Raises:
-            InputError: an unsupported language or a bad context.
+            InputError: an unsupported language, a bad context, or one too long for an utterance's
+                prompt (``max_utterance_seconds`` of audio and its token cap) to fit the model.
         """
         if language:
             language = normalize_language(language, self.languages)
+        options = _given(options, StreamingOptions)
         self._prompts.ids(0, context, language)  # refuses a bad context now, not at the first step
-        return StreamingSession(self, language, context, _given(options, StreamingOptions))
+        longest = options.max_utterance_seconds or StreamingOptions.max_utterance_seconds
+        try:  # now, not as onnxruntime's error when the utterance's prompt outgrows the cache
+            self.check_options(
+                TranscriptionOptions(max_chunk_seconds=longest, max_new_tokens=options.max_new_tokens),
+                context,
+            )
+        except InputError:
+            limit = self.bundle.manifest.kv_cache.max_positions
+            raise InputError(
+                f"the context is too long for a stream: with utterances of up to {longest:g} s and "
+                f"their token cap it needs more than the model's {limit} positions; shorten it"
+            ) from None
+        return StreamingSession(self, language, context, options)
 
     # -- whole recordings -----------------------------------------------------------------------
 

@@ -149,6 +149,16 @@ def test_text_is_committed_only_where_every_agreeing_answer_ends_a_word():
     assert session._committed == "Set a timer for"
 
 
+def test_a_context_too_long_for_an_utterance_is_refused_when_the_stream_starts():
+    """It used to reach onnxruntime at the first step: a GroupQueryAttention traceback."""
+    asr = Transcriber(demo_bundle())
+    with pytest.raises(
+        InputError, match="the context is too long for a stream: with utterances of up to 30 s"
+    ):
+        asr.stream(context="hello world " * 10000)
+    asr.stream(context="hello world " * 100).finish()
+
+
 def _demo_audio() -> list[str]:
     from qwen_asr_edge.runtime import demo_examples
 
