@@ -267,6 +267,15 @@ def check_model_options(p: argparse.ArgumentParser, args: argparse.Namespace) ->
     bad = [e for e in args.session_config if "=" not in e]
     if bad:
         p.error(f"--session-config takes KEY=VALUE, not {bad[0]!r}")
+    try:
+        SessionSettings(config=session_config(args))
+    except ValueError as e:
+        p.error(f"--session-config: {e}")
+
+
+def session_config(args: argparse.Namespace) -> dict[str, str]:
+    """--session-config KEY=VALUE entries as a dict (the last of a key given twice wins)."""
+    return dict(e.split("=", 1) for e in args.session_config)
 
 
 def load_transcriber(args: argparse.Namespace, resolve_model: ModelResolver | None = None):
@@ -280,7 +289,7 @@ def load_transcriber(args: argparse.Namespace, resolve_model: ModelResolver | No
     settings = SessionSettings(
         threads=args.threads,
         optimization=args.optimization,
-        config=dict(e.split("=", 1) for e in args.session_config),
+        config=session_config(args),
     )
     return Transcriber(
         bundle_of(args, resolve_model), providers=args.providers, verify=not args.no_verify, settings=settings

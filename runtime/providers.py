@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from .errors import BundleError, MissingDependencyError, ProviderError
+from .errors import BundleError, InputError, MissingDependencyError, ProviderError
 from .options import require_type
 from .utf8_paths import is_utf8, utf8_alias
 
@@ -92,8 +93,10 @@ class SessionSettings:
     ``Transcriber.end_profiling()`` writes and names. Profiling slows every run a little.
 
     Raises:
-        ValueError: an unknown optimization level, or fewer than 1 thread.
-        TypeError: ``threads`` not a whole number (a string, a float) nor None.
+        ValueError: an unknown optimization level, fewer than 1 thread, or a ``config`` key that
+            cannot be one (empty, spaces around it, too long).
+        TypeError: ``threads`` not a whole number (a string, a float) nor None; a ``config`` key
+            or value not a str.
     """
 
     threads: int | None = None
@@ -110,6 +113,14 @@ class SessionSettings:
             object.__setattr__(self, "threads", require_type("threads", self.threads, "int"))
         if self.threads is not None and self.threads < 1:
             raise ValueError("threads must be at least 1")
+        for key, value in self.config.items():
+            if not isinstance(key, str) or not isinstance(value, str):
+                raise TypeError(f"session config entries are text: got {key!r}: {value!r}")
+            if not key or key != key.strip() or len(key) > MAX_CONFIG_KEY:
+                raise ValueError(
+                    f"{key!r} is not a session config key (onnxruntime's look like "
+                    "session.intra_op.allow_spinning)"
+                )
 
     def resolved_threads(self) -> int:
         if self.threads:
@@ -130,8 +141,8 @@ class SessionSettings:
         }[self.optimization]
         opts.intra_op_num_threads = self.resolved_threads()
         opts.enable_cpu_mem_arena = self.arena
-        opts.add_session_config_entry("session.disable_prepacking", "0" if self.prepacking else "1")
-        for key, value in self.config.items():
+        config = {"session.disable_prepacking": "0" if self.prepacking else "1", **self.config}
+        for key, value in config.items():  # one entry a key: onnxruntime warns when one is set twice
             opts.add_session_config_entry(key, value)
         if self.profile:
             opts.enable_profiling = True
@@ -139,6 +150,9 @@ class SessionSettings:
         opts.log_severity_level = 3  # keep ORT's warnings about unused initializers off the user's terminal
         return opts
 
+
+# onnxruntime 1.32 refuses longer ones (config_options.cc).
+MAX_CONFIG_KEY = 1024
 
 # onnxruntime before 1.22 runs MatMulNBits with 4-bit weights only; int8 bundles (and int4's INT8
 # encoder) use 8-bit ones. Its message, measured on 1.20.1 and 1.21.1:
@@ -162,15 +176,40 @@ def create_session(path: str, providers: list[str], settings: SessionSettings | 
 def _session(path: str, shown: str, providers: list[str], settings: SessionSettings):
     ort = import_onnxruntime()
     try:
-        return ort.InferenceSession(path, sess_options=settings.options(), providers=providers)
+        return ort.InferenceSession(path, **_session_args(settings, providers))
     except Exception as e:
-        if OLD_MATMULNBITS not in str(e):
-            raise
-        raise BundleError(
-            os.path.dirname(shown) or shown,
-            f"its 8-bit MatMulNBits layers need onnxruntime 1.22 or later (this is {ort.__version__})",
-            "pip install -U onnxruntime",
-        ) from None
+        if OLD_MATMULNBITS in str(e):
+            raise BundleError(
+                os.path.dirname(shown) or shown,
+                f"its 8-bit MatMulNBits layers need onnxruntime 1.22 or later (this is {ort.__version__})",
+                "pip install -U onnxruntime",
+            ) from None
+        if settings.config and _loads(path, providers, replace(settings, config={})):
+            entries = ", ".join(f"{k}={v}" for k, v in settings.config.items())
+            raise InputError(f"onnxruntime refused the session config {entries}: {_ort_reason(e)}") from None
+        raise
+
+
+def _session_args(settings: SessionSettings, providers: list[str]) -> dict:
+    # No fallback: onnxruntime's retries on other providers print banners on stdout (where the
+    # transcripts go), and the providers are the user's choice (resolve_providers).
+    return {"sess_options": settings.options(), "providers": providers, "enable_fallback": 0}
+
+
+def _loads(path: str, providers: list[str], settings: SessionSettings) -> bool:
+    """Whether a session of the graph can be made with these settings (to tell which was to blame)."""
+    try:
+        import_onnxruntime().InferenceSession(path, **_session_args(settings, providers))
+    except Exception:
+        return False
+    return True
+
+
+def _ort_reason(e: Exception) -> str:
+    """onnxruntime's message without its source location and failed condition:
+    ".../thread_utils.cc:71 std::vector<...> ...(...) <condition> was false. Processor id must ..."."""
+    message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return re.sub(r"^.*? was false\. ", "", re.sub(r"^\S+\.cc:\d+ ", "", message))
 
 
 def session_device(session) -> Device:

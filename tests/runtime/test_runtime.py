@@ -69,6 +69,32 @@ def test_cli_session_options(bundles, tmp_path):
     assert bad.returncode == 2 and "KEY=VALUE" in bad.stderr
 
 
+def test_session_config_that_onnxruntime_refuses_is_one_line_and_ours_overrides_without_a_warning(
+    bundles, tmp_path
+):
+    """Found by a new user: `=1` and a bad affinity list were tracebacks (the latter after
+    onnxruntime's "EP Error" banner on stdout), and session.disable_prepacking, which we set too,
+    drew onnxruntime's "already exists ... will be overwritten" warning."""
+    import soundfile as sf
+
+    clip = tmp_path / "a.wav"
+    sf.write(clip, noise_clip(1.0), 16000)
+    args = ["transcribe", str(clip), "--bundle", str(bundles["tied-full"]), "--max-new-tokens", "3"]
+    empty = cli(*args, "--session-config", "=1")
+    assert empty.returncode == 2 and "--session-config: '' is not a session config key" in empty.stderr
+    refused = cli(*args, "--session-config", "session.intra_op_thread_affinities=garbage")
+    assert (refused.returncode, refused.stdout) == (2, "")
+    assert refused.stderr.strip().splitlines()[-1] == (
+        "error: onnxruntime refused the session config session.intra_op_thread_affinities=garbage: "
+        "Processor id must consist of only digits: garbage"
+    )
+    assert "Traceback" not in refused.stderr
+    ours = cli(*args, "--session-config", "session.disable_prepacking=1")
+    assert ours.returncode == 0 and "overwritten" not in ours.stderr, ours.stderr
+    with pytest.raises(TypeError, match="session config entries are text"):
+        SessionSettings(config={"session.intra_op.allow_spinning": 0})
+
+
 @pytest.mark.parametrize("bundle", ["tied-full", "tied-full-portable"])
 def test_ignore_stop_decodes_exactly_the_cap(bundles, bundle):
     """Benchmarks compare equal work: with ignore_stop every row runs to its token cap."""
