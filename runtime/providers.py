@@ -191,9 +191,10 @@ def _session(path: str, shown: str, providers: list[str], settings: SessionSetti
 
 
 def _session_args(settings: SessionSettings, providers: list[str]) -> dict:
-    # No fallback: onnxruntime's retries on other providers print banners on stdout (where the
-    # transcripts go), and the providers are the user's choice (resolve_providers).
-    return {"sess_options": settings.options(), "providers": providers, "enable_fallback": 0}
+    # On the CPU alone, no fallback: onnxruntime would retry on the CPU, printing an "EP Error"
+    # banner on stdout (where transcripts go) first. A GPU provider that fails keeps its fallback.
+    fallback = int(providers != ["CPUExecutionProvider"])
+    return {"sess_options": settings.options(), "providers": providers, "enable_fallback": fallback}
 
 
 def _loads(path: str, providers: list[str], settings: SessionSettings) -> bool:
