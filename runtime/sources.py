@@ -265,6 +265,10 @@ class StreamSource:
                 _check_pipeable(head, self.name)
             elif not head:
                 raise AudioError(self.name, "is empty (no audio came)")
+            elif kind := _header_kind(head):  # read as samples, its header would be noise and its rate lost
+                raise AudioError(
+                    self.name, f"has a {kind} header: leave out --raw-format (raw is for headerless PCM)"
+                )
             # Raw PCM goes through the relay too: libsndfile takes a character device (/dev/zero)
             # for an empty file, where a pipe it reads until the end.
         except BaseException:
@@ -293,15 +297,23 @@ class StreamSource:
             raise AudioError(self.name, f"cannot be opened ({e.strerror or type(e).__name__})") from None
 
 
-# Formats known by their first bytes that libsndfile misreads from a pipe; then those it reads there.
-_REFUSED = ((b"fLaC", "FLAC"), (b"ID3", "MP3"), (b"caff", "CAF"), (b"riff", "W64"))
-_PIPEABLE_MAGIC = (
-    (b"RIFF", b"WAVE"),
-    (b"RIFX", b"WAVE"),
-    (b"RF64", b"WAVE"),
-    (b"FORM", b"AIFF"),
-    (b"FORM", b"AIFC"),
+# Headers known by their first bytes: (bytes 0-4, bytes 8-12 or None) -> format. libsndfile reads
+# the first four kinds from a pipe; the others it misreads there (module docstring).
+_HEADERS = (
+    ((b"RIFF", b"WAVE"), "WAV"),
+    ((b"RIFX", b"WAVE"), "WAV"),
+    ((b"RF64", b"WAVE"), "WAV"),
+    ((b"FORM", b"AIFF"), "AIFF"),
+    ((b"FORM", b"AIFC"), "AIFF"),
+    ((b".snd", None), "AU"),
+    ((b"dns.", None), "AU"),
+    ((b"OggS", None), "OGG"),
+    ((b"fLaC", None), "FLAC"),
+    ((b"ID3", None), "MP3"),
+    ((b"caff", None), "CAF"),
+    ((b"riff", None), "W64"),
 )
+_PIPEABLE_KINDS = ("WAV", "AIFF", "AU", "OGG")
 HEAD_BYTES = 12
 
 
@@ -319,6 +331,14 @@ def _read_head(fd: int, name: str) -> bytes:
     return head
 
 
+def _header_kind(head: bytes) -> str | None:
+    """The format whose header ``head`` begins with, when it is one of ``_HEADERS``."""
+    for (start, form), kind in _HEADERS:
+        if head.startswith(start) and (form is None or head[8:12] == form):
+            return kind
+    return None
+
+
 def _check_pipeable(head: bytes, name: str) -> None:
     """Refuse, by name, what libsndfile cannot read from a pipe.
 
@@ -327,13 +347,11 @@ def _check_pipeable(head: bytes, name: str) -> None:
     """
     if not head:
         raise AudioError(name, "is empty (no audio came)")
-    if any(head[:4] == a and head[8:12] == b for a, b in _PIPEABLE_MAGIC):
+    kind = _header_kind(head)
+    if kind in _PIPEABLE_KINDS:
         return
-    if head[:4] in (b".snd", b"dns.", b"OggS"):
-        return
-    kind = next((k for magic, k in _REFUSED if head.startswith(magic)), None)
     if kind is None and len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:
-        kind = "MP3"  # an MPEG audio frame's sync bits, without an ID3 tag
+        kind = "MP3"  # an MPEG audio frame's sync bits, without an ID3 tag (raw PCM may begin so too)
     if kind:
         raise AudioError(name, f"{kind} cannot be read from a pipe: pipe {PIPEABLE}, or give a file")
     raise AudioError(name, f"not audio that can be read from a pipe: pipe {PIPEABLE}")

@@ -180,6 +180,17 @@ def test_headerless_pcm_with_channels_is_mixed_down(tmp_path):
     np.testing.assert_allclose(got, frames.mean(axis=1) / 32768)
 
 
+@pytest.mark.parametrize(("args", "kind"), [(("-t", "wav"), "WAV"), (("-t", "aiff"), "AIFF")])
+def test_a_header_given_raw_is_refused(tmp_path, speech_files, args, kind):
+    """A WAV piped with --raw-format was read as samples: its header as noise, its rate ignored."""
+    with pytest.raises(AudioError, match=f"has a {kind} header: leave out --raw-format"):
+        through_fifo(tmp_path, sox(speech_files[0], *args), RawFormat("s16le", 16000, 1))
+    # raw PCM that happens to begin with an MPEG sync word (two samples of -1) is still PCM
+    (tmp_path / "pcm").mkdir()
+    got, _ = through_fifo(tmp_path / "pcm", b"\xff\xff" * 8000, RawFormat("s16le", 16000, 1))
+    assert got.shape == (8000,)
+
+
 def test_raw_formats_are_checked():
     assert {"s16le", "s32le", "f32le"} <= set(RAW_FORMATS)
     for bad, word in (
