@@ -598,12 +598,16 @@ MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 1_000_000
 
 
 def check_rate(rate, source: str | os.PathLike) -> int:
-    """``rate`` as an int, if it is a whole number of Hz within [1 kHz, 1 MHz].
+    """``rate`` as an int, if it is a whole number of Hz within [1 kHz, 1 MHz] (22050.0 is).
 
     Raises:
-        AudioError: not an int (bool included) or out of that range.
+        AudioError: not a whole number (a bool, a str, 22050.5) or out of that range.
     """
-    if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)):
+    if (
+        isinstance(rate, (bool, np.bool_))
+        or not isinstance(rate, numbers.Real)
+        or not float(rate).is_integer()
+    ):
         raise AudioError(source, f"invalid sample rate {rate!r} (a whole number of Hz)")
     if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
         raise AudioError(

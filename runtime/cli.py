@@ -28,7 +28,16 @@ from .options import DEFAULTS, TranscriptionOptions
 from .outputs import plan_outputs
 from .providers import OPTIMIZATION_LEVELS, SessionSettings
 from .results import Transcript
-from .sources import RAW_FORMATS, STDIN, RawFormat, file_blocks, is_stream, open_stream, stream_name
+from .sources import (
+    RAW_FORMATS,
+    STDIN,
+    RawFormat,
+    file_blocks,
+    is_stream,
+    open_stream,
+    raw_encoding,
+    stream_name,
+)
 from .streaming import StreamingOptions
 from .vad import VadOptions, check_available
 from .writers import WRITERS, get_writer
@@ -95,9 +104,11 @@ def parse_args(argv: list[str] | None = None, prog: str = "qwen-asr-edge transcr
     )
     live.add_argument(
         "--raw-format",
+        type=raw_encoding,
         choices=list(RAW_FORMATS),
         metavar="ENCODING",
-        help=f"the stream is headerless PCM: {', '.join(RAW_FORMATS)} (with --sample-rate and --channels)",
+        help=f"the stream is headerless PCM: {', '.join(RAW_FORMATS)}, or arecord's names (S16_LE); "
+        "with --sample-rate and --channels",
     )
     live.add_argument(
         "--sample-rate", type=int, metavar="HZ", help=f"with --raw-format (default {RawFormat.sample_rate})"

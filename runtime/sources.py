@@ -65,11 +65,23 @@ RAW_FORMATS: dict[str, tuple[str, str]] = {
     "mulaw": ("ULAW", "FILE"),
     "alaw": ("ALAW", "FILE"),
 }
+# arecord's (ALSA's) names for the same encodings; its S24_LE is 24 bits in 4 bytes, not ours.
+ARECORD_FORMATS = {
+    "S8": "s8", "U8": "u8", "S16_LE": "s16le", "S16_BE": "s16be", "S24_3LE": "s24le",
+    "S24_3BE": "s24be", "S32_LE": "s32le", "S32_BE": "s32be", "FLOAT_LE": "f32le",
+    "FLOAT_BE": "f32be", "FLOAT64_LE": "f64le", "FLOAT64_BE": "f64be", "MU_LAW": "mulaw",
+    "A_LAW": "alaw",
+}  # fmt: skip
 PIPEABLE = "WAV, AIFF, AU or OGG (Vorbis, Opus), or headerless PCM with --raw-format"
 # Blocks read ahead of the session: past this the reader waits, and so does the writer of a pipe.
 QUEUE_BLOCKS = 64
 # How often a wait on the queue wakes (only to stay responsive; the data wakes it at once).
 POLL_SECONDS = 0.5
+
+
+def raw_encoding(name: str) -> str:
+    """A ``RAW_FORMATS`` key from ours (any case) or arecord's spelling (``S16_LE``)."""
+    return ARECORD_FORMATS.get(name.upper(), name.lower())
 
 
 @dataclass(frozen=True)

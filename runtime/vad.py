@@ -67,7 +67,7 @@ class VadOptions:
 
     def __post_init__(self):
         if not 0.0 < self.threshold < 1.0:
-            raise ValueError(f"threshold must be between 0 and 1, not {self.threshold}")
+            raise ValueError(f"threshold must be above 0 and below 1, not {self.threshold}")
         if self.neg_threshold is not None and not 0.0 < self.neg_threshold <= self.threshold:
             raise ValueError(f"neg_threshold must be above 0 and at most threshold, not {self.neg_threshold}")
         for name in ("min_speech_duration_ms", "min_silence_duration_ms", "speech_pad_ms"):

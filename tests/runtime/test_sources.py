@@ -18,11 +18,13 @@ import soundfile as sf
 from qwen_asr_edge.runtime.audio import read_file
 from qwen_asr_edge.runtime.errors import AudioError, AudioFileNotFoundError, InputError
 from qwen_asr_edge.runtime.sources import (
+    ARECORD_FORMATS,
     RAW_FORMATS,
     RawFormat,
     file_blocks,
     is_stream,
     open_stream,
+    raw_encoding,
     rechunk,
 )
 from tests.support import truncation_warnings
@@ -193,6 +195,13 @@ def test_a_header_given_raw_is_refused(tmp_path, speech_files, args, kind):
 
 def test_raw_formats_are_checked():
     assert {"s16le", "s32le", "f32le"} <= set(RAW_FORMATS)
+    assert set(ARECORD_FORMATS.values()) <= set(RAW_FORMATS)
+    assert [raw_encoding(n) for n in ("S16_LE", "s16_le", "F32LE", "S24_3LE")] == [
+        "s16le",
+        "s16le",
+        "f32le",
+        "s24le",
+    ]
     for bad, word in (
         (dict(encoding="s17le"), "s17le"),
         (dict(sample_rate=0), "--sample-rate"),

@@ -384,4 +384,4 @@ def test_cli_vad_threshold_is_checked():
     done = run_cli("transcribe", "--vad-threshold", "0.3", "x.wav")
     assert done.returncode == 2 and "--vad-threshold goes with --vad" in done.stderr
     done = run_cli("transcribe", "--vad", "--vad-threshold", "1.5", "x.wav")
-    assert done.returncode == 2 and "--vad-threshold must be between 0 and 1" in done.stderr
+    assert done.returncode == 2 and "--vad-threshold must be above 0 and below 1, not 1.5" in done.stderr
