@@ -10,9 +10,11 @@ and stay float.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import re
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -206,7 +208,13 @@ def quantize_nbits(
         quantizer = MatMulNBitsQuantizer(
             model, nodes_to_include=matmuls, nodes_to_exclude=others, algo_config=config, **common
         )
-        quantizer.process()
+        # Its GPTQ prints a "\rProgress: [###  ]" bar on stdout (where the bundle's path goes):
+        # on a terminal it goes to stderr, ended with a newline; in a log, nowhere.
+        terminal = sys.stderr.isatty()
+        with contextlib.redirect_stdout(sys.stderr if terminal else io.StringIO()):
+            quantizer.process()
+        if terminal:
+            print(file=sys.stderr)
         model = quantizer.model.model
         matmuls = []
     todo = matmuls + gathers

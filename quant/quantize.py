@@ -20,7 +20,7 @@ from qwen_asr_edge.runtime.bundle import (
     write_manifest,
 )
 from qwen_asr_edge.runtime.decoding import prefill_feeds
-from qwen_asr_edge.runtime.errors import BundleError, InputError
+from qwen_asr_edge.runtime.errors import AudioError, BundleError, InputError, MissingDependencyError
 from qwen_asr_edge.runtime.mel import LogMel, batch_features
 from qwen_asr_edge.runtime.utf8_paths import utf8_alias
 
@@ -33,12 +33,25 @@ log = logging.getLogger("qwen_asr_edge.quant")
 
 
 def calibration_audio(folder: Path | None, sample_rate: int) -> list[np.ndarray]:
+    """The audio files of ``folder`` (generated speech-like audio when None), at ``sample_rate``.
+    A file that cannot be read is left out with a warning naming it, as ``transcribe`` goes on
+    past one: one empty file among a hundred should not stop a quantization.
+
+    Raises:
+        InputError: no readable audio file in the folder.
+    """
     if folder is None:
         return quality.generated_audio(sample_rate=sample_rate)
     files, _ = audio_files([Path(folder)])
-    if not files:
-        raise InputError(f"no audio files in {folder}")
-    return [load_audio(f, sample_rate) for f in files]
+    audios = []
+    for f in files:
+        try:
+            audios.append(load_audio(f, sample_rate))
+        except (AudioError, MissingDependencyError) as e:
+            log.warning("%s; left out of the calibration", e)
+    if not audios:
+        raise InputError(f"no readable audio files in {folder}")
+    return audios
 
 
 class _DecoderCalibration:

@@ -215,6 +215,8 @@ def get_recipe(
         recipe = replace(recipe, int8_op=int8_op, encoder_int8_op=int8_op)
     if block_size is None:
         return recipe
+    if block_size not in BLOCK_SIZES:
+        raise InputError(f"--block-size must be one of {', '.join(map(str, BLOCK_SIZES))}; got {block_size}")
     if "int4" in recipe.methods:
         field = "block_size"
     elif "int8" in recipe.methods:
