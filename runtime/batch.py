@@ -237,9 +237,9 @@ class ResultsFile:
     Raises:
         OutputError: a folder, not a regular file (a device, a FIFO), unreadable or unwritable, in
             use by another run, a file that is not results of this command (a line that is not a
-            JSON object with a "path"), or one whose rows were made with other settings (rows of
-            versions that recorded none are taken as they are); it is left as it was. All before
-            any work.
+            JSON object with a "path"), or one whose rows were made from another source or with
+            other settings (rows of versions that recorded none are taken as they are); it is left
+            as it was. All before any work.
     """
 
     def __init__(self, path: Path, settings: dict):
@@ -285,6 +285,15 @@ class ResultsFile:
         theirs = row.get("settings")
         if not isinstance(theirs, dict):
             return  # written before rows recorded their settings
+        source = theirs.get("source")
+        # Rows of versions that recorded no source are taken as they are: which one is not known.
+        if source is not None and source != self.settings["source"]:
+            self.close()
+            raise OutputError(
+                self.path,
+                f"it holds files of {source}, not of {self.settings['source']} (its paths are relative "
+                f"to their source); run on {source} to go on, or name another --output",
+            )
         for key, flag in SETTINGS_FLAGS.items():
             if theirs.get(key) != self.settings[key]:
                 self.close()
@@ -490,13 +499,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_settings(args: argparse.Namespace) -> dict:
-    """What each row's result depends on (``SETTINGS_FLAGS``' keys, and the bundle's folder name);
-    resolves ``args.bundle`` (the demo model's note is said here, once) and refuses, before any
-    work, what would fail every file.
+    """What each row's result depends on (``SETTINGS_FLAGS``' keys, and the bundle's folder name),
+    and its ``source``; resolves ``args.bundle`` (the demo model's note is said here, once) and
+    refuses, before any work, what would fail every file.
 
     Returns:
-        JSON-ready: ``bundle_sha256`` is the first 16 hex digits of the sha256 of the bundle's
-        manifest (which holds every file's sha256), ``language`` the name the model knows or None.
+        JSON-ready: ``source`` is ``source_of(args.source)``; ``bundle_sha256`` is the first 16 hex
+        digits of the sha256 of the bundle's manifest (which holds every file's sha256),
+        ``language`` the name the model knows or None.
 
     Raises:
         QwenAsrEdgeError: a bundle that cannot be loaded, an unknown language, --vad without its
@@ -519,6 +529,7 @@ def run_settings(args: argparse.Namespace) -> dict:
         raise BundleError(bundle.path, f"its {MANIFEST_NAME} cannot be read ({e.strerror or e})") from None
     vad = options.vad_parameters or VadOptions()
     return {
+        "source": source_of(args.source),
         "bundle": display_name(bundle.path.name),
         "bundle_sha256": hashlib.sha256(manifest).hexdigest()[:16],
         "language": language,
@@ -530,6 +541,17 @@ def run_settings(args: argparse.Namespace) -> dict:
         "vad": options.vad_filter,
         "vad_threshold": vad.threshold if options.vad_filter else None,
     }
+
+
+def source_of(source: Path) -> str:
+    """What a row's path is relative to (``Entry.key``), as one absolute name, so that an output is
+    resumed from that source only: another folder has other files under the same names. A folder
+    resolved (relative, through a link: the same files); a list file by its folder resolved and its
+    own name, as its relative paths are read from there (a link to a list elsewhere is another
+    list: its names point elsewhere)."""
+    if source.is_dir():
+        return display_name(source.resolve())
+    return display_name(source.parent.resolve() / source.name)
 
 
 def _resume(args: argparse.Namespace, entries: list[Entry], results: ResultsFile) -> int:

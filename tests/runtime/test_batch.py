@@ -449,6 +449,47 @@ def test_a_run_resumed_with_other_settings_is_refused_untouched(tmp_path, capsys
     assert out.read_bytes() != before and len(read_rows(out)) == len(keys)
 
 
+@pytest.mark.slow
+def test_an_output_is_not_resumed_from_another_source(ray_local, tmp_path, capsys, monkeypatch):
+    """Found by a new user: `transcribe-many A -o r.jsonl`, then `transcribe-many B -o r.jsonl`
+    said B's "a timer.wav" (another recording, the same path in B) was done, and kept A's text.
+    Rows name files relative to their source: an output made from one source (its folder resolved,
+    or its list file) is refused from another, untouched; the same one spelled otherwise goes on."""
+    english, german = (Path(e["audio"]).read_bytes() for e in demo_examples())
+    a, b = tmp_path / "A", tmp_path / "B"
+    for folder, data in ((a, english), (b, german)):
+        folder.mkdir()
+        (folder / "a timer.wav").write_bytes(data)
+    (b / "more.wav").write_bytes(english)
+    out = tmp_path / "r.jsonl"
+    assert batch.main([str(a), "-o", str(out), "--actors", "1"]) == 0
+    before = out.read_bytes()
+    listing = tmp_path / "files.txt"
+    listing.write_text("A/a timer.wav\n")
+    for source in (b, listing):  # another folder; a list of the same file is another source too
+        capsys.readouterr()
+        assert batch.main([str(source), "-o", str(out), "--actors", "1"]) == 2
+        err = capsys.readouterr().err
+        assert [line for line in err.splitlines() if not line.startswith("note:")] == [
+            f"error: {out}: it holds files of {a.resolve()}, not of {source.resolve()} (its paths are "
+            f"relative to their source); run on {a.resolve()} to go on, or name another --output"
+        ]
+        assert out.read_bytes() == before
+    (tmp_path / "link").symlink_to(a)  # the same folder: relative, through a link, a trailing slash
+    monkeypatch.chdir(tmp_path)
+    for spelled in ("A", "link/", str(a)):
+        assert batch.main([spelled, "-o", str(out)]) == 0
+        assert "1 of the 1 files are done already" in capsys.readouterr().err
+    assert out.read_bytes() == before
+    # Rows of a version that recorded no source: taken as they are (which source is not known).
+    rows = read_rows(out)
+    for row in rows:
+        del row["settings"]["source"]
+    out.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert batch.main(["A", "-o", str(out)]) == 0
+    assert "1 of the 1 files are done already" in capsys.readouterr().err
+
+
 def test_a_file_named_twice_in_a_list_is_one_entry(tmp_path, capsys):
     """a.wav, ./a.wav and its absolute path are one file (found by a new user: the second
     spelling took the first one's row, which then never came, and the job said nothing)."""
