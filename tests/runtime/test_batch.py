@@ -108,9 +108,9 @@ def check_equal(rows: list[dict], names: list[str], cli_texts: dict[str, dict]) 
         assert row["error"] is None, row
         cli = cli_texts[Path(row["path"]).stem]
         assert row["text"] + "\n" == cli["text"], row["path"]
-        assert {k: v for k, v in row.items() if k not in ("path", "provider", "error", "settings")} == {
-            k: v for k, v in cli["json"].items() if k != "source"
-        }, row["path"]
+        assert {
+            k: v for k, v in row.items() if k not in ("path", "provider", "error", "warnings", "settings")
+        } == {k: v for k, v in cli["json"].items() if k != "source"}, row["path"]
         assert row["provider"] == "CPUExecutionProvider"
         assert row["segments"] and row["duration"] > 0
 
@@ -150,9 +150,9 @@ def test_decoding_options_do_what_they_do_for_transcribe(ray_local, archive, tmp
     assert sorted(r["path"] for r in rows) == sorted([*names[:3], "a/long.wav"])
     for row in rows:
         cli = json.loads((cli_out / f"{Path(row['path']).stem}.json").read_text("utf-8"))
-        assert {k: v for k, v in row.items() if k not in ("path", "provider", "error", "settings")} == {
-            k: v for k, v in cli.items() if k != "source"
-        }, row["path"]
+        assert {
+            k: v for k, v in row.items() if k not in ("path", "provider", "error", "warnings", "settings")
+        } == {k: v for k, v in cli.items() if k != "source"}, row["path"]
     assert rows[0]["settings"]["max_new_tokens"] == 6 and not rows[0]["settings"]["repetition_guard"]
     long = next(r for r in rows if r["path"] == "a/long.wav")
     assert len(long["segments"]) >= 5  # 36 s in chunks of at most 8
@@ -342,6 +342,40 @@ def test_bad_files_are_error_rows_and_the_rest_go_on(ray_local, tmp_path, capsys
     ]
     assert [r["path"] for r in rows if r["error"]] == ["caf\\xe9.wav"]  # no longer listed: left alone
     assert out.read_text().splitlines()[:2] == kept  # the rows not redone kept as they were, in order
+
+
+@pytest.mark.slow
+def test_each_file_s_warnings_are_in_its_row(ray_local, tmp_path, capsys):
+    """Found by a new user: what `transcribe FILE` warns of (a truncated file, chunks with no
+    transcript) was lost, the rows clean and exit 0. Each row has its own file's warnings, named by
+    its path, even for two files of one name decoded in one batch; the run ends saying how many."""
+    english = Path(demo_examples()[0]["audio"]).read_bytes()
+    folder = tmp_path / "archive"
+    for sub in ("a", "b"):
+        (folder / sub).mkdir(parents=True)
+    (folder / "a" / "talk.wav").write_bytes(english[: len(english) // 2])  # cut: truncated
+    (folder / "b" / "talk.wav").write_bytes(english)  # the same name, whole
+    sf.write(folder / "silence.wav", np.zeros(160000, np.float32), 16000)  # no transcript written
+    speech, rate = sf.read(demo_examples()[0]["audio"], dtype="float32")
+    sf.write(folder / "long.wav", np.tile(speech, 18), rate)  # over 30 s: read a block at a time
+    data = (folder / "long.wav").read_bytes()
+    (folder / "long.wav").write_bytes(data[: len(data) // 3])
+    (folder / "garbage.wav").write_bytes(os.urandom(3000))
+    out = tmp_path / "out.jsonl"
+    assert batch.main([str(folder), "-o", str(out), "--actors", "1"]) == 1  # garbage.wav
+    err = capsys.readouterr().err
+    rows = {r["path"]: r for r in read_rows(out)}
+    whole = sf.info(demo_examples()[0]["audio"]).duration
+    assert rows["a/talk.wav"]["warnings"] == [
+        f"a/talk.wav: truncated: the header announces {whole:.1f} s, the file decodes to "
+        f"{rows['a/talk.wav']['duration']:.1f} s; transcribed what is there"
+    ]
+    (said,) = rows["long.wav"]["warnings"]
+    assert said.startswith(f"long.wav: truncated: the header announces {whole * 18:.1f} s")
+    (said,) = rows["silence.wav"]["warnings"]
+    assert said.startswith("silence.wav: for 0.00-10.00 s the model wrote no transcript")
+    assert rows["b/talk.wav"]["warnings"] == [] and rows["garbage.wav"]["warnings"] == []
+    assert 'note: 3 files have warnings (their rows\' "warnings")' in err
 
 
 @pytest.mark.slow
