@@ -17,6 +17,7 @@ Ray is imported only when a job runs; without it the command says to install the
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import importlib.util
 import inspect
@@ -30,12 +31,12 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from .audio import AUDIO_SUFFIXES, audio_files
-from .console import path_argument, quiet_loggers, run_command
+from .console import PACKAGE_LOGGER, path_argument, quiet_loggers, run_command
 from .delivery import first_missing, remove_empty_folders
 from .errors import (
     AudioError,
@@ -57,7 +58,7 @@ RAY_EXTRA = "ray"
 LOCAL_SCHEME = "local://"
 # The temp folder of one run, where its actors copy the files they read (see _transcribe).
 SCRATCH_PREFIX = "qwen-asr-edge-scratch-"
-# What a row holds besides path and error; an error row has them all, null.
+# What a row holds besides path, error and warnings; an error row has them all, null.
 ROW_FIELDS = ("text", "language", "languages", "language_probability", "duration", "segments", "provider")
 # What a row's result depends on, recorded in each row ("settings") so that a resumed run with
 # other ones is refused rather than mixed in: each key and the option that sets it.
@@ -227,8 +228,9 @@ def list_files(source: Path) -> list[Entry]:
 
 
 class ResultsFile:
-    """The JSONL output: one JSON object per line, each with a ``path`` (its Entry's key), and
-    ``error`` (null, or the message for a file that failed); appended to, one flushed line per file.
+    """The JSONL output: one JSON object per line, each with a ``path`` (its Entry's key), ``error``
+    (null, or the message for a file that failed) and ``warnings`` (the lines ``transcribe`` would
+    log for the file); appended to, one flushed line per file.
 
     Args:
         path: The file; created when missing, resumed when it holds results.
@@ -237,15 +239,16 @@ class ResultsFile:
     Raises:
         OutputError: a folder, not a regular file (a device, a FIFO), unreadable or unwritable, in
             use by another run, a file that is not results of this command (a line that is not a
-            JSON object with a "path"), or one whose rows were made with other settings (rows of
-            versions that recorded none are taken as they are); it is left as it was. All before
-            any work.
+            JSON object with a "path"), or one whose rows were made from another source or with
+            other settings (rows of versions that recorded none are taken as they are); it is left
+            as it was. All before any work.
     """
 
     def __init__(self, path: Path, settings: dict):
         self.path = path
         self.settings = settings
         self.failed: dict[str, bool] = {}  # key -> whether its row is an error, for the rows in the file
+        self.warned: set[str] = set()  # the keys whose rows have warnings
         self.torn = False
         self._file = None
         self._created = not path.exists()  # removed again at close() if nothing was written to it
@@ -270,7 +273,7 @@ class ResultsFile:
                     f"line {number} is not a result of transcribe-many (a JSON object with a path); "
                     "name another --output",
                 )
-            self.failed[row["path"]] = row.get("error") is not None
+            self._count(row)
             self._check_settings(row, number)
         if len(whole) < len(data):
             if not data[len(whole) :].startswith(ROW_START):  # every row starts so (path comes first)
@@ -285,6 +288,15 @@ class ResultsFile:
         theirs = row.get("settings")
         if not isinstance(theirs, dict):
             return  # written before rows recorded their settings
+        source = theirs.get("source")
+        # Rows of versions that recorded no source are taken as they are: which one is not known.
+        if source is not None and source != self.settings["source"]:
+            self.close()
+            raise OutputError(
+                self.path,
+                f"it holds files of {source}, not of {self.settings['source']} (its paths are relative "
+                f"to their source); run on {source} to go on, or name another --output",
+            )
         for key, flag in SETTINGS_FLAGS.items():
             if theirs.get(key) != self.settings[key]:
                 self.close()
@@ -313,6 +325,7 @@ class ResultsFile:
         self._open()
         for key in keys:
             self.failed.pop(key, None)
+            self.warned.discard(key)
 
     def _open(self) -> None:
         """Open (or create) the file to append to, and lock it against a second run writing it."""
@@ -340,14 +353,29 @@ class ResultsFile:
         if self._file is None:
             self._open()
         if row.get("error") is not None:  # the same keys as a result, so readers need no special case
-            row = {"path": row["path"], **dict.fromkeys(ROW_FIELDS), "error": row["error"]}
+            warned = row.get("warnings", [])
+            row = {
+                "path": row["path"],
+                **dict.fromkeys(ROW_FIELDS),
+                "error": row["error"],
+                "warnings": warned,
+            }
         row = {**row, "settings": self.settings}
         try:
             self._file.write(json.dumps(row, ensure_ascii=False) + "\n")
             self._file.flush()
         except OSError as e:  # a full disk: the rows before stay; a torn last line is dropped next run
             raise OutputError(self.path, f"cannot be written ({e.strerror or e})") from None
+        self._count(row)
+
+    def _count(self, row: dict) -> None:
+        """Note whether ``row``'s file failed, and whether it has warnings (none in rows of versions
+        that recorded none)."""
         self.failed[row["path"]] = row.get("error") is not None
+        if row.get("warnings"):
+            self.warned.add(row["path"])
+        else:
+            self.warned.discard(row["path"])
 
     def close(self) -> None:
         """Close the file; one this run created and wrote nothing to is removed (a run that failed
@@ -375,18 +403,20 @@ def _parse(line: bytes) -> dict | None:
 
 
 class _Rows:
-    """``cli.transcribe_all``'s ``results``: each file's row, as JSON text, by index."""
+    """``cli.transcribe_all``'s ``results``: each file's row by index, with the warnings logged
+    for it while ``collecting``."""
 
     def __init__(self, names: list[str], temporary: list[Path]):
         self.names = names
         self.temporary = [display_name(t) for t in temporary]
-        self.rows: dict[int, str] = {}
+        self.rows: dict[int, dict] = {}
+        self.warnings: list[list[str]] = [[] for _ in names]
 
     def finished(self, i: int, transcript) -> None:
         row = transcript.to_dict()
         del row["source"]
         row.update(provider=transcript.provider, error=None)
-        self.rows[i] = json.dumps(row, ensure_ascii=False)
+        self.rows[i] = row
 
     def failed(self, i: int, error: Exception) -> None:
         if isinstance(error, QwenAsrEdgeError):
@@ -397,7 +427,47 @@ class _Rows:
                 "(--debug shows the traceback; please report it)"
             )
         message = message.replace(self.temporary[i], self.names[i])  # the file's name, not its copy's
-        self.rows[i] = json.dumps({"error": message}, ensure_ascii=False)
+        self.rows[i] = {"error": message}
+
+    def warned(self, message: str) -> None:
+        """A package warning, kept for the file it names (each names its file first: ``COPY: ...``).
+        By name, not by when it came: the short files of a batch are decoded together, so a file's
+        warnings come while the others' work is under way too; and each copy has a folder of its
+        own, so two files of one name are told apart. One naming none of them is not kept."""
+        for i, name in enumerate(self.temporary):
+            if message.startswith(f"{name}: "):
+                self.warnings[i].append(message.replace(name, self.names[i]))
+                return
+
+    @contextlib.contextmanager
+    def collecting(self) -> Iterator[None]:
+        """Hand the package logger's warnings to ``warned`` while the block runs."""
+        package = logging.getLogger(PACKAGE_LOGGER)
+        handler = _Warnings(self)
+        level = package.level
+        if not package.isEnabledFor(logging.WARNING):  # an actor's logging is not the command's
+            package.setLevel(logging.WARNING)
+        package.addHandler(handler)
+        try:
+            yield
+        finally:
+            package.removeHandler(handler)
+            package.setLevel(level)
+
+    def json(self, i: int) -> str:
+        """File ``i``'s row as JSON text (no ``path``), with its ``warnings``."""
+        return json.dumps({**self.rows[i], "warnings": self.warnings[i]}, ensure_ascii=False)
+
+
+class _Warnings(logging.Handler):
+    """A logging handler that gives each warning's one line to ``_Rows.warned``."""
+
+    def __init__(self, rows: _Rows):
+        super().__init__(logging.WARNING)
+        self.rows = rows
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.rows.warned(record.getMessage())
 
 
 class TranscribeFiles:
@@ -448,7 +518,8 @@ class TranscribeFiles:
             batch: ``path`` (as read) and ``bytes`` (the file's contents), one item per file.
 
         Returns:
-            ``path`` as given, and ``row``: each file's result as JSON text (no ``path``; an ``error``).
+            ``path`` as given, and ``row``: each file's result as JSON text (no ``path``; an
+            ``error``, and the file's ``warnings``).
         """
         from .cli import transcribe_all
 
@@ -462,9 +533,11 @@ class TranscribeFiles:
                 copy.parent.mkdir()
                 copy.write_bytes(data)
                 copies.append(copy)
-            rows = _Rows([display_name(p) for p in paths], copies)
-            transcribe_all(self.transcriber, copies, self.args, rows)
-        return {"path": paths, "row": [rows.rows[i] for i in range(len(paths))]}
+            # Named as the driver reads them (without local://), which it replaces by their keys.
+            rows = _Rows([display_name(p.removeprefix(LOCAL_SCHEME)) for p in paths], copies)
+            with rows.collecting():
+                transcribe_all(self.transcriber, copies, self.args, rows)
+        return {"path": paths, "row": [rows.json(i) for i in range(len(paths))]}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -490,13 +563,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_settings(args: argparse.Namespace) -> dict:
-    """What each row's result depends on (``SETTINGS_FLAGS``' keys, and the bundle's folder name);
-    resolves ``args.bundle`` (the demo model's note is said here, once) and refuses, before any
-    work, what would fail every file.
+    """What each row's result depends on (``SETTINGS_FLAGS``' keys, and the bundle's folder name),
+    and its ``source``; resolves ``args.bundle`` (the demo model's note is said here, once) and
+    refuses, before any work, what would fail every file.
 
     Returns:
-        JSON-ready: ``bundle_sha256`` is the first 16 hex digits of the sha256 of the bundle's
-        manifest (which holds every file's sha256), ``language`` the name the model knows or None.
+        JSON-ready: ``source`` is ``source_of(args.source)``; ``bundle_sha256`` is the first 16 hex
+        digits of the sha256 of the bundle's manifest (which holds every file's sha256),
+        ``language`` the name the model knows or None.
 
     Raises:
         QwenAsrEdgeError: a bundle that cannot be loaded, an unknown language, --vad without its
@@ -519,6 +593,7 @@ def run_settings(args: argparse.Namespace) -> dict:
         raise BundleError(bundle.path, f"its {MANIFEST_NAME} cannot be read ({e.strerror or e})") from None
     vad = options.vad_parameters or VadOptions()
     return {
+        "source": source_of(args.source),
         "bundle": display_name(bundle.path.name),
         "bundle_sha256": hashlib.sha256(manifest).hexdigest()[:16],
         "language": language,
@@ -530,6 +605,17 @@ def run_settings(args: argparse.Namespace) -> dict:
         "vad": options.vad_filter,
         "vad_threshold": vad.threshold if options.vad_filter else None,
     }
+
+
+def source_of(source: Path) -> str:
+    """What a row's path is relative to (``Entry.key``), as one absolute name, so that an output is
+    resumed from that source only: another folder has other files under the same names. A folder
+    resolved (relative, through a link: the same files); a list file by its folder resolved and its
+    own name, as its relative paths are read from there (a link to a list elsewhere is another
+    list: its names point elsewhere)."""
+    if source.is_dir():
+        return display_name(source.resolve())
+    return display_name(source.parent.resolve() / source.name)
 
 
 def _resume(args: argparse.Namespace, entries: list[Entry], results: ResultsFile) -> int:
@@ -553,6 +639,10 @@ def _resume(args: argparse.Namespace, entries: list[Entry], results: ResultsFile
             file=sys.stderr,
         )
     code = _transcribe(args, todo, results) if todo else 0
+    warned = sum(1 for e in entries if e.key in results.warned)
+    if warned:  # said in each row, not line by line: an archive may have thousands
+        have = "files have" if warned > 1 else "file has"
+        print(f'note: {warned} {have} warnings (their rows\' "warnings")', file=sys.stderr)
     failed = sum(1 for e in entries if results.failed.get(e.key))
     if failed and code == 0:
         more = "" if args.retry_failed else " (--retry-failed tries them again)"
@@ -749,6 +839,7 @@ def _run_job(ray, args: argparse.Namespace, todo: list[Entry], results: ResultsF
             row = {"path": key, **json.loads(item["row"])}
             if "fatal" in row:
                 raise ActorError(row["fatal"])
+            row["warnings"] = [w.replace(display_name(path), key) for w in row["warnings"]]
             if row["error"] is not None:
                 row["error"] = row["error"].replace(display_name(path), key)
                 print(f"error: {row['error']}", file=sys.stderr)

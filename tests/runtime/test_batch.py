@@ -108,9 +108,9 @@ def check_equal(rows: list[dict], names: list[str], cli_texts: dict[str, dict]) 
         assert row["error"] is None, row
         cli = cli_texts[Path(row["path"]).stem]
         assert row["text"] + "\n" == cli["text"], row["path"]
-        assert {k: v for k, v in row.items() if k not in ("path", "provider", "error", "settings")} == {
-            k: v for k, v in cli["json"].items() if k != "source"
-        }, row["path"]
+        assert {
+            k: v for k, v in row.items() if k not in ("path", "provider", "error", "warnings", "settings")
+        } == {k: v for k, v in cli["json"].items() if k != "source"}, row["path"]
         assert row["provider"] == "CPUExecutionProvider"
         assert row["segments"] and row["duration"] > 0
 
@@ -150,9 +150,9 @@ def test_decoding_options_do_what_they_do_for_transcribe(ray_local, archive, tmp
     assert sorted(r["path"] for r in rows) == sorted([*names[:3], "a/long.wav"])
     for row in rows:
         cli = json.loads((cli_out / f"{Path(row['path']).stem}.json").read_text("utf-8"))
-        assert {k: v for k, v in row.items() if k not in ("path", "provider", "error", "settings")} == {
-            k: v for k, v in cli.items() if k != "source"
-        }, row["path"]
+        assert {
+            k: v for k, v in row.items() if k not in ("path", "provider", "error", "warnings", "settings")
+        } == {k: v for k, v in cli.items() if k != "source"}, row["path"]
     assert rows[0]["settings"]["max_new_tokens"] == 6 and not rows[0]["settings"]["repetition_guard"]
     long = next(r for r in rows if r["path"] == "a/long.wav")
     assert len(long["segments"]) >= 5  # 36 s in chunks of at most 8
@@ -345,6 +345,40 @@ def test_bad_files_are_error_rows_and_the_rest_go_on(ray_local, tmp_path, capsys
 
 
 @pytest.mark.slow
+def test_each_file_s_warnings_are_in_its_row(ray_local, tmp_path, capsys):
+    """Found by a new user: what `transcribe FILE` warns of (a truncated file, chunks with no
+    transcript) was lost, the rows clean and exit 0. Each row has its own file's warnings, named by
+    its path, even for two files of one name decoded in one batch; the run ends saying how many."""
+    english = Path(demo_examples()[0]["audio"]).read_bytes()
+    folder = tmp_path / "archive"
+    for sub in ("a", "b"):
+        (folder / sub).mkdir(parents=True)
+    (folder / "a" / "talk.wav").write_bytes(english[: len(english) // 2])  # cut: truncated
+    (folder / "b" / "talk.wav").write_bytes(english)  # the same name, whole
+    sf.write(folder / "silence.wav", np.zeros(160000, np.float32), 16000)  # no transcript written
+    speech, rate = sf.read(demo_examples()[0]["audio"], dtype="float32")
+    sf.write(folder / "long.wav", np.tile(speech, 18), rate)  # over 30 s: read a block at a time
+    data = (folder / "long.wav").read_bytes()
+    (folder / "long.wav").write_bytes(data[: len(data) // 3])
+    (folder / "garbage.wav").write_bytes(os.urandom(3000))
+    out = tmp_path / "out.jsonl"
+    assert batch.main([str(folder), "-o", str(out), "--actors", "1"]) == 1  # garbage.wav
+    err = capsys.readouterr().err
+    rows = {r["path"]: r for r in read_rows(out)}
+    whole = sf.info(demo_examples()[0]["audio"]).duration
+    assert rows["a/talk.wav"]["warnings"] == [
+        f"a/talk.wav: truncated: the header announces {whole:.1f} s, the file decodes to "
+        f"{rows['a/talk.wav']['duration']:.1f} s; transcribed what is there"
+    ]
+    (said,) = rows["long.wav"]["warnings"]
+    assert said.startswith(f"long.wav: truncated: the header announces {whole * 18:.1f} s")
+    (said,) = rows["silence.wav"]["warnings"]
+    assert said.startswith("silence.wav: for 0.00-10.00 s the model wrote no transcript")
+    assert rows["b/talk.wav"]["warnings"] == [] and rows["garbage.wav"]["warnings"] == []
+    assert 'note: 3 files have warnings (their rows\' "warnings")' in err
+
+
+@pytest.mark.slow
 def test_a_full_disk_stops_the_job_in_one_line_and_a_new_run_goes_on(
     ray_local, archive, tmp_path, capsys, monkeypatch
 ):
@@ -447,6 +481,47 @@ def test_a_run_resumed_with_other_settings_is_refused_untouched(tmp_path, capsys
     out.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "settings"}) + "\n" for r in rows))
     assert batch.main([str(folder), "-o", str(out), "--language", "de"]) == 0
     assert out.read_bytes() != before and len(read_rows(out)) == len(keys)
+
+
+@pytest.mark.slow
+def test_an_output_is_not_resumed_from_another_source(ray_local, tmp_path, capsys, monkeypatch):
+    """Found by a new user: `transcribe-many A -o r.jsonl`, then `transcribe-many B -o r.jsonl`
+    said B's "a timer.wav" (another recording, the same path in B) was done, and kept A's text.
+    Rows name files relative to their source: an output made from one source (its folder resolved,
+    or its list file) is refused from another, untouched; the same one spelled otherwise goes on."""
+    english, german = (Path(e["audio"]).read_bytes() for e in demo_examples())
+    a, b = tmp_path / "A", tmp_path / "B"
+    for folder, data in ((a, english), (b, german)):
+        folder.mkdir()
+        (folder / "a timer.wav").write_bytes(data)
+    (b / "more.wav").write_bytes(english)
+    out = tmp_path / "r.jsonl"
+    assert batch.main([str(a), "-o", str(out), "--actors", "1"]) == 0
+    before = out.read_bytes()
+    listing = tmp_path / "files.txt"
+    listing.write_text("A/a timer.wav\n")
+    for source in (b, listing):  # another folder; a list of the same file is another source too
+        capsys.readouterr()
+        assert batch.main([str(source), "-o", str(out), "--actors", "1"]) == 2
+        err = capsys.readouterr().err
+        assert [line for line in err.splitlines() if not line.startswith("note:")] == [
+            f"error: {out}: it holds files of {a.resolve()}, not of {source.resolve()} (its paths are "
+            f"relative to their source); run on {a.resolve()} to go on, or name another --output"
+        ]
+        assert out.read_bytes() == before
+    (tmp_path / "link").symlink_to(a)  # the same folder: relative, through a link, a trailing slash
+    monkeypatch.chdir(tmp_path)
+    for spelled in ("A", "link/", str(a)):
+        assert batch.main([spelled, "-o", str(out)]) == 0
+        assert "1 of the 1 files are done already" in capsys.readouterr().err
+    assert out.read_bytes() == before
+    # Rows of a version that recorded no source: taken as they are (which source is not known).
+    rows = read_rows(out)
+    for row in rows:
+        del row["settings"]["source"]
+    out.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert batch.main(["A", "-o", str(out)]) == 0
+    assert "1 of the 1 files are done already" in capsys.readouterr().err
 
 
 def test_a_file_named_twice_in_a_list_is_one_entry(tmp_path, capsys):
