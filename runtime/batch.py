@@ -217,9 +217,11 @@ def list_files(source: Path) -> list[Entry]:
             seen |= same
             unique.append(e)
     if len(unique) < len(entries):
+        repeats = len(entries) - len(unique)
+        names = "1 name in the list repeats" if repeats == 1 else f"{repeats} names in the list repeat"
         print(
-            f"note: {len(entries) - len(unique)} names in the list repeat an earlier one (the same path, "
-            "maybe spelled otherwise); each file once, under its first name",
+            f"note: {names} an earlier one (the same path, maybe spelled otherwise); each file once, "
+            "under its first name",
             file=sys.stderr,
         )
     if not unique:
@@ -333,6 +335,11 @@ class ResultsFile:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # backslashreplace: a lone surrogate (a name's undecodable byte) becomes a JSON \\u escape
             self._file = open(self.path, "a", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
+        except (FileExistsError, NotADirectoryError):  # mkdir's "File exists" for a file in the way
+            above = next((p for p in self.path.parents if p.exists()), self.path.parent)
+            raise OutputError(
+                self.path, f"cannot be written: {display_name(above)} is a file, not a folder"
+            ) from None
         except OSError as e:
             raise OutputError(self.path, f"cannot be written ({e.strerror or e})") from None
         try:

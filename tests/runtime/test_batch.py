@@ -537,6 +537,9 @@ def test_a_file_named_twice_in_a_list_is_one_entry(tmp_path, capsys):
     entries = batch.list_files(listing)
     assert [e.key for e in entries] == ["audio/one.wav", "audio/two.wav"]
     assert "3 names in the list repeat an earlier one" in capsys.readouterr().err
+    listing.write_text("audio/one.wav\naudio/one.wav\n")
+    batch.list_files(listing)
+    assert "note: 1 name in the list repeats an earlier one" in capsys.readouterr().err
 
 
 def test_ray_data_s_file_errors_name_the_file(tmp_path):
@@ -619,7 +622,8 @@ def test_outputs_that_cannot_take_results_fail_before_any_work(tmp_path, capsys)
     notes.write_text("a file, not a folder\n")
     for output, says in (
         ("/dev/null", "is not a regular file"),
-        (str(notes / "out.jsonl"), "cannot be written"),
+        (str(notes / "out.jsonl"), f"cannot be written: {notes} is a file, not a folder"),
+        (str(notes / "more" / "out.jsonl"), f"cannot be written: {notes} is a file, not a folder"),
     ):
         assert batch.main([str(folder), "-o", output]) == 2
         err = capsys.readouterr().err
