@@ -21,6 +21,7 @@ import contextlib
 import logging
 import os
 import queue
+import select
 import stat
 import sys
 import threading
@@ -189,6 +190,7 @@ class StreamSource:
         self.announced: int | None = None
         self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_BLOCKS)
         self._started = False
+        self._followed = False  # more audio came after the end of the first recording's data
 
     @property
     def seconds(self) -> float:
@@ -214,6 +216,12 @@ class StreamSource:
             yield item
 
     def _check_length(self) -> None:
+        if self._followed:  # `cat a.wav b.wav |`: libsndfile stops at the end of the first's data
+            log.warning(
+                "%s: more audio follows the end of the first recording (files joined with cat?); only "
+                "the first was transcribed (to join files: sox a.wav b.wav -t wav - | ...)",
+                self.name,
+            )
         if self.announced is None or self.rate is None:
             return
         if self.announced - self.samples > TRUNCATION_TOLERANCE_SECONDS * self.rate:
@@ -254,6 +262,8 @@ class StreamSource:
                         break
                     done += data.shape[0]
                     self._queue.put(mix_down(data))
+                if self.raw is None:
+                    self._followed = _bytes_after(fd) > TRAILING_BYTES
         except BaseException as e:  # handed to the consumer, which raises it
             self._queue.put(e)
         finally:
@@ -349,6 +359,27 @@ def _header_kind(head: bytes) -> str | None:
         if head.startswith(start) and (form is None or head[8:12] == form):
             return kind
     return None
+
+
+# More than this after a recording's data is not a trailing metadata chunk (LIST, id3: far smaller)
+# but more audio, as `cat a.wav b.wav |` sends; libsndfile reads ahead, so a second header may be
+# gone already and only the count tells.
+TRAILING_BYTES = 4096
+
+
+def _bytes_after(fd: int, seconds: float = 0.2) -> int:
+    """How many bytes come in ``fd`` (up to a little over ``TRAILING_BYTES``), each read waiting at
+    most ``seconds``: a writer that holds its pipe open after the recording is not waited for."""
+    count = 0
+    try:
+        while count <= TRAILING_BYTES and select.select([fd], [], [], seconds)[0]:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                break
+            count += len(chunk)
+    except (OSError, ValueError):
+        pass
+    return count
 
 
 def _check_pipeable(head: bytes, name: str) -> None:

@@ -182,6 +182,18 @@ def test_headerless_pcm_with_channels_is_mixed_down(tmp_path):
     np.testing.assert_allclose(got, frames.mean(axis=1) / 32768)
 
 
+def test_files_joined_with_cat_are_said_to_be_read_only_to_the_first_s_end(tmp_path, speech_files, caplog):
+    """`cat a.wav b.wav | transcribe -` transcribed a.wav alone and said nothing."""
+    one = sox(speech_files[0], "-t", "wav")
+    for data, said in ((one + sox(speech_files[1], "-t", "wav"), True), (one + bytes(200), False)):
+        caplog.clear()
+        (tmp_path / str(said)).mkdir()
+        got, _ = through_fifo(tmp_path / str(said), data)
+        assert got.shape[0] == sf.info(speech_files[0]).frames
+        warned = [r.getMessage() for r in caplog.records if "more audio follows" in r.getMessage()]
+        assert len(warned) == int(said), warned
+
+
 @pytest.mark.parametrize(("args", "kind"), [(("-t", "wav"), "WAV"), (("-t", "aiff"), "AIFF")])
 def test_a_header_given_raw_is_refused(tmp_path, speech_files, args, kind):
     """A WAV piped with --raw-format was read as samples: its header as noise, its rate ignored."""
