@@ -29,7 +29,7 @@ import re
 import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import BinaryIO, NamedTuple
 
 import numpy as np
 import soundfile as sf
@@ -392,6 +392,15 @@ def _import_av(path: Path):
     return av
 
 
+def has_av() -> bool:
+    """Whether PyAV (the [media] extra) can be imported."""
+    try:
+        import av  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def _av_detail(e: Exception) -> str:
     """FFmpeg's message without the errno and the file name PyAV appends."""
     if isinstance(e, UnicodeError):  # PyAV decoding text FFmpeg gave it: not the reason to show
@@ -399,18 +408,24 @@ def _av_detail(e: Exception) -> str:
     return getattr(e, "strerror", None) or _detail(e)
 
 
-class _AvDecoder:
+class AvDecoder:
     """A file FFmpeg reads (through PyAV): its first audio stream, with ``_SoundFileDecoder``'s
     attributes. ``announced`` is the stream's duration from the container's index (MP4's moov,
     FLAC's STREAMINFO), or the container's when it holds no video; None when neither says.
 
     Args:
-        path: the file.
+        path: the file (with ``stream``: the name its messages give).
         refused: libsndfile's refusal, when PyAV is the fallback: the reason given if PyAV cannot
             read it either (PyAV's own, for a WAV with a damaged header, is vaguer).
+        stream: a binary file object to read instead of ``path``, which may be a pipe (FLAC, MP3,
+            ADTS AAC, Matroska and MPEG-TS decode from one; an MP4 whose index is at its end not).
+
+    Raises:
+        MissingDependencyError: PyAV is not installed.
+        AudioError: FFmpeg cannot read it, or it has no audio stream.
     """
 
-    def __init__(self, path: Path, refused: AudioError | None = None):
+    def __init__(self, path: Path, refused: AudioError | None = None, stream: BinaryIO | None = None):
         av = self._av = _import_av(path)
         self.path = path
         self.refused = refused
@@ -418,7 +433,9 @@ class _AvDecoder:
         what = "audio" if refused else "audio or video"
         try:
             # Tags that are not UTF-8 (an old tagger's Latin-1 title) do not make the sound unreadable.
-            self._container = av.open(os.fspath(path), metadata_errors="replace")
+            self._container = av.open(
+                os.fspath(path) if stream is None else stream, metadata_errors="replace"
+            )
         except (av.error.FFmpegError, OSError, UnicodeError, ValueError) as e:
             raise AudioError(path, f"not a readable {what} file ({_av_detail(e)})") from None
         try:
@@ -477,7 +494,7 @@ class _AvDecoder:
         self._container.close()
 
 
-_Decoder = _SoundFileDecoder | _AvDecoder
+_Decoder = _SoundFileDecoder | AvDecoder
 
 
 def _open(path: str | os.PathLike) -> _Decoder:
@@ -491,7 +508,7 @@ def _open(path: str | os.PathLike) -> _Decoder:
     p = _checked(path)
     if p.suffix.lower() in AV_SUFFIXES:
         try:
-            return _AvDecoder(p)
+            return AvDecoder(p)
         except MissingDependencyError as missing:
             try:  # a WAV or FLAC saved under a video's or a memo's suffix needs no FFmpeg
                 return _SoundFileDecoder(p)
@@ -504,7 +521,7 @@ def _open(path: str | os.PathLike) -> _Decoder:
             raise
         first = refused
     try:  # a format libsndfile lacks behind a common suffix (AAC in .wav, FLAC in .ogg, ...)
-        return _AvDecoder(p, refused=first)
+        return AvDecoder(p, refused=first)
     except AudioError:
         raise first from None
 

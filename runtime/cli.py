@@ -313,10 +313,11 @@ streams:
   changes, the tentative tail may): - (standard input), a FIFO or a character device, read as
   the audio arrives, or a file with --live or --simulate-live. Pipes carry WAV, AIFF, AU or OGG
   (sox in.wav -t wav - | qwen-asr-edge transcribe - --live), or headerless PCM with --raw-format
-  (arecord -t raw -f S16_LE -r 16000 | qwen-asr-edge transcribe - --raw-format s16le); FLAC and MP3
-  cannot be read from a pipe. Without --live the transcript is printed at the end in --format,
-  with the text shown live on stderr when that is a terminal. Ctrl-C stops reading: the text so
-  far is finished and printed, and the exit code is 130 (the input did not end).
+  (arecord -t raw -f S16_LE -r 16000 | qwen-asr-edge transcribe - --raw-format s16le); with the
+  [media] extra also FLAC, MP3, AAC, Matroska and WebM (FFmpeg). Without --live the transcript is
+  printed at the end in --format, with the text shown live on stderr when that is a terminal.
+  Ctrl-C stops reading: the text so far is finished and printed, and the exit code is 130 (the
+  input did not end).
 """
 
 

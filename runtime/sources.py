@@ -8,7 +8,9 @@ A stream is decoded by libsndfile from its file descriptor, which it reads as a 
 AU and OGG (Vorbis, Opus) work so, their header read once and the samples as they come. FLAC,
 MP3, CAF and W64 do not (measured with libsndfile 1.2.2: FLAC fails with "lost sync", CAF gives
 no samples, W64 reads its trailing chunks as audio, MP3 decodes with errors), so the first bytes
-are looked at and those are refused by name. Headerless PCM is read with ``RawFormat``.
+are looked at: with PyAV (the [media] extra) FFmpeg decodes those, and whatever else it reads from
+a pipe (AAC, Matroska, WebM, MPEG-TS), as they come; without it they are refused by name (and CAF,
+which FFmpeg cannot read from a pipe either, always). Headerless PCM is read with ``RawFormat``.
 
 The reads block until a block's samples have arrived, and libsndfile retries a read that a
 signal interrupts, so they run in a thread of their own: the caller waits on a queue, where
@@ -28,14 +30,18 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
 from .audio import (
     MAX_SAMPLE_RATE,
+    MEDIA_EXTRA,
     MIN_SAMPLE_RATE,
     TRUNCATION_TOLERANCE_SECONDS,
+    AvDecoder,
+    has_av,
     mix_down,
     read_blocks,
     stream_announced,
@@ -243,27 +249,11 @@ class StreamSource:
     def _read(self) -> None:
         fd = None
         try:
-            fd = self._open()
-            with self._soundfile(fd) as f:
-                if self.raw is None:
-                    self.announced = stream_announced(f.extra_info, f.frames)
-                self._queue.put(int(f.samplerate))  # after `announced`: the queue orders the two
-                size = max(1, round(self.block_seconds * f.samplerate))
-                done = 0
-                while True:
-                    try:
-                        data = f.read(size, dtype="float32", always_2d=True)
-                    except (sf.LibsndfileError, RuntimeError) as e:
-                        seconds = done / f.samplerate
-                        raise AudioError(
-                            self.name, f"cannot be decoded after {seconds:.1f} s ({e})"
-                        ) from None
-                    if not data.shape[0]:  # a pipe's reads block until a block is there, or the end
-                        break
-                    done += data.shape[0]
-                    self._queue.put(mix_down(data))
-                if self.raw is None:
-                    self._followed = _bytes_after(fd) > TRAILING_BYTES
+            fd, ffmpeg = self._open()
+            if ffmpeg:
+                self._read_ffmpeg(fd)
+            else:
+                self._read_libsndfile(fd)
         except BaseException as e:  # handed to the consumer, which raises it
             self._queue.put(e)
         finally:
@@ -272,10 +262,48 @@ class StreamSource:
                     os.close(fd)
         self._queue.put(_End())
 
-    def _open(self) -> int:
-        """The file descriptor libsndfile is to read: a relay of the stream whose first bytes were
-        checked (``_check_pipeable``; for raw PCM, that some came)."""
+    def _read_libsndfile(self, fd: int) -> None:
+        with self._soundfile(fd) as f:
+            if self.raw is None:
+                self.announced = stream_announced(f.extra_info, f.frames)
+            self._queue.put(int(f.samplerate))  # after `announced`: the queue orders the two
+            size = max(1, round(self.block_seconds * f.samplerate))
+            done = 0
+            while True:
+                try:
+                    data = f.read(size, dtype="float32", always_2d=True)
+                except (sf.LibsndfileError, RuntimeError) as e:
+                    seconds = done / f.samplerate
+                    raise AudioError(self.name, f"cannot be decoded after {seconds:.1f} s ({e})") from None
+                if not data.shape[0]:  # a pipe's reads block until a block is there, or the end
+                    break
+                done += data.shape[0]
+                self._queue.put(mix_down(data))
+            if self.raw is None:
+                self._followed = _bytes_after(fd) > TRAILING_BYTES
+
+    def _read_ffmpeg(self, fd: int) -> None:
+        """A format libsndfile cannot read from a pipe, decoded by FFmpeg (PyAV) as it comes. No
+        ``announced``: a pipe's MP3 length is FFmpeg's estimate from the bit rate."""
+        with os.fdopen(fd, "rb", closefd=False) as stream:
+            decoder = AvDecoder(Path(self.name), stream=stream)
+            try:
+                self._queue.put(decoder.rate)
+                done = 0
+                for block in decoder.blocks(max(1, round(self.block_seconds * decoder.rate))):
+                    done += block.shape[0]
+                    self._queue.put(block)
+                if decoder.error:
+                    seconds = done / decoder.rate
+                    raise AudioError(self.name, f"cannot be decoded after {seconds:.1f} s ({decoder.error})")
+            finally:
+                decoder.close()
+
+    def _open(self) -> tuple[int, bool]:
+        """The file descriptor to read, a relay of the stream whose first bytes were checked
+        (``_pipe_reader``; for raw PCM, that some came), and whether FFmpeg is to read it."""
         fd = self._open_fd()
+        ffmpeg = False
         try:
             if os.isatty(fd):
                 what = "standard input" if self.path == STDIN else "it"
@@ -284,7 +312,7 @@ class StreamSource:
                 )
             head = _read_head(fd, self.name)
             if self.raw is None:
-                _check_pipeable(head, self.name)
+                ffmpeg = _pipe_reader(head, self.name) == "ffmpeg"
             elif not head:
                 raise AudioError(self.name, "is empty (no audio came)")
             elif kind := _header_kind(head):  # read as samples, its header would be noise and its rate lost
@@ -296,7 +324,7 @@ class StreamSource:
         except BaseException:
             os.close(fd)
             raise
-        return _relay(fd, head)  # which owns fd from now on
+        return _relay(fd, head), ffmpeg  # which owns fd from now on
 
     def _soundfile(self, fd: int) -> sf.SoundFile:
         args = self.raw.soundfile_args() if self.raw is not None else {}
@@ -382,22 +410,28 @@ def _bytes_after(fd: int, seconds: float = 0.2) -> int:
     return count
 
 
-def _check_pipeable(head: bytes, name: str) -> None:
-    """Refuse, by name, what libsndfile cannot read from a pipe.
+def _pipe_reader(head: bytes, name: str) -> str:
+    """Who reads a stream that begins with ``head``: "libsndfile" for the formats it reads from a
+    pipe, "ffmpeg" for the rest when PyAV (the [media] extra) is installed.
 
     Raises:
-        AudioError: empty, a format libsndfile misreads from a pipe, or not a format it reads there.
+        AudioError: empty; without PyAV, a format libsndfile misreads from a pipe, or not one it
+            reads there.
     """
     if not head:
         raise AudioError(name, "is empty (no audio came)")
     kind = _header_kind(head)
     if kind in _PIPEABLE_KINDS:
-        return
+        return "libsndfile"
+    av = has_av()
+    if av and kind != "CAF":  # nor can FFmpeg 8 (PyAV 18's) read a CAF from a pipe (measured)
+        return "ffmpeg"
     if kind is None and len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:
         kind = "MP3"  # an MPEG audio frame's sync bits, without an ID3 tag (raw PCM may begin so too)
+    extra = "" if av else f"; the [{MEDIA_EXTRA}] extra reads more formats from a pipe"
     if kind:
-        raise AudioError(name, f"{kind} cannot be read from a pipe: pipe {PIPEABLE}, or give a file")
-    raise AudioError(name, f"not audio that can be read from a pipe: pipe {PIPEABLE}")
+        raise AudioError(name, f"{kind} cannot be read from a pipe: pipe {PIPEABLE}, or give a file{extra}")
+    raise AudioError(name, f"not audio that can be read from a pipe: pipe {PIPEABLE}{extra}")
 
 
 def _relay(fd: int, head: bytes) -> int:
