@@ -285,7 +285,8 @@ class StreamSource:
     def _read_ffmpeg(self, fd: int) -> None:
         """A format libsndfile cannot read from a pipe, decoded by FFmpeg (PyAV) as it comes. No
         ``announced``: a pipe's MP3 length is FFmpeg's estimate from the bit rate."""
-        with os.fdopen(fd, "rb", closefd=False) as stream:
+        # Unbuffered: a read gives what has come (a buffered one waits until its size is there).
+        with os.fdopen(fd, "rb", buffering=0, closefd=False) as stream:
             decoder = AvDecoder(Path(self.name), stream=stream)
             try:
                 self._queue.put(decoder.rate)

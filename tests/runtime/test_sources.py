@@ -268,6 +268,30 @@ def test_blocks_are_given_as_they_arrive(tmp_path, speech_files):
     assert source.samples == sf.info(speech_files[0]).frames == sum(b.shape[0] for b in early + rest)
 
 
+def test_mp3_blocks_are_given_as_they_arrive(tmp_path, speech):
+    """Through FFmpeg too: its default probe read 5 MB (or to the end) before the first frame, and
+    a buffered pipe reader waited for whole 32 KB reads."""
+    pytest.importorskip("av")
+    data = _encoded(speech, "MP3")
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    release, gave_up = threading.Event(), threading.Event()
+
+    def write():
+        with open(fifo, "wb", buffering=0) as f:
+            f.write(data[: len(data) // 2])
+            if not release.wait(timeout=10):
+                gave_up.set()
+            f.write(data[len(data) // 2 :])
+
+    threading.Thread(target=write, daemon=True).start()
+    blocks = iter(open_stream(fifo, block_seconds=0.25))
+    next(blocks)  # came only once the writer gave up waiting, if the decoder read ahead to the end
+    assert not gave_up.is_set()
+    release.set()
+    assert list(blocks)
+
+
 def test_a_missing_fifo_and_a_terminal(tmp_path, monkeypatch):
     with pytest.raises(AudioFileNotFoundError, match="no such file"):
         list(open_stream(tmp_path / "gone"))
