@@ -186,6 +186,28 @@ def serve(args: argparse.Namespace, resolve_model: ModelResolver | None = None) 
 GRACE_SECONDS = 5.0
 
 
+# Seconds between the server's WebSocket pings (uvicorn's default).
+WS_PING_SECONDS = 20.0
+
+
+def uvicorn_config(uvicorn, app, debug: bool):
+    """The uvicorn.Config serve runs ``app`` with. Pings go out every ``WS_PING_SECONDS`` with no
+    deadline for the pong: a realtime client faster than the model is held back by not reading
+    its socket (realtime.MAX_PENDING_SECONDS), and its pong waits behind the audio it sent first,
+    so uvicorn's 20 s deadline closed such a socket (1011, 40 s into a 300 s file sent at once)
+    and its text was lost. A vanished peer is still found: the pings' writes fail when TCP gives up."""
+    return uvicorn.Config(
+        app,
+        log_level="info" if debug else "warning",
+        access_log=debug,
+        ws="websockets-sansio",
+        ws_max_size=16 * 1024 * 1024,
+        ws_ping_interval=WS_PING_SECONDS,
+        ws_ping_timeout=None,
+        timeout_graceful_shutdown=GRACE_SECONDS,
+    )
+
+
 def _serve(
     args: argparse.Namespace, resolve_model: ModelResolver | None, uvicorn, server, states: list
 ) -> int:
@@ -235,16 +257,7 @@ def _serve(
             asyncio.get_running_loop().call_later(GRACE_SECONDS - 1, state.scheduler.drop_running)
             await super().shutdown(sockets)
 
-    uv = Server(
-        uvicorn.Config(
-            app,
-            log_level="info" if args.debug else "warning",
-            access_log=args.debug,
-            ws="websockets-sansio",
-            ws_max_size=16 * 1024 * 1024,
-            timeout_graceful_shutdown=GRACE_SECONDS,
-        )
-    )
+    uv = Server(uvicorn_config(uvicorn, app, args.debug))
     try:
         with quiet_loggers(("python_multipart",), logging.ERROR):  # a malformed upload's 400 says it
             uv.run(sockets=[sock])

@@ -363,6 +363,43 @@ def test_a_long_fast_stream_is_held_back_not_lost(server, asr, speech_files, tmp
     assert "".join(got["deltas"]) == got["completed"]
 
 
+def test_a_held_back_client_is_not_closed_by_the_keepalive_ping(asr, speech_files, tmp_path):
+    """A client that sends faster than the model decodes waits, unread, behind the audio it sent, and
+    so does its pong: uvicorn's ping deadline closed the socket (1011) and the text was lost. Run
+    with serve's own uvicorn settings, its ping interval (and any deadline) scaled down to 0.2 s."""
+    import socket
+    import threading
+
+    import uvicorn
+
+    from qwen_asr_edge.runtime.serve_cli import uvicorn_config
+    from qwen_asr_edge.runtime.server import create_app
+
+    config = uvicorn_config(uvicorn, create_app(asr), debug=False)
+    config.ws_ping_interval = 0.2
+    if config.ws_ping_timeout is not None:
+        config.ws_ping_timeout = 0.2
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.05)
+        # More than the server keeps waiting (realtime.MAX_PENDING_SECONDS): it stops reading.
+        wav = np.concatenate([sf.read(p, dtype="float32")[0] for p in speech_files] * 3)[: 16000 * 65]
+        sf.write(tmp_path / "talk.wav", wav, 16000)
+        data = pcm16(tmp_path / "talk.wav")
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        got = asyncio.run(realtime_transcript(url, data, block_bytes=48000))
+        assert got["completed"] == stream_text(asr, data)
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
+
+
 def test_openai_realtime_client_streams_a_file(server, asr):
     data = pcm16(EXAMPLES[1])
 
