@@ -50,6 +50,25 @@ def _id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:20]}"
 
 
+def _object(parent: dict, key: str, where: str, event_id: str | None) -> dict:
+    """``parent[key]`` when it is a JSON object, {} when absent or null.
+
+    Raises:
+        EventError: it is something else (a string, a list): named by its path in the event.
+    """
+    value = parent.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise EventError(
+            f"{where}.{key} is a JSON object, not {type(value).__name__} {value!r:.40}",
+            "invalid_event",
+            f"{where}.{key}",
+            event_id,
+        )
+    return value
+
+
 class EventError(Exception):
     """A client event that cannot be done: sent back as an ``error`` event; the socket stays open."""
 
@@ -202,12 +221,13 @@ class RealtimeConnection:
                     "session.input_audio_format",
                     event_id,
                 )
-            transcription = session.get("input_audio_transcription") or {}
+            transcription = _object(session, "input_audio_transcription", "session", event_id)
             turn_detection, where = session.get("turn_detection"), "session.turn_detection"
             rate = self.config.rate
         else:
-            audio_input = (session.get("audio") or {}).get("input") or {}
-            audio_format = audio_input.get("format") or {}
+            audio = _object(session, "audio", "session", event_id)
+            audio_input = _object(audio, "input", "session.audio", event_id)
+            audio_format = _object(audio_input, "format", "session.audio.input", event_id)
             if audio_format.get("type", "audio/pcm") != "audio/pcm":
                 raise EventError(
                     f"audio format {audio_format.get('type')!r} is not supported: send audio/pcm (PCM16)",
@@ -223,9 +243,13 @@ class RealtimeConnection:
                     "session.audio.input.format.rate",
                     event_id,
                 )
-            transcription = audio_input.get("transcription") or {}
+            transcription = _object(audio_input, "transcription", "session.audio.input", event_id)
             turn_detection, where = audio_input.get("turn_detection"), "session.audio.input.turn_detection"
         language = transcription.get("language", self.config.language)
+        if language is not None and not isinstance(language, str):
+            raise EventError(
+                "the language is text (a name or ISO code)", "invalid_event", "language", event_id
+            )
         if language:
             try:
                 language = normalize_language(language, self.state.transcriber.languages)
@@ -234,6 +258,10 @@ class RealtimeConnection:
         prompt = transcription.get("prompt", self.config.prompt) or ""
         if not isinstance(prompt, str):
             raise EventError("the prompt is text", "invalid_event", "prompt", event_id)
+        try:  # now, not when the next item's first audio comes (and is lost with it)
+            self.state.transcriber.check_stream_context(prompt, self.state.config.streaming)
+        except QwenAsrEdgeError as e:
+            raise EventError(str(e), "invalid_prompt", "prompt", event_id) from None
         if turn_detection is not None:
             raise EventError(
                 "server turn detection is not supported: set turn_detection to null and send "

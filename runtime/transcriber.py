@@ -452,8 +452,20 @@ class Transcriber:
             language = normalize_language(language, self.languages)
         options = _given(options, StreamingOptions)
         self._prompts.ids(0, context, language)  # refuses a bad context now, not at the first step
+        self.check_stream_context(context, options)
+        return StreamingSession(self, language, context, options)
+
+    def check_stream_context(self, context: str, options: StreamingOptions | None = None) -> None:
+        """Refuse, before any audio, a context too long for a stream: the prompt of its longest
+        utterance (``max_utterance_seconds`` of audio) and its token cap must fit the model, or the
+        first step would fail inside onnxruntime.
+
+        Raises:
+            InputError: naming the utterance length and the model's limit.
+        """
+        options = _given(options, StreamingOptions)
         longest = options.max_utterance_seconds or StreamingOptions.max_utterance_seconds
-        try:  # now, not as onnxruntime's error when the utterance's prompt outgrows the cache
+        try:
             self.check_options(
                 TranscriptionOptions(max_chunk_seconds=longest, max_new_tokens=options.max_new_tokens),
                 context,
@@ -464,7 +476,6 @@ class Transcriber:
                 f"the context is too long for a stream: with utterances of up to {longest:g} s and "
                 f"their token cap it needs more than the model's {limit} positions; shorten it"
             ) from None
-        return StreamingSession(self, language, context, options)
 
     # -- whole recordings -----------------------------------------------------------------------
 

@@ -498,6 +498,28 @@ def test_realtime_errors_keep_the_socket_open(server):
                         "session": {"input_audio_transcription": {"language": "xx"}},
                     }
                 ),
+                # Found by a new user: each of these raised AttributeError in the handler, and the
+                # socket closed (1000) without an error event.
+                *(
+                    json.dumps({"type": "session.update", "session": session})
+                    for session in (
+                        {"audio": {"input": {"format": "pcm16"}}},
+                        {"audio": "x"},
+                        {"audio": {"input": [1]}},
+                        {"audio": {"input": {"transcription": "en"}}},
+                        {"audio": {"input": {"transcription": {"language": 7}}}},
+                    )
+                ),
+                json.dumps(
+                    {"type": "transcription_session.update", "session": {"input_audio_transcription": "de"}}
+                ),
+                # A prompt too long for the model: refused here, not at the item's first audio.
+                json.dumps(
+                    {
+                        "type": "session.update",
+                        "session": {"audio": {"input": {"transcription": {"prompt": "word " * 100000}}}},
+                    }
+                ),
             ]
             codes = []
             for text in sent:
@@ -534,6 +556,8 @@ def test_realtime_errors_keep_the_socket_open(server):
         "unsupported_turn_detection",
         "unsupported_format",
         "unsupported_language",
+        *["invalid_event"] * 6,
+        "invalid_prompt",
         "unsupported_session_type",
         "rate_change_in_item",
     ]
