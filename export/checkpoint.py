@@ -139,12 +139,26 @@ def _get(d: dict[str, Any], key: str, where: str, path: Path) -> Any:
     return d[key]
 
 
-def parse_config(path: Path) -> CheckpointConfig:
-    cfg_file = path / "config.json"
+def read_config(cfg_file: Path) -> dict:
+    """A checkpoint's config.json as a dict.
+
+    Raises:
+        CheckpointError: unreadable, not UTF-8 JSON, or not a JSON object.
+    """
     try:
         raw = json.loads(cfg_file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CheckpointError(cfg_file, f"not valid JSON ({e})") from None
+    except OSError as e:
+        raise CheckpointError(cfg_file, f"cannot be read ({e.strerror or e})") from None
+    if not isinstance(raw, dict):
+        raise CheckpointError(cfg_file, f"not a JSON object (a {type(raw).__name__})")
+    return raw
+
+
+def parse_config(path: Path) -> CheckpointConfig:
+    cfg_file = path / "config.json"
+    raw = read_config(cfg_file)
     if raw.get("model_type") != "qwen3_asr":
         raise CheckpointError(
             cfg_file, f"model_type {raw.get('model_type')!r} is not a Qwen3-ASR model (expected 'qwen3_asr')"
@@ -326,8 +340,8 @@ def resolve_source(source: str) -> Path:
         missing = [f for f in ASR_FILES if not (path / f).is_file()]
         if "config.json" in missing:
             raise CheckpointError(path, "config.json is missing: not a checkpoint folder")
-        cfg = json.loads((path / "config.json").read_text(encoding="utf-8"))
-        if cfg.get("thinker_config", {}).get("model_type") == "qwen3_forced_aligner":
+        thinker = read_config(path / "config.json").get("thinker_config")
+        if isinstance(thinker, dict) and thinker.get("model_type") == "qwen3_forced_aligner":
             missing = [f for f in missing if f != "chat_template.json"]  # the aligner has none
         if missing:
             raise CheckpointError(path, f"missing file(s): {', '.join(missing)}")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -69,6 +71,19 @@ def test_missing_tensor_and_wrong_shape_are_named(small, tmp_path):
     save_file(tensors, ck2 / "model.safetensors")
     with pytest.raises(CheckpointError, match=r"conv_out.weight has shape \(3, 3\), expected \(32, 128\)"):
         load_weights(ck2, parse_config(ck2))
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [('{"model_type": "qwen3_asr", ', "not valid JSON"), ("[1, 2]", "not a JSON object (a list)")],
+)
+def test_a_broken_config_is_named(small, tmp_path, text, says):
+    """A config.json cut mid-write was a JSONDecodeError traceback from resolve_source."""
+    ck = copy(small, tmp_path)
+    (ck / "config.json").write_text(text)
+    for read in (resolve_source, lambda ck: parse_config(Path(ck))):
+        with pytest.raises(CheckpointError, match=f"config.json: {re.escape(says)}"):
+            read(str(ck))
 
 
 def test_unknown_model_types(small, tmp_path):
