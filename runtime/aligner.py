@@ -27,6 +27,12 @@ from .tokenizer import Tokenizer
 
 log = logging.getLogger("qwen_asr_edge")
 
+# A transcript given to `align` with more units (words; CJK characters) than this a second of audio,
+# or than MIN_UNITS for a short clip, is not the audio's: speech rarely passes 4-5 a second, and
+# the aligner attends over its whole prompt at once (memory grows with its square).
+MAX_UNITS_PER_SECOND = 20
+MIN_UNITS = 50
+
 
 class Aligner:
     """Load a bundle that holds aligner graphs (``export ... --aligner SRC``), align many texts.
@@ -94,8 +100,8 @@ class Aligner:
             audio (80 ms steps), non-decreasing.
 
         Raises:
-            InputError: an unsupported language, text that is not valid UTF-8, or text with
-                nothing to align.
+            InputError: an unsupported language, text that is not valid UTF-8, text with nothing
+                to align, or more words than the audio could hold (``MAX_UNITS_PER_SECOND``).
             AudioError: unreadable audio, longer than the aligner's limit, or too short.
         """
         language = normalize_language(language, self.languages)
@@ -113,6 +119,13 @@ class Aligner:
             )
         if wav.shape[0] < self._mel.min_samples():
             raise AudioError(describe(audio), "too short for one mel frame")
+        most = max(MIN_UNITS, round(MAX_UNITS_PER_SECOND * seconds))
+        if len(units) > most:  # the whole prompt is attended at once: 40,000 words ran out of memory
+            raise InputError(
+                f"the transcript has {len(units)} words for {seconds:.1f} s of audio; at most {most} are "
+                f"aligned ({MAX_UNITS_PER_SECOND} a second, {MIN_UNITS} for any clip: faster than anyone "
+                "speaks): is it this audio's transcript?"
+            )
         return self._align(wav, units)
 
     def words(self, wav: np.ndarray, text: str, language: str | None, offset: float = 0.0) -> list[Word]:

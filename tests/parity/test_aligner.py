@@ -87,6 +87,12 @@ def test_bad_input(aligner, bundles):
         aligner.align(wav, "hallo", "Dutch")  # ASR knows Dutch, the aligner does not
     with pytest.raises(AudioError, match="longer than the aligner's 180 s"):
         aligner.align(np.zeros(181 * 16000, np.float32), "hello", "English")
+    # Found by a new user: 40,000 words on a 1.8 s clip ended in onnxruntime's bad_alloc.
+    with pytest.raises(InputError, match="the transcript has 61 words for 3.0 s of audio; at most 60"):
+        aligner.align(noise_clip(3.0), "word " * 61, "English")
+    with pytest.raises(InputError, match="at most 50 are aligned"):
+        aligner.align(noise_clip(0.5), "word " * 51, "English")
+    assert len(aligner.align(noise_clip(0.5), "word " * 50, "English")) == 50
     with pytest.raises(BundleError, match="holds no aligner"):
         Aligner(bundles["tied-full"], providers="cpu")
 
