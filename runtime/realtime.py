@@ -34,6 +34,7 @@ from .audio import pcm_to_float
 from .errors import QwenAsrEdgeError
 from .openai_api import usage
 from .prompt import normalize_language
+from .scheduler import Busy
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +133,10 @@ class RealtimeConnection:
         event = {"event_id": _id("event"), **event}
         async with self._send_lock:
             if self.ws.application_state == WebSocketState.CONNECTED:
-                await self.ws.send_text(json.dumps(event, ensure_ascii=False))
+                # The client may leave (1006), or the server's shutdown close the socket, between the
+                # check and the send: there is no one to tell then, and the reader sees it end.
+                with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+                    await self.ws.send_text(json.dumps(event, ensure_ascii=False))
 
     async def run(self) -> None:
         await self.send({"type": "session.created", "session": self._session()})
@@ -144,6 +148,12 @@ class RealtimeConnection:
                 except KeyError:  # a binary frame: Starlette finds no "text" in it
                     await self._error(EventError("send events as JSON text frames", "invalid_event"))
                     continue
+                except (
+                    RuntimeError
+                ):  # closed by the server's shutdown (1012): Starlette's WebSocketDisconnected
+                    if self.ws.application_state == WebSocketState.CONNECTED:
+                        raise
+                    break
                 if worker.done():  # the decoding failed in a way that ends the session
                     break
                 try:
@@ -324,7 +334,9 @@ class RealtimeConnection:
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # a bug or a failed step: this item is lost, the socket goes on
-                log.exception("realtime step failed")
+                code = "server_shutting_down" if isinstance(e, Busy) else "transcription_failed"
+                if not isinstance(e, Busy):  # a stopping server says Busy: not a failure to look into
+                    log.exception("realtime step failed")
                 item_id = self.item_id
                 self._drop_item()
                 await self.send(
@@ -332,7 +344,7 @@ class RealtimeConnection:
                         "type": "conversation.item.input_audio_transcription.failed",
                         "item_id": item_id,
                         "content_index": 0,
-                        "error": {"type": "server_error", "code": "transcription_failed", "message": str(e)},
+                        "error": {"type": "server_error", "code": code, "message": str(e)},
                     }
                 )
 

@@ -168,18 +168,21 @@ def serve(args: argparse.Namespace, resolve_model: ModelResolver | None = None) 
     previous = signal.signal(signal.SIGTERM, _stop)
     states = []
     try:
-        return _serve(args, resolve_model, uvicorn, server, states)
+        code = _serve(args, resolve_model, uvicorn, server, states)
     except (_Stop, KeyboardInterrupt):
         print("stopped", file=sys.stderr)
-        if states and states[0].scheduler.running:
-            # A job the shutdown answered with 503 still runs in onnxruntime on the compute thread:
-            # finalizing the interpreter under it can crash, so leave now (all output is flushed).
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(0)
-        return 0
+        code = 0
     finally:
         signal.signal(signal.SIGTERM, previous)
+    if states and states[0].scheduler.running:
+        # A job the shutdown answered with 503 (or a socket's step) still runs in onnxruntime on the
+        # compute thread: finalizing the interpreter under it can abort ("terminate called without
+        # an active exception", exit 134), so leave now, all output flushed. uvicorn takes Ctrl-C
+        # itself and returns, so this is checked on every way out.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 # Seconds uvicorn lets requests in flight finish after Ctrl-C or SIGTERM before cancelling them.

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import re
@@ -623,6 +624,34 @@ def test_sigterm_and_ctrl_c_stop_the_server_cleanly(stop, python_sigint):
     assert proc.wait(30) == 0
     rest = proc.stderr.read()
     assert "Traceback" not in rest and rest.strip().splitlines()[-1] == "stopped"
+
+
+def test_ctrl_c_while_a_socket_streams_stops_cleanly(speech_files, tmp_path, python_sigint):
+    """Found by a new user: Ctrl-C while a realtime client streamed logged "realtime step failed"
+    tracebacks (Busy; a send to the closed socket) and the receive loop's WebSocketDisconnected."""
+    wav = np.concatenate([sf.read(p, dtype="float32")[0] for p in speech_files] * 4)[: 16000 * 100]
+    sf.write(tmp_path / "long.wav", wav, 16000)
+    data = pcm16(tmp_path / "long.wav")
+    command = [sys.executable, "-m", "qwen_asr_edge", "serve", "--port", "0"]
+    proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:
+        if "serving" in line:
+            url = re.search(r"on (http://\S+?) \(OpenAI", line).group(1)
+            break
+
+    async def stream_then_stop():
+        sending = asyncio.ensure_future(realtime_transcript(url, data, block_bytes=48000))
+        await asyncio.sleep(3)  # the socket is being decoded, 30 s of audio waiting
+        proc.send_signal(signal.SIGINT)
+        with contextlib.suppress(Exception):  # closed by the server (1012): no completed text
+            await sending
+
+    asyncio.run(stream_then_stop())
+    assert proc.wait(30) == 0
+    rest = proc.stderr.read()
+    assert "Traceback" not in rest and "failed" not in rest and rest.strip().splitlines()[-1] == "stopped", (
+        rest
+    )
 
 
 def test_stopping_with_uploads_waiting_answers_each_and_leaves_nothing(asr, speech_files, tmp_path):
