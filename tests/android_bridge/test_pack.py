@@ -257,6 +257,17 @@ def test_golden_clips_from_files(tmp_path):
     assert np.array_equal(_pcm(out, golden["cases"][0]["pcm"]), load_audio(clip))
 
 
+def test_an_aligner_is_said_to_be_left_out_and_golden_clips_warn_nothing(bundles, tmp_path, capsys):
+    """Found by a new user: the aligner was dropped without a word, and the golden step's "golden
+    clip ...: reached its cap" warnings (random weights loop) looked like failures."""
+    capsys.readouterr()
+    out = _pack(bundles["untied-full-aligner"], tmp_path / "out")
+    said = capsys.readouterr().err
+    assert "its forced aligner is left out (the Android runtime has no word times)" in said, said
+    assert "golden vectors for" in said and "golden clip" not in said, said
+    assert _golden(out)["cases"]
+
+
 # -- refusals -----------------------------------------------------------------------------------
 
 
