@@ -7,6 +7,7 @@ rope_theta, ...), so every value here comes from the checkpoint's own config.jso
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +20,8 @@ from safetensors import safe_open
 
 from qwen_asr_edge.runtime.errors import CheckpointError
 from qwen_asr_edge.runtime.utf8_paths import utf8_alias
+
+log = logging.getLogger("qwen_asr_edge.export")
 
 ASR_FILES = (
     "config.json",
@@ -305,6 +308,12 @@ def load_weights(path: Path, cfg: CheckpointConfig) -> dict[str, torch.Tensor]:
     """All tensors the model needs, as float32, checked against the config's shapes."""
     shapes = expected_shapes(cfg)
     located = _weight_files(path)
+    unused = sorted(set(located) - set(shapes))
+    if unused:  # the released checkpoints hold exactly the model's tensors: these are another model's
+        shown = ", ".join(unused[:3]) + (f" and {len(unused) - 3} more" if len(unused) > 3 else "")
+        log.warning(
+            "%s: %d tensor(s) that this model does not have are left out: %s", path, len(unused), shown
+        )
     tied = cfg.kind == "asr" and cfg.text.tie_word_embeddings
     weights: dict[str, torch.Tensor] = {}
     by_file: dict[Path, list[str]] = {}

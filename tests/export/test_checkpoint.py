@@ -55,6 +55,25 @@ def test_missing_file_is_named(small, tmp_path, missing):
         resolve_source(str(ck))
 
 
+def test_tensors_the_model_does_not_have_are_named(small, tmp_path, caplog):
+    """They were left out without a word: a checkpoint of another model exported as if it were this."""
+    from safetensors.torch import load_file, save_file
+
+    ck = copy(small, tmp_path)
+    tensors = load_file(ck / "model.safetensors")
+    tensors["thinker.model.layers.9.mlp.up_proj.weight"] = torch.zeros(2, 2, dtype=torch.bfloat16)
+    save_file(tensors, ck / "model.safetensors")
+    with caplog.at_level("WARNING", logger="qwen_asr_edge"):
+        load_weights(ck, parse_config(ck))
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{ck}: 1 tensor(s) that this model does not have are left out: "
+        "thinker.model.layers.9.mlp.up_proj.weight"
+    ]
+    caplog.clear()
+    load_weights(small, parse_config(small))
+    assert not caplog.records
+
+
 def test_missing_tensor_and_wrong_shape_are_named(small, tmp_path):
     from safetensors.torch import load_file, save_file
 
