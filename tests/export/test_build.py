@@ -77,7 +77,7 @@ def test_bad_requests_fail_before_any_work(checkpoints, tmp_path, monkeypatch):
     assert isinstance(e.value, FileExistsError) and e.value.path == str(tmp_path / "exists")
     with pytest.raises(InputError, match="unknown recipe 'int3'"):
         build_bundle(checkpoints["tied"], tmp_path / "out", recipe="int3")
-    with pytest.raises(InputError, match="block_size must be a power of two"):
+    with pytest.raises(InputError, match="--block-size must be one of 16, 32, 64, 128, 256; got 48"):
         build_bundle(checkpoints["tied"], tmp_path / "out", recipe="int4", block_size=48)
     with pytest.raises(InputError, match="name a --recipe"):
         build_bundle(checkpoints["tied"], tmp_path / "out", block_size=32)
