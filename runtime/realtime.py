@@ -148,9 +148,8 @@ class RealtimeConnection:
                 except KeyError:  # a binary frame: Starlette finds no "text" in it
                     await self._error(EventError("send events as JSON text frames", "invalid_event"))
                     continue
-                except (
-                    RuntimeError
-                ):  # closed by the server's shutdown (1012): Starlette's WebSocketDisconnected
+                except RuntimeError:
+                    # Closed by the server's shutdown (1012): Starlette's WebSocketDisconnected.
                     if self.ws.application_state == WebSocketState.CONNECTED:
                         raise
                     break
