@@ -399,13 +399,17 @@ def _golden_clips(asr, golden: list[Path] | None) -> list[tuple[str, np.ndarray,
     return out
 
 
+# How the runtime names a golden clip in its messages (``transcribe_batch(sources=...)``).
+GOLDEN_SOURCE = "golden clip"
+
+
 class _GoldenWarnings(logging.Filter):
     """Drops the runtime's warnings about golden clips ("golden clip NAME: ... reached its cap"):
     the vectors record what the runtime does, caps and loops included (a random-weight bundle
     always loops), so they are not the pack's problems, and looked like failures."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith("golden clip ")
+        return not record.getMessage().startswith(f"{GOLDEN_SOURCE} ")
 
 
 @contextlib.contextmanager
@@ -435,7 +439,7 @@ def _write_golden(asr, clips, folder: Path) -> None:
             ("context", None, GOLDEN_CONTEXT),
         ):
             transcript = asr.transcribe_batch(
-                [wav], language=language, context=context, sources=[f"golden clip {name}"]
+                [wav], language=language, context=context, sources=[f"{GOLDEN_SOURCE} {name}"]
             )[0]
             if len(transcript.segments) != 1:
                 raise PackError(name, f"decoded as {len(transcript.segments)} chunks, not 1")

@@ -20,7 +20,6 @@ audio ends, the same for every format: the decoded length is what counts, and on
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import logging
 import numbers
@@ -522,7 +521,7 @@ def _open(path: str | os.PathLike) -> _Decoder:
     try:
         return _SoundFileDecoder(p)
     except AudioError as refused:
-        if importlib.util.find_spec("av") is None:
+        if not has_av():
             raise
         first = refused
     try:  # a format libsndfile lacks behind a common suffix (AAC in .wav, FLAC in .ogg, ...)
